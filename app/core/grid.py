@@ -1,0 +1,108 @@
+"""Tiling layer outputs into one 2-D grid, as the blog's ``img_grid_of_layer_activation`` does, without loops.
+
+A conv/pool output [H, W, C] becomes C maps of H x W laid out ``per_row`` to a row, top-down, left to right.
+A dense output [N] becomes N nodes of 1 x 1. Cells past the last unit are NaN (drawn empty).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+MAPS_PER_ROW = 8
+
+
+@dataclass(frozen=True)
+class GridLayout:
+    """Where the units of one layer sit in the grid.
+
+    Attributes:
+        n_units: number of maps (conv/pool) or nodes (dense).
+        unit_height, unit_width: size of one unit in cells (1 x 1 for a node).
+        rows, cols: units per column and per row of the grid.
+    """
+
+    n_units: int
+    unit_height: int
+    unit_width: int
+    rows: int
+    cols: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Shape of the tiled grid in cells."""
+        return (self.rows * self.unit_height, self.cols * self.unit_width)
+
+    def unit_at(self, y: int, x: int) -> int | None:
+        """The unit shown at grid cell (y, x), or None for padding past the last unit."""
+        unit = (y // self.unit_height) * self.cols + x // self.unit_width
+        return unit if 0 <= unit < self.n_units else None
+
+
+def default_per_row(n_units: int, is_map: bool) -> int:
+    """Maps go 8 to a row, as in the blog; nodes form a near-square block (100 nodes -> 10 x 10)."""
+    return MAPS_PER_ROW if is_map else max(1, math.ceil(math.sqrt(n_units)))
+
+
+def layout_for(output_shape: tuple[int, ...], per_row: int | None = None) -> GridLayout:
+    """The grid layout of a layer output of shape [H, W, C] (maps) or [N] (nodes), batch axis dropped."""
+    if len(output_shape) == 3:
+        height, width, n_units = output_shape
+    elif len(output_shape) == 1:
+        height, width, n_units = 1, 1, output_shape[0]
+    else:
+        raise ValueError(f"cannot tile an output of shape {output_shape}: expected [H, W, C] or [N]")
+    cols = per_row or default_per_row(n_units, len(output_shape) == 3)
+    cols = max(1, min(cols, n_units))
+    return GridLayout(n_units, height, width, math.ceil(n_units / cols), cols)
+
+
+def tile(activations: np.ndarray, per_row: int | None = None) -> tuple[np.ndarray, GridLayout]:
+    """Tile one image's layer output into a single 2-D grid.
+
+    Args:
+        activations: [H, W, C] or [N] (batch axis dropped).
+        per_row: units per grid row (default: 8 maps, or a square block of nodes).
+
+    Returns:
+        ``(grid, layout)``: float32 grid of shape ``layout.shape``, NaN past the last unit.
+    """
+    layout = layout_for(activations.shape, per_row)
+    maps = activations.reshape(layout.unit_height, layout.unit_width, layout.n_units).astype(np.float32)
+    padded = np.full(
+        (layout.unit_height, layout.unit_width, layout.rows * layout.cols), np.nan, dtype=np.float32
+    )
+    padded[..., : layout.n_units] = maps
+    # [h, w, rows*cols] -> [rows, h, cols, w]: unit k lands at row k // cols, column k % cols.
+    grid = padded.reshape(layout.unit_height, layout.unit_width, layout.rows, layout.cols).transpose(2, 0, 3, 1)
+    return grid.reshape(layout.shape), layout
+
+
+def unit_coordinates(layout: GridLayout) -> np.ndarray:
+    """For every grid cell: (unit number, row in the unit, column in the unit); unit -1 for padding.
+
+    Returns:
+        int32 array of shape [grid height, grid width, 3], used for hover text and click lookup.
+    """
+    ys, xs = np.indices(layout.shape)
+    units = (ys // layout.unit_height) * layout.cols + xs // layout.unit_width
+    units = np.where(units < layout.n_units, units, -1)
+    return np.stack([units, ys % layout.unit_height, xs % layout.unit_width], axis=-1).astype(np.int32)
+
+
+def standardize_and_clip(activations: np.ndarray) -> np.ndarray:
+    """The blog's optional scaling, per map: standardise, then ``* 64 + 128`` and clip to [0, 255].
+
+    A constant map is only centred (its values become 0 before clipping), exactly as in the blog.
+
+    Args:
+        activations: [H, W, C] or [N]; for [N] the whole vector counts as one map.
+    """
+    values = activations.astype(np.float32)
+    axes = (0, 1) if values.ndim == 3 else (0,)
+    centred = values - values.mean(axis=axes, keepdims=True)
+    std = centred.std(axis=axes, keepdims=True)
+    scaled = np.where(std != 0, centred / np.where(std == 0, 1, std) * 64 + 128, centred)
+    return np.clip(scaled, 0, 255)

@@ -1,0 +1,407 @@
+"""Build and train the blog's CNN from a validated configuration; one code path for the CLI, jobs and the build script.
+
+The defaults are the blog's run (part III): three Conv2D layers (32/64/128, 3x3, relu) with 2x2 max pooling after
+the first two, Flatten, Dense 100 relu, Dense softmax; L2 0.001 on the dense kernels; RMSprop with momentum 0.8;
+inverse-time ("power") learning-rate decay from 0.001 with decay steps 1 and rate 0.001; batch size 64.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from app.core.datasets import Dataset, load_dataset
+
+ACTIVATIONS = ("relu", "sigmoid", "elu", "tanh")
+OPTIMIZERS = ("rmsprop", "adam", "nadam", "adamax", "sgd")
+MOMENTUM_OPTIMIZERS = ("rmsprop", "sgd")
+SCHEDULES = ("none", "power", "exponential")
+REGULARIZERS = ("none", "l1", "l2")
+MAX_PARAMETERS = 5_000_000
+MAX_TRAIN_IMAGES = 70_000
+
+
+class ConfigError(ValueError):
+    """An invalid training configuration; ``errors`` lists every problem found, each a sentence."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+@dataclass
+class ConvSpec:
+    """One convolutional layer: filters, square kernel size, activation."""
+
+    filters: int = 32
+    kernel: int = 3
+    activation: str = "relu"
+
+
+@dataclass
+class DenseSpec:
+    """One hidden dense layer: nodes and activation."""
+
+    units: int = 100
+    activation: str = "relu"
+
+
+@dataclass
+class TrainingConfig:
+    """Everything that defines a training run. Build it with :func:`parse_config` to get it validated."""
+
+    name: str = "my-cnn"
+    dataset: str = "mnist-subset"
+    conv_layers: list[ConvSpec] = field(
+        default_factory=lambda: [ConvSpec(32), ConvSpec(64), ConvSpec(128)]
+    )
+    pool_size: int = 2
+    dense_layers: list[DenseSpec] = field(default_factory=lambda: [DenseSpec(100)])
+    regularizer: str = "l2"
+    regularizer_factor: float = 0.001
+    optimizer: str = "rmsprop"
+    momentum: float = 0.8
+    lr_schedule: str = "power"
+    learning_rate: float = 0.001
+    decay_steps: int = 1
+    decay_rate: float = 0.001
+    batch_size: int = 64
+    epochs: int = 20
+    max_train: int | None = None
+    max_test: int | None = None
+    seed: int = 1
+    probe_image: int | None = None
+    probe_layer: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form, as stored in meta.json and sent to jobs."""
+        return asdict(self)
+
+
+def _check_range(errors: list[str], label: str, value: Any, low: float, high: float, integer: bool = True) -> None:
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        errors.append(f"{label} must be {'an integer' if integer else 'a number'}, got {value!r}")
+    elif not low <= value <= high:
+        errors.append(f"{label} must be between {low} and {high}, got {value}")
+
+
+def _check_choice(errors: list[str], label: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        errors.append(f"{label} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def parse_config(raw: dict[str, Any]) -> TrainingConfig:
+    """Validate a JSON-like dict into a :class:`TrainingConfig`, filling defaults for absent keys.
+
+    Raises:
+        ConfigError: listing every problem (unknown keys, wrong types, values out of bounds).
+    """
+    from app.core.store import InvalidName, validate_name
+
+    if not isinstance(raw, dict):
+        raise ConfigError(["the configuration must be a JSON object"])
+    defaults = TrainingConfig()
+    errors: list[str] = []
+    unknown = set(raw) - set(defaults.to_dict())
+    if unknown:
+        errors.append(f"unknown settings: {', '.join(sorted(unknown))}")
+    values = {**defaults.to_dict(), **{k: v for k, v in raw.items() if k not in unknown}}
+
+    try:
+        validate_name(values["name"])
+    except InvalidName as exc:
+        errors.append(str(exc))
+    if not isinstance(values["dataset"], str) or not values["dataset"]:
+        errors.append("dataset must be a name or a path")
+
+    convs = values["conv_layers"]
+    if not isinstance(convs, list) or not 1 <= len(convs) <= 6:
+        errors.append("conv_layers must be a list of 1 to 6 layers")
+        convs = []
+    conv_specs = []
+    for i, spec in enumerate(convs, start=1):
+        spec = spec if isinstance(spec, dict) else {}
+        conv = ConvSpec(**{k: spec[k] for k in ("filters", "kernel", "activation") if k in spec})
+        _check_range(errors, f"conv layer {i} filters", conv.filters, 1, 512)
+        _check_range(errors, f"conv layer {i} kernel", conv.kernel, 1, 11)
+        _check_choice(errors, f"conv layer {i} activation", conv.activation, ACTIVATIONS)
+        conv_specs.append(conv)
+
+    denses = values["dense_layers"]
+    if not isinstance(denses, list) or len(denses) > 4:
+        errors.append("dense_layers must be a list of at most 4 hidden layers")
+        denses = []
+    dense_specs = []
+    for i, spec in enumerate(denses, start=1):
+        spec = spec if isinstance(spec, dict) else {}
+        dense = DenseSpec(**{k: spec[k] for k in ("units", "activation") if k in spec})
+        _check_range(errors, f"dense layer {i} units", dense.units, 1, 4096)
+        _check_choice(errors, f"dense layer {i} activation", dense.activation, ACTIVATIONS)
+        dense_specs.append(dense)
+
+    _check_range(errors, "pool_size", values["pool_size"], 0, 4)
+    _check_choice(errors, "regularizer", values["regularizer"], REGULARIZERS)
+    _check_range(errors, "regularizer_factor", values["regularizer_factor"], 0, 1, integer=False)
+    _check_choice(errors, "optimizer", values["optimizer"], OPTIMIZERS)
+    _check_range(errors, "momentum", values["momentum"], 0, 0.999, integer=False)
+    _check_choice(errors, "lr_schedule", values["lr_schedule"], SCHEDULES)
+    _check_range(errors, "learning_rate", values["learning_rate"], 1e-7, 1, integer=False)
+    _check_range(errors, "decay_steps", values["decay_steps"], 1, 1_000_000)
+    _check_range(errors, "decay_rate", values["decay_rate"], 0, 100, integer=False)
+    _check_range(errors, "batch_size", values["batch_size"], 1, 4096)
+    _check_range(errors, "epochs", values["epochs"], 1, 500)
+    for key, high in (("max_train", MAX_TRAIN_IMAGES), ("max_test", MAX_TRAIN_IMAGES)):
+        if values[key] is not None:
+            _check_range(errors, key, values[key], 10, high)
+    _check_range(errors, "seed", values["seed"], 0, 2**31 - 1)
+    if values["probe_image"] is not None:
+        _check_range(errors, "probe_image", values["probe_image"], 0, MAX_TRAIN_IMAGES)
+    if values["probe_layer"] is not None and not isinstance(values["probe_layer"], str):
+        errors.append("probe_layer must be a layer name")
+    if errors:
+        raise ConfigError(errors)
+    values["conv_layers"], values["dense_layers"] = conv_specs, dense_specs
+    return TrainingConfig(**values)
+
+
+def conv_layer_names(config: TrainingConfig) -> list[str]:
+    """Layer names in build order, the blog's: Conv2D_1, Max_Pool_1, ..., Flatten, Dense_1, ..."""
+    names = []
+    for i in range(1, len(config.conv_layers) + 1):
+        names.append(f"Conv2D_{i}")
+        if config.pool_size and i < len(config.conv_layers):
+            names.append(f"Max_Pool_{i}")
+    return names + ["Flatten"] + [f"Dense_{i}" for i in range(1, len(config.dense_layers) + 2)]
+
+
+def build_model(config: TrainingConfig, input_shape: tuple[int, int, int], n_classes: int):
+    """The CNN of ``config`` as a Keras Sequential model with the blog's layer names, compiled.
+
+    Raises:
+        ConfigError: the layers shrink the image below 1 pixel, or the model exceeds the parameter cap.
+    """
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    regularizer = {"none": None, "l1": keras.regularizers.L1, "l2": keras.regularizers.L2}[config.regularizer]
+    dense_regularizer = regularizer(config.regularizer_factor) if regularizer else None
+    layers: list[Any] = [keras.Input(shape=input_shape, name="image")]
+    height, width = input_shape[:2]
+    for i, conv in enumerate(config.conv_layers, start=1):
+        height, width = height - conv.kernel + 1, width - conv.kernel + 1
+        if min(height, width) < 1:
+            raise ConfigError([f"conv layer {i} (kernel {conv.kernel}) leaves no pixels of the {input_shape[:2]} image"])
+        layers.append(keras.layers.Conv2D(conv.filters, conv.kernel, activation=conv.activation, name=f"Conv2D_{i}"))
+        if config.pool_size and i < len(config.conv_layers):
+            height, width = height // config.pool_size, width // config.pool_size
+            if min(height, width) < 1:
+                raise ConfigError([f"pooling after conv layer {i} leaves no pixels"])
+            layers.append(keras.layers.MaxPooling2D(config.pool_size, name=f"Max_Pool_{i}"))
+    layers.append(keras.layers.Flatten(name="Flatten"))
+    for i, dense in enumerate(config.dense_layers, start=1):
+        layers.append(
+            keras.layers.Dense(
+                dense.units, activation=dense.activation, kernel_regularizer=dense_regularizer, name=f"Dense_{i}"
+            )
+        )
+    layers.append(
+        keras.layers.Dense(
+            n_classes,
+            activation="softmax",
+            kernel_regularizer=dense_regularizer,
+            name=f"Dense_{len(config.dense_layers) + 1}",
+        )
+    )
+    model = keras.Sequential(layers, name=config.name.replace(".", "_"))
+    if model.count_params() > MAX_PARAMETERS:
+        raise ConfigError([f"the model has {model.count_params():,} parameters; the cap is {MAX_PARAMETERS:,}"])
+    model.compile(optimizer=make_optimizer(config), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def make_optimizer(config: TrainingConfig):
+    """The optimizer of ``config`` with its learning-rate schedule (Keras 3 public API)."""
+    import keras
+
+    schedules = keras.optimizers.schedules
+    if config.lr_schedule == "power":
+        rate = schedules.InverseTimeDecay(config.learning_rate, config.decay_steps, config.decay_rate)
+    elif config.lr_schedule == "exponential":
+        rate = schedules.ExponentialDecay(config.learning_rate, config.decay_steps, config.decay_rate)
+    else:
+        rate = config.learning_rate
+    classes = {
+        "rmsprop": keras.optimizers.RMSprop,
+        "adam": keras.optimizers.Adam,
+        "nadam": keras.optimizers.Nadam,
+        "adamax": keras.optimizers.Adamax,
+        "sgd": keras.optimizers.SGD,
+    }
+    kwargs = {"momentum": config.momentum} if config.optimizer in MOMENTUM_OPTIMIZERS else {}
+    return classes[config.optimizer](learning_rate=rate, **kwargs)
+
+
+class TrainingObserver:
+    """Hooks a training run reports to; the default does nothing. Jobs stream these, the CLI prints them."""
+
+    def on_train_begin(self, epochs: int, batches_per_epoch: int) -> None:
+        """Called once before the first batch."""
+
+    def on_batch_end(self, epoch: int, batch: int, batches_per_epoch: int) -> None:
+        """Called after every batch (``epoch`` and ``batch`` count from 1)."""
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float], probe: dict[str, Any] | None) -> None:
+        """Called after every epoch with its metrics and, if a probe is set, the probe image's outputs."""
+
+    def should_stop(self) -> bool:
+        """Polled after every batch; True stops the run there."""
+        return False
+
+
+def _observer_callback(observer: TrainingObserver, config: TrainingConfig, dataset: Dataset):
+    """A Keras callback that forwards progress to ``observer`` and records the probe image each epoch."""
+    import keras
+
+    probe_image = None
+    if config.probe_image is not None and config.probe_image < len(dataset.x_test):
+        probe_image = dataset.x_test[config.probe_image : config.probe_image + 1]
+
+    class ObserverCallback(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.epoch = 0
+            self.epoch_started = 0.0
+            self.stopped = False
+            self.probe_model = None
+
+        def on_train_begin(self, logs=None):
+            self.batches = int(np.ceil(len(dataset.x_train) / config.batch_size))
+            observer.on_train_begin(config.epochs, self.batches)
+            if probe_image is not None:
+                names = [layer.name for layer in self.model.layers]
+                layer = config.probe_layer if config.probe_layer in names else names[0]
+                self.probe_layer = layer
+                self.probe_model = keras.Model(self.model.inputs, [self.model.get_layer(layer).output, self.model.outputs[0]])
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch + 1
+            self.epoch_started = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            observer.on_batch_end(self.epoch, batch + 1, self.batches)
+            if observer.should_stop():
+                self.stopped = True
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            metrics = {key: float(value) for key, value in logs.items() if key != "learning_rate"}
+            metrics["learning_rate"] = float(np.asarray(self.model.optimizer.learning_rate))
+            metrics["epoch_seconds"] = time.perf_counter() - self.epoch_started
+            probe = None
+            if self.probe_model is not None:
+                activations, probabilities = self.probe_model(probe_image, training=False)
+                probe = {
+                    "image": config.probe_image,
+                    "layer": self.probe_layer,
+                    "activations": np.asarray(activations)[0],
+                    "probabilities": np.asarray(probabilities)[0],
+                }
+            observer.on_epoch_end(epoch + 1, metrics, probe)
+
+    return ObserverCallback()
+
+
+@dataclass
+class TrainingResult:
+    """What a run produced: the model, per-epoch history, final test metrics, and whether it was stopped."""
+
+    model: Any
+    history: list[dict[str, float]]
+    metrics: dict[str, float]
+    duration_seconds: float
+    stopped: bool
+    dataset: Dataset
+
+    def meta(self, config: TrainingConfig) -> dict[str, Any]:
+        """The meta.json of the saved model."""
+        return {
+            "dataset": config.dataset,
+            "class_names": self.dataset.class_names,
+            "config": config.to_dict(),
+            "history": self.history,
+            "metrics": self.metrics,
+            "duration_seconds": round(self.duration_seconds, 2),
+            "epochs_completed": len(self.history),
+            "stopped": self.stopped,
+            "train_size": len(self.dataset.x_train),
+            "test_size": len(self.dataset.x_test),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+
+
+class _HistoryRecorder(TrainingObserver):
+    def __init__(self, inner: TrainingObserver) -> None:
+        self.inner = inner
+        self.history: list[dict[str, float]] = []
+
+    def on_train_begin(self, epochs, batches_per_epoch):
+        self.inner.on_train_begin(epochs, batches_per_epoch)
+
+    def on_batch_end(self, epoch, batch, batches_per_epoch):
+        self.inner.on_batch_end(epoch, batch, batches_per_epoch)
+
+    def on_epoch_end(self, epoch, metrics, probe):
+        self.history.append({"epoch": epoch, **metrics})
+        self.inner.on_epoch_end(epoch, metrics, probe)
+
+    def should_stop(self):
+        return self.inner.should_stop()
+
+
+def train(
+    config: TrainingConfig, observer: TrainingObserver | None = None, dataset: Dataset | None = None
+) -> TrainingResult:
+    """Train the model of ``config`` on its dataset, reporting to ``observer``.
+
+    Args:
+        config: a validated configuration (see :func:`parse_config`).
+        observer: receives progress, metrics and probe outputs; can stop the run.
+        dataset: the data, if already loaded (else ``config.dataset`` is loaded).
+
+    Returns:
+        The trained (or stopped) model with history and final test metrics.
+    """
+    dataset = (dataset or load_dataset(config.dataset)).subset(config.max_train, config.max_test)
+    recorder = _HistoryRecorder(observer or TrainingObserver())
+    model = build_model(config, dataset.x_train.shape[1:], len(dataset.class_names))
+    callback = _observer_callback(recorder, config, dataset)
+    started = time.perf_counter()
+    model.fit(
+        dataset.x_train,
+        dataset.y_train,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        validation_data=(dataset.x_test, dataset.y_test),
+        callbacks=[callback],
+        shuffle=True,
+        verbose=0,
+    )
+    duration = time.perf_counter() - started
+    loss, accuracy = model.evaluate(dataset.x_test, dataset.y_test, batch_size=512, verbose=0)
+    metrics = {"test_loss": float(loss), "test_accuracy": float(accuracy)}
+    return TrainingResult(model, recorder.history, metrics, duration, callback.stopped, dataset)
+
+
+def inference_copy(model):
+    """A copy of ``model`` with its weights but no optimizer state: a third of the size on disk."""
+    import keras
+
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    return clone

@@ -1,0 +1,74 @@
+"""The Dash shell: pages, navigation bar, JSON API blueprint and optional login. ``server`` is the WSGI app."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import html
+
+import app.api as api_package
+from app import services
+from app.api import api
+
+APP_DIR = Path(__file__).resolve().parent
+ASSETS_DIR = APP_DIR.parent / "assets"
+TITLE = "CNN Activation Explorer"
+
+
+def _navbar() -> dbc.Navbar:
+    ordered = sorted(
+        (page for page in dash.page_registry.values() if page.get("nav_order") is not None),
+        key=lambda page: page["nav_order"],
+    )
+    links = [dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact")) for page in ordered]
+    return dbc.Navbar(
+        dbc.Container(
+            [
+                dbc.NavbarBrand(TITLE, href="/"),
+                dbc.Nav(links, navbar=True),
+                html.A("API", href="/api/models", className="nav-link text-light small", target="_blank"),
+            ],
+            fluid=True,
+        ),
+        color="dark",
+        dark=True,
+        className="mb-3",
+    )
+
+
+def _import_api_modules() -> None:
+    """Import every module of ``app.api`` so each registers its routes on the blueprint before it is mounted."""
+    for module in pkgutil.iter_modules(api_package.__path__):
+        importlib.import_module(f"app.api.{module.name}")
+
+
+def create_app() -> dash.Dash:
+    """Build the Dash app from the environment's settings (see :mod:`app.config`)."""
+    settings = services.settings()
+    app = dash.Dash(
+        __name__,
+        use_pages=True,
+        pages_folder=str(APP_DIR / "pages"),
+        assets_folder=str(ASSETS_DIR),
+        title=TITLE,
+        suppress_callback_exceptions=True,
+        update_title=None,
+    )
+    app.layout = html.Div([_navbar(), dbc.Container(dash.page_container, fluid=True)])
+    _import_api_modules()
+    app.server.register_blueprint(api)
+    if settings.auth_users:
+        import dash_auth
+
+        dash_auth.BasicAuth(app, settings.auth_users, public_routes=["/healthz"])
+    return app
+
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+app = create_app()
+server = app.server

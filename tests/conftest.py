@@ -1,0 +1,115 @@
+"""Shared fixtures: tiny Keras models, temporary model stores, and headless Debian chromium for dash_duo."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app import services
+from app.config import PROJECT_ROOT
+
+BUNDLED_MODEL = PROJECT_ROOT / "model_store" / "mnist-cnn"
+
+
+def pytest_setup_options():
+    """dash_duo's Chrome options: Debian's chromium, no network chatter (the machine has no internet)."""
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for flag in (
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(flag)
+    return options
+
+
+def build_tiny_model(default_names: bool = False, functional: bool = False):
+    """A 6x6x1 -> 3-class CNN: conv 2 maps 3x3 relu, 2x2 max pool, flatten, dense 4 relu, dense 3 softmax.
+
+    Args:
+        default_names: leave the dense layers unnamed so Keras picks names like ``dense_1``.
+        functional: build it with the functional API instead of Sequential.
+    """
+    import keras
+
+    keras.utils.set_random_seed(7)
+    dense_names = (None, None) if default_names else ("hidden", "output")
+    layers = [
+        keras.layers.Conv2D(2, 3, activation="relu", name="conv"),
+        keras.layers.MaxPooling2D(2, name="pool"),
+        keras.layers.Flatten(name="flat"),
+        keras.layers.Dense(4, activation="relu", name=dense_names[0]),
+        keras.layers.Dense(3, activation="softmax", name=dense_names[1]),
+    ]
+    if not functional:
+        return keras.Sequential([keras.Input((6, 6, 1)), *layers])
+    inputs = keras.Input((6, 6, 1))
+    outputs = inputs
+    for layer in layers:
+        outputs = layer(outputs)
+    return keras.Model(inputs, outputs)
+
+
+def tiny_test_set(n: int = 24, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Random 6x6x1 images in [0, 1] with labels cycling 0, 1, 2."""
+    rng = np.random.default_rng(seed)
+    return rng.random((n, 6, 6, 1), dtype=np.float32), np.arange(n) % 3
+
+
+def write_model_folder(root: Path, name: str, model, images, labels, model_file: str = "model.keras") -> Path:
+    """A store folder with ``model_file`` and ``test_set.npz``."""
+    folder = root / name
+    folder.mkdir(parents=True)
+    model.save(folder / model_file)
+    np.savez(folder / "test_set.npz", images=images, labels=labels)
+    return folder
+
+
+@pytest.fixture
+def tiny_model():
+    """The tiny Sequential CNN (fresh Keras session)."""
+    import keras
+
+    keras.backend.clear_session()
+    return build_tiny_model()
+
+
+@pytest.fixture
+def tiny_store(tmp_path: Path) -> Path:
+    """A store with a good tiny model, a legacy .h5 one with default names, and three broken folders."""
+    images, labels = tiny_test_set()
+    root = tmp_path / "store"
+    write_model_folder(root, "tiny", build_tiny_model(), images, labels)
+    write_model_folder(root, "legacy-h5", build_tiny_model(default_names=True), images, labels, "cnn.h5")
+    (root / "corrupt").mkdir()
+    (root / "corrupt" / "model.keras").write_bytes(b"not a zip file")
+    np.savez(root / "corrupt" / "test_set.npz", images=images, labels=labels)
+    write_model_folder(root, "no-test-set", build_tiny_model(), images, labels)
+    (root / "no-test-set" / "test_set.npz").unlink()
+    (root / "empty").mkdir()
+    return root
+
+
+@pytest.fixture
+def app_store(tiny_store: Path, monkeypatch) -> Path:
+    """``tiny_store`` plus a copy of the bundled ``mnist-cnn``, installed as the app's MODEL_STORE."""
+    shutil.copytree(BUNDLED_MODEL, tiny_store / "mnist-cnn")
+    monkeypatch.setenv("MODEL_STORE", str(tiny_store))
+    services.reset()
+    yield tiny_store
+    services.reset()
