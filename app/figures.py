@@ -30,14 +30,10 @@ def _separator_shapes(layout: GridLayout) -> list[dict]:
         return []
     height, width = layout.shape
     line = dict(color=SEPARATOR_COLOR, width=1)
-    shapes = [
-        dict(type="line", x0=c * layout.unit_width - 0.5, x1=c * layout.unit_width - 0.5, y0=-0.5, y1=height - 0.5, line=line)
-        for c in range(1, layout.cols)
-    ]
-    shapes += [
-        dict(type="line", y0=r * layout.unit_height - 0.5, y1=r * layout.unit_height - 0.5, x0=-0.5, x1=width - 0.5, line=line)
-        for r in range(1, layout.rows)
-    ]
+    xs = [c * layout.unit_width - 0.5 for c in range(1, layout.cols)]
+    ys = [r * layout.unit_height - 0.5 for r in range(1, layout.rows)]
+    shapes = [dict(type="line", x0=x, x1=x, y0=-0.5, y1=height - 0.5, line=line) for x in xs]
+    shapes += [dict(type="line", y0=y, y1=y, x0=-0.5, x1=width - 0.5, line=line) for y in ys]
     return shapes
 
 

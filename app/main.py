@@ -51,7 +51,8 @@ def create_app() -> dash.Dash:
     """Build the Dash app from the environment's settings (see :mod:`app.config`)."""
     settings = services.settings()
     app = dash.Dash(
-        __name__,
+        # The package name makes Dash import pages as app.pages.<name>, the same modules tests and code import.
+        "app",
         use_pages=True,
         pages_folder=str(APP_DIR / "pages"),
         assets_folder=str(ASSETS_DIR),

@@ -33,7 +33,7 @@ class ApiError(Exception):
 @api.errorhandler(LayerNotFound)
 @api.errorhandler(ImageOutOfRange)
 def _client_error(exc: Exception):
-    return jsonify(error=str(exc).strip("'\"")), getattr(exc, "status", 400)
+    return jsonify(error=str(exc)), getattr(exc, "status", 400)
 
 
 @api.errorhandler(Exception)

@@ -190,7 +190,9 @@ class ActivationEngine:
             info.name, lambda: compiled(keras.Model(model.inputs, model.get_layer(info.name).output))
         )
 
-    def iter_layer_batches(self, layer_name: str, indices: np.ndarray | None = None, batch_size: int = DEFAULT_BATCH_SIZE):
+    def iter_layer_batches(
+        self, layer_name: str, indices: np.ndarray | None = None, batch_size: int = DEFAULT_BATCH_SIZE
+    ):
         """Yield ``(batch_indices, outputs)`` of ``layer_name`` over the test set, one batch at a time.
 
         Peak memory is one batch of activations, so a 10,000-image test set never needs all of them at once.

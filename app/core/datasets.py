@@ -19,7 +19,9 @@ import numpy as np
 BUNDLED_SUBSET = Path(__file__).resolve().parent.parent / "data" / "mnist_subset.npz"
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 DIGIT_NAMES = [str(i) for i in range(10)]
-FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_NAMES = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"
+]
 IDX_FILES = {
     "x_train": "train-images-idx3-ubyte",
     "y_train": "train-labels-idx1-ubyte",

@@ -20,6 +20,7 @@ import re
 import shutil
 import threading
 import uuid
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,6 +210,8 @@ def open_model(folder: Path, name: str, version: str) -> LoadedModel:
     if model_file is None:
         raise BrokenModel("no model file: expected model.keras or model.h5")
     images, labels = load_test_set(folder)
+    if model_file.suffix == ".keras" and not zipfile.is_zipfile(model_file):
+        raise BrokenModel(f"cannot load {model_file.name}: not a Keras zip archive (corrupt or truncated)")
     try:
         model = keras.saving.load_model(model_file, compile=False, safe_mode=True)
     except Exception as exc:

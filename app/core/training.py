@@ -195,7 +195,7 @@ def build_model(config: TrainingConfig, input_shape: tuple[int, int, int], n_cla
     for i, conv in enumerate(config.conv_layers, start=1):
         height, width = height - conv.kernel + 1, width - conv.kernel + 1
         if min(height, width) < 1:
-            raise ConfigError([f"conv layer {i} (kernel {conv.kernel}) leaves no pixels of the {input_shape[:2]} image"])
+            raise ConfigError([f"conv layer {i} (kernel {conv.kernel}) leaves no pixels of the {input_shape[:2]} input"])
         layers.append(keras.layers.Conv2D(conv.filters, conv.kernel, activation=conv.activation, name=f"Conv2D_{i}"))
         if config.pool_size and i < len(config.conv_layers):
             height, width = height // config.pool_size, width // config.pool_size
@@ -286,7 +286,8 @@ def _observer_callback(observer: TrainingObserver, config: TrainingConfig, datas
                 names = [layer.name for layer in self.model.layers]
                 layer = config.probe_layer if config.probe_layer in names else names[0]
                 self.probe_layer = layer
-                self.probe_model = keras.Model(self.model.inputs, [self.model.get_layer(layer).output, self.model.outputs[0]])
+                outputs = [self.model.get_layer(layer).output, self.model.outputs[0]]
+                self.probe_model = keras.Model(self.model.inputs, outputs)
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch + 1

@@ -76,8 +76,16 @@ def layout(model=None, layer=None, image=None, cmap=None, reverse=None, scale=No
         dbc.CardBody(
             dbc.Row(
                 [
-                    ui.labelled("Model", dcc.Dropdown(id=MODEL, options=ui.model_options(), value=model_name, clearable=False), 3),
-                    ui.labelled("Layer", dcc.Dropdown(id=LAYER, options=layer_options, value=layer_value, clearable=False), 3),
+                    ui.labelled(
+                        "Model",
+                        dcc.Dropdown(id=MODEL, options=ui.model_options(), value=model_name, clearable=False),
+                        3,
+                    ),
+                    ui.labelled(
+                        "Layer",
+                        dcc.Dropdown(id=LAYER, options=layer_options, value=layer_value, clearable=False),
+                        3,
+                    ),
                     ui.labelled(
                         "Test image",
                         dbc.InputGroup(

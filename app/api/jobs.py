@@ -1,0 +1,86 @@
+"""Training jobs over JSON: start, list, inspect (metrics so far, progress), stop, and read probe records.
+
+``POST /api/jobs`` takes a training configuration (see :class:`app.core.training.TrainingConfig`) and answers
+202 with the job id; the job runs in the background (see :mod:`app.jobs`). Handlers only parse and call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify, request
+
+from app.api import ApiError, api, int_arg
+from app.core.training import ConfigError
+from app.jobs import runner
+from app.jobs.store import Job, JobStore, JobStoreError
+
+
+@api.errorhandler(JobStoreError)
+def _job_error(exc: JobStoreError):
+    return jsonify(error=str(exc)), exc.status
+
+
+@api.errorhandler(ConfigError)
+def _config_error(exc: ConfigError):
+    return jsonify(error="invalid training configuration", errors=exc.errors), 400
+
+
+def job_detail(store: JobStore, job: Job) -> dict[str, Any]:
+    """A job with its per-epoch metrics and the epochs that have a probe record."""
+    return {**job.to_dict(), "epochs": store.epochs(job.id), "probe_epochs": store.probe_epochs(job.id)}
+
+
+@api.post("/api/jobs")
+def start_job():
+    """Start a training job from the JSON configuration: 202 + id; 400 with ``errors``; 409 if one is running."""
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ConfigError(["the request body must be a JSON object with the training configuration"])
+    job = runner().start(body)
+    return jsonify(id=job.id, status=job.status, model=job.model, url=f"/api/jobs/{job.id}"), 202
+
+
+@api.get("/api/jobs")
+def list_jobs():
+    """The newest jobs (``?limit=``, default 20), newest first, without their epoch records."""
+    jobs = runner().store.list(int_arg("limit", 20, 1, 500))
+    return jsonify(jobs=[job.to_dict() for job in jobs])
+
+
+@api.get("/api/jobs/<job_id>")
+def get_job(job_id: str):
+    """Status, progress (batches done, ETA), epochs so far with their metrics, model name and error."""
+    store = runner().store
+    return jsonify(job_detail(store, store.get(job_id)))
+
+
+@api.post("/api/jobs/<job_id>/stop")
+def stop_job(job_id: str):
+    """Stop at the next batch; ``{"save_partial": true}`` keeps the partial model. 409 if it already ended."""
+    body = request.get_json(silent=True) or {}
+    job = runner().stop(job_id, save_partial=bool(body.get("save_partial", False)))
+    return jsonify(job.to_dict())
+
+
+@api.get("/api/jobs/<job_id>/probe")
+def get_probe(job_id: str):
+    """The probe image's layer output and probabilities after ``?epoch=`` (default: the last recorded)."""
+    store = runner().store
+    store.get(job_id)
+    recorded = store.probe_epochs(job_id)
+    if not recorded:
+        raise ApiError(f"job {job_id} has no probe records", 404)
+    epoch = int_arg("epoch", recorded[-1], 1)
+    probe = store.probe(job_id, epoch)
+    if probe is None:
+        raise ApiError(f"no probe record for epoch {epoch}; recorded: {recorded}", 404)
+    return jsonify(
+        job=job_id,
+        epoch=epoch,
+        layer=probe["layer"],
+        image=probe["image"],
+        shape=list(probe["activations"].shape),
+        values=probe["activations"].tolist(),
+        probabilities=probe["probabilities"].tolist(),
+    )

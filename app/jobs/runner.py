@@ -1,0 +1,140 @@
+"""Job runners: start a training job outside the web request, one small interface, two engines.
+
+- :class:`EmbeddedRunner` (default): a fresh ``python -m app.jobs.worker`` process per job. Never a fork of the
+  web process: TensorFlow hangs in a forked child of a process that has run it (measured, see ECOSYSTEM.md).
+  Nothing to install or start; state goes to the SQLite job store every web worker reads.
+- :class:`CeleryRunner` (``REDIS_URL`` set): the job is sent to a Celery worker (``--pool=solo``) through Redis;
+  state goes to the Redis job store. For instances that outgrow one machine.
+
+Both validate the configuration first (:class:`~app.core.training.ConfigError` lists every problem) and refuse a
+second job while one is active (:class:`~app.jobs.store.JobRunning`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+from app.config import PROJECT_ROOT
+from app.core.store import ModelExists, validate_name
+from app.core.training import parse_config
+from app.jobs.store import Job, JobStore
+
+logger = logging.getLogger(__name__)
+
+LOG_TAIL_CHARS = 1500
+
+
+class JobRunner(ABC):
+    """Starts and stops training jobs recorded in :attr:`store`.
+
+    Args:
+        store: the job store every viewer reads.
+        model_store: the model store folder finished models are saved to.
+    """
+
+    engine = ""
+
+    def __init__(self, store: JobStore, model_store: Path) -> None:
+        self.store = store
+        self.model_store = Path(model_store)
+
+    def start(self, raw_config: dict[str, Any]) -> Job:
+        """Validate ``raw_config``, record a queued job and launch it.
+
+        Returns:
+            The queued job.
+
+        Raises:
+            ConfigError: the configuration is invalid (every problem listed).
+            ModelExists: a model of that name is already in the store.
+            JobRunning: another job is active.
+        """
+        config = parse_config(raw_config)
+        if (self.model_store / validate_name(config.name)).exists():
+            raise ModelExists(f"a model named {config.name!r} already exists; choose another name")
+        job = self.store.create(config.to_dict(), engine=self.engine)
+        try:
+            self._launch(job)
+        except Exception as exc:
+            self.store.finish(job.id, "failed", error=f"could not start the training job: {exc}")
+            raise
+        logger.info("job %s queued on the %s engine: model %s", job.id, self.engine, job.model)
+        return job
+
+    def stop(self, job_id: str, save_partial: bool = False) -> Job:
+        """Ask job ``job_id`` to stop at its next batch; keep the partial model only if ``save_partial``."""
+        return self.store.request_stop(job_id, save_partial)
+
+    @abstractmethod
+    def _launch(self, job: Job) -> None:
+        """Hand the queued ``job`` to a worker."""
+
+
+class EmbeddedRunner(JobRunner):
+    """Runs each job in a fresh Python process on this machine (``python -m app.jobs.worker``).
+
+    Args:
+        log_dir: where each job's process output goes (``<job id>.log``); its tail is the error if it crashes.
+    """
+
+    engine = "embedded"
+
+    def __init__(self, store: JobStore, model_store: Path, log_dir: Path) -> None:
+        super().__init__(store, model_store)
+        self.log_dir = Path(log_dir)
+
+    def _launch(self, job: Job) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{job.id}.log"
+        command = [
+            sys.executable, "-m", "app.jobs.worker", job.id,
+            "--store", self.store.url, "--model-store", str(self.model_store),
+        ]
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        with open(log_path, "ab") as log:
+            # A new session: a Ctrl-C or a gunicorn worker recycle does not take the training down with it.
+            process = subprocess.Popen(
+                command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.store.update(job.id, pid=process.pid)
+        # Reap the child (no zombie) and, if it died without recording an outcome, record one with its last words.
+        threading.Thread(target=self._watch, args=(job.id, process, log_path), daemon=True).start()
+
+    def _watch(self, job_id: str, process: subprocess.Popen, log_path: Path) -> None:
+        code = process.wait()
+        try:
+            if self.store.get(job_id).active:
+                tail = log_path.read_text(errors="replace")[-LOG_TAIL_CHARS:].strip()
+                error = f"the training process exited with code {code}" + (f": {tail}" if tail else "")
+                self.store.finish(job_id, "failed", error=error)
+        except Exception:
+            logger.exception("job %s: could not record the end of its process", job_id)
+
+
+class CeleryRunner(JobRunner):
+    """Sends each job to a Celery worker through Redis (``celery -A app.jobs.celery_app worker --pool=solo``).
+
+    Args:
+        redis_url: the broker.
+    """
+
+    engine = "celery"
+
+    def __init__(self, store: JobStore, model_store: Path, redis_url: str) -> None:
+        super().__init__(store, model_store)
+        from app.jobs.celery_app import make_celery
+
+        self.celery = make_celery(redis_url)
+
+    def _launch(self, job: Job) -> None:
+        from app.jobs.celery_app import TASK_NAME
+
+        self.celery.send_task(TASK_NAME, args=[job.id])

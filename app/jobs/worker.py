@@ -1,0 +1,212 @@
+"""Run one training job: train with an observer that streams to the job store, then save the model atomically.
+
+Started as ``python -m app.jobs.worker JOB_ID --store sqlite:/path/jobs.sqlite3 --model-store DIR`` by the
+embedded runner (a fresh interpreter: TensorFlow is never inherited through a fork), called inside a Celery task
+by the Celery engine, and in-process by ``python -m app.train``. All three go through :func:`run_job`.
+
+What reaches the store, and when:
+- every epoch, synchronously at its end: the metrics row, then the probe record (viewers see it at their next poll);
+- every ``pulse`` seconds, from a background thread: heartbeat, batches done and ETA (nothing is written per
+  batch, so the training loop pays only a couple of attribute assignments); the same thread reads the stop flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.core.training import ConfigError, TrainingObserver
+from app.jobs.store import JobNotFound, JobStore, open_store
+
+logger = logging.getLogger(__name__)
+
+PULSE_SECONDS = 0.5
+
+
+class StoreObserver(TrainingObserver):
+    """Streams a run to the job store; a :class:`Pulse` thread writes progress and relays stop requests.
+
+    Args:
+        store, job_id: where to write.
+        extra: another observer to forward every hook to (the CLI's progress bar).
+    """
+
+    def __init__(self, store: JobStore, job_id: str, extra: TrainingObserver | None = None) -> None:
+        self.store = store
+        self.job_id = job_id
+        self.extra = extra
+        self.stop_event = threading.Event()
+        self.epochs_total = 0
+        self.batches_per_epoch = 0
+        self.position = (0, 0)  # (epoch, batch) of the last finished batch; read by the pulse thread
+        self.first_batch_at: float | None = None
+        self.started_at = time.perf_counter()
+
+    def on_train_begin(self, epochs: int, batches_per_epoch: int) -> None:
+        self.epochs_total, self.batches_per_epoch = epochs, batches_per_epoch
+        self.started_at = time.perf_counter()
+        self.store.update(self.job_id, epochs_total=epochs, batches_per_epoch=batches_per_epoch, epoch=0, batch=0)
+        if self.extra:
+            self.extra.on_train_begin(epochs, batches_per_epoch)
+
+    def on_batch_end(self, epoch: int, batch: int, batches_per_epoch: int) -> None:
+        self.position = (epoch, batch)
+        if self.extra:
+            self.extra.on_batch_end(epoch, batch, batches_per_epoch)
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float], probe: dict[str, Any] | None) -> None:
+        self.store.add_epoch(self.job_id, {"epoch": epoch, **metrics})
+        if probe is not None:
+            self.store.add_probe(
+                self.job_id, epoch, probe["layer"], int(probe["image"]), probe["activations"], probe["probabilities"]
+            )
+        if self.extra:
+            self.extra.on_epoch_end(epoch, metrics, probe)
+
+    def should_stop(self) -> bool:
+        return self.stop_event.is_set() or bool(self.extra and self.extra.should_stop())
+
+    def progress(self) -> dict[str, Any]:
+        """Batches done and the ETA, from the pace since training began."""
+        epoch, batch = self.position
+        done = max(epoch - 1, 0) * self.batches_per_epoch + batch if epoch else 0
+        total = self.epochs_total * self.batches_per_epoch
+        elapsed = time.perf_counter() - self.started_at
+        eta = elapsed / done * (total - done) if done else None
+        return {"epoch": epoch, "batch": batch, "eta_seconds": None if eta is None else round(eta, 1)}
+
+
+class Pulse(threading.Thread):
+    """Every ``interval`` seconds: heartbeat + progress to the store; a stop request (or the job being ended by
+    someone else) sets the observer's stop event."""
+
+    def __init__(self, store: JobStore, job_id: str, observer: StoreObserver, interval: float = PULSE_SECONDS):
+        super().__init__(name=f"pulse-{job_id}", daemon=True)
+        self.store, self.job_id, self.observer, self.interval = store, job_id, observer, interval
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        last = None
+        while not self.done.wait(self.interval):
+            try:
+                progress = self.observer.progress() if self.observer.batches_per_epoch else {}
+                values = {"heartbeat": time.time(), **(progress if progress != last else {})}
+                last = progress
+                self.store.update(self.job_id, **values)
+                job = self.store.get(self.job_id)
+                if job.stop_requested or not job.active:
+                    self.observer.stop_event.set()
+            except Exception:  # a store hiccup must not kill the heartbeat; the next beat retries
+                logger.exception("job %s: heartbeat failed", self.job_id)
+
+    def stop(self) -> None:
+        """End the thread (after at most one more beat)."""
+        self.done.set()
+        self.join(timeout=5)
+
+
+def _probe_info(config, dataset) -> dict[str, Any]:
+    """What viewers need besides the records: class names, sizes, the probe image itself and its label."""
+    info: dict[str, Any] = {
+        "class_names": list(dataset.class_names),
+        "train_size": len(dataset.x_train),
+        "test_size": len(dataset.x_test),
+    }
+    index = config.probe_image
+    if index is not None:
+        if index < len(dataset.x_test):
+            image = np.asarray(dataset.x_test[index], dtype=np.float32)
+            info["probe"] = {
+                "image": index,
+                "label": int(dataset.y_test[index]),
+                "pixels": np.round(image, 3).tolist(),
+            }
+        else:
+            info["probe_warning"] = f"probe image {index} is beyond the {len(dataset.x_test)} test images; no probe"
+    return info
+
+
+def run_job(job_id: str, store: JobStore, model_store: Path, extra: TrainingObserver | None = None) -> str:
+    """Run the queued job ``job_id`` to its end and record the outcome in ``store``.
+
+    Args:
+        job_id: a queued job of ``store``.
+        store: the job store (progress, metrics, probe records, outcome).
+        model_store: where the model is saved (atomically: temp folder, then rename).
+        extra: an observer that also receives every hook (the CLI's progress bar).
+
+    Returns:
+        The job's final status (or its current one if another worker had already taken it).
+    """
+    if not store.claim(job_id, os.getpid()):
+        status = store.get(job_id).status
+        logger.warning("job %s is %s, not queued: not running it", job_id, status)
+        return status
+    observer = StoreObserver(store, job_id, extra)
+    pulse = Pulse(store, job_id, observer)
+    pulse.start()
+    try:
+        status, error, saved = _train_and_save(job_id, store, model_store, observer)
+    except ConfigError as exc:
+        status, error, saved = "failed", "; ".join(exc.errors), False
+    except Exception as exc:  # every failure must reach the viewers, with its message
+        logger.exception("job %s failed", job_id)
+        status, error, saved = "failed", f"{type(exc).__name__}: {exc}", False
+    finally:
+        pulse.stop()
+    if not store.finish(job_id, status, error=error, saved=saved):
+        logger.warning("job %s had already been ended by someone else", job_id)
+    logger.info("job %s %s%s", job_id, status, f": {error}" if error else "")
+    return store.get(job_id).status
+
+
+def _train_and_save(job_id: str, store: JobStore, model_store: Path, observer: StoreObserver):
+    # Imported here, not at module top: the web process imports this module's names without loading TensorFlow.
+    from app.core.datasets import load_dataset
+    from app.core.store import ModelStore
+    from app.core.training import inference_copy, parse_config, train
+
+    job = store.get(job_id)
+    config = parse_config(job.config)
+    dataset = load_dataset(config.dataset).subset(config.max_train, config.max_test)
+    store.update(job_id, info=_probe_info(config, dataset))
+    result = train(config, observer, dataset)
+    job = store.get(job_id)
+    if not job.active:  # ended by someone else (reaped as dead): do not resurrect it with a save
+        return job.status, job.error, False
+    if result.stopped and not job.save_partial:
+        return "stopped", None, False
+    meta = result.meta(config)
+    meta["job_id"] = job_id
+    ModelStore(model_store).save(
+        config.name, inference_copy(result.model), result.dataset.x_test, result.dataset.y_test, meta
+    )
+    return ("stopped" if result.stopped else "succeeded"), None, True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m app.jobs.worker JOB_ID --store URL --model-store DIR``: run one job; exit 0 unless it failed."""
+    parser = argparse.ArgumentParser(description="Run one queued training job.")
+    parser.add_argument("job_id")
+    parser.add_argument("--store", required=True, help="job store address: sqlite:PATH or redis://...")
+    parser.add_argument("--model-store", required=True, type=Path)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    store = open_store(args.store)
+    try:
+        status = run_job(args.job_id, store, args.model_store)
+    except JobNotFound as exc:
+        logger.error("%s", exc)
+        return 2
+    return 1 if status == "failed" else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

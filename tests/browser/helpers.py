@@ -1,0 +1,38 @@
+"""Reading Plotly figures out of the browser in dash_duo tests."""
+
+import json
+
+from dash.testing.wait import until
+
+FULL_DATA = """
+const gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
+if (!gd || !gd._fullData || !gd._fullData.length) { return null; }
+const trace = gd._fullData[arguments[1] || 0];
+const z = trace.z ? Array.from(trace.z, row => Array.from(row)) : null;
+const y = trace.y ? Array.from(trace.y) : null;
+return JSON.stringify({z: z, y: y, zmin: trace.zmin, zmax: trace.zmax, colorscale: trace.colorscale,
+                       title: gd._fullLayout.title.text});
+"""
+
+
+def figure_state(dash_duo, graph_id: str, trace: int = 0) -> dict | None:
+    """The decoded first trace of a dcc.Graph (z, y, zmin, zmax, colorscale) and the figure title."""
+    raw = dash_duo.driver.execute_script(FULL_DATA, graph_id, trace)
+    return json.loads(raw) if raw else None
+
+
+def wait_for_figure(dash_duo, graph_id: str, predicate, timeout: float = 10) -> dict:
+    """Wait until the figure of ``graph_id`` satisfies ``predicate`` and return its state."""
+    state = {}
+
+    def check():
+        state["value"] = figure_state(dash_duo, graph_id)
+        return state["value"] is not None and predicate(state["value"])
+
+    until(check, timeout, msg=f"{graph_id} never reached the expected state; last: {str(state.get('value'))[:300]}")
+    return state["value"]
+
+
+def grid_shape(state: dict) -> tuple[int, int]:
+    """Rows and columns of a heatmap's z."""
+    return len(state["z"]), len(state["z"][0])

@@ -1,0 +1,100 @@
+"""Training configuration checks, the blog's architecture, and a real short run with an observer."""
+
+import numpy as np
+import pytest
+
+from app.core.datasets import Dataset
+from app.core.training import ConfigError, TrainingObserver, build_model, conv_layer_names, parse_config, train
+
+
+def test_defaults_are_the_blogs_run():
+    config = parse_config({"name": "blog"})
+    model = build_model(config, (28, 28, 1), 10)
+    names = [layer.name for layer in model.layers]
+    assert names == conv_layer_names(config) == [
+        "Conv2D_1", "Max_Pool_1", "Conv2D_2", "Max_Pool_2", "Conv2D_3", "Flatten", "Dense_1", "Dense_2"
+    ]
+    assert model.get_layer("Conv2D_3").output.shape[1:] == (3, 3, 128)
+    assert model.count_params() == 208_982  # the blog's summary
+    assert config.optimizer == "rmsprop" and config.lr_schedule == "power" and config.batch_size == 64
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"epochs": 0}, "epochs must be between 1 and 500"),
+        ({"epochs": "5"}, "epochs must be an integer"),
+        ({"batch_size": 100000}, "batch_size must be between"),
+        ({"optimizer": "adagrad"}, "optimizer must be one of"),
+        ({"name": "../x"}, "invalid model name"),
+        ({"learning_rat": 0.1}, "unknown settings: learning_rat"),
+        ({"conv_layers": []}, "conv_layers must be a list of 1 to 6"),
+        ({"conv_layers": [{"filters": 0}]}, "conv layer 1 filters"),
+        ({"dense_layers": [{"units": 10, "activation": "gelu"}]}, "dense layer 1 activation"),
+    ],
+)
+def test_invalid_configs_are_explained(raw, message):
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw)
+    assert any(message in error for error in info.value.errors), info.value.errors
+
+
+def test_too_many_parameters_or_shrinking_image_is_refused():
+    with pytest.raises(ConfigError, match="parameters"):
+        build_model(parse_config({"dense_layers": [{"units": 4096}, {"units": 4096}]}), (28, 28, 1), 10)
+    with pytest.raises(ConfigError, match="leaves no pixels"):
+        build_model(parse_config({"conv_layers": [{"kernel": 11}] * 3}), (28, 28, 1), 10)
+
+
+def tiny_dataset(n_train=64, n_test=16):
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, n_train + n_test)
+    images = rng.random((n_train + n_test, 12, 12, 1), dtype=np.float32) * 0.2
+    images[np.arange(len(labels)), labels * 4, :, 0] = 1.0  # the class is a bright row
+    return Dataset("tiny", images[:n_train], labels[:n_train], images[n_train:], labels[n_train:], ["a", "b", "c"])
+
+
+class Recorder(TrainingObserver):
+    def __init__(self, stop_after_batches=None):
+        self.events = []
+        self.batches = 0
+        self.stop_after_batches = stop_after_batches
+
+    def on_train_begin(self, epochs, batches_per_epoch):
+        self.events.append(("begin", epochs, batches_per_epoch))
+
+    def on_batch_end(self, epoch, batch, batches_per_epoch):
+        self.batches += 1
+
+    def on_epoch_end(self, epoch, metrics, probe):
+        self.events.append(("epoch", epoch, metrics, probe))
+
+    def should_stop(self):
+        return self.stop_after_batches is not None and self.batches >= self.stop_after_batches
+
+
+SMALL = {"name": "t", "conv_layers": [{"filters": 4}, {"filters": 4}], "dense_layers": [{"units": 8}],
+         "batch_size": 16, "epochs": 2, "probe_image": 1, "probe_layer": "Conv2D_1"}
+
+
+def test_short_run_reports_every_epoch_with_probe():
+    recorder = Recorder()
+    result = train(parse_config(SMALL), recorder, tiny_dataset())
+    begin, *epochs = recorder.events
+    assert begin == ("begin", 2, 4) and recorder.batches == 8
+    assert [event[1] for event in epochs] == [1, 2]
+    for _, _, metrics, probe in epochs:
+        assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds"} <= set(metrics)
+        assert probe["layer"] == "Conv2D_1" and probe["activations"].shape == (10, 10, 4)
+        np.testing.assert_allclose(probe["probabilities"].sum(), 1, rtol=1e-5)
+    assert epochs[1][2]["learning_rate"] < 0.001  # inverse-time decay is applied
+    assert len(result.history) == 2 and not result.stopped
+    assert 0 <= result.metrics["test_accuracy"] <= 1
+    meta = result.meta(parse_config(SMALL))
+    assert meta["class_names"] == ["a", "b", "c"] and meta["epochs_completed"] == 2
+
+
+def test_stop_takes_effect_at_the_next_batch():
+    recorder = Recorder(stop_after_batches=3)
+    result = train(parse_config({**SMALL, "epochs": 5}), recorder, tiny_dataset())
+    assert result.stopped and recorder.batches == 3 and len(result.history) <= 1
