@@ -195,7 +195,7 @@ def build_model(config: TrainingConfig, input_shape: tuple[int, int, int], n_cla
     for i, conv in enumerate(config.conv_layers, start=1):
         height, width = height - conv.kernel + 1, width - conv.kernel + 1
         if min(height, width) < 1:
-            raise ConfigError([f"conv layer {i} (kernel {conv.kernel}) leaves no pixels of the {input_shape[:2]} input"])
+            raise ConfigError([f"conv layer {i} (kernel {conv.kernel}) leaves no pixels of the input"])
         layers.append(keras.layers.Conv2D(conv.filters, conv.kernel, activation=conv.activation, name=f"Conv2D_{i}"))
         if config.pool_size and i < len(config.conv_layers):
             height, width = height // config.pool_size, width // config.pool_size
