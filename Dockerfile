@@ -24,4 +24,4 @@ EXPOSE 8050
 
 HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,os; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz')"
 # Never --preload: TensorFlow must be imported after the fork (see README, "Production").
-CMD ["sh", "-c", "exec gunicorn --workers ${WORKERS} --threads 4 --timeout 120 --bind ${HOST}:${PORT} --no-control-socket app.main:server"]
+CMD ["sh", "-c", "exec gunicorn --workers ${WORKERS} --threads 4 --timeout 120 --bind ${HOST}:${PORT} --no-control-socket --config app/gunicorn_conf.py app.main:server"]

@@ -26,7 +26,7 @@ run: $(VENV)/.runtime
 
 ## serve: production server (gunicorn, 2 workers; never --preload with TensorFlow)
 serve: $(VENV)/.runtime
-	$(BIN)/gunicorn --workers $${WORKERS:-2} --threads 4 --bind $(HOST):$(PORT) --no-control-socket app.main:server
+	$(BIN)/gunicorn --workers $${WORKERS:-2} --threads 4 --bind $(HOST):$(PORT) --no-control-socket --config app/gunicorn_conf.py app.main:server
 
 ## system-deps: Debian packages the tests need: chromium + chromium-driver (browser tests), redis-server (Celery)
 system-deps:

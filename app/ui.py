@@ -95,8 +95,9 @@ def labelled(label: str, control, width: int | None = None) -> dbc.Col:
     return dbc.Col([dbc.Label(label, className="small text-muted mb-0"), control], width=width, className="mb-2")
 
 
-def figure_card(graph_id: str, height: str, title: str | None = None) -> dbc.Card:
-    """A card holding one graph with a loading spinner."""
-    graph = dcc.Graph(id=graph_id, style={"height": height}, config={"displaylogo": False})
+def figure_card(graph_id: str, height: str, title: str | None = None, toolbar: bool = True) -> dbc.Card:
+    """A card holding one graph with a loading spinner; small graphs hide Plotly's toolbar (it covers titles)."""
+    config = {"displaylogo": False} if toolbar else {"displayModeBar": False}
+    graph = dcc.Graph(id=graph_id, style={"height": height}, config=config)
     body = [html.H6(title, className="card-title")] if title else []
     return dbc.Card(dbc.CardBody([*body, dcc.Loading(graph, delay_show=300)]), className="mb-3")

@@ -123,9 +123,9 @@ def layout(model=None, layer=None, image=None, cmap=None, reverse=None, scale=No
                 [
                     dbc.Col(
                         [
-                            ui.figure_card(INPUT_IMAGE, "260px"),
+                            ui.figure_card(INPUT_IMAGE, "260px", toolbar=False),
                             html.Div(id=IMAGE_INFO, className="small mb-2"),
-                            ui.figure_card(PROBABILITIES, "260px"),
+                            ui.figure_card(PROBABILITIES, "260px", toolbar=False),
                         ],
                         md=3,
                     ),
@@ -234,3 +234,17 @@ def render(model_name, layer_name, image, cmap, reverse, scale):
         query,
         [],
     )
+
+
+@callback(
+    Output(UNIT_PANEL, "children"),
+    Input(HEATMAP, "clickData"),
+    State(MODEL, "value"),
+    State(LAYER, "value"),
+    prevent_initial_call=True,
+)
+def on_unit_click(click_data, model_name, layer_name):
+    """A click on a map or node: the test images that activate that unit most (see :mod:`app.analysis_ui`)."""
+    from app import analysis_ui  # imported here so this appended callback leaves the module's header untouched
+
+    return analysis_ui.unit_panel("explore", model_name, layer_name, click_data)
