@@ -6,26 +6,35 @@ Figures are plain dicts (what ``dcc.Graph`` takes) with arrays as typed-array sp
 from __future__ import annotations
 
 import base64
+import functools
 
 import numpy as np
+import plotly.colors
 
 from app.core.grid import GridLayout, unit_coordinates
 
 COLORMAPS = ("viridis", "inferno", "magma", "plasma", "cividis", "jet", "greys", "hot", "rdbu")
-# Plotly's names where they differ from matplotlib's (the blog's vocabulary); "greys" runs white to black.
+# Plotly's names where they differ from matplotlib's (the blog's vocabulary).
 _PLOTLY_SCALES = {"jet": "Jet", "greys": "Greys", "hot": "Hot", "rdbu": "RdBu"}
 SEPARATOR_COLOR = "rgba(255,255,255,0.85)"
 MARGIN = {"l": 10, "r": 10, "t": 30, "b": 10}
 
 
-def colorscale(name: str, reverse: bool = False) -> str:
-    """The Plotly colorscale for a colormap name from :data:`COLORMAPS`, optionally reversed (``_r``)."""
+@functools.lru_cache(maxsize=64)
+def _resolved_scale(name: str, reverse: bool) -> tuple[tuple[float, str], ...]:
+    scale = plotly.colors.get_colorscale(_PLOTLY_SCALES.get(name, name.capitalize()) + ("_r" if reverse else ""))
+    return tuple((float(position), color) for position, color in scale)
+
+
+def colorscale(name: str, reverse: bool = False) -> list[list]:
+    """The colorscale of a colormap from :data:`COLORMAPS` as explicit [position, colour] stops.
+
+    Explicit stops, because plotly.js itself knows only some names (no inferno or magma, no ``_r`` suffix).
+    Names follow matplotlib, as in the blog: ``greys`` runs from white (low) to black (high).
+    """
     if name not in COLORMAPS:
         raise ValueError(f"unknown colormap {name!r}; choose one of {', '.join(COLORMAPS)}")
-    base = _PLOTLY_SCALES.get(name, name.capitalize())
-    # Plotly's Greys runs white->black; flip it so "greys" shows bright activations bright, like matplotlib.
-    flip = reverse != (name == "greys")
-    return base + ("_r" if flip else "")
+    return [list(stop) for stop in _resolved_scale(name, bool(reverse))]
 
 
 def _separator_shapes(layout: GridLayout) -> list[dict]:

@@ -36,3 +36,20 @@ def wait_for_figure(dash_duo, graph_id: str, predicate, timeout: float = 10) -> 
 def grid_shape(state: dict) -> tuple[int, int]:
     """Rows and columns of a heatmap's z."""
     return len(state["z"]), len(state["z"][0])
+
+
+def choose_option(dash_duo, dropdown_selector: str, text: str) -> None:
+    """Pick an option of a dcc.Dropdown by typing into its search box, then clicking the one match.
+
+    Typing first keeps the option at the top of the list: clicking in a long scrolled list can land on the
+    search box instead (selenium's "element click intercepted").
+    """
+    dash_duo.find_element(dropdown_selector).click()
+    search = dash_duo.find_element(".dash-dropdown-search")
+    search.send_keys(text)
+    until(
+        lambda: any(option.text == text for option in dash_duo.find_elements(".dash-dropdown-option")),
+        5,
+        msg=f"no option {text!r} in {dropdown_selector}",
+    )
+    next(option for option in dash_duo.find_elements(".dash-dropdown-option") if option.text == text).click()

@@ -1,6 +1,6 @@
 """The explorer in headless chromium: a link opens a view; layer, image and colormap changes redraw it."""
 
-from tests.browser.helpers import figure_state, grid_shape, wait_for_figure
+from tests.browser.helpers import choose_option, figure_state, grid_shape, wait_for_figure
 
 PORT = 8051
 
@@ -18,10 +18,10 @@ def test_explore_link_layer_image_and_colormap_changes_update_figures(dash_duo, 
     bars = wait_for_figure(dash_duo, explore.PROBABILITIES, lambda s: s["y"] is not None)
     assert abs(sum(bars["y"]) - 1) < 1e-3
 
-    dash_duo.select_dcc_dropdown(f"#{explore.LAYER}", value="Conv2D_3 · 3×3×128")
+    choose_option(dash_duo, f"#{explore.LAYER}", "Conv2D_3 · 3×3×128")
     third = wait_for_figure(dash_duo, explore.HEATMAP, lambda s: "128 maps" in s["title"])
     assert grid_shape(third) == (48, 24)
-    dash_duo.select_dcc_dropdown(f"#{explore.LAYER}", value="Dense_1 · 100")
+    choose_option(dash_duo, f"#{explore.LAYER}", "Dense_1 · 100")
     dense = wait_for_figure(dash_duo, explore.HEATMAP, lambda s: "100 nodes" in s["title"])
     assert grid_shape(dense) == (10, 10)
 
@@ -31,12 +31,13 @@ def test_explore_link_layer_image_and_colormap_changes_update_figures(dash_duo, 
     assert abs(sum(new_bars["y"]) - 1) < 1e-3
     assert figure_state(dash_duo, explore.HEATMAP)["z"] != dense["z"]
 
-    dash_duo.select_dcc_dropdown(f"#{explore.CMAP}", value="greys")
-    wait_for_figure(dash_duo, explore.HEATMAP, lambda s: s["colorscale"] != first["colorscale"])
+    choose_option(dash_duo, f"#{explore.CMAP}", "magma")
+    magma = wait_for_figure(dash_duo, explore.HEATMAP, lambda s: s["colorscale"] != first["colorscale"])
+    assert magma["colorscale"][0][1] == "#000004" and magma["colorscale"][-1][1] == "#fcfdbf"
     assert dash_duo.find_element(f"#{explore.IMAGE}").get_attribute("value") == "4"
 
     url = dash_duo.driver.current_url
-    assert "layer=Dense_1" in url and "image=4" in url and "cmap=greys" in url
+    assert "layer=Dense_1" in url and "image=4" in url and "cmap=magma" in url
     dash_duo.wait_for_page(url)  # the link reopens the same view
     reopened = wait_for_figure(dash_duo, explore.HEATMAP, lambda s: "100 nodes of image 4" in s["title"])
     assert reopened["z"] == figure_state(dash_duo, explore.HEATMAP)["z"]

@@ -31,10 +31,17 @@ def test_node_grid_has_no_separators():
     assert "node %{customdata[0]}" in figure["data"][0]["hovertemplate"]
 
 
-@pytest.mark.parametrize(("name", "reverse", "expected"), [("viridis", False, "Viridis"), ("jet", True, "Jet_r"),
-                                                            ("greys", False, "Greys_r"), ("magma", True, "Magma_r")])
-def test_colorscales(name, reverse, expected):
-    assert colorscale(name, reverse) == expected
+@pytest.mark.parametrize(
+    ("name", "reverse", "low", "high"),
+    [("viridis", False, "#440154", "#fde725"), ("jet", True, "rgb(128,0,0)", "rgb(0,0,131)"),
+     ("greys", False, "rgb(255,255,255)", "rgb(0,0,0)"), ("magma", False, "#000004", "#fcfdbf"),
+     ("inferno", True, "#fcffa4", "#000004")],
+)
+def test_colorscales_are_explicit_stops(name, reverse, low, high):
+    """plotly.js does not know every name (inferno, magma, the _r suffix): the stops are sent explicitly."""
+    scale = colorscale(name, reverse)
+    assert scale[0] == [0.0, low] and scale[-1] == [1.0, high]
+    assert all(a[0] <= b[0] for a, b in zip(scale, scale[1:], strict=False))
 
 
 def test_unknown_colormap():
