@@ -1,4 +1,4 @@
-"""Figure and thumbnail builders of the comparison views: arrays in, Plotly figures or Dash HTML out.
+"""Figure and thumbnail builders of the comparison views: arrays in, Plotly figure dicts or Dash HTML out.
 
 No callback context and no model loading here: the pages fetch numbers from :mod:`app.core.stats` and pass them in.
 Heatmaps of layer grids reuse :func:`app.figures.activation_heatmap`.
@@ -11,12 +11,11 @@ import io
 from collections.abc import Sequence
 
 import numpy as np
-import plotly.graph_objects as go
 from dash import html
 from PIL import Image
 
 from app.core.grid import tile
-from app.figures import MARGIN, activation_heatmap
+from app.figures import activation_heatmap, typed_array
 
 THUMBNAIL_PX = 56
 THUMBNAIL_STYLE = {"width": f"{THUMBNAIL_PX}px", "height": f"{THUMBNAIL_PX}px", "imageRendering": "pixelated",
@@ -41,7 +40,7 @@ def symmetric_range(grids: Sequence[np.ndarray]) -> tuple[float, float]:
     return (-bound, bound)
 
 
-def difference_heatmap(difference: np.ndarray, title: str, zrange: tuple[float, float] | None = None) -> go.Figure:
+def difference_heatmap(difference: np.ndarray, title: str, zrange: tuple[float, float] | None = None) -> dict:
     """A layer-output difference [H, W, C] or [N] tiled as a grid on the diverging RdBu scale centred on 0.
 
     Red is positive and blue negative (RdBu reversed), as usual for differences.
@@ -51,7 +50,7 @@ def difference_heatmap(difference: np.ndarray, title: str, zrange: tuple[float, 
     return activation_heatmap(grid, layout, "rdbu", reverse=True, zrange=zrange, title=title, zmid=0.0)
 
 
-def confusion_figure(matrix: np.ndarray, class_names: Sequence[str], selected: tuple[int, int] | None = None):
+def confusion_figure(matrix: np.ndarray, class_names: Sequence[str], selected: tuple[int, int] | None = None) -> dict:
     """The confusion matrix as a clickable heatmap with counts in the cells.
 
     Colour follows log(1 + count) so the few confusions stay visible next to the large diagonal; the text and
@@ -61,69 +60,64 @@ def confusion_figure(matrix: np.ndarray, class_names: Sequence[str], selected: t
         matrix: [classes, classes] counts, row = true class, column = predicted class.
         class_names: tick labels.
         selected: (true, predicted) cell to outline.
+
+    Returns:
+        A figure dict (as :mod:`app.figures` builds them); ``data[0]["text"]`` holds the counts.
     """
     matrix = np.asarray(matrix)
     n = len(matrix)
-    ticks = dict(tickmode="array", tickvals=list(range(n)), ticktext=list(class_names))
-    figure = go.Figure(
-        go.Heatmap(
-            z=np.log1p(matrix).astype(np.float32),
-            x=list(range(n)),
-            y=list(range(n)),
-            text=matrix.astype(str),
-            texttemplate="%{text}",
-            customdata=matrix,
-            colorscale="Blues",
-            showscale=False,
-            xgap=1,
-            ygap=1,
-            hovertemplate="true %{y} · predicted %{x}<br>%{customdata} images<extra></extra>",
-        )
-    )
+    ticks = {"tickmode": "array", "tickvals": list(range(n)), "ticktext": list(class_names)}
+    heatmap = {
+        "type": "heatmap",
+        "z": typed_array(np.log1p(matrix).astype(np.float32)),
+        "x": list(range(n)),
+        "y": list(range(n)),
+        "text": matrix.astype(str).tolist(),
+        "texttemplate": "%{text}",
+        "customdata": matrix.tolist(),
+        "colorscale": "Blues",
+        "showscale": False,
+        "xgap": 1,
+        "ygap": 1,
+        "hovertemplate": "true %{y} · predicted %{x}<br>%{customdata} images<extra></extra>",
+    }
+    shapes = []
     if selected is not None:
         true_class, predicted_class = selected
-        figure.add_shape(
-            type="rect", x0=predicted_class - 0.5, x1=predicted_class + 0.5, y0=true_class - 0.5, y1=true_class + 0.5,
-            line=dict(color="#d62728", width=3),
-        )
-    figure.update_layout(
-        title=dict(text=f"confusion matrix · {int(matrix.trace())}/{int(matrix.sum())} correct", font=dict(size=13)),
-        margin=dict(l=50, r=10, t=40, b=40),
-        plot_bgcolor="white",
-        xaxis=dict(title="predicted", side="bottom", **ticks),
-        yaxis=dict(title="true", autorange="reversed", scaleanchor="x", **ticks),
-    )
-    return figure
+        shapes.append({"type": "rect", "x0": predicted_class - 0.5, "x1": predicted_class + 0.5,
+                       "y0": true_class - 0.5, "y1": true_class + 0.5, "line": {"color": "#d62728", "width": 3}})
+    figure_layout = {
+        "title": {"text": f"confusion matrix · {int(matrix.trace())}/{int(matrix.sum())} correct",
+                  "font": {"size": 13}},
+        "margin": {"l": 50, "r": 10, "t": 40, "b": 40},
+        "plot_bgcolor": "white",
+        "xaxis": {"title": {"text": "predicted"}, **ticks},
+        "yaxis": {"title": {"text": "true"}, "autorange": "reversed", "scaleanchor": "x", **ticks},
+        "shapes": shapes,
+    }
+    return {"data": [heatmap], "layout": figure_layout}
 
 
-def ranking_figure(scores: np.ndarray, signed: np.ndarray, ranking: np.ndarray, top: int, title: str) -> go.Figure:
-    """Bars of the ``top`` units that differ most (mean |difference|), coloured by the sign of the mean difference."""
-    units = ranking[:top]
-    colors = np.where(signed[units] >= 0, "#d62728", "#1f77b4")
-    figure = go.Figure(
-        go.Bar(
-            x=[f"#{u}" for u in units],
-            y=scores[units],
-            marker_color=colors.tolist(),
-            customdata=np.stack([units, signed[units]], axis=-1),
-            hovertemplate="unit %{customdata[0]}<br>mean |diff| %{y:.4g}<br>mean diff %{customdata[1]:.4g}"
-            "<extra></extra>",
-        )
-    )
-    figure.update_layout(
-        title=dict(text=title, font=dict(size=13)), margin=dict(l=40, r=10, t=40, b=40), plot_bgcolor="white",
-        xaxis=dict(type="category", title="unit (red: larger for A, blue: larger for B)"),
-        yaxis=dict(title="mean |A − B|"),
-    )
-    return figure
-
-
-def contribution_bars(values: Sequence[float], labels: Sequence[str], title: str) -> go.Figure:
-    """Small bar chart: sum of contributions, bias and logit of each class, so the reader sees they add up."""
-    figure = go.Figure(go.Bar(x=list(labels), y=list(values), marker_color="#6c8ebf",
-                              hovertemplate="%{x}: %{y:.4g}<extra></extra>"))
-    figure.update_layout(title=dict(text=title, font=dict(size=13)), margin=MARGIN, plot_bgcolor="white")
-    return figure
+def ranking_figure(scores: np.ndarray, signed: np.ndarray, ranking: np.ndarray, top: int, title: str) -> dict:
+    """Bars of the ``top`` units that differ most (mean |difference|), red where A is larger, blue where B is."""
+    units = np.asarray(ranking[:top])
+    bar = {
+        "type": "bar",
+        "x": [f"#{u}" for u in units],
+        "y": scores[units].astype(float).tolist(),
+        "marker": {"color": np.where(signed[units] >= 0, "#d62728", "#1f77b4").tolist()},
+        "customdata": np.stack([units, signed[units]], axis=-1).astype(float).tolist(),
+        "hovertemplate": "unit %{customdata[0]}<br>mean |diff| %{y:.4g}<br>mean diff %{customdata[1]:.4g}"
+        "<extra></extra>",
+    }
+    figure_layout = {
+        "title": {"text": title, "font": {"size": 13}},
+        "margin": {"l": 40, "r": 10, "t": 40, "b": 40},
+        "plot_bgcolor": "white",
+        "xaxis": {"type": "category", "title": {"text": "unit (red: larger for A, blue: larger for B)"}},
+        "yaxis": {"title": {"text": "mean |A − B|"}},
+    }
+    return {"data": [bar], "layout": figure_layout}
 
 
 def image_png(image: np.ndarray) -> str:

@@ -67,7 +67,8 @@ def parse_flag(raw) -> bool:
 
 def query_string(params: dict) -> str:
     """``?a=1&b=2`` from the non-empty parameters, in the given order."""
-    kept = {key: value for key, value in params.items() if value not in (None, "", False)}
+    # Identity checks, not `in (None, "", False)`: 0 == False would drop image=0 from links.
+    kept = {key: value for key, value in params.items() if value is not None and value is not False and value != ""}
     return "?" + urlencode({k: (1 if v is True else v) for k, v in kept.items()}) if kept else ""
 
 

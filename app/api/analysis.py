@@ -139,3 +139,48 @@ def contributions(name: str):
         logits=result.logits.tolist(),
         difference=result.difference.tolist(),
     )
+
+
+def _float_arg(name: str, default: float) -> float:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ApiError(f"query parameter {name!r} must be a number, got {raw!r}") from None
+
+
+def _optional_class_arg(loaded, name: str) -> int | None:
+    return None if request.args.get(name) in (None, "") else _class_arg(loaded, name)
+
+
+@api.get("/api/models/<name>/images")
+def find_images(name: str):
+    """The image finder: test images filtered by ``true``, ``predicted``, ``correct`` (all/correct/wrong) and
+    confidence (``min_conf``, ``max_conf``), sorted by ``sort`` (confidence-asc, confidence-desc, index)."""
+    loaded = services.store().get(name)
+    query = stats.ImageQuery(
+        true_class=_optional_class_arg(loaded, "true"),
+        predicted_class=_optional_class_arg(loaded, "predicted"),
+        correctness=request.args.get("correct", "all"),
+        min_confidence=_float_arg("min_conf", 0.0),
+        max_confidence=_float_arg("max_conf", 1.0),
+        sort=request.args.get("sort", "confidence-asc"),
+    )
+    indices = stats.model_find_images(loaded, query)
+    probabilities = loaded.engine.predictions()
+    return jsonify(
+        model=loaded.name,
+        version=loaded.version,
+        count=len(indices),
+        images=[
+            {
+                "image": int(index),
+                "label": int(loaded.labels[index]),
+                "predicted": int(probabilities[index].argmax()),
+                "confidence": float(probabilities[index].max()),
+            }
+            for index in indices
+        ],
+    )

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from app.core.store import LoadedModel
 
 MAX_TOP_K = 64
+# Images per forward pass for whole-test-set statistics (see DEFAULT_BATCH_SIZE for the memory measurements).
+STATS_BATCH_SIZE = DEFAULT_BATCH_SIZE
 SORT_ORDERS = ("confidence-asc", "confidence-desc", "index")
 CORRECTNESS = ("all", "correct", "wrong")
 RANK_BY = ("mean", "max")
@@ -180,7 +182,7 @@ class ClassMeans:
 
 
 def compute_class_means(
-    engine: ActivationEngine, layer_name: str, n_classes: int, batch_size: int = DEFAULT_BATCH_SIZE
+    engine: ActivationEngine, layer_name: str, n_classes: int, batch_size: int = STATS_BATCH_SIZE
 ) -> ClassMeans:
     """Mean output of ``layer_name`` per true class, streamed over the test set with running sums (no caching).
 
@@ -345,7 +347,7 @@ class TopUnits:
 
 
 def compute_top_units(
-    engine: ActivationEngine, layer_name: str, k: int, by: str = "mean", batch_size: int = DEFAULT_BATCH_SIZE
+    engine: ActivationEngine, layer_name: str, k: int, by: str = "mean", batch_size: int = STATS_BATCH_SIZE
 ) -> TopUnits:
     """The top ``k`` images of every unit of ``layer_name``, streamed over the test set keeping only a running top k.
 

@@ -79,7 +79,7 @@ def layout(model=None, layer=None, image=None, cmap=None, reverse=None, scale=No
                     ui.labelled(
                         "Model",
                         dcc.Dropdown(id=MODEL, options=ui.model_options(), value=model_name, clearable=False),
-                        3,
+                        2,
                     ),
                     ui.labelled(
                         "Layer",
@@ -100,7 +100,7 @@ def layout(model=None, layer=None, image=None, cmap=None, reverse=None, scale=No
                         ),
                         3,
                     ),
-                    ui.labelled("Colormap", ui.colormap_dropdown(CMAP, cmap if cmap in COLORMAPS else "viridis"), 1),
+                    ui.labelled("Colormap", ui.colormap_dropdown(CMAP, cmap if cmap in COLORMAPS else "viridis"), 2),
                     dbc.Col(
                         [
                             dbc.Switch(id=REVERSE, label="reverse", value=ui.parse_flag(reverse), className="small"),
@@ -239,12 +239,17 @@ def render(model_name, layer_name, image, cmap, reverse, scale):
 @callback(
     Output(UNIT_PANEL, "children"),
     Input(HEATMAP, "clickData"),
-    State(MODEL, "value"),
-    State(LAYER, "value"),
+    Input(MODEL, "value"),
+    Input(LAYER, "value"),
     prevent_initial_call=True,
 )
 def on_unit_click(click_data, model_name, layer_name):
-    """A click on a map or node: the test images that activate that unit most (see :mod:`app.analysis_ui`)."""
+    """A click on a map or node: the test images that activate that unit most (see :mod:`app.analysis_ui`).
+
+    A new model or layer clears the panel, which would otherwise describe a unit no longer shown.
+    """
     from app import analysis_ui  # imported here so this appended callback leaves the module's header untouched
 
+    if ctx.triggered_id in (MODEL, LAYER):
+        return []
     return analysis_ui.unit_panel("explore", model_name, layer_name, click_data)

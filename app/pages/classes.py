@@ -1,0 +1,365 @@
+"""Class statistics and the MLP view: what all images of a class share at a layer, and what separates two classes.
+
+Top: the mean activation grid of class A and class B over the whole test set (one colour scale), their difference
+A − B with the units that differ most ranked, and every class's mean side by side. Bottom, the MLP view: for one
+image and a dense layer, each node's activation x weight to the logits of class A and B of the next Dense layer,
+and A − B; the numbers add up to the logits (plus bias). The view lives in the URL
+(``/classes?model=mnist-cnn&layer=Conv2D_3&a=4&b=9&mlp=Dense_1&image=12``).
+"""
+
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+
+from app import analysis_ui, services, ui
+from app.analysis_figures import difference_heatmap, ranking_figure, symmetric_range, value_range
+from app.core import stats
+from app.core.activations import ImageOutOfRange, LayerNotFound
+from app.core.grid import tile
+from app.core.store import StoreError
+from app.figures import COLORMAPS, activation_heatmap
+
+dash.register_page(__name__, path="/classes", name="Classes", title="Classes · CNN Activation Explorer", nav_order=3)
+
+TOP_UNITS = 20
+MODEL = "classes-model"
+LAYER = "classes-layer"
+CLASS_A = "classes-a"
+CLASS_B = "classes-b"
+CMAP = "classes-cmap"
+MEAN_A = "classes-mean-a"
+MEAN_B = "classes-mean-b"
+DIFFERENCE = "classes-difference"
+RANKING = "classes-ranking"
+ALL_CLASSES = "classes-all"
+INFO = "classes-info"
+MESSAGE = "classes-message"
+UNIT_PANEL = "classes-unit-panel"
+MLP_LAYER = "classes-mlp-layer"
+MLP_IMAGE = "classes-mlp-image"
+MLP_A = "classes-mlp-a"
+MLP_B = "classes-mlp-b"
+MLP_DIFFERENCE = "classes-mlp-difference"
+MLP_SUMMARY = "classes-mlp-summary"
+MLP_MESSAGE = "classes-mlp-message"
+MLP_UNIT_PANEL = "classes-mlp-unit-panel"
+QUERY = "classes-query"
+QUERY_SINK = "classes-query-sink"
+
+ui.register_url_sync(QUERY, QUERY_SINK)
+
+
+def _class_options(loaded) -> list[dict]:
+    return [{"label": name, "value": i} for i, name in enumerate(loaded.class_names)]
+
+
+def _mlp_options(loaded) -> list[dict]:
+    return [{"label": name, "value": name} for name in stats.contribution_layers(loaded)]
+
+
+def _pick(value, options: list[dict], fallback_position: int):
+    values = [option["value"] for option in options]
+    if value in values:
+        return value
+    return values[min(fallback_position, len(values) - 1)] if values else None
+
+
+def _graph(graph_id: str, height: str):
+    return dcc.Graph(id=graph_id, style={"height": height}, config={"displaylogo": False})
+
+
+def layout(model=None, layer=None, a=None, b=None, cmap=None, mlp=None, image=None, **_other):
+    """The page, opened in the state the query string describes (invalid values fall back to defaults)."""
+    messages = []
+    model_name = ui.first_usable_model(model)
+    if model and model != model_name:
+        messages.append(ui.error_alert(f"Model {model!r} is not available; showing {model_name!r}."))
+    layer_options, layer_value, class_options, mlp_options, image_max = [], None, [], [], 0
+    if model_name is not None:
+        loaded = services.store().get(model_name)
+        engine = loaded.engine
+        layer_options = ui.layer_options(engine)
+        layer_value = ui.default_layer(engine, layer or "Conv2D_3")
+        class_options, mlp_options = _class_options(loaded), _mlp_options(loaded)
+        image_max = engine.n_images - 1
+    else:
+        messages.append(ui.error_alert("No usable model in the store: train one on the Train page."))
+    # the blog's pair, 4 against 9, when the model has those classes
+    class_a = _pick(ui.parse_int(a, 4), class_options, 0)
+    class_b = _pick(ui.parse_int(b, 9), class_options, 1)
+    mlp_value = _pick(mlp, mlp_options, len(mlp_options) - 1)
+    image_index = min(max(ui.parse_int(image, 0), 0), image_max)
+
+    controls = dbc.Card(
+        dbc.CardBody(
+            dbc.Row(
+                [
+                    ui.labelled("Model", dcc.Dropdown(id=MODEL, options=ui.model_options(), value=model_name,
+                                                      clearable=False), 3),
+                    ui.labelled("Layer", dcc.Dropdown(id=LAYER, options=layer_options, value=layer_value,
+                                                      clearable=False), 3),
+                    ui.labelled("Class A", dcc.Dropdown(id=CLASS_A, options=class_options, value=class_a,
+                                                        clearable=False), 2),
+                    ui.labelled("Class B", dcc.Dropdown(id=CLASS_B, options=class_options, value=class_b,
+                                                        clearable=False), 2),
+                    ui.labelled("Colormap", ui.colormap_dropdown(CMAP, cmap if cmap in COLORMAPS else "viridis"), 2),
+                ],
+                className="g-2 align-items-end",
+            )
+        ),
+        className="mb-3",
+    )
+    class_section = [
+        html.Div(id=INFO, className="small text-muted mb-2"),
+        dbc.Row(
+            [
+                dbc.Col(ui.figure_card(MEAN_A, "420px"), md=4),
+                dbc.Col(ui.figure_card(MEAN_B, "420px"), md=4),
+                dbc.Col(ui.figure_card(DIFFERENCE, "420px"), md=4),
+            ],
+            className="g-2",
+        ),
+        html.Div(id=UNIT_PANEL),
+        ui.figure_card(RANKING, "300px"),
+        html.H6("Mean grid of every class (one colour scale)"),
+        dcc.Loading(html.Div(id=ALL_CLASSES), delay_show=300),
+    ]
+    mlp_section = dbc.Card(
+        dbc.CardBody(
+            [
+                html.H5("MLP view: how each node pushes the logits of class A and class B"),
+                dbc.Row(
+                    [
+                        ui.labelled("Layer (a vector layer feeding a Dense layer)",
+                                    dcc.Dropdown(id=MLP_LAYER, options=mlp_options, value=mlp_value,
+                                                 clearable=False), 4),
+                        ui.labelled("Test image", dbc.Input(id=MLP_IMAGE, type="number", min=0, max=image_max, step=1,
+                                                            value=image_index, debounce=0.3, size="sm"), 2),
+                    ],
+                    className="g-2 align-items-end",
+                ),
+                html.Div(id=MLP_MESSAGE),
+                html.Div(id=MLP_SUMMARY, className="small mb-2"),
+                dbc.Row(
+                    [
+                        dbc.Col(dcc.Loading(_graph(MLP_A, "380px"), delay_show=300), md=4),
+                        dbc.Col(dcc.Loading(_graph(MLP_B, "380px"), delay_show=300), md=4),
+                        dbc.Col(dcc.Loading(_graph(MLP_DIFFERENCE, "380px"), delay_show=300), md=4),
+                    ],
+                    className="g-2",
+                ),
+                html.Div(id=MLP_UNIT_PANEL),
+            ]
+        ),
+        className="mb-3 mt-3",
+    )
+    return html.Div(
+        [
+            html.Div(messages, id=MESSAGE),
+            controls,
+            *class_section,
+            mlp_section,
+            dcc.Store(id=QUERY),
+            dcc.Store(id=QUERY_SINK),
+        ]
+    )
+
+
+@callback(
+    Output(LAYER, "options"),
+    Output(LAYER, "value"),
+    Output(CLASS_A, "options"),
+    Output(CLASS_A, "value"),
+    Output(CLASS_B, "options"),
+    Output(CLASS_B, "value"),
+    Output(MLP_LAYER, "options"),
+    Output(MLP_LAYER, "value"),
+    Output(MLP_IMAGE, "max"),
+    Input(MODEL, "value"),
+    State(LAYER, "value"),
+    State(CLASS_A, "value"),
+    State(CLASS_B, "value"),
+    State(MLP_LAYER, "value"),
+    prevent_initial_call=True,
+)
+def on_model_change(model_name, layer_name, class_a, class_b, mlp_layer):
+    """A new model: its layers, classes and MLP layers, keeping the current choices where they exist."""
+    try:
+        loaded = services.store().get(model_name)
+    except StoreError:
+        return [], None, [], None, [], None, [], None, 0
+    engine = loaded.engine
+    classes, mlp = _class_options(loaded), _mlp_options(loaded)
+    return (
+        ui.layer_options(engine), ui.default_layer(engine, layer_name),
+        classes, _pick(class_a, classes, 0), classes, _pick(class_b, classes, 1),
+        mlp, _pick(mlp_layer, mlp, len(mlp) - 1), engine.n_images - 1,
+    )
+
+
+@callback(
+    Output(MEAN_A, "figure"),
+    Output(MEAN_B, "figure"),
+    Output(DIFFERENCE, "figure"),
+    Output(RANKING, "figure"),
+    Output(ALL_CLASSES, "children"),
+    Output(INFO, "children"),
+    Output(MESSAGE, "children", allow_duplicate=True),
+    Input(MODEL, "value"),
+    Input(LAYER, "value"),
+    Input(CLASS_A, "value"),
+    Input(CLASS_B, "value"),
+    Input(CMAP, "value"),
+    prevent_initial_call="initial_duplicate",
+)
+def render_classes(model_name, layer_name, class_a, class_b, cmap):
+    """Class means of A and B on one scale, A − B on a diverging scale, ranked units, and every class's mean."""
+    if not model_name or not layer_name or class_a is None or class_b is None:
+        return (no_update,) * 6 + (ui.error_alert("Choose a model, a layer and two classes."),)
+    try:
+        loaded = services.store().get(model_name)
+        info = loaded.engine.layer(layer_name)
+        means = stats.STATISTICS.class_means(loaded, info.name)
+        diff = stats.class_difference(means, int(class_a), int(class_b))
+    except (StoreError, LayerNotFound, stats.StatsError) as exc:
+        return (no_update,) * 6 + (ui.error_alert(str(exc)),)
+    names = loaded.class_names
+    present = [label for label in range(len(names)) if means.counts[label]]
+    tiles = {label: tile(means.means[label]) for label in present}
+    zrange = value_range([grid for grid, _ in tiles.values()])
+    word = "maps" if info.is_map else "nodes"
+
+    def mean_figure(label, title):
+        grid, grid_layout = tiles[label]
+        return activation_heatmap(grid, grid_layout, cmap, zrange=zrange, title=title)
+
+    a_name, b_name = names[class_a], names[class_b]
+    small = [
+        dbc.Col(
+            [html.Div(f"{names[label]} · {means.counts[label]} images", className="small text-center"),
+             dcc.Graph(figure=mean_figure(label, ""), style={"height": "200px"},
+                       config={"displayModeBar": False})],
+            xs=6, md=3, lg=2,
+        )
+        for label in present
+    ]
+    info_text = (
+        f"{info.label}: mean over all {means.counts[class_a]} test images of class {a_name} and all "
+        f"{means.counts[class_b]} of class {b_name}; {info.n_units} {word}. Click a unit to see its top images."
+    )
+    return (
+        mean_figure(class_a, f"mean of class {a_name} · {info.name}"),
+        mean_figure(class_b, f"mean of class {b_name} · {info.name}"),
+        difference_heatmap(diff.difference, f"mean {a_name} − mean {b_name} (red: stronger for {a_name})"),
+        ranking_figure(diff.scores, diff.signed, diff.ranking, min(TOP_UNITS, info.n_units),
+                       f"{word} that differ most between {a_name} and {b_name}"),
+        dbc.Row(small, className="g-1"),
+        info_text,
+        [],
+    )
+
+
+@callback(
+    Output(MLP_A, "figure"),
+    Output(MLP_B, "figure"),
+    Output(MLP_DIFFERENCE, "figure"),
+    Output(MLP_SUMMARY, "children"),
+    Output(MLP_MESSAGE, "children"),
+    Input(MODEL, "value"),
+    Input(MLP_LAYER, "value"),
+    Input(MLP_IMAGE, "value"),
+    Input(CLASS_A, "value"),
+    Input(CLASS_B, "value"),
+)
+def render_mlp(model_name, layer_name, image, class_a, class_b):
+    """Contribution grids for class A, class B (one diverging scale) and A − B, with the sums that make the logits."""
+    if not model_name or not layer_name or class_a is None or class_b is None:
+        return {}, {}, {}, [], ui.error_alert("This model has no vector layer feeding a Dense layer.")
+    try:
+        loaded = services.store().get(model_name)
+        index = loaded.engine.check_image(ui.parse_int(image, -1))
+        result = stats.contributions(loaded, layer_name, index, (int(class_a), int(class_b)))
+    except (StoreError, LayerNotFound, ImageOutOfRange, stats.StatsError) as exc:
+        return no_update, no_update, no_update, [], ui.error_alert(str(exc))
+    names = loaded.class_names
+    target_is_output = result.target == loaded.model.layers[-1].name
+    label_of = (lambda c: f"class {names[c]}") if target_is_output else (lambda c: f"unit {c} of {result.target}")
+    grids = [tile(part) for part in result.contributions]
+    zrange = symmetric_range([grid for grid, _ in grids])
+    figures = [
+        activation_heatmap(grid, grid_layout, "rdbu", reverse=True, zrange=zrange, zmid=0.0,
+                           title=f"contributions to {label_of(c)}")
+        for (grid, grid_layout), c in zip(grids, result.classes, strict=True)
+    ]
+    a, b = result.classes
+    difference = difference_heatmap(result.difference, f"{label_of(a)} − {label_of(b)}")
+    probabilities = loaded.engine.probabilities(index)
+    rows = [
+        html.Tr([html.Td(label_of(c)), html.Td(f"{part.sum():.4f}"), html.Td(f"{bias:+.4f}"),
+                 html.Td(html.B(f"{logit:.4f}")), html.Td(f"{probabilities[c]:.2%}" if target_is_output else "")])
+        for c, part, bias, logit in zip(result.classes, result.contributions, result.bias, result.logits, strict=True)
+    ]
+    summary = [
+        html.Div(f"Image {index} (true class {names[int(loaded.labels[index])]}): {result.layer} → {result.target}. "
+                 "Σ contributions + bias = logit."),
+        dbc.Table(
+            [html.Thead(html.Tr([html.Th(""), html.Th("Σ activation × weight"), html.Th("bias"), html.Th("logit"),
+                                 html.Th("probability")])), html.Tbody(rows)],
+            size="sm", bordered=False, className="w-auto mb-0",
+        ),
+    ]
+    return figures[0], figures[1], difference, summary, []
+
+
+@callback(
+    Output(QUERY, "data"),
+    Input(MODEL, "value"),
+    Input(LAYER, "value"),
+    Input(CLASS_A, "value"),
+    Input(CLASS_B, "value"),
+    Input(CMAP, "value"),
+    Input(MLP_LAYER, "value"),
+    Input(MLP_IMAGE, "value"),
+)
+def sync_query(model_name, layer_name, class_a, class_b, cmap, mlp_layer, image):
+    """The query string that reopens this view."""
+    # as text: ui.query_string drops 0 (it equals False), and class 0 or image 0 must survive the link
+    def text(value):
+        return None if value is None else str(value)
+
+    return ui.query_string({"model": model_name, "layer": layer_name, "a": text(class_a), "b": text(class_b),
+                            "cmap": cmap, "mlp": mlp_layer, "image": text(image)})
+
+
+@callback(
+    Output(UNIT_PANEL, "children"),
+    Input(MEAN_A, "clickData"),
+    Input(MEAN_B, "clickData"),
+    Input(DIFFERENCE, "clickData"),
+    Input(MODEL, "value"),
+    Input(LAYER, "value"),
+    prevent_initial_call=True,
+)
+def on_class_unit_click(_a, _b, _difference, model_name, layer_name):
+    """A click on a unit of a class-mean grid: the test images that activate it most (cleared on a new layer)."""
+    if not ctx.triggered or ctx.triggered_id in (MODEL, LAYER):
+        return []
+    return analysis_ui.unit_panel("classes", model_name, layer_name, ctx.triggered[0]["value"])
+
+
+@callback(
+    Output(MLP_UNIT_PANEL, "children"),
+    Input(MLP_A, "clickData"),
+    Input(MLP_B, "clickData"),
+    Input(MLP_DIFFERENCE, "clickData"),
+    Input(MODEL, "value"),
+    Input(MLP_LAYER, "value"),
+    prevent_initial_call=True,
+)
+def on_mlp_unit_click(_a, _b, _difference, model_name, layer_name):
+    """A click on a node of a contribution grid: the test images that activate that node most."""
+    if not ctx.triggered or ctx.triggered_id in (MODEL, MLP_LAYER):
+        return []
+    return analysis_ui.unit_panel("classes-mlp", model_name, layer_name, ctx.triggered[0]["value"])

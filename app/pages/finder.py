@@ -1,0 +1,273 @@
+"""Image finder: the test set as thumbnails, filtered and sorted, beside the model's confusion matrix.
+
+Clicking a matrix cell lists exactly the images in it (e.g. 4s predicted as 9). Picking thumbnails builds a link
+that opens them on the compare page. The filters live in the URL
+(``/finder?model=mnist-cnn&true=4&predicted=9&correct=wrong&conf=0.5,1&sort=confidence-asc``).
+"""
+
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import ALL, Input, Output, State, callback, dcc, html, no_update
+
+from app import services, ui
+from app.analysis_figures import confusion_figure, image_caption, image_png
+from app.core import stats
+from app.core.store import StoreError
+from app.pages.compare import MAX_IMAGES, compare_link
+
+dash.register_page(__name__, path="/finder", name="Find images", title="Find images · CNN Activation Explorer",
+                   nav_order=2)
+
+MAX_THUMBNAILS = 200
+MODEL = "finder-model"
+TRUE_CLASS = "finder-true"
+PREDICTED_CLASS = "finder-predicted"
+CORRECTNESS = "finder-correctness"
+CONFIDENCE = "finder-confidence"
+SORT = "finder-sort"
+CONFUSION = "finder-confusion"
+GALLERY = "finder-gallery"
+PICK = "finder-pick"  # pattern-matching: {"type": PICK, "index": image number}, one checkbox per thumbnail
+COUNT = "finder-count"
+COMPARE_LINK = "finder-compare-link"
+MESSAGE = "finder-message"
+QUERY = "finder-query"
+QUERY_SINK = "finder-query-sink"
+
+SORT_LABELS = {"confidence-asc": "confidence, lowest first", "confidence-desc": "confidence, highest first",
+               "index": "image number"}
+CORRECTNESS_LABELS = {"all": "all", "correct": "correct", "wrong": "wrong"}
+
+ui.register_url_sync(QUERY, QUERY_SINK)
+
+
+def _class_options(loaded) -> list[dict]:
+    names = loaded.class_names
+    return [{"label": f"{i}: {name}" if name != str(i) else name, "value": i} for i, name in enumerate(names)]
+
+
+def _text(value) -> str | None:
+    """``value`` as URL text; ``ui.query_string`` drops 0 (it equals False), and class 0 must survive."""
+    return None if value is None else str(value)
+
+
+def _parse_class(raw, n_classes: int) -> int | None:
+    value = ui.parse_int(raw, -1)
+    return value if 0 <= value < n_classes else None
+
+
+def _parse_confidence(raw) -> list[float]:
+    try:
+        low, high = (float(part) for part in str(raw).split(","))
+    except ValueError:
+        return [0.0, 1.0]
+    return [low, high] if 0 <= low <= high <= 1 else [0.0, 1.0]
+
+
+def layout(model=None, true=None, predicted=None, correct=None, conf=None, sort=None, **_other):
+    """The page, opened with the filters of the query string (invalid values fall back to "any")."""
+    messages = []
+    model_name = ui.first_usable_model(model)
+    if model and model != model_name:
+        messages.append(ui.error_alert(f"Model {model!r} is not available; showing {model_name!r}."))
+    class_options, n_classes = [], 0
+    if model_name is not None:
+        loaded = services.store().get(model_name)
+        class_options, n_classes = _class_options(loaded), len(loaded.class_names)
+    else:
+        messages.append(ui.error_alert("No usable model in the store: train one on the Train page."))
+    controls = dbc.Card(
+        dbc.CardBody(
+            dbc.Row(
+                [
+                    ui.labelled("Model", dcc.Dropdown(id=MODEL, options=ui.model_options(), value=model_name,
+                                                      clearable=False), 2),
+                    ui.labelled("True class", dcc.Dropdown(id=TRUE_CLASS, options=class_options,
+                                                           value=_parse_class(true, n_classes), placeholder="any"), 2),
+                    ui.labelled("Predicted class", dcc.Dropdown(id=PREDICTED_CLASS, options=class_options,
+                                                                value=_parse_class(predicted, n_classes),
+                                                                placeholder="any"), 2),
+                    ui.labelled(
+                        "Prediction",
+                        dbc.RadioItems(
+                            id=CORRECTNESS,
+                            options=[{"label": label, "value": value} for value, label in CORRECTNESS_LABELS.items()],
+                            value=correct if correct in stats.CORRECTNESS else "all",
+                            inline=True,
+                            className="small",
+                        ),
+                        2,
+                    ),
+                    ui.labelled(
+                        "Confidence (probability of the predicted class)",
+                        dcc.RangeSlider(id=CONFIDENCE, min=0, max=1, step=0.01, value=_parse_confidence(conf),
+                                        marks={0: "0", 0.5: "0.5", 1: "1"}, tooltip={"placement": "bottom"}),
+                        2,
+                    ),
+                    ui.labelled(
+                        "Sort by",
+                        dcc.Dropdown(id=SORT, options=[{"label": v, "value": k} for k, v in SORT_LABELS.items()],
+                                     value=sort if sort in stats.SORT_ORDERS else "confidence-asc", clearable=False),
+                        2,
+                    ),
+                ],
+                className="g-2 align-items-end",
+            )
+        ),
+        className="mb-3",
+    )
+    return html.Div(
+        [
+            html.Div(messages, id=MESSAGE),
+            controls,
+            dbc.Row(
+                [
+                    dbc.Col(
+                        [
+                            ui.figure_card(CONFUSION, "430px"),
+                            html.Div("Click a cell to list its images (row: true class, column: predicted).",
+                                     className="small text-muted"),
+                        ],
+                        md=4,
+                    ),
+                    dbc.Col(
+                        [
+                            dbc.Row(
+                                [
+                                    dbc.Col(html.Div(id=COUNT, className="small"), width="auto"),
+                                    dbc.Col(html.Div(id=COMPARE_LINK), width="auto"),
+                                ],
+                                className="g-2 align-items-center mb-2",
+                            ),
+                            dcc.Loading(
+                                html.Div(id=GALLERY, className="d-flex flex-wrap"),
+                                delay_show=300,
+                            ),
+                        ],
+                        md=8,
+                    ),
+                ]
+            ),
+            dcc.Store(id=QUERY),
+            dcc.Store(id=QUERY_SINK),
+        ]
+    )
+
+
+@callback(
+    Output(TRUE_CLASS, "options"),
+    Output(PREDICTED_CLASS, "options"),
+    Output(TRUE_CLASS, "value", allow_duplicate=True),
+    Output(PREDICTED_CLASS, "value", allow_duplicate=True),
+    Input(MODEL, "value"),
+    prevent_initial_call=True,
+)
+def on_model_change(model_name):
+    """A new model: its class names; the class filters reset."""
+    try:
+        options = _class_options(services.store().get(model_name))
+    except StoreError:
+        options = []
+    return options, options, None, None
+
+
+@callback(
+    Output(TRUE_CLASS, "value", allow_duplicate=True),
+    Output(PREDICTED_CLASS, "value", allow_duplicate=True),
+    Output(CORRECTNESS, "value"),
+    Output(CONFIDENCE, "value"),
+    Input(CONFUSION, "clickData"),
+    prevent_initial_call=True,
+)
+def on_cell_click(click_data):
+    """A confusion-matrix cell: exactly its images (other filters reset to "any")."""
+    try:
+        point = click_data["points"][0]
+        return int(point["y"]), int(point["x"]), "all", [0.0, 1.0]
+    except (TypeError, KeyError, IndexError, ValueError):
+        return (no_update,) * 4
+
+
+def _thumbnail(loaded, index: int, predicted: int, confidence: float) -> html.Div:
+    """One gallery item: the image (red frame when misclassified), its caption and a "compare" checkbox.
+
+    A plain grid of checkboxes rather than a ``dcc.Checklist``: Dash 4 renders checklist options as a virtualised
+    vertical list, which cannot wrap into a gallery.
+    """
+    label = int(loaded.labels[index])
+    wrong = label != predicted
+    picture = html.Img(
+        src=image_png(loaded.images[index]),
+        title=f"image {index}: true {loaded.class_names[label]}, predicted {loaded.class_names[predicted]}",
+        style={"width": "56px", "height": "56px", "imageRendering": "pixelated",
+               "border": f"2px solid {'#d62728' if wrong else '#ccc'}"},
+    )
+    caption = html.Div(image_caption(index, label, predicted, confidence, loaded.class_names),
+                       className="small text-center", style={"lineHeight": "1.1"})
+    pick = dbc.Checkbox(id={"type": PICK, "index": index}, value=False, label="pick", className="small",
+                        label_class_name="small")
+    return html.Div([picture, caption, pick], className="m-1", style={"width": "64px"}, **{"data-image": index})
+
+
+@callback(
+    Output(GALLERY, "children"),
+    Output(COUNT, "children"),
+    Output(CONFUSION, "figure"),
+    Output(QUERY, "data"),
+    Output(MESSAGE, "children", allow_duplicate=True),
+    Input(MODEL, "value"),
+    Input(TRUE_CLASS, "value"),
+    Input(PREDICTED_CLASS, "value"),
+    Input(CORRECTNESS, "value"),
+    Input(CONFIDENCE, "value"),
+    Input(SORT, "value"),
+    prevent_initial_call="initial_duplicate",
+)
+def render(model_name, true_class, predicted_class, correctness, confidence, sort):
+    """The matching thumbnails (at most :data:`MAX_THUMBNAILS`), their count and the confusion matrix."""
+    if not model_name:
+        return (no_update,) * 4 + (ui.error_alert("Choose a model."),)
+    low, high = confidence or (0.0, 1.0)
+    query = stats.ImageQuery(true_class, predicted_class, correctness or "all", float(low), float(high),
+                             sort or "confidence-asc")
+    try:
+        loaded = services.store().get(model_name)
+        indices = stats.model_find_images(loaded, query)
+        matrix = stats.model_confusion(loaded)
+    except (StoreError, stats.StatsError) as exc:
+        return (no_update,) * 4 + (ui.error_alert(str(exc)),)
+    probabilities = loaded.engine.predictions()
+    shown = indices[:MAX_THUMBNAILS]
+    thumbnails = [
+        _thumbnail(loaded, int(i), int(probabilities[i].argmax()), float(probabilities[i].max())) for i in shown
+    ]
+    count = f"{len(indices)} image{'s' if len(indices) != 1 else ''} match"
+    if len(indices) > len(shown):
+        count += f"; showing the first {len(shown)}"
+    selected = (true_class, predicted_class) if true_class is not None and predicted_class is not None else None
+    url = ui.query_string(
+        {"model": model_name, "true": _text(true_class), "predicted": _text(predicted_class),
+         "correct": correctness if correctness != "all" else None,
+         "conf": f"{low:g},{high:g}" if (low, high) != (0, 1) else None,
+         "sort": sort if sort != "confidence-asc" else None}
+    ).replace("%2C", ",")
+    return thumbnails, count, confusion_figure(matrix, loaded.class_names, selected), url, []
+
+
+@callback(
+    Output(COMPARE_LINK, "children"),
+    Input({"type": PICK, "index": ALL}, "value"),
+    State({"type": PICK, "index": ALL}, "id"),
+    State(MODEL, "value"),
+)
+def on_select(picked, ids, model_name):
+    """Picked thumbnails (in gallery order) become a link to the compare page (the first :data:`MAX_IMAGES`)."""
+    selected = [component["index"] for component, value in zip(ids, picked, strict=True) if value]
+    if not selected:
+        return html.Span(f"Pick up to {MAX_IMAGES} images to compare them.", className="small text-muted")
+    chosen = selected[:MAX_IMAGES]
+    note = f" (first {MAX_IMAGES} of {len(selected)})" if len(selected) > MAX_IMAGES else ""
+    return dbc.Button(f"Compare {len(chosen)} image{'s' if len(chosen) != 1 else ''}{note}",
+                      href=compare_link(model_name, chosen), size="sm", color="primary")
