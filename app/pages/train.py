@@ -1,0 +1,456 @@
+"""Training page: configure the blog's CNN, run it as a background job, watch it learn live, open the result.
+
+Everything shown comes from the shared job store (:mod:`app.jobs`), read by a 0.5 s ``dcc.Interval``: every open
+window, in any web worker, sees the current run, not only the one that started it. ``/train?job=<id>`` pins the
+view to one job. Callbacks only unpack inputs, call the job runner, store, form parser and figure builders, and
+return.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import dash
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from app import services, ui
+from app.core.grid import tile
+from app.core.store import StoreError
+from app.core.training import ACTIVATIONS, OPTIMIZERS, REGULARIZERS, SCHEDULES, ConfigError
+from app.figures import activation_heatmap, input_image_figure, probability_bars
+from app.jobs import job_store, runner
+from app.jobs.forms import NAMED_DATASETS, default_form, next_free_name, probe_layer_options, validate_form
+from app.jobs.store import JobNotFound, JobStoreError
+from app.train_figures import learning_rate_curve, training_curves
+
+logger = logging.getLogger(__name__)
+
+dash.register_page(__name__, path="/train", name="Train", title="Train · CNN Activation Explorer", nav_order=4)
+
+# form fields: component id = "train-" + key of app.jobs.forms.default_form(), "_" -> "-"
+FIELD = {key: "train-" + key.replace("_", "-") for key in default_form()}
+START = "train-start"
+STOP = "train-stop"
+SAVE_PARTIAL = "train-save-partial"
+FORM_MESSAGE = "train-form-message"
+INTERVAL = "train-interval"
+PIN = "train-pin"
+VIEW = "train-view"
+STATUS = "train-status"
+PROGRESS = "train-progress"
+PROGRESS_TEXT = "train-progress-text"
+RESULT = "train-result"
+CURVES = "train-curves"
+LEARNING_RATE = "train-lr-curve"
+PROBE_SLIDER = "train-probe-slider"
+PROBE_HEATMAP = "train-probe-heatmap"
+PROBE_INPUT = "train-probe-input"
+PROBE_PROBABILITIES = "train-probe-probabilities"
+PROBE_INFO = "train-probe-info"
+PROBE_NOW = "train-probe-now"
+JOBS_TABLE = "train-jobs"
+POLL_MS = 500  # with the two callbacks after it and the redraw, an epoch reaches every page well within 2 s
+
+STATUS_COLORS = {"queued": "secondary", "running": "primary", "succeeded": "success", "failed": "danger",
+                 "stopped": "warning"}
+
+
+def _choices(values) -> list[dict]:
+    return [{"label": value, "value": value} for value in values]
+
+
+def _number(key: str, value, placeholder=None) -> dbc.Input:
+    # no min/max/integer step: the browser would silently send None for such a number; the server's check
+    # names the field and its bounds instead
+    return dbc.Input(id=FIELD[key], type="number", value=value, step="any", placeholder=placeholder, size="sm")
+
+
+def _select(key: str, options, value) -> dbc.Select:
+    return dbc.Select(id=FIELD[key], options=options, value=value, size="sm")
+
+
+def _text(key: str, value, placeholder=None) -> dbc.Input:
+    return dbc.Input(id=FIELD[key], type="text", value=value, placeholder=placeholder, size="sm")
+
+
+def _form(values: dict) -> dbc.Card:
+    """The configuration form, filled with ``values`` (keys of :func:`default_form`)."""
+    row = lambda *cols: dbc.Row(list(cols), className="g-2")  # noqa: E731 - a local shorthand for the layout
+    layers = probe_layer_options(values["filters"], values["pool_size"], values["dense_units"])
+    body = [
+        row(ui.labelled("Model name", _text("name", values["name"]), 7),
+            ui.labelled("Epochs", _number("epochs", values["epochs"]), 5)),
+        row(ui.labelled("Dataset", _select("dataset", [{"label": v, "value": k} for k, v in NAMED_DATASETS.items()],
+                                           values["dataset"]), 12)),
+        row(ui.labelled("…or a path (.npz or IDX folder)",
+                        _text("dataset_path", values["dataset_path"], "/usr/share/datasets/fashion-mnist"), 12)),
+        html.H6("Convolution", className="mt-2 mb-1"),
+        row(ui.labelled("Filters per conv layer", _text("filters", values["filters"], "32, 64, 128"), 5),
+            ui.labelled("Kernel size(s)", _text("kernels", values["kernels"], "3"), 3),
+            ui.labelled("Activation", _select("conv_activation", _choices(ACTIVATIONS), values["conv_activation"]), 4)),
+        row(ui.labelled("Max pooling (0 = none)", _number("pool_size", values["pool_size"]), 5)),
+        html.H6("Dense layers", className="mt-2 mb-1"),
+        row(ui.labelled("Hidden units (blank = none)", _text("dense_units", values["dense_units"], "100"), 7),
+            ui.labelled("Activation", _select("dense_activation", _choices(ACTIVATIONS),
+                                              values["dense_activation"]), 5)),
+        row(ui.labelled("Regularizer", _select("regularizer", _choices(REGULARIZERS), values["regularizer"]), 6),
+            ui.labelled("Factor", _number("regularizer_factor", values["regularizer_factor"]), 6)),
+        html.H6("Optimizer", className="mt-2 mb-1"),
+        row(ui.labelled("Optimizer", _select("optimizer", _choices(OPTIMIZERS), values["optimizer"]), 6),
+            ui.labelled("Momentum (RMSprop, SGD)", _number("momentum", values["momentum"]), 6)),
+        row(ui.labelled("LR schedule", _select("lr_schedule", _choices(SCHEDULES), values["lr_schedule"]), 6),
+            ui.labelled("Initial rate", _number("learning_rate", values["learning_rate"]), 6)),
+        row(ui.labelled("Decay steps", _number("decay_steps", values["decay_steps"]), 6),
+            ui.labelled("Decay rate", _number("decay_rate", values["decay_rate"]), 6)),
+        row(ui.labelled("Batch size", _number("batch_size", values["batch_size"]), 4),
+            ui.labelled("Max train images", _number("max_train", values["max_train"], placeholder="all"), 4),
+            ui.labelled("Max test images", _number("max_test", values["max_test"], placeholder="all"), 4)),
+        row(ui.labelled("Seed", _number("seed", values["seed"]), 4)),
+        html.H6("Watch a test image learn", className="mt-2 mb-1"),
+        row(ui.labelled("Test image", _number("probe_image", values["probe_image"], placeholder="none"), 5),
+            ui.labelled("Layer", dcc.Dropdown(id=FIELD["probe_layer"], options=_choices(layers),
+                                              value=values["probe_layer"], clearable=True), 7)),
+        dbc.Button("Watch this image and layer in the running job", id=PROBE_NOW, color="secondary",
+                   outline=True, size="sm", disabled=True,
+                   title="the running job records them from its next epoch on"),
+        html.Div(
+            [
+                dbc.Button("Start training", id=START, color="primary", className="me-2"),
+                dbc.Button("Stop", id=STOP, color="danger", outline=True, className="me-2", disabled=True),
+                dbc.Switch(id=SAVE_PARTIAL, label="keep the partial model when stopping", value=False,
+                           className="d-inline-block small ms-1"),
+            ],
+            className="mt-3",
+        ),
+        html.Div(id=FORM_MESSAGE, className="mt-2"),
+    ]
+    return dbc.Card(dbc.CardBody(body), className="mb-3")
+
+
+def layout(job=None, **_other):
+    """The page; ``?job=<id>`` shows that job instead of following the current one."""
+    values = default_form()
+    values["name"] = next_free_name(values["name"], set(services.store().names()))
+    watch = dbc.Card(
+        dbc.CardBody(
+            [
+                html.Div(id=STATUS, className="mb-2"),
+                dbc.Progress(id=PROGRESS, value=0, striped=True, animated=False, style={"height": "20px"},
+                             className="mb-1"),
+                html.Div(id=PROGRESS_TEXT, className="small text-muted mb-2"),
+                html.Div(id=RESULT),
+            ]
+        ),
+        className="mb-3",
+    )
+    probe = dbc.Card(
+        dbc.CardBody(
+            [
+                html.H6("The probe image through the epochs", className="card-title"),
+                html.Div(id=PROBE_INFO, className="small text-muted"),
+                dcc.Slider(id=PROBE_SLIDER, min=1, max=1, step=1, value=None, marks=None,
+                           tooltip={"placement": "bottom", "always_visible": False}),
+                dbc.Row(
+                    [
+                        dbc.Col(dcc.Graph(id=PROBE_HEATMAP, style={"height": "420px"},
+                                          config={"displaylogo": False}), md=8),
+                        dbc.Col(
+                            [
+                                dcc.Graph(id=PROBE_INPUT, style={"height": "200px"}, config={"displaylogo": False}),
+                                dcc.Graph(id=PROBE_PROBABILITIES, style={"height": "220px"},
+                                          config={"displaylogo": False}),
+                            ],
+                            md=4,
+                        ),
+                    ]
+                ),
+            ]
+        ),
+        className="mb-3",
+    )
+    return html.Div(
+        [
+            dbc.Row(
+                [
+                    dbc.Col(_form(values), lg=4),
+                    dbc.Col(
+                        [
+                            watch,
+                            dbc.Card(dbc.CardBody([
+                                dcc.Graph(id=CURVES, style={"height": "330px"}, config={"displaylogo": False}),
+                                dcc.Graph(id=LEARNING_RATE, style={"height": "230px"}, config={"displaylogo": False}),
+                            ]), className="mb-3"),
+                            probe,
+                            html.H6("Recent jobs"),
+                            html.Div(id=JOBS_TABLE),
+                        ],
+                        lg=8,
+                    ),
+                ]
+            ),
+            dcc.Interval(id=INTERVAL, interval=POLL_MS),
+            dcc.Store(id=PIN, data=job),
+            dcc.Store(id=VIEW),
+        ]
+    )
+
+
+def _form_values(args) -> dict:
+    return dict(zip(FIELD, args, strict=True))
+
+
+@callback(
+    Output(FIELD["probe_layer"], "options"),
+    Output(FIELD["probe_layer"], "value"),
+    Input(FIELD["filters"], "value"),
+    Input(FIELD["pool_size"], "value"),
+    Input(FIELD["dense_units"], "value"),
+    State(FIELD["probe_layer"], "value"),
+    prevent_initial_call=True,
+)
+def on_architecture_change(filters, pool_size, dense_units, current):
+    """The probe layer can be chosen before the model exists: the names follow from the architecture."""
+    names = probe_layer_options(filters, pool_size, dense_units)
+    return _choices(names), current if current in names else names[0]
+
+
+@callback(
+    Output(FORM_MESSAGE, "children"),
+    Output(PIN, "data"),
+    Input(START, "n_clicks"),
+    [State(field_id, "value") for field_id in FIELD.values()],
+    prevent_initial_call=True,
+)
+def on_start(_clicks, *field_values):
+    """Validate the form and start the job; every problem, or the refusal, is shown as a message."""
+    raw, errors = validate_form(_form_values(field_values))
+    if errors:
+        return dbc.Alert([html.B("Please fix: "), html.Ul([html.Li(e) for e in errors], className="mb-0")],
+                         color="warning", className="py-2"), no_update
+    try:
+        job = runner().start(raw)
+    except ConfigError as exc:
+        return ui.error_alert("; ".join(exc.errors)), no_update
+    except (JobStoreError, StoreError) as exc:
+        return ui.error_alert(str(exc)), no_update
+    # follow the current job again (a pinned page would otherwise keep showing the old one)
+    return dbc.Alert(f"Job {job.id} started: training {job.model!r}.", color="info", dismissable=True,
+                     className="py-2"), None
+
+
+@callback(
+    Output(FORM_MESSAGE, "children", allow_duplicate=True),
+    Input(STOP, "n_clicks"),
+    State(VIEW, "data"),
+    State(SAVE_PARTIAL, "value"),
+    prevent_initial_call=True,
+)
+def on_stop(_clicks, view, save_partial):
+    """Ask the shown job to stop at its next batch (keeping the partial model if the switch is on)."""
+    if not view or not view.get("job"):
+        return ui.error_alert("No job to stop.")
+    try:
+        job = runner().stop(view["job"], bool(save_partial))
+    except JobStoreError as exc:
+        return ui.error_alert(str(exc))
+    kept = " The partial model will be saved." if save_partial else ""
+    return dbc.Alert(f"Stopping job {job.id} at the next batch.{kept}", color="info", dismissable=True,
+                     className="py-2")
+
+
+@callback(
+    Output(FORM_MESSAGE, "children", allow_duplicate=True),
+    Input(PROBE_NOW, "n_clicks"),
+    State(FIELD["probe_image"], "value"),
+    State(FIELD["probe_layer"], "value"),
+    State(VIEW, "data"),
+    prevent_initial_call=True,
+)
+def on_probe_now(_clicks, image, layer, view):
+    """Switch the running job's probe to the form's test image and layer from its next epoch on."""
+    if not view or not view.get("job"):
+        return ui.error_alert("No running job.")
+    image = int(image) if isinstance(image, float) and image.is_integer() else image
+    try:
+        job = runner().change_probe(view["job"], image, layer)
+    except ConfigError as exc:
+        return ui.error_alert("; ".join(exc.errors))
+    except JobStoreError as exc:
+        return ui.error_alert(str(exc))
+    request = job.probe_request
+    return dbc.Alert(f"From the next epoch on, job {job.id} records test image {request['image']} at "
+                     f"{request['layer']}.", color="info", dismissable=True, className="py-2")
+
+
+def _duration(seconds) -> str:
+    if seconds is None:
+        return "–"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _status_line(job) -> list:
+    config = job.config
+    summary = (f"{config.get('dataset')} · {config.get('epochs')} epochs · {config.get('optimizer')} · "
+               f"batch {config.get('batch_size')}")
+    return [
+        dbc.Badge(job.status, color=STATUS_COLORS.get(job.status, "secondary"), className="me-2", id="train-badge"),
+        html.B(job.model, className="me-2"),
+        html.Span(f"job {job.id} · {job.engine} · {summary} · elapsed {_duration(job.elapsed_seconds)}",
+                  className="small text-muted"),
+    ]
+
+
+def _progress_text(job, n_epochs: int) -> str:
+    if job.status == "queued":
+        return "waiting for a worker…"
+    if not job.batches_total:
+        return "loading data and building the model…" if job.active else ""
+    parts = [f"epoch {max(job.epoch, 1)}/{job.epochs_total}", f"batch {job.batch}/{job.batches_per_epoch}",
+             f"{job.batches_done:,}/{job.batches_total:,} batches", f"{n_epochs} epochs recorded"]
+    if job.active and job.eta_seconds is not None:
+        parts.append(f"ETA {_duration(job.eta_seconds)}")
+    if job.stop_requested and job.active:
+        parts.append("stopping…")
+    return " · ".join(parts)
+
+
+def _result(job):
+    if job.saved:
+        return dbc.Alert(
+            [f"Model {job.model!r} saved{' (partial)' if job.status == 'stopped' else ''}. ",
+             dcc.Link(f"Open {job.model} in the explorer", href=f"/?model={job.model}", id="train-explore-link")],
+            color="success", className="py-2 mb-0",
+        )
+    if job.status == "failed":
+        return dbc.Alert(f"Failed: {job.error}", color="danger", className="py-2 mb-0")
+    if job.status == "stopped":
+        return dbc.Alert("Stopped; no model was saved.", color="warning", className="py-2 mb-0")
+    warning = job.info.get("probe_warning")
+    return dbc.Alert(warning, color="warning", className="py-2 mb-0") if warning else None
+
+
+def _jobs_table(jobs) -> html.Table:
+    rows = []
+    for job in jobs:
+        model = dcc.Link(job.model, href=f"/?model={job.model}") if job.saved else job.model
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.created))
+        rows.append(html.Tr([
+            html.Td(dcc.Link(job.id, href=f"/train?job={job.id}")), html.Td(model),
+            html.Td(dbc.Badge(job.status, color=STATUS_COLORS.get(job.status, "secondary"))),
+            html.Td(started), html.Td(_duration(job.elapsed_seconds)),
+        ]))
+    header = html.Thead(html.Tr([html.Th(h) for h in ("job", "model", "status", "created", "duration")]))
+    return dbc.Table([header, html.Tbody(rows)], size="sm", hover=True, className="small")
+
+
+@callback(
+    Output(STATUS, "children"),
+    Output(PROGRESS, "value"),
+    Output(PROGRESS, "label"),
+    Output(PROGRESS, "animated"),
+    Output(PROGRESS_TEXT, "children"),
+    Output(RESULT, "children"),
+    Output(STOP, "disabled"),
+    Output(PROBE_NOW, "disabled"),
+    Output(JOBS_TABLE, "children"),
+    Output(VIEW, "data"),
+    Input(INTERVAL, "n_intervals"),
+    Input(PIN, "data"),
+    State(VIEW, "data"),
+)
+def on_tick(_n, pinned, view):
+    """Read the shown job from the shared store; the figures redraw only when its epoch records change."""
+    store = job_store()
+    try:
+        job = store.get(pinned) if pinned else store.current()
+    except JobNotFound:
+        job = None
+    jobs_table = _jobs_table(store.list(8))
+    if job is None:
+        idle = html.Span(f"No job {pinned!r}." if pinned else "No training job yet: configure one and start it.",
+                         className="text-muted")
+        return idle, 0, "", False, "", None, True, True, jobs_table, None
+    n_epochs = len(store.epochs(job.id))
+    signature = {"job": job.id, "epochs": n_epochs, "status": job.status, "total": job.epochs_total}
+    percent = round(100 * job.fraction, 1)
+    return (
+        _status_line(job),
+        percent,
+        f"{percent:.0f} %" if job.batches_total else "",
+        job.active,
+        _progress_text(job, n_epochs),
+        _result(job),
+        not job.active,
+        not job.active,
+        jobs_table,
+        signature if signature != view else no_update,
+    )
+
+
+@callback(
+    Output(CURVES, "figure"),
+    Output(LEARNING_RATE, "figure"),
+    Output(PROBE_SLIDER, "min"),
+    Output(PROBE_SLIDER, "max"),
+    Output(PROBE_SLIDER, "marks"),
+    Output(PROBE_SLIDER, "value"),
+    Input(VIEW, "data"),
+    State(PROBE_SLIDER, "value"),
+    State(PROBE_SLIDER, "max"),
+)
+def on_new_epochs(view, slider_value, slider_max):
+    """Redraw the curves; the epoch slider follows the newest probe record unless the user moved it back."""
+    if not view:
+        return training_curves([]), learning_rate_curve([]), 1, 1, None, None
+    store = job_store()
+    epochs = store.epochs(view["job"])
+    probe_epochs = store.probe_epochs(view["job"])
+    title = f"{view['job']}: {len(epochs)} of {view['total'] or '?'} epochs"
+    curves = training_curves(epochs, view["total"], title)
+    rate = learning_rate_curve(epochs, view["total"])
+    if not probe_epochs:
+        return curves, rate, 1, 1, None, None
+    low, high = probe_epochs[0], probe_epochs[-1]
+    follow = slider_value is None or slider_value == slider_max or not low <= slider_value <= high
+    step = max(1, len(probe_epochs) // 10)
+    marks = {epoch: str(epoch) for epoch in probe_epochs[::step]} | {high: str(high)}
+    return curves, rate, low, high, marks, high if follow else slider_value
+
+
+@callback(
+    Output(PROBE_HEATMAP, "figure"),
+    Output(PROBE_INPUT, "figure"),
+    Output(PROBE_PROBABILITIES, "figure"),
+    Output(PROBE_INFO, "children"),
+    Input(PROBE_SLIDER, "value"),
+    State(VIEW, "data"),
+)
+def on_probe_epoch(epoch, view):
+    """The probe image's layer output and class probabilities after the chosen epoch."""
+    empty = {"layout": {"xaxis": {"visible": False}, "yaxis": {"visible": False}, "margin": {"l": 0, "r": 0}}}
+    if not view or epoch is None:
+        return empty, empty, empty, "Choose a test image and a layer before starting; a grid appears after epoch 1."
+    store = job_store()
+    probe = store.probe(view["job"], int(epoch))
+    if probe is None:
+        return no_update, no_update, no_update, f"No probe record for epoch {epoch}."
+    job = store.get(view["job"])
+    names = job.info.get("class_names") or [str(i) for i in range(len(probe["probabilities"]))]
+    # the picture of the image this record is of (a viewer may have switched images during the run)
+    info = job.info.get("probe_images", {}).get(str(probe["image"])) or {}
+    grid, grid_layout = tile(probe["activations"])
+    heatmap = activation_heatmap(grid, grid_layout, "viridis",
+                                 title=f"{probe['layer']} of test image {probe['image']} after epoch {epoch}")
+    pixels = np.asarray(info.get("pixels", []), dtype=np.float32)
+    label = info.get("label")
+    image = (input_image_figure(pixels, f"test image {probe['image']}" + (f" · {names[label]}" if label is not None
+                                                                           else ""))
+             if pixels.ndim == 3 else empty)
+    return (heatmap, image, probability_bars(probe["probabilities"], names, label),
+            f"epoch {epoch} of {job.epochs_total}: {probe['layer']} · {probe['activations'].shape}")
+
