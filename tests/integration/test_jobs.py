@@ -13,7 +13,7 @@ import pytest
 
 from app import services
 from app.config import PROJECT_ROOT
-from tests.services_support import redis_server
+from tests.services_support import redis_server, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -188,11 +188,7 @@ def celery_client(app_store, tmp_path, monkeypatch):
         try:
             yield server.test_client()
         finally:
-            worker.terminate()
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            stop_process(worker, timeout=20)
             log.close()
             services.reset()
         print((tmp_path / "celery.log").read_text()[-3000:])
