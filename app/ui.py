@@ -11,22 +11,28 @@ from app import services
 from app.figures import COLORMAPS
 
 
-def model_options() -> list[dict]:
-    """Dropdown options of every model in the store; broken models are shown disabled with their reason."""
-    return [
+def choose_model(requested: str | None) -> tuple[list[dict], str | None, list]:
+    """What a page needs to open on a model, from one look at the store.
+
+    Returns:
+        ``(options, chosen, alerts)``: dropdown options of every model (broken ones disabled, with their reason);
+        ``requested`` if usable, else the bundled ``mnist-cnn``, else the first usable model, else None; and the
+        alerts that explain a fallback or an empty store.
+    """
+    entries = services.store().entries()
+    options = [
         {"label": entry.name if entry.ok else f"{entry.name} (broken: {entry.reason[:80]})", "value": entry.name,
          "disabled": not entry.ok}
-        for entry in services.store().entries()
+        for entry in entries
     ]
-
-
-def first_usable_model(preferred: str | None = None) -> str | None:
-    """``preferred`` if it is a usable model, else the bundled ``mnist-cnn``, else the first usable one."""
-    usable = [entry.name for entry in services.store().entries() if entry.ok]
-    for candidate in (preferred, "mnist-cnn"):
-        if candidate in usable:
-            return candidate
-    return usable[0] if usable else None
+    usable = [entry.name for entry in entries if entry.ok]
+    chosen = next((name for name in (requested, "mnist-cnn") if name in usable), usable[0] if usable else None)
+    alerts = []
+    if chosen is None:
+        alerts.append(error_alert("No usable model in the store: train one on the Train page."))
+    elif requested and requested != chosen:
+        alerts.append(error_alert(f"Model {requested!r} is not available; showing {chosen!r}."))
+    return options, chosen, alerts
 
 
 def layer_options(engine) -> list[dict]:

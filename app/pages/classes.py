@@ -72,10 +72,7 @@ def _graph(graph_id: str, height: str):
 
 def layout(model=None, layer=None, a=None, b=None, cmap=None, mlp=None, image=None, **_other):
     """The page, opened in the state the query string describes (invalid values fall back to defaults)."""
-    messages = []
-    model_name = ui.first_usable_model(model)
-    if model and model != model_name:
-        messages.append(ui.error_alert(f"Model {model!r} is not available; showing {model_name!r}."))
+    model_options, model_name, messages = ui.choose_model(model)
     layer_options, layer_value, class_options, mlp_options, image_max = [], None, [], [], 0
     if model_name is not None:
         loaded = services.store().get(model_name)
@@ -84,8 +81,6 @@ def layout(model=None, layer=None, a=None, b=None, cmap=None, mlp=None, image=No
         layer_value = ui.default_layer(engine, layer or "Conv2D_3")
         class_options, mlp_options = _class_options(loaded), _mlp_options(loaded)
         image_max = engine.n_images - 1
-    else:
-        messages.append(ui.error_alert("No usable model in the store: train one on the Train page."))
     # the blog's pair, 4 against 9, when the model has those classes
     class_a = _pick(ui.parse_int(a, 4), class_options, 0)
     class_b = _pick(ui.parse_int(b, 9), class_options, 1)
@@ -96,7 +91,7 @@ def layout(model=None, layer=None, a=None, b=None, cmap=None, mlp=None, image=No
         dbc.CardBody(
             dbc.Row(
                 [
-                    ui.labelled("Model", dcc.Dropdown(id=MODEL, options=ui.model_options(), value=model_name,
+                    ui.labelled("Model", dcc.Dropdown(id=MODEL, options=model_options, value=model_name,
                                                       clearable=False), 3),
                     ui.labelled("Layer", dcc.Dropdown(id=LAYER, options=layer_options, value=layer_value,
                                                       clearable=False), 3),
@@ -325,12 +320,8 @@ def render_mlp(model_name, layer_name, image, class_a, class_b):
 )
 def sync_query(model_name, layer_name, class_a, class_b, cmap, mlp_layer, image):
     """The query string that reopens this view."""
-    # as text: ui.query_string drops 0 (it equals False), and class 0 or image 0 must survive the link
-    def text(value):
-        return None if value is None else str(value)
-
-    return ui.query_string({"model": model_name, "layer": layer_name, "a": text(class_a), "b": text(class_b),
-                            "cmap": cmap, "mlp": mlp_layer, "image": text(image)})
+    return ui.query_string({"model": model_name, "layer": layer_name, "a": class_a, "b": class_b,
+                            "cmap": cmap, "mlp": mlp_layer, "image": image})
 
 
 @callback(

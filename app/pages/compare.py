@@ -49,10 +49,7 @@ def compare_link(model_name: str | None, images, layer: str | None = None) -> st
 
 def layout(model=None, layer=None, images=None, cmap=None, a=None, b=None, **_other):
     """The page, opened in the state the query string describes (invalid values fall back to defaults)."""
-    messages = []
-    model_name = ui.first_usable_model(model)
-    if model and model != model_name:
-        messages.append(ui.error_alert(f"Model {model!r} is not available; showing {model_name!r}."))
+    model_options, model_name, messages = ui.choose_model(model)
     layer_options, layer_value = [], None
     if model_name is not None:
         engine = services.store().get(model_name).engine
@@ -60,14 +57,12 @@ def layout(model=None, layer=None, images=None, cmap=None, a=None, b=None, **_ot
         layer_value = ui.default_layer(engine, layer or "Conv2D_3")
         if layer and layer != layer_value:
             messages.append(ui.error_alert(f"Layer {layer!r} is not in {model_name!r}; showing {layer_value!r}."))
-    else:
-        messages.append(ui.error_alert("No usable model in the store: train one on the Train page."))
     pair = [ui.parse_int(a, None), ui.parse_int(b, None)]
     controls = dbc.Card(
         dbc.CardBody(
             dbc.Row(
                 [
-                    ui.labelled("Model", dcc.Dropdown(id=MODEL, options=ui.model_options(), value=model_name,
+                    ui.labelled("Model", dcc.Dropdown(id=MODEL, options=model_options, value=model_name,
                                                       clearable=False), 3),
                     ui.labelled("Layer", dcc.Dropdown(id=LAYER, options=layer_options, value=layer_value,
                                                       clearable=False), 3),

@@ -51,10 +51,7 @@ def _model_info(loaded) -> str:
 
 def layout(model=None, layer=None, image=None, cmap=None, reverse=None, scale=None, **_other):
     """The page, opened in the state the query string describes (invalid values fall back to defaults)."""
-    messages = []
-    model_name = ui.first_usable_model(model)
-    if model and model != model_name:
-        messages.append(ui.error_alert(f"Model {model!r} is not available; showing {model_name!r}."))
+    model_options, model_name, messages = ui.choose_model(model)
     layer_options, layer_value, image_max, info = [], None, 0, ""
     image_index = ui.parse_int(image, 0)
     if model_name is not None:
@@ -69,8 +66,6 @@ def layout(model=None, layer=None, image=None, cmap=None, reverse=None, scale=No
             messages.append(ui.error_alert(f"Image {image!r} is out of range 0-{image_max}; showing 0."))
             image_index = 0
         info = _model_info(loaded)
-    else:
-        messages.append(ui.error_alert("No usable model in the store: train one on the Train page."))
 
     controls = dbc.Card(
         dbc.CardBody(
@@ -78,7 +73,7 @@ def layout(model=None, layer=None, image=None, cmap=None, reverse=None, scale=No
                 [
                     ui.labelled(
                         "Model",
-                        dcc.Dropdown(id=MODEL, options=ui.model_options(), value=model_name, clearable=False),
+                        dcc.Dropdown(id=MODEL, options=model_options, value=model_name, clearable=False),
                         2,
                     ),
                     ui.labelled(

@@ -48,11 +48,6 @@ def _class_options(loaded) -> list[dict]:
     return [{"label": f"{i}: {name}" if name != str(i) else name, "value": i} for i, name in enumerate(names)]
 
 
-def _text(value) -> str | None:
-    """``value`` as URL text; ``ui.query_string`` drops 0 (it equals False), and class 0 must survive."""
-    return None if value is None else str(value)
-
-
 def _parse_class(raw, n_classes: int) -> int | None:
     value = ui.parse_int(raw, -1)
     return value if 0 <= value < n_classes else None
@@ -68,21 +63,16 @@ def _parse_confidence(raw) -> list[float]:
 
 def layout(model=None, true=None, predicted=None, correct=None, conf=None, sort=None, **_other):
     """The page, opened with the filters of the query string (invalid values fall back to "any")."""
-    messages = []
-    model_name = ui.first_usable_model(model)
-    if model and model != model_name:
-        messages.append(ui.error_alert(f"Model {model!r} is not available; showing {model_name!r}."))
+    model_options, model_name, messages = ui.choose_model(model)
     class_options, n_classes = [], 0
     if model_name is not None:
         loaded = services.store().get(model_name)
         class_options, n_classes = _class_options(loaded), len(loaded.class_names)
-    else:
-        messages.append(ui.error_alert("No usable model in the store: train one on the Train page."))
     controls = dbc.Card(
         dbc.CardBody(
             dbc.Row(
                 [
-                    ui.labelled("Model", dcc.Dropdown(id=MODEL, options=ui.model_options(), value=model_name,
+                    ui.labelled("Model", dcc.Dropdown(id=MODEL, options=model_options, value=model_name,
                                                       clearable=False), 2),
                     ui.labelled("True class", dcc.Dropdown(id=TRUE_CLASS, options=class_options,
                                                            value=_parse_class(true, n_classes), placeholder="any"), 2),
@@ -248,7 +238,7 @@ def render(model_name, true_class, predicted_class, correctness, confidence, sor
         count += f"; showing the first {len(shown)}"
     selected = (true_class, predicted_class) if true_class is not None and predicted_class is not None else None
     url = ui.query_string(
-        {"model": model_name, "true": _text(true_class), "predicted": _text(predicted_class),
+        {"model": model_name, "true": true_class, "predicted": predicted_class,
          "correct": correctness if correctness != "all" else None,
          "conf": f"{low:g},{high:g}" if (low, high) != (0, 1) else None,
          "sort": sort if sort != "confidence-asc" else None}
