@@ -243,12 +243,17 @@ class ModelEntry:
 
 
 class ModelStore:
-    """The folder of models, with a bounded cache of opened models keyed by (name, version)."""
+    """The folder of models, with a bounded cache of opened models keyed by (name, version).
+
+    Listing remembers each version's verdict (usable or broken, with the reason) in a much larger cache of small
+    entries, so a store with more models than ``cache_size`` does not reopen every model on every listing.
+    """
 
     def __init__(self, root: Path, cache_size: int = 4, activation_cache_size: int = 512) -> None:
         self.root = Path(root)
         self.activation_cache_size = activation_cache_size
         self._opened: LRUCache[LoadedModel | BrokenModel] = LRUCache(cache_size)
+        self._verdicts: LRUCache[ModelEntry] = LRUCache(1024)
 
     def folder(self, name: str) -> Path:
         """The folder of model ``name`` (validated); raises :class:`ModelNotFound` if absent."""
@@ -287,20 +292,25 @@ class ModelStore:
 
         loaded = self._opened.get_or_compute((name, version), open_or_record_failure)
         if isinstance(loaded, BrokenModel):
+            self._verdicts.put((name, version), ModelEntry(name, False, str(loaded), version, read_meta(folder)))
             raise loaded
+        self._verdicts.put((name, version), ModelEntry(name, True, "", version, loaded.meta))
         return loaded
 
     def entries(self) -> list[ModelEntry]:
-        """Every model folder, usable or broken (opening each one, cached by version)."""
+        """Every model folder, usable or broken; a model is opened only the first time a version is seen."""
         rows = []
         for name in self.names():
             folder = self.root / name
-            try:
-                loaded = self.get(name)
-            except StoreError as exc:
-                rows.append(ModelEntry(name, False, str(exc), model_version(folder), read_meta(folder)))
-            else:
-                rows.append(ModelEntry(name, True, "", loaded.version, loaded.meta))
+            version = model_version(folder)
+            entry = self._verdicts.get((name, version))
+            if entry is None:  # first sight of this version: open it (get() records the verdict)
+                try:
+                    loaded = self.get(name)
+                    entry = ModelEntry(name, True, "", loaded.version, loaded.meta)
+                except StoreError as exc:
+                    entry = ModelEntry(name, False, str(exc), version, read_meta(folder))
+            rows.append(entry)
         return rows
 
     def save(

@@ -107,3 +107,23 @@ def test_failed_save_leaves_nothing(tmp_path, tiny_model):
     with pytest.raises(TypeError):
         store.save("half", tiny_model, images, labels, {"bad": object()})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_listing_more_models_than_the_cache_opens_each_version_once(tiny_store, monkeypatch):
+    """With 5 folders and room for 1 opened model, a second listing must not reopen any of them."""
+    import app.core.store as store_module
+
+    opened = []
+    real_open = store_module.open_model
+    monkeypatch.setattr(store_module, "open_model", lambda folder, name, version: opened.append(name)
+                        or real_open(folder, name, version))
+    store = ModelStore(tiny_store, cache_size=1)
+    first = store.entries()
+    assert sorted(opened) == sorted(entry.name for entry in first)
+    second = store.entries()
+    assert len(opened) == len(first) and second == first
+    images, labels = tiny_test_set(30)
+    np.savez(tiny_store / "tiny" / "test_set.npz", images=images, labels=labels)
+    os.utime(tiny_store / "tiny" / "test_set.npz", ns=(2, 2))
+    store.entries()
+    assert opened[len(first):] == ["tiny"]  # only the changed model is opened again
