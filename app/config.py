@@ -6,6 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.core.activations import DEFAULT_PASSES_CACHED
+from app.core.datasets import DataSources
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -37,6 +40,8 @@ class Settings:
         redis_url: when set, jobs run on Celery with this Redis broker (``REDIS_URL``).
         activation_cache_size: forward passes kept per process (``ACTIVATION_CACHE_SIZE``).
         auth_users: ``user:password`` pairs, comma separated; empty means no login (``AUTH_USERS``).
+        fashion_mnist_dir: Debian's Fashion-MNIST IDX folder (``FASHION_MNIST_DIR``).
+        keras_home: Keras' cache folder, where full MNIST's ``datasets/mnist.npz`` is looked for (``KERAS_HOME``).
     """
 
     model_store: Path
@@ -46,6 +51,13 @@ class Settings:
     redis_url: str
     activation_cache_size: int
     auth_users: dict[str, str]
+    fashion_mnist_dir: Path = DataSources.fashion_mnist_dir
+    keras_home: Path = DataSources.keras_home
+
+    @property
+    def data_sources(self) -> DataSources:
+        """Where the named training datasets are read from."""
+        return DataSources(fashion_mnist_dir=self.fashion_mnist_dir, keras_home=self.keras_home)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -63,6 +75,8 @@ class Settings:
             port=_int_setting(env, "PORT", 8050, 1, 65535),
             state_dir=Path(env.get("STATE_DIR") or PROJECT_ROOT / "var").resolve(),
             redis_url=env.get("REDIS_URL", ""),
-            activation_cache_size=_int_setting(env, "ACTIVATION_CACHE_SIZE", 512, 1, 100_000),
+            activation_cache_size=_int_setting(env, "ACTIVATION_CACHE_SIZE", DEFAULT_PASSES_CACHED, 1, 100_000),
             auth_users=users,
+            fashion_mnist_dir=Path(env.get("FASHION_MNIST_DIR") or DataSources.fashion_mnist_dir),
+            keras_home=Path(env.get("KERAS_HOME") or DataSources.keras_home),
         )

@@ -5,16 +5,16 @@ TensorFlow is imported in the worker (after the fork), never in the master: with
 
 import logging
 
+from app import services
+from app.core.errors import ExplorerError
+
 logger = logging.getLogger("gunicorn.error")
 
 
 def post_worker_init(worker):
     """Open the bundled model and trace its probe model once (a few seconds per worker, at boot)."""
-    from app import services
-    from app.core.store import StoreError
-
     try:
         loaded = services.store().get("mnist-cnn")
         loaded.engine.activations(loaded.engine.layers[0].name, 0)
-    except StoreError as exc:
+    except ExplorerError as exc:
         logger.info("no warm-up: %s", exc)

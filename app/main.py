@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
-import pkgutil
 from pathlib import Path
 
 import dash
+import dash_auth
 import dash_bootstrap_components as dbc
 from dash import html
 
-import app.api as api_package
 from app import services
 from app.api import api
 
@@ -41,12 +39,6 @@ def _navbar() -> dbc.Navbar:
     )
 
 
-def _import_api_modules() -> None:
-    """Import every module of ``app.api`` so each registers its routes on the blueprint before it is mounted."""
-    for module in pkgutil.iter_modules(api_package.__path__):
-        importlib.import_module(f"app.api.{module.name}")
-
-
 def create_app() -> dash.Dash:
     """Build the Dash app from the environment's settings (see :mod:`app.config`)."""
     settings = services.settings()
@@ -61,11 +53,8 @@ def create_app() -> dash.Dash:
         update_title=None,
     )
     app.layout = html.Div([_navbar(), dbc.Container(dash.page_container, fluid=True)])
-    _import_api_modules()
     app.server.register_blueprint(api)
     if settings.auth_users:
-        import dash_auth
-
         dash_auth.BasicAuth(app, settings.auth_users, public_routes=["/healthz"])
     return app
 

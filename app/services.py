@@ -1,7 +1,8 @@
-"""Process-wide access to the settings and the model store, created on first use.
+"""Process-wide objects, created on first use: the settings, the model store, the test-set statistics and the job
+runner. The only module-level state of the application lives here.
 
-These hold only caches (bounded, keyed by model version) and configuration, never user state: every worker
-process builds its own and they agree because they read the same files.
+These hold only caches (bounded, keyed by model version), configuration and connections, never user state: every
+worker process builds its own and they agree because they read the same files and the same job store.
 """
 
 from __future__ import annotations
@@ -9,7 +10,11 @@ from __future__ import annotations
 import functools
 
 from app.config import Settings
+from app.core.statistics import StatisticsCache
 from app.core.store import ModelStore
+from app.jobs.engines import make_runner
+from app.jobs.runner import JobRunner
+from app.jobs.store import JobStore
 
 
 @functools.cache
@@ -25,7 +30,24 @@ def store() -> ModelStore:
     return ModelStore(current.model_store, activation_cache_size=current.activation_cache_size)
 
 
+@functools.cache
+def statistics() -> StatisticsCache:
+    """Whole-test-set statistics (class means, top units) shared by the pages and the API of this process."""
+    return StatisticsCache()
+
+
+@functools.cache
+def job_runner() -> JobRunner:
+    """The job runner of :func:`settings`: embedded or Celery (see :mod:`app.jobs.engines`)."""
+    return make_runner(settings())
+
+
+def job_store() -> JobStore:
+    """The job store of :func:`job_runner`."""
+    return job_runner().store
+
+
 def reset() -> None:
-    """Forget the settings and store (tests that change the environment call this)."""
-    store.cache_clear()
-    settings.cache_clear()
+    """Forget everything above (tests that change the environment call this)."""
+    for cached in (job_runner, statistics, store, settings):
+        cached.cache_clear()

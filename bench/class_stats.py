@@ -41,7 +41,7 @@ def time_mnist(store_root: Path = MNIST_STORE, name: str = "mnist-cnn", repeats:
     Cold is measured ``repeats`` times, each on a new store (new model object, engine, sub-models and caches),
     and reported as median and minimum: other processes sharing the CPU move single runs by seconds.
     """
-    from app.core.stats import ClassStatistics
+    from app.core.statistics import StatisticsCache
     from app.core.store import ModelStore
 
     rows = []
@@ -50,7 +50,7 @@ def time_mnist(store_root: Path = MNIST_STORE, name: str = "mnist-cnn", repeats:
         colds, cpus = [], []
         for _ in range(repeats):
             loaded = ModelStore(store_root).get(name)  # a new store: a new model object, engine and caches
-            cache = ClassStatistics()
+            cache = StatisticsCache()
             started, cpu_started = time.perf_counter(), time.process_time()
             means = cache.class_means(loaded, layer)
             colds.append(time.perf_counter() - started)
@@ -97,7 +97,7 @@ def measure_memory(store_root: Path, name: str) -> dict:
     """Peak extra memory of class means for every layer of ``name`` (run in a fresh process)."""
     import numpy as np
 
-    from app.core.stats import compute_class_means
+    from app.core.classes import compute_class_means
     from app.core.store import ModelStore
 
     loaded = ModelStore(store_root).get(name)
@@ -109,7 +109,7 @@ def measure_memory(store_root: Path, name: str) -> dict:
             tracemalloc.start()
             started = time.perf_counter()
             with PeakRss() as rss:
-                compute_class_means(engine, info.name, n_classes)
+                compute_class_means(engine, loaded.labels, info.name, n_classes)
             seconds = time.perf_counter() - started
             _, traced_peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()

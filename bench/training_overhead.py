@@ -30,11 +30,13 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.core.datasets import FASHION_MNIST_DIR, load_dataset  # noqa: E402
+from app.core.datasets import DataSources, load_dataset  # noqa: E402
 from app.core.store import ModelStore  # noqa: E402
 from app.core.training import build_model, inference_copy, parse_config  # noqa: E402
-from app.jobs.store import SqliteJobStore  # noqa: E402
+from app.jobs.sqlite_store import SqliteJobStore  # noqa: E402
 from app.jobs.worker import run_job  # noqa: E402
+
+SOURCES = DataSources()
 
 
 def clocks() -> tuple[float, float]:
@@ -68,7 +70,7 @@ def job_run(raw_config: dict, workdir: Path, name: str) -> tuple[float, float, i
     store = SqliteJobStore(workdir / "jobs.sqlite3")
     job = store.create(parse_config({**raw_config, "name": name}).to_dict(), engine="bench")
     wall, cpu = clocks()
-    status = run_job(job.id, store, workdir / "models")
+    status = run_job(job.id, store, workdir / "models", SOURCES)
     elapsed = time.perf_counter() - wall, time.process_time() - cpu
     if status != "succeeded":
         raise RuntimeError(f"job run {status}: {store.get(job.id).error}")
@@ -188,14 +190,14 @@ def main() -> None:
 
         if args.skip_fashion:
             return
-        if not FASHION_MNIST_DIR.is_dir():
-            print(f"\nFashion-MNIST not installed at {FASHION_MNIST_DIR} (make bench-deps); skipped")
+        if not SOURCES.fashion_mnist_dir.is_dir():
+            print(f"\nFashion-MNIST not installed at {SOURCES.fashion_mnist_dir} (make bench-deps); skipped")
             return
         print("\nFull Fashion-MNIST epoch (60,000 train / 10,000 test), blog config, through run_job:", flush=True)
         store = SqliteJobStore(workdir / "fashion.sqlite3")
         job = store.create(parse_config({"name": "fashion", "dataset": "fashion-mnist", "epochs": 1}).to_dict())
         started = time.perf_counter()
-        status = run_job(job.id, store, workdir / "models")
+        status = run_job(job.id, store, workdir / "models", SOURCES)
         total = time.perf_counter() - started
         epoch = store.epochs(job.id)[0]
         print(f"| {'status':<10} | {'epoch s':>8} | {'batches':>7} | {'val_accuracy':>12} | {'whole job s':>11} |")

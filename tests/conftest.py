@@ -80,6 +80,25 @@ def write_model_folder(root: Path, name: str, model, images, labels, model_file:
     return folder
 
 
+def layer_outputs(loaded, layer_name: str, indices=None) -> np.ndarray:
+    """Outputs of ``layer_name`` for test images ``indices`` (default: all), from a truncated Keras model built
+    here, independently of the activation engine: the reference the engine's answers are checked against."""
+    import keras
+
+    model = loaded.model
+    submodel = keras.Model(model.inputs, model.get_layer(layer_name).output)
+    images = loaded.images if indices is None else loaded.images[np.asarray(indices)]
+    return np.asarray(submodel.predict(images, verbose=0))
+
+
+@pytest.fixture
+def tiny_loaded(tiny_store):
+    """The tiny model of ``tiny_store`` opened (24 images, 3 classes)."""
+    from app.core.store import ModelStore
+
+    return ModelStore(tiny_store).get("tiny")
+
+
 @pytest.fixture
 def tiny_model():
     """The tiny Sequential CNN (fresh Keras session)."""

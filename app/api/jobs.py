@@ -10,20 +10,12 @@ from typing import Any
 
 from flask import jsonify, request
 
-from app.api import ApiError, api, int_arg
+from app import services
+from app.api.blueprint import api, int_arg
+from app.core.errors import NotFound
 from app.core.training import ConfigError
-from app.jobs import runner
-from app.jobs.store import Job, JobStore, JobStoreError
-
-
-@api.errorhandler(JobStoreError)
-def _job_error(exc: JobStoreError):
-    return jsonify(error=str(exc)), exc.status
-
-
-@api.errorhandler(ConfigError)
-def _config_error(exc: ConfigError):
-    return jsonify(error="invalid training configuration", errors=exc.errors), 400
+from app.jobs.records import Job
+from app.jobs.store import JobStore
 
 
 def job_detail(store: JobStore, job: Job) -> dict[str, Any]:
@@ -37,21 +29,21 @@ def start_job():
     body = request.get_json(silent=True)
     if body is None:
         raise ConfigError(["the request body must be a JSON object with the training configuration"])
-    job = runner().start(body)
+    job = services.job_runner().start(body)
     return jsonify(id=job.id, status=job.status, model=job.model, url=f"/api/jobs/{job.id}"), 202
 
 
 @api.get("/api/jobs")
 def list_jobs():
     """The newest jobs (``?limit=``, default 20), newest first, without their epoch records."""
-    jobs = runner().store.list(int_arg("limit", 20, 1, 500))
+    jobs = services.job_runner().store.list(int_arg("limit", 20, 1, 500))
     return jsonify(jobs=[job.to_dict() for job in jobs])
 
 
 @api.get("/api/jobs/<job_id>")
 def get_job(job_id: str):
     """Status, progress (batches done, ETA), epochs so far with their metrics, model name and error."""
-    store = runner().store
+    store = services.job_runner().store
     return jsonify(job_detail(store, store.get(job_id)))
 
 
@@ -59,7 +51,7 @@ def get_job(job_id: str):
 def stop_job(job_id: str):
     """Stop at the next batch; ``{"save_partial": true}`` keeps the partial model. 409 if it already ended."""
     body = request.get_json(silent=True) or {}
-    job = runner().stop(job_id, save_partial=bool(body.get("save_partial", False)))
+    job = services.job_runner().stop(job_id, save_partial=bool(body.get("save_partial", False)))
     return jsonify(job.to_dict())
 
 
@@ -68,22 +60,22 @@ def change_probe(job_id: str):
     """During a run, record another test image and/or layer from the next epoch on: ``{"image": 7, "layer":
     "Conv2D_2"}`` (each defaults to the current choice). 400 for an unknown layer or an image out of range."""
     body = request.get_json(silent=True) or {}
-    job = runner().change_probe(job_id, body.get("image"), body.get("layer"))
+    job = services.job_runner().change_probe(job_id, body.get("image"), body.get("layer"))
     return jsonify(job.to_dict())
 
 
 @api.get("/api/jobs/<job_id>/probe")
 def get_probe(job_id: str):
     """The probe image's layer output and probabilities after ``?epoch=`` (default: the last recorded)."""
-    store = runner().store
+    store = services.job_runner().store
     store.get(job_id)
     recorded = store.probe_epochs(job_id)
     if not recorded:
-        raise ApiError(f"job {job_id} has no probe records", 404)
+        raise NotFound(f"job {job_id} has no probe records")
     epoch = int_arg("epoch", recorded[-1], 1)
     probe = store.probe(job_id, epoch)
     if probe is None:
-        raise ApiError(f"no probe record for epoch {epoch}; recorded: {recorded}", 404)
+        raise NotFound(f"no probe record for epoch {epoch}; recorded: {recorded}")
     return jsonify(
         job=job_id,
         epoch=epoch,

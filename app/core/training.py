@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from app.core.datasets import Dataset, load_dataset
+from app.core.datasets import Dataset, DataSources, load_dataset
+from app.core.errors import InvalidInput
+from app.core.model_files import InvalidName, validate_name
 
 ACTIVATIONS = ("relu", "sigmoid", "elu", "tanh")
 OPTIMIZERS = ("rmsprop", "adam", "nadam", "adamax", "sgd")
@@ -25,12 +27,16 @@ MAX_PARAMETERS = 5_000_000
 MAX_TRAIN_IMAGES = 70_000
 
 
-class ConfigError(ValueError):
+class ConfigError(InvalidInput):
     """An invalid training configuration; ``errors`` lists every problem found, each a sentence."""
 
     def __init__(self, errors: list[str]) -> None:
         super().__init__("; ".join(errors))
         self.errors = errors
+
+    def details(self) -> dict[str, Any]:
+        """A summary and every problem, one sentence each, for a form or an API client to show."""
+        return {"error": "invalid training configuration", "errors": self.errors}
 
 
 @dataclass
@@ -101,8 +107,6 @@ def parse_config(raw: dict[str, Any]) -> TrainingConfig:
     Raises:
         ConfigError: listing every problem (unknown keys, wrong types, values out of bounds).
     """
-    from app.core.store import InvalidName, validate_name
-
     if not isinstance(raw, dict):
         raise ConfigError(["the configuration must be a JSON object"])
     defaults = TrainingConfig()
@@ -380,25 +384,27 @@ class _HistoryRecorder(TrainingObserver):
         return self.inner.should_stop()
 
     def probe_target(self):
-        # duck-typed observers written before this hook existed (scripts/build_bundled.py) simply lack it
-        target = getattr(self.inner, "probe_target", None)
-        return target() if target else None
+        return self.inner.probe_target()
 
 
 def train(
-    config: TrainingConfig, observer: TrainingObserver | None = None, dataset: Dataset | None = None
+    config: TrainingConfig,
+    observer: TrainingObserver | None = None,
+    dataset: Dataset | None = None,
+    sources: DataSources | None = None,
 ) -> TrainingResult:
     """Train the model of ``config`` on its dataset, reporting to ``observer``.
 
     Args:
         config: a validated configuration (see :func:`parse_config`).
         observer: receives progress, metrics and probe outputs; can stop the run.
-        dataset: the data, if already loaded (else ``config.dataset`` is loaded).
+        dataset: the data, if already loaded (else ``config.dataset`` is loaded from ``sources``).
+        sources: where named datasets live (default: :class:`DataSources`'s defaults).
 
     Returns:
         The trained (or stopped) model with history and final test metrics.
     """
-    dataset = (dataset or load_dataset(config.dataset)).subset(config.max_train, config.max_test)
+    dataset = (dataset or load_dataset(config.dataset, sources)).subset(config.max_train, config.max_test)
     recorder = _HistoryRecorder(observer or TrainingObserver())
     model = build_model(config, dataset.x_train.shape[1:], len(dataset.class_names))
     callback = _observer_callback(recorder, config, dataset)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.core.training import TrainingConfig, conv_layer_names, parse_config
+from app.core.training import ConfigError, TrainingConfig, conv_layer_names, parse_config
 
 NAMED_DATASETS = {
     "mnist-subset": "Bundled MNIST subset (4,000 train / 1,000 test)",
@@ -118,8 +118,6 @@ def validate_form(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """:func:`config_from_form` plus the full configuration check: every problem at once, for the page."""
     raw, errors = config_from_form(values)
     if not errors:
-        from app.core.training import ConfigError
-
         try:
             parse_config(raw)
         except ConfigError as exc:

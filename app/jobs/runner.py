@@ -7,7 +7,7 @@
   state goes to the Redis job store. For instances that outgrow one machine.
 
 Both validate the configuration first (:class:`~app.core.training.ConfigError` lists every problem) and refuse a
-second job while one is active (:class:`~app.jobs.store.JobRunning`).
+second job while one is active (:class:`~app.jobs.records.JobRunning`).
 """
 
 from __future__ import annotations
@@ -22,9 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from app.config import PROJECT_ROOT
-from app.core.store import ModelExists, validate_name
+from app.core.datasets import NAMED_DATASETS
+from app.core.model_files import validate_name
+from app.core.store import ModelExists
 from app.core.training import MAX_TRAIN_IMAGES, ConfigError, conv_layer_names, parse_config
-from app.jobs.store import Job, JobStore
+from app.jobs.celery_app import TASK_NAME, make_celery
+from app.jobs.records import Job
+from app.jobs.store import JobStore
 
 logger = logging.getLogger(__name__)
 
@@ -124,8 +128,6 @@ class EmbeddedRunner(JobRunner):
     def submit(self, raw_config: dict[str, Any], engine: str | None = None) -> Job:
         """As :meth:`JobRunner.submit`, and a dataset path must exist here (the worker runs on this machine), so a
         typo is reported at once instead of as a failed job seconds later."""
-        from app.core.datasets import NAMED_DATASETS
-
         config = parse_config(raw_config)
         if config.dataset not in NAMED_DATASETS and not Path(config.dataset).exists():
             raise ConfigError([
@@ -167,7 +169,7 @@ class EmbeddedRunner(JobRunner):
 
 
 class CeleryRunner(JobRunner):
-    """Sends each job to a Celery worker through Redis (``celery -A app.jobs.celery_app worker --pool=solo``).
+    """Sends each job to a Celery worker through Redis (``celery -A app.jobs.celery_worker worker --pool=solo``).
 
     Args:
         redis_url: the broker.
@@ -177,11 +179,7 @@ class CeleryRunner(JobRunner):
 
     def __init__(self, store: JobStore, model_store: Path, redis_url: str) -> None:
         super().__init__(store, model_store)
-        from app.jobs.celery_app import make_celery
-
         self.celery = make_celery(redis_url)
 
     def _launch(self, job: Job) -> None:
-        from app.jobs.celery_app import TASK_NAME
-
         self.celery.send_task(TASK_NAME, args=[job.id])

@@ -2,7 +2,7 @@
 
 Started as ``python -m app.jobs.worker JOB_ID --store sqlite:/path/jobs.sqlite3 --model-store DIR`` by the
 embedded runner (a fresh interpreter: TensorFlow is never inherited through a fork), called inside a Celery task
-by the Celery engine, and in-process by ``python -m app.train``. All three go through :func:`run_job`.
+by the Celery engine, and in-process by ``python -m app.cli``. All three go through :func:`run_job`.
 
 What reaches the store, and when:
 - every epoch, synchronously at its end: the metrics row, then the probe record (viewers see it at their next poll);
@@ -22,8 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from app.core.training import ConfigError, TrainingObserver
-from app.jobs.store import JobNotFound, JobStore, open_store
+from app import services
+from app.core.datasets import DataSources, load_dataset
+from app.core.store import ModelStore
+from app.core.training import ConfigError, TrainingObserver, inference_copy, parse_config, train
+from app.jobs.engines import open_store
+from app.jobs.records import JobNotFound
+from app.jobs.store import JobStore
 
 logger = logging.getLogger(__name__)
 
@@ -149,13 +154,16 @@ def _run_info(config, dataset) -> dict[str, Any]:
     return probe_info(dataset, config.probe_image, sizes)
 
 
-def run_job(job_id: str, store: JobStore, model_store: Path, extra: TrainingObserver | None = None) -> str:
+def run_job(
+    job_id: str, store: JobStore, model_store: Path, sources: DataSources, extra: TrainingObserver | None = None
+) -> str:
     """Run the queued job ``job_id`` to its end and record the outcome in ``store``.
 
     Args:
         job_id: a queued job of ``store``.
         store: the job store (progress, metrics, probe records, outcome).
         model_store: where the model is saved (atomically: temp folder, then rename).
+        sources: where named datasets are read from.
         extra: an observer that also receives every hook (the CLI's progress bar).
 
     Returns:
@@ -169,7 +177,7 @@ def run_job(job_id: str, store: JobStore, model_store: Path, extra: TrainingObse
     pulse = Pulse(store, job_id, observer)
     pulse.start()
     try:
-        status, error, saved = _train_and_save(job_id, store, model_store, observer)
+        status, error, saved = _train_and_save(job_id, store, model_store, sources, observer)
     except ConfigError as exc:
         status, error, saved = "failed", "; ".join(exc.errors), False
     except Exception as exc:  # every failure must reach the viewers, with its message
@@ -183,15 +191,10 @@ def run_job(job_id: str, store: JobStore, model_store: Path, extra: TrainingObse
     return store.get(job_id).status
 
 
-def _train_and_save(job_id: str, store: JobStore, model_store: Path, observer: StoreObserver):
-    # Imported here, not at module top: the web process imports this module's names without loading TensorFlow.
-    from app.core.datasets import load_dataset
-    from app.core.store import ModelStore
-    from app.core.training import inference_copy, parse_config, train
-
+def _train_and_save(job_id: str, store: JobStore, model_store: Path, sources: DataSources, observer: StoreObserver):
     job = store.get(job_id)
     config = parse_config(job.config)
-    dataset = load_dataset(config.dataset).subset(config.max_train, config.max_test)
+    dataset = load_dataset(config.dataset, sources).subset(config.max_train, config.max_test)
     store.update(job_id, info=_run_info(config, dataset))
     observer.dataset = dataset
     result = train(config, observer, dataset)
@@ -221,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     os.nice(NICENESS)
     store = open_store(args.store)
     try:
-        status = run_job(args.job_id, store, args.model_store)
+        status = run_job(args.job_id, store, args.model_store, services.settings().data_sources)
     except JobNotFound as exc:
         logger.error("%s", exc)
         return 2

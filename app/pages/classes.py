@@ -13,18 +13,22 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
-from app import analysis_ui, services, ui
-from app.analysis_figures import difference_heatmap, ranking_figure, symmetric_range, value_range
-from app.core import stats
-from app.core.activations import ImageOutOfRange, LayerNotFound
+from app import services
+from app.core.classes import class_difference
+from app.core.contributions import contribution_layers, contributions
+from app.core.errors import ExplorerError, InvalidInput
 from app.core.grid import tile
-from app.core.store import StoreError
-from app.figures import COLORMAPS, activation_heatmap
+from app.figures.comparison import difference_heatmap, ranking_figure, symmetric_range, value_range
+from app.figures.heatmaps import activation_heatmap
+from app.ui.components import colormap_dropdown, error_alert, figure_card, labelled
+from app.ui.links import parse_int, query_string
+from app.ui.page import PageIds, frame, model_layers, open_model, register_url_sync, reports_errors
+from app.ui.unit_panel import unit_panel
 
 dash.register_page(__name__, path="/classes", name="Classes", title="Classes · CNN Activation Explorer", nav_order=3)
 
 TOP_UNITS = 20
-MODEL = "classes-model"
+IDS = PageIds("classes")
 LAYER = "classes-layer"
 CLASS_A = "classes-a"
 CLASS_B = "classes-b"
@@ -35,7 +39,6 @@ DIFFERENCE = "classes-difference"
 RANKING = "classes-ranking"
 ALL_CLASSES = "classes-all"
 INFO = "classes-info"
-MESSAGE = "classes-message"
 UNIT_PANEL = "classes-unit-panel"
 MLP_LAYER = "classes-mlp-layer"
 MLP_IMAGE = "classes-mlp-image"
@@ -45,10 +48,8 @@ MLP_DIFFERENCE = "classes-mlp-difference"
 MLP_SUMMARY = "classes-mlp-summary"
 MLP_MESSAGE = "classes-mlp-message"
 MLP_UNIT_PANEL = "classes-mlp-unit-panel"
-QUERY = "classes-query"
-QUERY_SINK = "classes-query-sink"
 
-ui.register_url_sync(QUERY, QUERY_SINK)
+register_url_sync(IDS)
 
 
 def _class_options(loaded) -> list[dict]:
@@ -56,7 +57,7 @@ def _class_options(loaded) -> list[dict]:
 
 
 def _mlp_options(loaded) -> list[dict]:
-    return [{"label": name, "value": name} for name in stats.contribution_layers(loaded)]
+    return [{"label": name, "value": name} for name in contribution_layers(loaded)]
 
 
 def _pick(value, options: list[dict], fallback_position: int):
@@ -72,52 +73,35 @@ def _graph(graph_id: str, height: str):
 
 def layout(model=None, layer=None, a=None, b=None, cmap=None, mlp=None, image=None, **_other):
     """The page, opened in the state the query string describes (invalid values fall back to defaults)."""
-    model_options, model_name, messages = ui.choose_model(model)
-    layer_options, layer_value, class_options, mlp_options, image_max = [], None, [], [], 0
-    if model_name is not None:
-        loaded = services.store().get(model_name)
-        engine = loaded.engine
-        layer_options = ui.layer_options(engine)
-        layer_value = ui.default_layer(engine, layer or "Conv2D_3")
-        class_options, mlp_options = _class_options(loaded), _mlp_options(loaded)
-        image_max = engine.n_images - 1
+    choice = open_model(model)
+    layers, layer_value = choice.layer_choice(layer, "Conv2D_3")
+    class_options, mlp_options, image_max = [], [], 0
+    if choice.loaded is not None:
+        class_options, mlp_options = _class_options(choice.loaded), _mlp_options(choice.loaded)
+        image_max = choice.loaded.engine.n_images - 1
     # the blog's pair, 4 against 9, when the model has those classes
-    class_a = _pick(ui.parse_int(a, 4), class_options, 0)
-    class_b = _pick(ui.parse_int(b, 9), class_options, 1)
+    class_a = _pick(parse_int(a, 4), class_options, 0)
+    class_b = _pick(parse_int(b, 9), class_options, 1)
     mlp_value = _pick(mlp, mlp_options, len(mlp_options) - 1)
-    image_index = min(max(ui.parse_int(image, 0), 0), image_max)
-
-    controls = dbc.Card(
-        dbc.CardBody(
-            dbc.Row(
-                [
-                    ui.labelled("Model", dcc.Dropdown(id=MODEL, options=model_options, value=model_name,
-                                                      clearable=False), 3),
-                    ui.labelled("Layer", dcc.Dropdown(id=LAYER, options=layer_options, value=layer_value,
-                                                      clearable=False), 3),
-                    ui.labelled("Class A", dcc.Dropdown(id=CLASS_A, options=class_options, value=class_a,
-                                                        clearable=False), 2),
-                    ui.labelled("Class B", dcc.Dropdown(id=CLASS_B, options=class_options, value=class_b,
-                                                        clearable=False), 2),
-                    ui.labelled("Colormap", ui.colormap_dropdown(CMAP, cmap if cmap in COLORMAPS else "viridis"), 2),
-                ],
-                className="g-2 align-items-end",
-            )
-        ),
-        className="mb-3",
-    )
+    image_index = min(max(parse_int(image, 0), 0), image_max)
+    controls = [
+        labelled("Layer", dcc.Dropdown(id=LAYER, options=layers, value=layer_value, clearable=False), 3),
+        labelled("Class A", dcc.Dropdown(id=CLASS_A, options=class_options, value=class_a, clearable=False), 2),
+        labelled("Class B", dcc.Dropdown(id=CLASS_B, options=class_options, value=class_b, clearable=False), 2),
+        labelled("Colormap", colormap_dropdown(CMAP, cmap), 2),
+    ]
     class_section = [
         html.Div(id=INFO, className="small text-muted mb-2"),
         dbc.Row(
             [
-                dbc.Col(ui.figure_card(MEAN_A, "420px"), md=4),
-                dbc.Col(ui.figure_card(MEAN_B, "420px"), md=4),
-                dbc.Col(ui.figure_card(DIFFERENCE, "420px"), md=4),
+                dbc.Col(figure_card(MEAN_A, "420px"), md=4),
+                dbc.Col(figure_card(MEAN_B, "420px"), md=4),
+                dbc.Col(figure_card(DIFFERENCE, "420px"), md=4),
             ],
             className="g-2",
         ),
         html.Div(id=UNIT_PANEL),
-        ui.figure_card(RANKING, "300px"),
+        figure_card(RANKING, "300px"),
         html.H6("Mean grid of every class (one colour scale)"),
         dcc.Loading(html.Div(id=ALL_CLASSES), delay_show=300),
     ]
@@ -127,10 +111,10 @@ def layout(model=None, layer=None, a=None, b=None, cmap=None, mlp=None, image=No
                 html.H5("MLP view: how each node pushes the logits of class A and class B"),
                 dbc.Row(
                     [
-                        ui.labelled("Layer (a vector layer feeding a Dense layer)",
+                        labelled("Layer (a vector layer feeding a Dense layer)",
                                     dcc.Dropdown(id=MLP_LAYER, options=mlp_options, value=mlp_value,
                                                  clearable=False), 4),
-                        ui.labelled("Test image", dbc.Input(id=MLP_IMAGE, type="number", min=0, max=image_max, step=1,
+                        labelled("Test image", dbc.Input(id=MLP_IMAGE, type="number", min=0, max=image_max, step=1,
                                                             value=image_index, debounce=0.3, size="sm"), 2),
                     ],
                     className="g-2 align-items-end",
@@ -150,16 +134,7 @@ def layout(model=None, layer=None, a=None, b=None, cmap=None, mlp=None, image=No
         ),
         className="mb-3 mt-3",
     )
-    return html.Div(
-        [
-            html.Div(messages, id=MESSAGE),
-            controls,
-            *class_section,
-            mlp_section,
-            dcc.Store(id=QUERY),
-            dcc.Store(id=QUERY_SINK),
-        ]
-    )
+    return frame(IDS, choice, controls, *class_section, mlp_section)
 
 
 @callback(
@@ -172,7 +147,7 @@ def layout(model=None, layer=None, a=None, b=None, cmap=None, mlp=None, image=No
     Output(MLP_LAYER, "options"),
     Output(MLP_LAYER, "value"),
     Output(MLP_IMAGE, "max"),
-    Input(MODEL, "value"),
+    Input(IDS.model, "value"),
     State(LAYER, "value"),
     State(CLASS_A, "value"),
     State(CLASS_B, "value"),
@@ -182,15 +157,14 @@ def layout(model=None, layer=None, a=None, b=None, cmap=None, mlp=None, image=No
 def on_model_change(model_name, layer_name, class_a, class_b, mlp_layer):
     """A new model: its layers, classes and MLP layers, keeping the current choices where they exist."""
     try:
-        loaded = services.store().get(model_name)
-    except StoreError:
+        loaded, layers, layer = model_layers(model_name, layer_name)
+    except ExplorerError:
         return [], None, [], None, [], None, [], None, 0
-    engine = loaded.engine
     classes, mlp = _class_options(loaded), _mlp_options(loaded)
     return (
-        ui.layer_options(engine), ui.default_layer(engine, layer_name),
+        layers, layer,
         classes, _pick(class_a, classes, 0), classes, _pick(class_b, classes, 1),
-        mlp, _pick(mlp_layer, mlp, len(mlp) - 1), engine.n_images - 1,
+        mlp, _pick(mlp_layer, mlp, len(mlp) - 1), loaded.engine.n_images - 1,
     )
 
 
@@ -201,25 +175,23 @@ def on_model_change(model_name, layer_name, class_a, class_b, mlp_layer):
     Output(RANKING, "figure"),
     Output(ALL_CLASSES, "children"),
     Output(INFO, "children"),
-    Output(MESSAGE, "children", allow_duplicate=True),
-    Input(MODEL, "value"),
+    Output(IDS.message, "children", allow_duplicate=True),
+    Input(IDS.model, "value"),
     Input(LAYER, "value"),
     Input(CLASS_A, "value"),
     Input(CLASS_B, "value"),
     Input(CMAP, "value"),
     prevent_initial_call="initial_duplicate",
 )
+@reports_errors(7)
 def render_classes(model_name, layer_name, class_a, class_b, cmap):
     """Class means of A and B on one scale, A − B on a diverging scale, ranked units, and every class's mean."""
     if not model_name or not layer_name or class_a is None or class_b is None:
-        return (no_update,) * 6 + (ui.error_alert("Choose a model, a layer and two classes."),)
-    try:
-        loaded = services.store().get(model_name)
-        info = loaded.engine.layer(layer_name)
-        means = stats.STATISTICS.class_means(loaded, info.name)
-        diff = stats.class_difference(means, int(class_a), int(class_b))
-    except (StoreError, LayerNotFound, stats.StatsError) as exc:
-        return (no_update,) * 6 + (ui.error_alert(str(exc)),)
+        raise InvalidInput("Choose a model, a layer and two classes.")
+    loaded = services.store().get(model_name)
+    info = loaded.engine.layer(layer_name)
+    means = services.statistics().class_means(loaded, info.name)
+    diff = class_difference(means, int(class_a), int(class_b))
     names = loaded.class_names
     present = [label for label in range(len(names)) if means.counts[label]]
     tiles = {label: tile(means.means[label]) for label in present}
@@ -262,22 +234,20 @@ def render_classes(model_name, layer_name, class_a, class_b, cmap):
     Output(MLP_DIFFERENCE, "figure"),
     Output(MLP_SUMMARY, "children"),
     Output(MLP_MESSAGE, "children"),
-    Input(MODEL, "value"),
+    Input(IDS.model, "value"),
     Input(MLP_LAYER, "value"),
     Input(MLP_IMAGE, "value"),
     Input(CLASS_A, "value"),
     Input(CLASS_B, "value"),
 )
+@reports_errors(5, blank=(no_update, no_update, no_update, []))
 def render_mlp(model_name, layer_name, image, class_a, class_b):
     """Contribution grids for class A, class B (one diverging scale) and A − B, with the sums that make the logits."""
     if not model_name or not layer_name or class_a is None or class_b is None:
-        return {}, {}, {}, [], ui.error_alert("This model has no vector layer feeding a Dense layer.")
-    try:
-        loaded = services.store().get(model_name)
-        index = loaded.engine.check_image(ui.parse_int(image, -1))
-        result = stats.contributions(loaded, layer_name, index, (int(class_a), int(class_b)))
-    except (StoreError, LayerNotFound, ImageOutOfRange, stats.StatsError) as exc:
-        return no_update, no_update, no_update, [], ui.error_alert(str(exc))
+        return {}, {}, {}, [], error_alert("This model has no vector layer feeding a Dense layer.")
+    loaded = services.store().get(model_name)
+    index = loaded.engine.check_image(parse_int(image, -1))
+    result = contributions(loaded, layer_name, index, (int(class_a), int(class_b)))
     names = loaded.class_names
     target_is_output = result.target == loaded.model.layers[-1].name
     label_of = (lambda c: f"class {names[c]}") if target_is_output else (lambda c: f"unit {c} of {result.target}")
@@ -309,8 +279,8 @@ def render_mlp(model_name, layer_name, image, class_a, class_b):
 
 
 @callback(
-    Output(QUERY, "data"),
-    Input(MODEL, "value"),
+    Output(IDS.query, "data"),
+    Input(IDS.model, "value"),
     Input(LAYER, "value"),
     Input(CLASS_A, "value"),
     Input(CLASS_B, "value"),
@@ -320,7 +290,7 @@ def render_mlp(model_name, layer_name, image, class_a, class_b):
 )
 def sync_query(model_name, layer_name, class_a, class_b, cmap, mlp_layer, image):
     """The query string that reopens this view."""
-    return ui.query_string({"model": model_name, "layer": layer_name, "a": class_a, "b": class_b,
+    return query_string({"model": model_name, "layer": layer_name, "a": class_a, "b": class_b,
                             "cmap": cmap, "mlp": mlp_layer, "image": image})
 
 
@@ -329,15 +299,15 @@ def sync_query(model_name, layer_name, class_a, class_b, cmap, mlp_layer, image)
     Input(MEAN_A, "clickData"),
     Input(MEAN_B, "clickData"),
     Input(DIFFERENCE, "clickData"),
-    Input(MODEL, "value"),
+    Input(IDS.model, "value"),
     Input(LAYER, "value"),
     prevent_initial_call=True,
 )
 def on_class_unit_click(_a, _b, _difference, model_name, layer_name):
     """A click on a unit of a class-mean grid: the test images that activate it most (cleared on a new layer)."""
-    if not ctx.triggered or ctx.triggered_id in (MODEL, LAYER):
+    if not ctx.triggered or ctx.triggered_id in (IDS.model, LAYER):
         return []
-    return analysis_ui.unit_panel("classes", model_name, layer_name, ctx.triggered[0]["value"])
+    return unit_panel("classes", model_name, layer_name, ctx.triggered[0]["value"])
 
 
 @callback(
@@ -345,12 +315,12 @@ def on_class_unit_click(_a, _b, _difference, model_name, layer_name):
     Input(MLP_A, "clickData"),
     Input(MLP_B, "clickData"),
     Input(MLP_DIFFERENCE, "clickData"),
-    Input(MODEL, "value"),
+    Input(IDS.model, "value"),
     Input(MLP_LAYER, "value"),
     prevent_initial_call=True,
 )
 def on_mlp_unit_click(_a, _b, _difference, model_name, layer_name):
     """A click on a node of a contribution grid: the test images that activate that node most."""
-    if not ctx.triggered or ctx.triggered_id in (MODEL, MLP_LAYER):
+    if not ctx.triggered or ctx.triggered_id in (IDS.model, MLP_LAYER):
         return []
-    return analysis_ui.unit_panel("classes-mlp", model_name, layer_name, ctx.triggered[0]["value"])
+    return unit_panel("classes-mlp", model_name, layer_name, ctx.triggered[0]["value"])

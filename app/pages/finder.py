@@ -11,17 +11,21 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, dcc, html, no_update
 
-from app import services, ui
-from app.analysis_figures import confusion_figure, image_caption, image_png
-from app.core import stats
-from app.core.store import StoreError
-from app.pages.compare import MAX_IMAGES, compare_link
+from app import services
+from app.core.errors import ExplorerError, InvalidInput
+from app.core.finder import CORRECTNESS as CORRECTNESS_CHOICES
+from app.core.finder import SORT_ORDERS, ImageQuery, model_confusion, model_find_images
+from app.figures.comparison import confusion_figure
+from app.ui.components import figure_card, labelled
+from app.ui.links import MAX_COMPARE_IMAGES, compare_link, parse_int, query_string
+from app.ui.page import PageIds, frame, open_model, register_url_sync, reports_errors
+from app.ui.thumbnails import image_caption, image_png
 
 dash.register_page(__name__, path="/finder", name="Find images", title="Find images · CNN Activation Explorer",
                    nav_order=2)
 
 MAX_THUMBNAILS = 200
-MODEL = "finder-model"
+IDS = PageIds("finder")
 TRUE_CLASS = "finder-true"
 PREDICTED_CLASS = "finder-predicted"
 CORRECTNESS = "finder-correctness"
@@ -32,15 +36,12 @@ GALLERY = "finder-gallery"
 PICK = "finder-pick"  # pattern-matching: {"type": PICK, "index": image number}, one checkbox per thumbnail
 COUNT = "finder-count"
 COMPARE_LINK = "finder-compare-link"
-MESSAGE = "finder-message"
-QUERY = "finder-query"
-QUERY_SINK = "finder-query-sink"
 
 SORT_LABELS = {"confidence-asc": "confidence, lowest first", "confidence-desc": "confidence, highest first",
                "index": "image number"}
 CORRECTNESS_LABELS = {"all": "all", "correct": "correct", "wrong": "wrong"}
 
-ui.register_url_sync(QUERY, QUERY_SINK)
+register_url_sync(IDS)
 
 
 def _class_options(loaded) -> list[dict]:
@@ -49,7 +50,7 @@ def _class_options(loaded) -> list[dict]:
 
 
 def _parse_class(raw, n_classes: int) -> int | None:
-    value = ui.parse_int(raw, -1)
+    value = parse_int(raw, -1)
     return value if 0 <= value < n_classes else None
 
 
@@ -63,87 +64,65 @@ def _parse_confidence(raw) -> list[float]:
 
 def layout(model=None, true=None, predicted=None, correct=None, conf=None, sort=None, **_other):
     """The page, opened with the filters of the query string (invalid values fall back to "any")."""
-    model_options, model_name, messages = ui.choose_model(model)
+    choice = open_model(model)
     class_options, n_classes = [], 0
-    if model_name is not None:
-        loaded = services.store().get(model_name)
-        class_options, n_classes = _class_options(loaded), len(loaded.class_names)
-    controls = dbc.Card(
-        dbc.CardBody(
-            dbc.Row(
-                [
-                    ui.labelled("Model", dcc.Dropdown(id=MODEL, options=model_options, value=model_name,
-                                                      clearable=False), 2),
-                    ui.labelled("True class", dcc.Dropdown(id=TRUE_CLASS, options=class_options,
-                                                           value=_parse_class(true, n_classes), placeholder="any"), 2),
-                    ui.labelled("Predicted class", dcc.Dropdown(id=PREDICTED_CLASS, options=class_options,
-                                                                value=_parse_class(predicted, n_classes),
-                                                                placeholder="any"), 2),
-                    ui.labelled(
-                        "Prediction",
-                        dbc.RadioItems(
-                            id=CORRECTNESS,
-                            options=[{"label": label, "value": value} for value, label in CORRECTNESS_LABELS.items()],
-                            value=correct if correct in stats.CORRECTNESS else "all",
-                            inline=True,
-                            className="small",
-                        ),
-                        2,
-                    ),
-                    ui.labelled(
-                        "Confidence (probability of the predicted class)",
-                        dcc.RangeSlider(id=CONFIDENCE, min=0, max=1, step=0.01, value=_parse_confidence(conf),
-                                        marks={0: "0", 0.5: "0.5", 1: "1"}, tooltip={"placement": "bottom"}),
-                        2,
-                    ),
-                    ui.labelled(
-                        "Sort by",
-                        dcc.Dropdown(id=SORT, options=[{"label": v, "value": k} for k, v in SORT_LABELS.items()],
-                                     value=sort if sort in stats.SORT_ORDERS else "confidence-asc", clearable=False),
-                        2,
-                    ),
-                ],
-                className="g-2 align-items-end",
-            )
-        ),
-        className="mb-3",
-    )
-    return html.Div(
-        [
-            html.Div(messages, id=MESSAGE),
-            controls,
-            dbc.Row(
-                [
-                    dbc.Col(
-                        [
-                            ui.figure_card(CONFUSION, "430px"),
-                            html.Div("Click a cell to list its images (row: true class, column: predicted).",
-                                     className="small text-muted"),
-                        ],
-                        md=4,
-                    ),
-                    dbc.Col(
-                        [
-                            dbc.Row(
-                                [
-                                    dbc.Col(html.Div(id=COUNT, className="small"), width="auto"),
-                                    dbc.Col(html.Div(id=COMPARE_LINK), width="auto"),
-                                ],
-                                className="g-2 align-items-center mb-2",
-                            ),
-                            dcc.Loading(
-                                html.Div(id=GALLERY, className="d-flex flex-wrap"),
-                                delay_show=300,
-                            ),
-                        ],
-                        md=8,
-                    ),
-                ]
+    if choice.loaded is not None:
+        class_options, n_classes = _class_options(choice.loaded), len(choice.loaded.class_names)
+    controls = [
+        labelled("True class", dcc.Dropdown(id=TRUE_CLASS, options=class_options,
+                                            value=_parse_class(true, n_classes), placeholder="any"), 2),
+        labelled("Predicted class", dcc.Dropdown(id=PREDICTED_CLASS, options=class_options,
+                                                 value=_parse_class(predicted, n_classes), placeholder="any"), 2),
+        labelled(
+            "Prediction",
+            dbc.RadioItems(
+                id=CORRECTNESS,
+                options=[{"label": label, "value": value} for value, label in CORRECTNESS_LABELS.items()],
+                value=correct if correct in CORRECTNESS_CHOICES else "all",
+                inline=True,
+                className="small",
             ),
-            dcc.Store(id=QUERY),
-            dcc.Store(id=QUERY_SINK),
+            2,
+        ),
+        labelled(
+            "Confidence (probability of the predicted class)",
+            dcc.RangeSlider(id=CONFIDENCE, min=0, max=1, step=0.01, value=_parse_confidence(conf),
+                            marks={0: "0", 0.5: "0.5", 1: "1"}, tooltip={"placement": "bottom"}),
+            2,
+        ),
+        labelled(
+            "Sort by",
+            dcc.Dropdown(id=SORT, options=[{"label": v, "value": k} for k, v in SORT_LABELS.items()],
+                         value=sort if sort in SORT_ORDERS else "confidence-asc", clearable=False),
+            2,
+        ),
+    ]
+    results = dbc.Row(
+        [
+            dbc.Col(
+                [
+                    figure_card(CONFUSION, "430px"),
+                    html.Div("Click a cell to list its images (row: true class, column: predicted).",
+                             className="small text-muted"),
+                ],
+                md=4,
+            ),
+            dbc.Col(
+                [
+                    dbc.Row(
+                        [
+                            dbc.Col(html.Div(id=COUNT, className="small"), width="auto"),
+                            dbc.Col(html.Div(id=COMPARE_LINK), width="auto"),
+                        ],
+                        className="g-2 align-items-center mb-2",
+                    ),
+                    dcc.Loading(html.Div(id=GALLERY, className="d-flex flex-wrap"), delay_show=300),
+                ],
+                md=8,
+            ),
         ]
     )
+    return frame(IDS, choice, controls, results, model_width=2)
 
 
 @callback(
@@ -151,14 +130,14 @@ def layout(model=None, true=None, predicted=None, correct=None, conf=None, sort=
     Output(PREDICTED_CLASS, "options"),
     Output(TRUE_CLASS, "value", allow_duplicate=True),
     Output(PREDICTED_CLASS, "value", allow_duplicate=True),
-    Input(MODEL, "value"),
+    Input(IDS.model, "value"),
     prevent_initial_call=True,
 )
 def on_model_change(model_name):
     """A new model: its class names; the class filters reset."""
     try:
         options = _class_options(services.store().get(model_name))
-    except StoreError:
+    except ExplorerError:
         options = []
     return options, options, None, None
 
@@ -205,9 +184,9 @@ def _thumbnail(loaded, index: int, predicted: int, confidence: float) -> html.Di
     Output(GALLERY, "children"),
     Output(COUNT, "children"),
     Output(CONFUSION, "figure"),
-    Output(QUERY, "data"),
-    Output(MESSAGE, "children", allow_duplicate=True),
-    Input(MODEL, "value"),
+    Output(IDS.query, "data"),
+    Output(IDS.message, "children", allow_duplicate=True),
+    Input(IDS.model, "value"),
     Input(TRUE_CLASS, "value"),
     Input(PREDICTED_CLASS, "value"),
     Input(CORRECTNESS, "value"),
@@ -215,19 +194,17 @@ def _thumbnail(loaded, index: int, predicted: int, confidence: float) -> html.Di
     Input(SORT, "value"),
     prevent_initial_call="initial_duplicate",
 )
+@reports_errors(5)
 def render(model_name, true_class, predicted_class, correctness, confidence, sort):
     """The matching thumbnails (at most :data:`MAX_THUMBNAILS`), their count and the confusion matrix."""
     if not model_name:
-        return (no_update,) * 4 + (ui.error_alert("Choose a model."),)
+        raise InvalidInput("Choose a model.")
     low, high = confidence or (0.0, 1.0)
-    query = stats.ImageQuery(true_class, predicted_class, correctness or "all", float(low), float(high),
-                             sort or "confidence-asc")
-    try:
-        loaded = services.store().get(model_name)
-        indices = stats.model_find_images(loaded, query)
-        matrix = stats.model_confusion(loaded)
-    except (StoreError, stats.StatsError) as exc:
-        return (no_update,) * 4 + (ui.error_alert(str(exc)),)
+    query = ImageQuery(true_class, predicted_class, correctness or "all", float(low), float(high),
+                       sort or "confidence-asc")
+    loaded = services.store().get(model_name)
+    indices = model_find_images(loaded, query)
+    matrix = model_confusion(loaded)
     probabilities = loaded.engine.predictions()
     shown = indices[:MAX_THUMBNAILS]
     thumbnails = [
@@ -237,12 +214,12 @@ def render(model_name, true_class, predicted_class, correctness, confidence, sor
     if len(indices) > len(shown):
         count += f"; showing the first {len(shown)}"
     selected = (true_class, predicted_class) if true_class is not None and predicted_class is not None else None
-    url = ui.query_string(
+    url = query_string(
         {"model": model_name, "true": true_class, "predicted": predicted_class,
          "correct": correctness if correctness != "all" else None,
          "conf": f"{low:g},{high:g}" if (low, high) != (0, 1) else None,
          "sort": sort if sort != "confidence-asc" else None}
-    ).replace("%2C", ",")
+    )
     return thumbnails, count, confusion_figure(matrix, loaded.class_names, selected), url, []
 
 
@@ -250,14 +227,14 @@ def render(model_name, true_class, predicted_class, correctness, confidence, sor
     Output(COMPARE_LINK, "children"),
     Input({"type": PICK, "index": ALL}, "value"),
     State({"type": PICK, "index": ALL}, "id"),
-    State(MODEL, "value"),
+    State(IDS.model, "value"),
 )
 def on_select(picked, ids, model_name):
-    """Picked thumbnails (in gallery order) become a link to the compare page (the first :data:`MAX_IMAGES`)."""
+    """Picked thumbnails (in gallery order) become a link to the compare page (the first :data:`MAX_COMPARE_IMAGES`)."""
     selected = [component["index"] for component, value in zip(ids, picked, strict=True) if value]
     if not selected:
-        return html.Span(f"Pick up to {MAX_IMAGES} images to compare them.", className="small text-muted")
-    chosen = selected[:MAX_IMAGES]
-    note = f" (first {MAX_IMAGES} of {len(selected)})" if len(selected) > MAX_IMAGES else ""
+        return html.Span(f"Pick up to {MAX_COMPARE_IMAGES} images to compare them.", className="small text-muted")
+    chosen = selected[:MAX_COMPARE_IMAGES]
+    note = f" (first {MAX_COMPARE_IMAGES} of {len(selected)})" if len(selected) > MAX_COMPARE_IMAGES else ""
     return dbc.Button(f"Compare {len(chosen)} image{'s' if len(chosen) != 1 else ''}{note}",
                       href=compare_link(model_name, chosen), size="sm", color="primary")

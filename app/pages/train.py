@@ -16,26 +16,21 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from app import services, ui
+from app import services
+from app.core.errors import ExplorerError
 from app.core.grid import tile
-from app.core.store import StoreError
-from app.core.training import ACTIVATIONS, OPTIMIZERS, REGULARIZERS, SCHEDULES, ConfigError
-from app.figures import activation_heatmap, input_image_figure, probability_bars
-from app.jobs import job_store, runner
-from app.jobs.forms import NAMED_DATASETS, default_form, next_free_name, probe_layer_options, validate_form
-from app.jobs.store import JobNotFound, JobStoreError
-from app.train_figures import learning_rate_curve, training_curves
+from app.figures.heatmaps import activation_heatmap, input_image_figure, probability_bars
+from app.figures.training import learning_rate_curve, training_curves
+from app.jobs.forms import default_form, next_free_name, probe_layer_options, validate_form
+from app.jobs.records import JobNotFound
+from app.ui.components import error_alert, info_alert
+from app.ui.links import explorer_link, job_link
+from app.ui.training_form import FIELD, FORM_MESSAGE, PROBE_NOW, SAVE_PARTIAL, START, STOP, choices, training_form
 
 logger = logging.getLogger(__name__)
 
 dash.register_page(__name__, path="/train", name="Train", title="Train · CNN Activation Explorer", nav_order=4)
 
-# form fields: component id = "train-" + key of app.jobs.forms.default_form(), "_" -> "-"
-FIELD = {key: "train-" + key.replace("_", "-") for key in default_form()}
-START = "train-start"
-STOP = "train-stop"
-SAVE_PARTIAL = "train-save-partial"
-FORM_MESSAGE = "train-form-message"
 INTERVAL = "train-interval"
 PIN = "train-pin"
 VIEW = "train-view"
@@ -50,84 +45,11 @@ PROBE_HEATMAP = "train-probe-heatmap"
 PROBE_INPUT = "train-probe-input"
 PROBE_PROBABILITIES = "train-probe-probabilities"
 PROBE_INFO = "train-probe-info"
-PROBE_NOW = "train-probe-now"
 JOBS_TABLE = "train-jobs"
 POLL_MS = 500  # with the two callbacks after it and the redraw, an epoch reaches every page well within 2 s
 
 STATUS_COLORS = {"queued": "secondary", "running": "primary", "succeeded": "success", "failed": "danger",
                  "stopped": "warning"}
-
-
-def _choices(values) -> list[dict]:
-    return [{"label": value, "value": value} for value in values]
-
-
-def _number(key: str, value, placeholder=None) -> dbc.Input:
-    # no min/max/integer step: the browser would silently send None for such a number; the server's check
-    # names the field and its bounds instead
-    return dbc.Input(id=FIELD[key], type="number", value=value, step="any", placeholder=placeholder, size="sm")
-
-
-def _select(key: str, options, value) -> dbc.Select:
-    return dbc.Select(id=FIELD[key], options=options, value=value, size="sm")
-
-
-def _text(key: str, value, placeholder=None) -> dbc.Input:
-    return dbc.Input(id=FIELD[key], type="text", value=value, placeholder=placeholder, size="sm")
-
-
-def _form(values: dict) -> dbc.Card:
-    """The configuration form, filled with ``values`` (keys of :func:`default_form`)."""
-    row = lambda *cols: dbc.Row(list(cols), className="g-2")  # noqa: E731 - a local shorthand for the layout
-    layers = probe_layer_options(values["filters"], values["pool_size"], values["dense_units"])
-    body = [
-        row(ui.labelled("Model name", _text("name", values["name"]), 7),
-            ui.labelled("Epochs", _number("epochs", values["epochs"]), 5)),
-        row(ui.labelled("Dataset", _select("dataset", [{"label": v, "value": k} for k, v in NAMED_DATASETS.items()],
-                                           values["dataset"]), 12)),
-        row(ui.labelled("…or a path (.npz or IDX folder)",
-                        _text("dataset_path", values["dataset_path"], "/usr/share/datasets/fashion-mnist"), 12)),
-        html.H6("Convolution", className="mt-2 mb-1"),
-        row(ui.labelled("Filters per conv layer", _text("filters", values["filters"], "32, 64, 128"), 5),
-            ui.labelled("Kernel size(s)", _text("kernels", values["kernels"], "3"), 3),
-            ui.labelled("Activation", _select("conv_activation", _choices(ACTIVATIONS), values["conv_activation"]), 4)),
-        row(ui.labelled("Max pooling (0 = none)", _number("pool_size", values["pool_size"]), 5)),
-        html.H6("Dense layers", className="mt-2 mb-1"),
-        row(ui.labelled("Hidden units (blank = none)", _text("dense_units", values["dense_units"], "100"), 7),
-            ui.labelled("Activation", _select("dense_activation", _choices(ACTIVATIONS),
-                                              values["dense_activation"]), 5)),
-        row(ui.labelled("Regularizer", _select("regularizer", _choices(REGULARIZERS), values["regularizer"]), 6),
-            ui.labelled("Factor", _number("regularizer_factor", values["regularizer_factor"]), 6)),
-        html.H6("Optimizer", className="mt-2 mb-1"),
-        row(ui.labelled("Optimizer", _select("optimizer", _choices(OPTIMIZERS), values["optimizer"]), 6),
-            ui.labelled("Momentum (RMSprop, SGD)", _number("momentum", values["momentum"]), 6)),
-        row(ui.labelled("LR schedule", _select("lr_schedule", _choices(SCHEDULES), values["lr_schedule"]), 6),
-            ui.labelled("Initial rate", _number("learning_rate", values["learning_rate"]), 6)),
-        row(ui.labelled("Decay steps", _number("decay_steps", values["decay_steps"]), 6),
-            ui.labelled("Decay rate", _number("decay_rate", values["decay_rate"]), 6)),
-        row(ui.labelled("Batch size", _number("batch_size", values["batch_size"]), 4),
-            ui.labelled("Max train images", _number("max_train", values["max_train"], placeholder="all"), 4),
-            ui.labelled("Max test images", _number("max_test", values["max_test"], placeholder="all"), 4)),
-        row(ui.labelled("Seed", _number("seed", values["seed"]), 4)),
-        html.H6("Watch a test image learn", className="mt-2 mb-1"),
-        row(ui.labelled("Test image", _number("probe_image", values["probe_image"], placeholder="none"), 5),
-            ui.labelled("Layer", dcc.Dropdown(id=FIELD["probe_layer"], options=_choices(layers),
-                                              value=values["probe_layer"], clearable=True), 7)),
-        dbc.Button("Watch this image and layer in the running job", id=PROBE_NOW, color="secondary",
-                   outline=True, size="sm", disabled=True,
-                   title="the running job records them from its next epoch on"),
-        html.Div(
-            [
-                dbc.Button("Start training", id=START, color="primary", className="me-2"),
-                dbc.Button("Stop", id=STOP, color="danger", outline=True, className="me-2", disabled=True),
-                dbc.Switch(id=SAVE_PARTIAL, label="keep the partial model when stopping", value=False,
-                           className="d-inline-block small ms-1"),
-            ],
-            className="mt-3",
-        ),
-        html.Div(id=FORM_MESSAGE, className="mt-2"),
-    ]
-    return dbc.Card(dbc.CardBody(body), className="mb-3")
 
 
 def layout(job=None, **_other):
@@ -175,7 +97,7 @@ def layout(job=None, **_other):
         [
             dbc.Row(
                 [
-                    dbc.Col(_form(values), lg=4),
+                    dbc.Col(training_form(values), lg=4),
                     dbc.Col(
                         [
                             watch,
@@ -214,7 +136,7 @@ def _form_values(args) -> dict:
 def on_architecture_change(filters, pool_size, dense_units, current):
     """The probe layer can be chosen before the model exists: the names follow from the architecture."""
     names = probe_layer_options(filters, pool_size, dense_units)
-    return _choices(names), current if current in names else names[0]
+    return choices(names), current if current in names else names[0]
 
 
 @callback(
@@ -231,14 +153,11 @@ def on_start(_clicks, *field_values):
         return dbc.Alert([html.B("Please fix: "), html.Ul([html.Li(e) for e in errors], className="mb-0")],
                          color="warning", className="py-2"), no_update
     try:
-        job = runner().start(raw)
-    except ConfigError as exc:
-        return ui.error_alert("; ".join(exc.errors)), no_update
-    except (JobStoreError, StoreError) as exc:
-        return ui.error_alert(str(exc)), no_update
+        job = services.job_runner().start(raw)
+    except ExplorerError as exc:
+        return error_alert(str(exc)), no_update
     # follow the current job again (a pinned page would otherwise keep showing the old one)
-    return dbc.Alert(f"Job {job.id} started: training {job.model!r}.", color="info", dismissable=True,
-                     className="py-2"), None
+    return info_alert(f"Job {job.id} started: training {job.model!r}."), None
 
 
 @callback(
@@ -251,14 +170,13 @@ def on_start(_clicks, *field_values):
 def on_stop(_clicks, view, save_partial):
     """Ask the shown job to stop at its next batch (keeping the partial model if the switch is on)."""
     if not view or not view.get("job"):
-        return ui.error_alert("No job to stop.")
+        return error_alert("No job to stop.")
     try:
-        job = runner().stop(view["job"], bool(save_partial))
-    except JobStoreError as exc:
-        return ui.error_alert(str(exc))
+        job = services.job_runner().stop(view["job"], bool(save_partial))
+    except ExplorerError as exc:
+        return error_alert(str(exc))
     kept = " The partial model will be saved." if save_partial else ""
-    return dbc.Alert(f"Stopping job {job.id} at the next batch.{kept}", color="info", dismissable=True,
-                     className="py-2")
+    return info_alert(f"Stopping job {job.id} at the next batch.{kept}")
 
 
 @callback(
@@ -272,17 +190,15 @@ def on_stop(_clicks, view, save_partial):
 def on_probe_now(_clicks, image, layer, view):
     """Switch the running job's probe to the form's test image and layer from its next epoch on."""
     if not view or not view.get("job"):
-        return ui.error_alert("No running job.")
+        return error_alert("No running job.")
     image = int(image) if isinstance(image, float) and image.is_integer() else image
     try:
-        job = runner().change_probe(view["job"], image, layer)
-    except ConfigError as exc:
-        return ui.error_alert("; ".join(exc.errors))
-    except JobStoreError as exc:
-        return ui.error_alert(str(exc))
+        job = services.job_runner().change_probe(view["job"], image, layer)
+    except ExplorerError as exc:
+        return error_alert(str(exc))
     request = job.probe_request
-    return dbc.Alert(f"From the next epoch on, job {job.id} records test image {request['image']} at "
-                     f"{request['layer']}.", color="info", dismissable=True, className="py-2")
+    return info_alert(f"From the next epoch on, job {job.id} records test image {request['image']} at "
+                      f"{request['layer']}.")
 
 
 def _duration(seconds) -> str:
@@ -323,7 +239,7 @@ def _result(job):
     if job.saved:
         return dbc.Alert(
             [f"Model {job.model!r} saved{' (partial)' if job.status == 'stopped' else ''}. ",
-             dcc.Link(f"Open {job.model} in the explorer", href=f"/?model={job.model}", id="train-explore-link")],
+             dcc.Link(f"Open {job.model} in the explorer", href=explorer_link(job.model), id="train-explore-link")],
             color="success", className="py-2 mb-0",
         )
     if job.status == "failed":
@@ -337,10 +253,10 @@ def _result(job):
 def _jobs_table(jobs) -> html.Table:
     rows = []
     for job in jobs:
-        model = dcc.Link(job.model, href=f"/?model={job.model}") if job.saved else job.model
+        model = dcc.Link(job.model, href=explorer_link(job.model)) if job.saved else job.model
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.created))
         rows.append(html.Tr([
-            html.Td(dcc.Link(job.id, href=f"/train?job={job.id}")), html.Td(model),
+            html.Td(dcc.Link(job.id, href=job_link(job.id))), html.Td(model),
             html.Td(dbc.Badge(job.status, color=STATUS_COLORS.get(job.status, "secondary"))),
             html.Td(started), html.Td(_duration(job.elapsed_seconds)),
         ]))
@@ -365,7 +281,7 @@ def _jobs_table(jobs) -> html.Table:
 )
 def on_tick(_n, pinned, view):
     """Read the shown job from the shared store; the figures redraw only when its epoch records change."""
-    store = job_store()
+    store = services.job_store()
     try:
         job = store.get(pinned) if pinned else store.current()
     except JobNotFound:
@@ -407,7 +323,7 @@ def on_new_epochs(view, slider_value, slider_max):
     """Redraw the curves; the epoch slider follows the newest probe record unless the user moved it back."""
     if not view:
         return training_curves([]), learning_rate_curve([]), 1, 1, None, None
-    store = job_store()
+    store = services.job_store()
     epochs = store.epochs(view["job"])
     probe_epochs = store.probe_epochs(view["job"])
     title = f"{view['job']}: {len(epochs)} of {view['total'] or '?'} epochs"
@@ -435,7 +351,7 @@ def on_probe_epoch(epoch, view):
     empty = {"layout": {"xaxis": {"visible": False}, "yaxis": {"visible": False}, "margin": {"l": 0, "r": 0}}}
     if not view or epoch is None:
         return empty, empty, empty, "Choose a test image and a layer before starting; a grid appears after epoch 1."
-    store = job_store()
+    store = services.job_store()
     probe = store.probe(view["job"], int(epoch))
     if probe is None:
         return no_update, no_update, no_update, f"No probe record for epoch {epoch}."

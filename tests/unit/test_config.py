@@ -25,3 +25,10 @@ def test_users_and_paths(tmp_path):
     settings = Settings.from_env({"AUTH_USERS": "alice:a1, bob:b2", "MODEL_STORE": str(tmp_path), "PORT": "9000"})
     assert settings.auth_users == {"alice": "a1", "bob": "b2"}
     assert settings.model_store == tmp_path and settings.port == 9000
+
+
+def test_dataset_locations_come_from_settings(tmp_path):
+    settings = Settings.from_env({"KERAS_HOME": str(tmp_path / "keras"), "FASHION_MNIST_DIR": str(tmp_path / "f")})
+    assert settings.data_sources.keras_home == tmp_path / "keras"
+    assert settings.data_sources.fashion_mnist_dir == tmp_path / "f"
+    assert Settings.from_env({}).data_sources.fashion_mnist_dir.name == "fashion-mnist"

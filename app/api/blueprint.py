@@ -1,0 +1,85 @@
+"""The JSON API's blueprint, its one mapping from core errors to status codes, and its parameter parsers.
+
+Route modules (:mod:`app.api.models`, :mod:`~app.api.finder`, :mod:`~app.api.classes`, :mod:`~app.api.units`,
+:mod:`~app.api.jobs`) register on :data:`api`; handlers only parse the request and call the core.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from app.core.errors import Conflict, ExplorerError, InvalidInput, NotFound
+
+logger = logging.getLogger(__name__)
+
+api = Blueprint("api", __name__)
+
+# The core says what went wrong; this is the one place that says which HTTP status that is.
+STATUS_OF = ((NotFound, 404), (Conflict, 409), (InvalidInput, 400))
+
+
+def status_of(exc: ExplorerError) -> int:
+    """The HTTP status of a core error: 404 not found, 409 conflict, 400 invalid input (and any other)."""
+    return next((status for kind, status in STATUS_OF if isinstance(exc, kind)), 400)
+
+
+@api.errorhandler(ExplorerError)
+def _client_error(exc: ExplorerError):
+    return jsonify({"error": str(exc), **exc.details()}), status_of(exc)
+
+
+@api.errorhandler(Exception)
+def _unexpected_error(exc: Exception):
+    if isinstance(exc, HTTPException):
+        return jsonify(error=exc.description), exc.code
+    logger.exception("unexpected error in %s", request.path)
+    return jsonify(error=f"internal error: {type(exc).__name__}"), 500
+
+
+def int_arg(name: str, default: int | None = None, low: int | None = None, high: int | None = None) -> int:
+    """A required (or defaulted) integer query parameter, range-checked, else :class:`InvalidInput` (400)."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        if default is None:
+            raise InvalidInput(f"missing query parameter {name!r}")
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"query parameter {name!r} must be an integer, got {raw!r}") from None
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise InvalidInput(f"query parameter {name!r} must be between {low} and {high}, got {value}")
+    return value
+
+
+def float_arg(name: str, default: float) -> float:
+    """An optional number query parameter, else :class:`InvalidInput` (400)."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise InvalidInput(f"query parameter {name!r} must be a number, got {raw!r}") from None
+
+
+def str_arg(name: str) -> str:
+    """A required string query parameter, else :class:`InvalidInput` (400)."""
+    raw = request.args.get(name, "")
+    if not raw:
+        raise InvalidInput(f"missing query parameter {name!r}")
+    return raw
+
+
+def image_arg(engine, name: str = "image") -> int:
+    """The test-image index in query parameter ``name``, checked against the test set (404 if out of range)."""
+    return engine.check_image(int_arg(name))
+
+
+@api.route("/api/<path:rest>", methods=["GET", "POST", "PUT", "DELETE"])
+def unknown_route(rest: str):
+    """Unknown API paths answer JSON 404 instead of falling through to the Dash page router."""
+    raise NotFound(f"no API route /api/{rest}")

@@ -1,0 +1,92 @@
+"""JSON routes of the classes page: class means, the difference of two classes, and the MLP contributions."""
+
+from __future__ import annotations
+
+from flask import jsonify
+
+from app import services
+from app.api.blueprint import api, image_arg, int_arg, str_arg
+from app.core.classes import check_class, class_difference
+from app.core.contributions import contributions
+from app.core.errors import InvalidInput, NotFound
+
+
+def _class_arg(loaded, name: str) -> int:
+    return check_class(loaded, int_arg(name))
+
+
+def _classes_arg(name: str = "classes") -> tuple[int, int]:
+    """Two comma-separated integers, e.g. ``classes=4,9``."""
+    raw = str_arg(name)
+    parts = [part.strip() for part in raw.split(",")]
+    if len(parts) != 2:
+        raise InvalidInput(f"query parameter {name!r} must be two comma-separated classes such as 4,9, got {raw!r}")
+    try:
+        return int(parts[0]), int(parts[1])
+    except ValueError:
+        raise InvalidInput(f"query parameter {name!r} must hold integers, got {raw!r}") from None
+
+
+@api.get("/api/models/<name>/class-mean")
+def class_mean(name: str):
+    """Mean output of one layer over the test images of one class, with the number of images averaged."""
+    loaded = services.store().get(name)
+    info = loaded.engine.layer(str_arg("layer"))
+    label = _class_arg(loaded, "label")
+    means = services.statistics().class_means(loaded, info.name)
+    if means.counts[label] == 0:
+        raise NotFound(f"class {label} has no images in the test set")
+    return jsonify(
+        model=loaded.name,
+        version=loaded.version,
+        layer=info.name,
+        label=label,
+        count=int(means.counts[label]),
+        shape=list(info.output_shape),
+        values=means.means[label].tolist(),
+    )
+
+
+@api.get("/api/models/<name>/class-difference")
+def class_difference_route(name: str):
+    """Mean of class ``a`` minus mean of class ``b`` at a layer, with the ``top`` units that differ most."""
+    loaded = services.store().get(name)
+    info = loaded.engine.layer(str_arg("layer"))
+    class_a, class_b = _class_arg(loaded, "a"), _class_arg(loaded, "b")
+    top = int_arg("top", 10, 1, info.n_units)
+    diff = class_difference(services.statistics().class_means(loaded, info.name), class_a, class_b)
+    ranked = [
+        {
+            "unit": int(unit),
+            "mean_abs_difference": float(diff.scores[unit]),
+            "mean_difference": float(diff.signed[unit]),
+        }
+        for unit in diff.ranking[:top]
+    ]
+    return jsonify(
+        model=loaded.name, layer=info.name, a=class_a, b=class_b, shape=list(info.output_shape),
+        difference=diff.difference.tolist(), ranked_units=ranked,
+    )
+
+
+@api.get("/api/models/<name>/contributions")
+def contributions_route(name: str):
+    """For one image: node activation x weight to two classes' logits of the next Dense layer, plus biases."""
+    loaded = services.store().get(name)
+    layer = loaded.engine.layer(str_arg("layer")).name
+    index = image_arg(loaded.engine)
+    result = contributions(loaded, layer, index, _classes_arg())
+    return jsonify(
+        model=loaded.name,
+        version=loaded.version,
+        layer=result.layer,
+        target=result.target,
+        image=index,
+        label=int(loaded.labels[index]),
+        classes=list(result.classes),
+        activations=result.activations.tolist(),
+        contributions=result.contributions.tolist(),
+        bias=result.bias.tolist(),
+        logits=result.logits.tolist(),
+        difference=result.difference.tolist(),
+    )

@@ -1,0 +1,102 @@
+"""JSON routes of the explorer: health, the model list, one model's layers, a layer's activations, a prediction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify
+
+from app import services
+from app.api.blueprint import api, image_arg, str_arg
+
+
+@api.get("/healthz")
+def healthz():
+    """Liveness: the server answers and sees its model store."""
+    return jsonify(status="ok", models=len(services.store().names()))
+
+
+def model_summary(loaded) -> dict[str, Any]:
+    """Everything a client needs to know about a usable model: layers, test set, classes, metrics."""
+    engine = loaded.engine
+    return {
+        "name": loaded.name,
+        "version": loaded.version,
+        "status": "ok",
+        "input_shape": list(loaded.images.shape[1:]),
+        "test_set_size": engine.n_images,
+        "class_names": loaded.class_names,
+        "layers": [
+            {
+                "name": info.name,
+                "type": info.class_name,
+                "output_shape": list(info.output_shape),
+                "units": info.n_units,
+                "kind": "maps" if info.is_map else "nodes",
+            }
+            for info in engine.layers
+        ],
+        "metrics": loaded.meta.get("metrics", {}),
+        "dataset": loaded.meta.get("dataset"),
+        "created": loaded.meta.get("created"),
+    }
+
+
+@api.get("/api/models")
+def list_models():
+    """Every model in the store, broken ones with their reason."""
+    rows = [
+        {
+            "name": entry.name,
+            "status": "ok" if entry.ok else "broken",
+            "reason": entry.reason or None,
+            "version": entry.version,
+            "metrics": entry.meta.get("metrics", {}),
+            "dataset": entry.meta.get("dataset"),
+        }
+        for entry in services.store().entries()
+    ]
+    return jsonify(models=rows)
+
+
+@api.get("/api/models/<name>")
+def get_model(name: str):
+    """One model's layers (type, output shape), test-set size, class names and metrics."""
+    return jsonify(model_summary(services.store().get(name)))
+
+
+@api.get("/api/models/<name>/activations")
+def get_activations(name: str):
+    """The output of one layer for one test image: shape and nested values (batch axis dropped)."""
+    loaded = services.store().get(name)
+    engine = loaded.engine
+    info = engine.layer(str_arg("layer"))
+    index = image_arg(engine)
+    values = engine.activations(info.name, index)
+    return jsonify(
+        model=loaded.name,
+        version=loaded.version,
+        layer=info.name,
+        type=info.class_name,
+        image=index,
+        label=int(loaded.labels[index]),
+        shape=list(values.shape),
+        values=values.tolist(),
+    )
+
+
+@api.get("/api/models/<name>/predict")
+def predict(name: str):
+    """Class probabilities of one test image with the predicted and true class."""
+    loaded = services.store().get(name)
+    engine = loaded.engine
+    index = image_arg(engine)
+    probabilities = engine.probabilities(index)
+    return jsonify(
+        model=loaded.name,
+        image=index,
+        probabilities=probabilities.tolist(),
+        predicted=int(probabilities.argmax()),
+        label=int(loaded.labels[index]),
+        class_names=loaded.class_names,
+    )

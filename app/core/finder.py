@@ -1,0 +1,139 @@
+"""The image finder: the confusion matrix and the test images that match filters, in a chosen order.
+
+Plain numpy over a model's test-set predictions (computed once per model version by the engine); the finder page,
+the compare page's image list and the API call the same functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from app.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from app.core.store import LoadedModel
+
+SORT_ORDERS = ("confidence-asc", "confidence-desc", "index")
+CORRECTNESS = ("all", "correct", "wrong")
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts of (true class, predicted class) pairs.
+
+    Args:
+        labels: true classes [N].
+        predicted: predicted classes [N].
+        n_classes: size of both axes.
+
+    Returns:
+        int64 [n_classes, n_classes]; row = true class, column = predicted class.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    predicted = np.asarray(predicted, dtype=np.int64)
+    valid = (labels >= 0) & (labels < n_classes) & (predicted >= 0) & (predicted < n_classes)
+    flat = labels[valid] * n_classes + predicted[valid]
+    return np.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def model_confusion(loaded: LoadedModel) -> np.ndarray:
+    """The confusion matrix of ``loaded`` on its test set (predictions computed once per model version)."""
+    predictions = loaded.engine.predictions()
+    return confusion_matrix(loaded.labels, predictions.argmax(axis=1), predictions.shape[1])
+
+
+@dataclass(frozen=True)
+class ImageQuery:
+    """What the image finder filters by; ``None`` means "any".
+
+    Attributes:
+        true_class, predicted_class: class numbers.
+        correctness: ``all``, ``correct`` (predicted == true) or ``wrong``.
+        min_confidence, max_confidence: bounds (inclusive) on the probability of the predicted class.
+        sort: ``confidence-asc`` (least sure first), ``confidence-desc`` or ``index``.
+    """
+
+    true_class: int | None = None
+    predicted_class: int | None = None
+    correctness: str = "all"
+    min_confidence: float = 0.0
+    max_confidence: float = 1.0
+    sort: str = "confidence-asc"
+
+    def validate(self, n_classes: int) -> ImageQuery:
+        """Return self if every field is usable for a model with ``n_classes`` classes, else raise InvalidInput."""
+        for name, value in (("true class", self.true_class), ("predicted class", self.predicted_class)):
+            if value is not None and not 0 <= value < n_classes:
+                raise InvalidInput(f"{name} {value} is out of range: the model has classes 0-{n_classes - 1}")
+        if self.correctness not in CORRECTNESS:
+            raise InvalidInput(f"correctness must be one of {', '.join(CORRECTNESS)}, got {self.correctness!r}")
+        if self.sort not in SORT_ORDERS:
+            raise InvalidInput(f"sort must be one of {', '.join(SORT_ORDERS)}, got {self.sort!r}")
+        if not 0 <= self.min_confidence <= self.max_confidence <= 1:
+            raise InvalidInput(
+                f"confidence range must satisfy 0 <= min <= max <= 1, got {self.min_confidence}-{self.max_confidence}"
+            )
+        return self
+
+
+def find_images(labels: np.ndarray, probabilities: np.ndarray, query: ImageQuery) -> np.ndarray:
+    """Indices of the test images that match ``query``, in its sort order.
+
+    Args:
+        labels: true classes [N].
+        probabilities: class probabilities [N, classes].
+        query: the filters (validated here).
+
+    Returns:
+        int64 indices; ties in confidence keep index order (stable sort).
+    """
+    probabilities = np.asarray(probabilities)
+    query.validate(probabilities.shape[1])
+    predicted = probabilities.argmax(axis=1)
+    confidence = probabilities.max(axis=1)
+    keep = (confidence >= query.min_confidence) & (confidence <= query.max_confidence)
+    if query.true_class is not None:
+        keep &= labels == query.true_class
+    if query.predicted_class is not None:
+        keep &= predicted == query.predicted_class
+    if query.correctness != "all":
+        keep &= (predicted == labels) == (query.correctness == "correct")
+    indices = np.flatnonzero(keep)
+    if query.sort == "index":
+        return indices
+    order = np.argsort(confidence[indices] * (1 if query.sort == "confidence-asc" else -1), kind="stable")
+    return indices[order]
+
+
+def model_find_images(loaded: LoadedModel, query: ImageQuery) -> np.ndarray:
+    """:func:`find_images` over ``loaded``'s test set and predictions."""
+    return find_images(loaded.labels, loaded.engine.predictions(), query)
+
+
+def parse_indices(raw: str | None, n_images: int, limit: int) -> tuple[list[int], list[str]]:
+    """Image numbers from text such as ``"12, 7 300"``: valid, unique, in order, at most ``limit``.
+
+    Returns:
+        ``(indices, problems)``: the usable numbers and one sentence per ignored token, for the user to see.
+    """
+    indices: list[int] = []
+    problems: list[str] = []
+    for token in (raw or "").replace(",", " ").split():
+        try:
+            index = int(token)
+        except ValueError:
+            problems.append(f"{token!r} is not an image number")
+            continue
+        if not 0 <= index < n_images:
+            problems.append(f"image {index} is out of range 0-{n_images - 1}")
+        elif index in indices:
+            continue
+        elif len(indices) >= limit:
+            problems.append(f"at most {limit} images: {index} and later ones are left out")
+            break
+        else:
+            indices.append(index)
+    return indices, problems
+

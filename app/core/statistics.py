@@ -1,0 +1,66 @@
+"""Bounded caches of whole-test-set statistics (class means, top units), keyed by model version and layer.
+
+One instance per process lives in :mod:`app.services`; a new model version never sees an old result, and no cache
+grows without bound.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from app.core.cache import LRUCache
+from app.core.classes import ClassMeans, compute_class_means
+from app.core.errors import InvalidInput
+from app.core.units import MAX_TOP_K, TopUnits, check_rank_by, compute_top_units
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from app.core.store import LoadedModel
+
+
+class StatisticsCache:
+    """Bounded caches of whole-test-set statistics, keyed by model version and layer.
+
+    Args:
+        maxsize: entries per cache (each entry is at most classes x layer size floats, or k x units).
+    """
+
+    def __init__(self, maxsize: int = 32) -> None:
+        self._means: LRUCache[ClassMeans] = LRUCache(maxsize)
+        self._top: LRUCache[TopUnits] = LRUCache(maxsize)
+
+    def class_means(self, loaded: LoadedModel, layer_name: str) -> ClassMeans:
+        """Per-class mean output of ``layer_name`` for ``loaded`` (computed once per model version and layer)."""
+        info = loaded.engine.layer(layer_name)
+        return self._means.get_or_compute(
+            (*loaded.key, info.name),
+            lambda: compute_class_means(loaded.engine, loaded.labels, info.name, len(loaded.class_names)),
+        )
+
+    def top_units(self, loaded: LoadedModel, layer_name: str, by: str = "mean") -> TopUnits:
+        """The top :data:`MAX_TOP_K` images of every unit of ``layer_name`` (one pass, cached per version)."""
+        info = loaded.engine.layer(layer_name)
+        check_rank_by(by)
+        return self._top.get_or_compute(
+            (*loaded.key, info.name, by), lambda: compute_top_units(loaded.engine, info.name, MAX_TOP_K, by)
+        )
+
+    def clear(self) -> None:
+        """Drop every cached result."""
+        self._means.clear()
+        self._top.clear()
+
+    def top_images(
+        self, loaded: LoadedModel, layer_name: str, unit: int, k: int = 9, by: str = "mean"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` test images that activate ``unit`` of ``layer_name`` most: ``(indices, values)``, best first.
+
+        Raises:
+            LayerNotFound; InvalidInput for a bad unit, ``k`` or ``by``.
+        """
+        if not 1 <= k <= MAX_TOP_K:
+            raise InvalidInput(f"k must be between 1 and {MAX_TOP_K}, got {k}")
+        return self.top_units(loaded, layer_name, by).unit(unit, k)
+
+

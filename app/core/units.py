@@ -1,0 +1,98 @@
+"""Top images per unit: the test images that activate each map or node most, by mean or max over the map.
+
+One streamed pass over the test set keeps a running top k for every unit of a layer at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from app.core.activations import DEFAULT_BATCH_SIZE
+from app.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from app.core.activations import ActivationEngine
+
+MAX_TOP_K = 64
+RANK_BY = ("mean", "max")
+
+
+def check_rank_by(by: str) -> str:
+    """Return ``by`` if it is ``mean`` or ``max``, else raise :class:`InvalidInput`."""
+    if by not in RANK_BY:
+        raise InvalidInput(f"'by' must be one of {', '.join(RANK_BY)}, got {by!r}")
+    return by
+
+
+def unit_scores(outputs: np.ndarray, by: str = "mean") -> np.ndarray:
+    """One number per (image, unit): mean or max over each map, the value itself for nodes.
+
+    Args:
+        outputs: [B, H, W, C] or [B, N].
+
+    Returns:
+        [B, C] or [B, N].
+    """
+    check_rank_by(by)
+    if outputs.ndim == 2:
+        return outputs
+    flat = outputs.reshape(len(outputs), -1, outputs.shape[-1])
+    return flat.mean(axis=1) if by == "mean" else flat.max(axis=1)
+
+
+@dataclass(frozen=True)
+class TopUnits:
+    """The ``k`` test images that activate each unit most, best first.
+
+    Attributes:
+        indices: int64 [k, units], image numbers; ties keep the lower image number first.
+        values: float32 [k, units], the units' scores for those images.
+        by: ``mean`` or ``max`` over the map.
+    """
+
+    layer: str
+    indices: np.ndarray
+    values: np.ndarray
+    by: str
+
+    @property
+    def n_units(self) -> int:
+        """Number of units."""
+        return self.indices.shape[1]
+
+    def unit(self, unit: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(indices, values)`` of the top ``k`` images of ``unit``; raises :class:`InvalidInput` if out of range."""
+        if not 0 <= unit < self.n_units:
+            raise InvalidInput(f"unit {unit} is out of range: layer {self.layer!r} has units 0-{self.n_units - 1}")
+        if not 1 <= k <= len(self.indices):
+            raise InvalidInput(f"k must be between 1 and {len(self.indices)}, got {k}")
+        return self.indices[:k, unit], self.values[:k, unit]
+
+
+def compute_top_units(
+    engine: ActivationEngine, layer_name: str, k: int, by: str = "mean", batch_size: int = DEFAULT_BATCH_SIZE
+) -> TopUnits:
+    """The top ``k`` images of every unit of ``layer_name``, streamed over the test set keeping only a running top k.
+
+    Per batch, the running [k, units] top and the batch's [B, units] scores are stacked and sorted per unit; the
+    sort is stable and the running rows come first (they hold lower image numbers), so ties keep the lowest image
+    numbers and the result is exactly "largest value first, then lowest index".
+    """
+    check_rank_by(by)
+    info = engine.layer(layer_name)
+    k = min(k, engine.n_images)
+    values = np.empty((0, info.n_units), dtype=np.float32)
+    indices = np.empty((0, info.n_units), dtype=np.int64)
+    for batch, outputs in engine.iter_layer_batches(info.name, batch_size=batch_size):
+        scores = unit_scores(outputs, by).astype(np.float32)
+        values = np.concatenate([values, scores])
+        indices = np.concatenate([indices, np.broadcast_to(batch[:, np.newaxis], scores.shape)])
+        order = np.argsort(-values, axis=0, kind="stable")[:k]
+        values = np.take_along_axis(values, order, axis=0)
+        indices = np.take_along_axis(indices, order, axis=0)
+    return TopUnits(info.name, indices, values, by)
+
+

@@ -1,0 +1,27 @@
+"""Celery's entry point: ``celery -A app.jobs.celery_worker worker --pool=solo --concurrency=1``.
+
+``--pool=solo`` runs the task in the worker process itself: Celery's default prefork pool would fork a child of a
+process that may have imported TensorFlow, and TF hangs there (measured, see ECOSYSTEM.md). The worker reads
+``REDIS_URL`` (broker and job store), ``MODEL_STORE`` and the dataset settings through :mod:`app.services`; the model
+store must be the folder the web servers read (shared disk when on other machines).
+"""
+
+from __future__ import annotations
+
+from app import services
+from app.jobs.celery_app import TASK_NAME, make_celery
+from app.jobs.redis_store import RedisJobStore
+from app.jobs.worker import run_job
+
+DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
+
+BROKER = services.settings().redis_url or DEFAULT_BROKER
+
+celery_app = make_celery(BROKER)
+
+
+@celery_app.task(name=TASK_NAME)
+def train_job(job_id: str) -> str:
+    """Run one queued job with this worker's settings; returns its final status."""
+    settings = services.settings()
+    return run_job(job_id, RedisJobStore(BROKER), settings.model_store, settings.data_sources)

@@ -1,0 +1,67 @@
+"""Small Dash pieces every page uses: labelled controls, figure cards, alerts, layer and colormap choices, and the
+"true class, predicted class" verdict."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from app.figures.heatmaps import COLORMAPS
+
+
+def error_alert(message: str) -> dbc.Alert:
+    """A visible, dismissable message instead of a traceback."""
+    return dbc.Alert(message, color="warning", dismissable=True, className="py-2")
+
+
+def info_alert(message) -> dbc.Alert:
+    """A dismissable confirmation (a job started, a stop requested)."""
+    return dbc.Alert(message, color="info", dismissable=True, className="py-2")
+
+
+def labelled(label: str, control, width: int | None = None) -> dbc.Col:
+    """A control with a small label above it, as a grid column."""
+    return dbc.Col([dbc.Label(label, className="small text-muted mb-0"), control], width=width, className="mb-2")
+
+
+def figure_card(graph_id: str, height: str, title: str | None = None, toolbar: bool = True) -> dbc.Card:
+    """A card holding one graph with a loading spinner; small graphs hide Plotly's toolbar (it covers titles)."""
+    config = {"displaylogo": False} if toolbar else {"displayModeBar": False}
+    graph = dcc.Graph(id=graph_id, style={"height": height}, config=config)
+    body = [html.H6(title, className="card-title")] if title else []
+    return dbc.Card(dbc.CardBody([*body, dcc.Loading(graph, delay_show=300)]), className="mb-3")
+
+
+def layer_options(engine) -> list[dict]:
+    """Dropdown options of a model's layers, labelled with their output shape (``Conv2D_3 · 3×3×128``)."""
+    return [{"label": info.label, "value": info.name} for info in engine.layers]
+
+
+def default_layer(engine, preferred: str | None = None) -> str:
+    """``preferred`` if the model has it, else its first layer with maps (the first conv layer)."""
+    names = [info.name for info in engine.layers]
+    if preferred in names:
+        return preferred
+    return next((info.name for info in engine.layers if info.is_map), names[0])
+
+
+def colormap_dropdown(component_id: str, value: str | None) -> dcc.Dropdown:
+    """A dropdown of the supported colormaps (viridis when ``value`` is not one of them)."""
+    return dcc.Dropdown(
+        id=component_id,
+        options=[{"label": name, "value": name} for name in COLORMAPS],
+        value=value if value in COLORMAPS else "viridis",
+        clearable=False,
+    )
+
+
+def verdict(class_names: list[str], label: int, probabilities) -> list:
+    """``true class 4, predicted 9 (87.0%)``, the prediction green when right and red when wrong."""
+    predicted = int(probabilities.argmax())
+    return [
+        html.Span("true class "),
+        html.B(class_names[label]),
+        html.Span(", predicted "),
+        html.B(class_names[predicted], className="text-success" if predicted == label else "text-danger"),
+        html.Span(f" ({probabilities[predicted]:.1%})"),
+    ]

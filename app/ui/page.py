@@ -1,0 +1,172 @@
+"""The frame of a model page: model choice with its notices, the controls card, the message area and the URL sync.
+
+A page declares its controls and callbacks; everything else comes from here::
+
+    IDS = PageIds("compare")
+    register_url_sync(IDS)
+
+    def layout(model=None, layer=None, **_other):
+        choice = open_model(model)
+        layers, layer_value = choice.layer_choice(layer, "Conv2D_3")
+        return frame(IDS, choice, [labelled("Layer", ...)], html.Div(id=...))
+
+Callbacks whose last output is the page's message area wrap themselves in :func:`reports_errors`, so a core error
+(an unknown layer, an image out of range, a broken model) becomes that message instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import ClientsideFunction, Input, Output, clientside_callback, dcc, html, no_update
+
+from app import services
+from app.core.errors import ExplorerError
+from app.core.store import LoadedModel
+from app.ui.components import default_layer, error_alert, labelled, layer_options
+
+
+@dataclass(frozen=True)
+class PageIds:
+    """The component ids every framed page has, derived from the page's prefix (``explore-model``, ...)."""
+
+    prefix: str
+
+    @property
+    def model(self) -> str:
+        """The model dropdown."""
+        return f"{self.prefix}-model"
+
+    @property
+    def message(self) -> str:
+        """The notices above the controls (fallbacks, errors)."""
+        return f"{self.prefix}-message"
+
+    @property
+    def query(self) -> str:
+        """The ``dcc.Store`` holding the query string that reopens the view."""
+        return f"{self.prefix}-query"
+
+    @property
+    def query_sink(self) -> str:
+        """The output of the clientside callback that copies :attr:`query` into the address bar."""
+        return f"{self.prefix}-query-sink"
+
+
+@dataclass
+class ModelChoice:
+    """What a page opens on, from one look at the store.
+
+    Attributes:
+        options: dropdown options of every model (broken ones disabled, with their reason).
+        name: the model shown: the requested one if usable, else ``mnist-cnn``, else the first usable, else None.
+        loaded: that model, opened (None when there is none).
+        messages: alerts explaining a fallback, an empty store or a request that could not be honoured.
+    """
+
+    options: list[dict]
+    name: str | None
+    loaded: LoadedModel | None
+    messages: list = field(default_factory=list)
+
+    def layer_choice(self, requested: str | None, fallback: str | None = None) -> tuple[list[dict], str | None]:
+        """The layer dropdown's options and value: ``requested`` if the model has it (with a notice if it does not),
+        else ``fallback`` if it has that, else its first layer with maps."""
+        if self.loaded is None:
+            return [], None
+        engine = self.loaded.engine
+        value = default_layer(engine, requested or fallback)
+        if requested and requested != value:
+            self.messages.append(error_alert(f"Layer {requested!r} is not in {self.name!r}; showing {value!r}."))
+        return layer_options(engine), value
+
+
+def open_model(requested: str | None) -> ModelChoice:
+    """The :class:`ModelChoice` for a page asked to show model ``requested``."""
+    store = services.store()
+    entries = store.entries()
+    options = [
+        {"label": entry.name if entry.ok else f"{entry.name} (broken: {entry.reason[:80]})", "value": entry.name,
+         "disabled": not entry.ok}
+        for entry in entries
+    ]
+    usable = [entry.name for entry in entries if entry.ok]
+    chosen = next((name for name in (requested, "mnist-cnn") if name in usable), usable[0] if usable else None)
+    messages = []
+    if chosen is None:
+        messages.append(error_alert("No usable model in the store: train one on the Train page."))
+    elif requested and requested != chosen:
+        messages.append(error_alert(f"Model {requested!r} is not available; showing {chosen!r}."))
+    loaded = store.get(chosen) if chosen is not None else None
+    return ModelChoice(options, chosen, loaded, messages)
+
+
+def model_layers(model_name: str, current_layer: str | None) -> tuple[LoadedModel, list[dict], str]:
+    """For an on-model-change callback: the opened model, its layer options, and the layer to show (the current
+    one if the new model has it).
+
+    Raises:
+        ExplorerError: the model cannot be opened.
+    """
+    loaded = services.store().get(model_name)
+    return loaded, layer_options(loaded.engine), default_layer(loaded.engine, current_layer)
+
+
+def controls_card(columns: list) -> dbc.Card:
+    """The row of controls at the top of a page."""
+    return dbc.Card(dbc.CardBody(dbc.Row(columns, className="g-2 align-items-end")), className="mb-3")
+
+
+def frame(ids: PageIds, choice: ModelChoice, controls: list, *sections, model_width: int = 3) -> html.Div:
+    """A model page: its notices, the model dropdown followed by ``controls``, the page's ``sections``, and the
+    stores that keep the URL in step with the view."""
+    model_dropdown = dcc.Dropdown(id=ids.model, options=choice.options, value=choice.name, clearable=False)
+    return html.Div(
+        [
+            html.Div(choice.messages, id=ids.message),
+            controls_card([labelled("Model", model_dropdown, model_width), *controls]),
+            *sections,
+            dcc.Store(id=ids.query),
+            dcc.Store(id=ids.query_sink),
+        ]
+    )
+
+
+def register_url_sync(ids: PageIds) -> None:
+    """Mirror a page's query string (kept in ``dcc.Store(ids.query)``) into the address bar.
+
+    Call once at import of the page module. ``history.replaceState`` changes the URL without a navigation event, so
+    the page is not rebuilt and the back button is not flooded; a copied link reopens the same view through
+    ``layout(**query)``.
+    """
+    clientside_callback(
+        ClientsideFunction(namespace="explorer", function_name="replaceQuery"),
+        Output(ids.query_sink, "data"),
+        Input(ids.query, "data"),
+    )
+
+
+def reports_errors(n_outputs: int, blank: Any = no_update):
+    """Decorate a callback whose last output is a message area: a core error becomes that message.
+
+    Args:
+        n_outputs: how many outputs the callback has (the message is the last).
+        blank: what every other output gets on an error: ``no_update`` (keep what is shown), or a tuple with one
+            value per other output (e.g. to clear stale figures).
+    """
+    blanks = tuple(blank) if isinstance(blank, tuple) else (blank,) * (n_outputs - 1)
+
+    def decorate(function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            except ExplorerError as exc:
+                return (*blanks, error_alert(str(exc)))
+
+        return wrapper
+
+    return decorate

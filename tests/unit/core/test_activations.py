@@ -1,0 +1,120 @@
+"""The activation engine on tiny models, checked against independent numpy forward passes."""
+
+import keras
+import numpy as np
+import pytest
+
+from app.core.activations import ImageOutOfRange, LayerNotFound, as_probabilities, visualisable_layers
+from app.core.store import ModelStore
+from tests.conftest import build_tiny_model, tiny_test_set, write_model_folder
+
+
+def numpy_conv_relu(image: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Valid 2-D convolution (cross-correlation, as Keras) + relu: image [H, W, C], kernel [k, k, C, F]."""
+    k = kernel.shape[0]
+    height, width = image.shape[0] - k + 1, image.shape[1] - k + 1
+    out = np.zeros((height, width, kernel.shape[3]))
+    for y in range(height):
+        for x in range(width):
+            patch = image[y : y + k, x : x + k, :]
+            out[y, x] = np.tensordot(patch, kernel, axes=([0, 1, 2], [0, 1, 2])) + bias
+    return np.maximum(out, 0)
+
+
+def numpy_forward(model, image):
+    """Every layer of the tiny CNN in numpy: conv+relu, 2x2 max pool, flatten, dense relu, dense softmax."""
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    conv = numpy_conv_relu(image, *layers[0].get_weights())
+    pool = conv[:4, :4].reshape(2, 2, 2, 2, -1).max(axis=(1, 3))
+    flat = pool.reshape(-1)
+    kernel, bias = layers[3].get_weights()
+    hidden = np.maximum(flat @ kernel + bias, 0)
+    kernel, bias = layers[4].get_weights()
+    logits = hidden @ kernel + bias
+    return conv, pool, flat, hidden, np.exp(logits) / np.exp(logits).sum()
+
+
+@pytest.fixture(params=["sequential", "functional-default-names"])
+def loaded(request, tmp_path):
+    keras.backend.clear_session()
+    model = build_tiny_model(default_names=request.param != "sequential", functional=request.param != "sequential")
+    images, labels = tiny_test_set()
+    write_model_folder(tmp_path, "m", model, images, labels)
+    return ModelStore(tmp_path).get("m")
+
+
+def test_every_layer_equals_independent_numpy(loaded):
+    engine = loaded.engine
+    names = [info.name for info in engine.layers]
+    assert len(names) == 5
+    for index in (0, 7):
+        expected = numpy_forward(loaded.model, loaded.images[index])
+        for name, want in zip(names, expected, strict=True):
+            np.testing.assert_allclose(engine.activations(name, index), want, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(engine.probabilities(index), expected[-1], rtol=1e-5, atol=1e-6)
+
+
+def test_values_equal_truncated_submodel(loaded):
+    engine = loaded.engine
+    for info in engine.layers:
+        submodel = keras.Model(loaded.model.inputs, loaded.model.get_layer(info.name).output)
+        want = np.asarray(submodel(loaded.images[3:4]))[0]
+        np.testing.assert_allclose(engine.activations(info.name, 3), want, rtol=1e-6, atol=1e-6)
+
+
+def test_default_dense_names_are_listed(tmp_path):
+    keras.backend.clear_session()
+    model = build_tiny_model(default_names=True)
+    names = [info.name for info in visualisable_layers(model)]
+    assert names[:3] == ["conv", "pool", "flat"]
+    assert all(name.startswith("dense") for name in names[3:])
+
+
+def test_forward_pass_is_cached_per_image(loaded):
+    engine = loaded.engine
+    passes = []
+    probe = engine._probe
+    engine._probe = lambda images: passes.append(len(images)) or probe(images)  # count forward passes
+    first = engine.activations(engine.layers[0].name, 2)
+    assert engine.activations(engine.layers[0].name, 2) is first and passes == [1]
+    engine.activations(engine.layers[1].name, 2)
+    assert passes == [1]  # same pass, other layer: no second forward pass
+    engine.activations(engine.layers[1].name, 3)
+    assert passes == [1, 1]
+
+
+def test_batches_equal_single_images(loaded):
+    engine = loaded.engine
+    name = engine.layers[3].name
+    together = np.concatenate([out for _, out in engine.iter_layer_batches(name, np.array([1, 5, 9]))])
+    for row, index in zip(together, [1, 5, 9], strict=True):
+        np.testing.assert_allclose(row, engine.activations(name, index), rtol=1e-5, atol=1e-6)
+    chunks = np.concatenate([out for _, out in engine.iter_layer_batches(name, batch_size=5)])
+    assert chunks.shape == (engine.n_images, 4)
+    np.testing.assert_allclose(engine.predictions().argmax(1), [engine.probabilities(i).argmax() for i in range(24)])
+
+
+def test_bad_layer_and_image_are_clear(loaded):
+    engine = loaded.engine
+    with pytest.raises(LayerNotFound, match="no layer 'nope'; layers: "):
+        engine.activations("nope", 0)
+    with pytest.raises(ImageOutOfRange, match="0-23"):
+        engine.activations(engine.layers[0].name, 24)
+    with pytest.raises(ImageOutOfRange):
+        engine.check_image(-1)
+
+
+def test_tiled_grid_and_scaling(loaded):
+    engine = loaded.engine
+    grid, layout = engine.tiled("conv", 0)
+    assert grid.shape == (4, 8) and layout.n_units == 2
+    np.testing.assert_array_equal(grid[:, 4:], engine.activations("conv", 0)[:, :, 1])
+    scaled, _ = engine.tiled("conv", 0, scaled=True)
+    assert np.nanmin(scaled) >= 0 and np.nanmax(scaled) <= 255
+
+
+def test_logits_become_probabilities():
+    probabilities = as_probabilities(np.array([[2.0, -1.0, 0.5]]))
+    np.testing.assert_allclose(probabilities.sum(), 1, rtol=1e-6)
+    already = np.array([[0.2, 0.8]], np.float32)
+    np.testing.assert_array_equal(as_probabilities(already), already)

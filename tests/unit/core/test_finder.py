@@ -1,0 +1,70 @@
+"""The image finder and the confusion matrix, checked against direct counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.core.errors import InvalidInput
+from app.core.finder import ImageQuery, confusion_matrix, find_images, model_confusion, parse_indices
+
+
+def test_confusion_matrix_counts_pairs():
+    labels = np.array([0, 0, 1, 2, 2, 2])
+    predicted = np.array([0, 1, 1, 2, 0, 2])
+    expected = np.array([[1, 1, 0], [0, 1, 0], [1, 0, 2]])
+    np.testing.assert_array_equal(confusion_matrix(labels, predicted, 3), expected)
+
+
+def test_model_confusion_equals_direct_count(tiny_loaded):
+    predicted = tiny_loaded.engine.predictions().argmax(axis=1)
+    expected = np.zeros((3, 3), dtype=int)
+    for true_class, predicted_class in zip(tiny_loaded.labels, predicted, strict=True):
+        expected[true_class, predicted_class] += 1
+    matrix = model_confusion(tiny_loaded)
+    np.testing.assert_array_equal(matrix, expected)
+    assert matrix.sum() == 24
+
+
+PROBABILITIES = np.array(
+    [[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.4, 0.5, 0.1], [0.1, 0.1, 0.8], [0.6, 0.3, 0.1], [0.3, 0.3, 0.4]]
+)
+LABELS = np.array([0, 1, 0, 2, 1, 1])  # predicted: 0, 1, 1, 2, 0, 2 -> images 2, 4, 5 are wrong
+
+
+def test_find_images_filters_by_classes_and_correctness():
+    find = find_images
+    assert find(LABELS, PROBABILITIES, ImageQuery(correctness="wrong", sort="index")).tolist() == [2, 4, 5]
+    assert find(LABELS, PROBABILITIES, ImageQuery(correctness="correct", sort="index")).tolist() == [0, 1, 3]
+    assert find(LABELS, PROBABILITIES, ImageQuery(true_class=1, sort="index")).tolist() == [1, 4, 5]
+    query = ImageQuery(true_class=0, predicted_class=1)
+    assert find(LABELS, PROBABILITIES, query).tolist() == [2]
+
+
+def test_find_images_confidence_range_and_sort():
+    query = ImageQuery(min_confidence=0.5, max_confidence=0.8, sort="confidence-asc")
+    # confidences: 0.9, 0.7, 0.5, 0.8, 0.6, 0.4
+    assert find_images(LABELS, PROBABILITIES, query).tolist() == [2, 4, 1, 3]
+    query = ImageQuery(sort="confidence-desc")
+    assert find_images(LABELS, PROBABILITIES, query).tolist() == [0, 3, 1, 4, 2, 5]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        ImageQuery(true_class=3),
+        ImageQuery(predicted_class=-1),
+        ImageQuery(correctness="maybe"),
+        ImageQuery(sort="random"),
+        ImageQuery(min_confidence=0.9, max_confidence=0.1),
+    ],
+)
+def test_find_images_rejects_bad_queries(query):
+    with pytest.raises(InvalidInput):
+        find_images(LABELS, PROBABILITIES, query)
+
+
+def test_parse_indices_keeps_valid_unique_numbers_up_to_limit():
+    indices, problems = parse_indices("3, 5 x 3 99 7 8", n_images=10, limit=3)
+    assert indices == [3, 5, 7]
+    assert len(problems) == 3  # 'x', 99 out of range, 8 over the limit

@@ -1,0 +1,130 @@
+"""The model store: names, listing with broken models and reasons, legacy .h5, safe loading, atomic saves."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from app.core.model_files import BrokenModel, InvalidName, validate_name
+from app.core.store import ModelExists, ModelNotFound, ModelStore
+from tests.conftest import build_tiny_model, tiny_test_set
+
+
+@pytest.mark.parametrize("name", ["mnist-cnn", "a", "My_model.v2", "x" * 64])
+def test_valid_names(name):
+    assert validate_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "../etc", "a/b", ".hidden", "a..b", "x" * 65, "name with space", "ä", None])
+def test_invalid_names(name):
+    with pytest.raises(InvalidName):
+        validate_name(name)
+
+
+def test_listing_keeps_good_models_and_explains_broken_ones(tiny_store):
+    store = ModelStore(tiny_store)
+    entries = {entry.name: entry for entry in store.entries()}
+    assert set(entries) == {"tiny", "legacy-h5", "corrupt", "no-test-set", "empty"}
+    assert entries["tiny"].ok and entries["legacy-h5"].ok
+    assert "cannot load model.keras" in entries["corrupt"].reason
+    assert "no test set" in entries["no-test-set"].reason
+    assert "no model file" in entries["empty"].reason
+    with pytest.raises(BrokenModel, match="no test set"):
+        store.get("no-test-set")
+    with pytest.raises(ModelNotFound):
+        store.get("absent")
+    with pytest.raises(InvalidName):
+        store.get("../tiny")
+
+
+def test_blog_style_h5_with_default_names_loads(tiny_store):
+    loaded = ModelStore(tiny_store).get("legacy-h5")
+    names = [info.name for info in loaded.engine.layers]
+    assert any(name.startswith("dense") for name in names)
+    assert loaded.images.shape == (24, 6, 6, 1) and loaded.class_names == ["0", "1", "2"]
+
+
+def test_blog_npy_test_files_with_one_hot_labels(tmp_path):
+    keras.backend.clear_session()
+    folder = tmp_path / "blog"
+    folder.mkdir()
+    build_tiny_model().save(folder / "cnn.h5")
+    images, labels = tiny_test_set()
+    np.save(folder / "test_imgs.npy", images)
+    np.save(folder / "test_labels.npy", np.eye(3)[labels])
+    loaded = ModelStore(tmp_path).get("blog")
+    np.testing.assert_array_equal(loaded.labels, labels)
+
+
+def test_pickled_test_set_is_refused(tmp_path):
+    keras.backend.clear_session()
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    build_tiny_model().save(folder / "model.keras")
+    np.savez(folder / "test_set.npz", images=np.array([object()], dtype=object), labels=np.array([0]))
+    with pytest.raises(BrokenModel, match="cannot read test set"):
+        ModelStore(tmp_path).get("pickled")
+
+
+def test_mismatched_input_shape_is_broken(tmp_path):
+    keras.backend.clear_session()
+    folder = tmp_path / "mismatch"
+    folder.mkdir()
+    build_tiny_model().save(folder / "model.keras")
+    np.savez(folder / "test_set.npz", images=np.zeros((3, 8, 8, 1)), labels=np.zeros(3, int))
+    with pytest.raises(BrokenModel, match="does not fit test images"):
+        ModelStore(tmp_path).get("mismatch")
+
+
+def test_new_version_when_files_change(tiny_store):
+    store = ModelStore(tiny_store)
+    first = store.get("tiny")
+    assert store.get("tiny") is first
+    test_set = tiny_store / "tiny" / "test_set.npz"
+    images, labels = tiny_test_set(30)
+    np.savez(test_set, images=images, labels=labels)
+    os.utime(test_set, ns=(1, 1))
+    second = store.get("tiny")
+    assert second.version != first.version and second.engine.n_images == 30
+
+
+def test_save_is_atomic_and_refuses_overwrite(tmp_path, tiny_model):
+    store = ModelStore(tmp_path)
+    images, labels = tiny_test_set()
+    store.save("new-model", tiny_model, images, labels, {"metrics": {"test_accuracy": np.float32(0.5)}})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new-model"]
+    assert store.get("new-model").meta["metrics"]["test_accuracy"] == 0.5
+    with pytest.raises(ModelExists):
+        store.save("new-model", tiny_model, images, labels, {})
+    store.save("new-model", tiny_model, images[:5], labels[:5], {}, overwrite=True)
+    assert store.get("new-model").engine.n_images == 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new-model"]
+
+
+def test_failed_save_leaves_nothing(tmp_path, tiny_model):
+    store = ModelStore(tmp_path)
+    images, labels = tiny_test_set()
+    with pytest.raises(TypeError):
+        store.save("half", tiny_model, images, labels, {"bad": object()})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_listing_more_models_than_the_cache_opens_each_version_once(tiny_store, monkeypatch):
+    """With 5 folders and room for 1 opened model, a second listing must not reopen any of them."""
+    import app.core.store as store_module
+
+    opened = []
+    real_read = store_module.read_model_files
+    monkeypatch.setattr(store_module, "read_model_files", lambda folder: opened.append(folder.name)
+                        or real_read(folder))
+    store = ModelStore(tiny_store, cache_size=1)
+    first = store.entries()
+    assert sorted(opened) == sorted(entry.name for entry in first)
+    second = store.entries()
+    assert len(opened) == len(first) and second == first
+    images, labels = tiny_test_set(30)
+    np.savez(tiny_store / "tiny" / "test_set.npz", images=images, labels=labels)
+    os.utime(tiny_store / "tiny" / "test_set.npz", ns=(2, 2))
+    store.entries()
+    assert opened[len(first):] == ["tiny"]  # only the changed model is opened again

@@ -1,0 +1,67 @@
+"""Figure builders: shapes, hover data, separators, colormaps, highlighted classes."""
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from app.core.grid import tile
+from app.figures.heatmaps import activation_heatmap, colorscale, decode_array, input_image_figure, probability_bars
+
+
+def test_heatmap_carries_grid_units_and_separators():
+    maps = np.random.default_rng(0).random((3, 3, 20)).astype(np.float32)
+    grid, layout = tile(maps)
+    figure = activation_heatmap(grid, layout, "jet", zrange=(0, 2))
+    heatmap = figure["data"][0]
+    z = decode_array(heatmap["z"])
+    assert z.shape == (9, 24) and z.dtype == np.float32
+    np.testing.assert_array_equal(z, grid)
+    customdata = decode_array(heatmap["customdata"])
+    assert customdata.shape == (9, 24, 3) and customdata[4, 7, 0] == 10
+    assert (heatmap["zmin"], heatmap["zmax"]) == (0, 2)
+    assert "map %{customdata[0]}" in heatmap["hovertemplate"]
+    assert len(figure["layout"]["shapes"]) == (8 - 1) + (3 - 1)
+    go.Figure(figure)  # Plotly accepts it as a valid figure
+
+
+def test_node_grid_has_no_separators():
+    grid, layout = tile(np.arange(100, dtype=np.float32))
+    figure = activation_heatmap(grid, layout)
+    assert decode_array(figure["data"][0]["z"]).shape == (10, 10) and not figure["layout"]["shapes"]
+    assert "node %{customdata[0]}" in figure["data"][0]["hovertemplate"]
+
+
+@pytest.mark.parametrize(
+    ("name", "reverse", "low", "high"),
+    [("viridis", False, "#440154", "#fde725"), ("jet", True, "rgb(128,0,0)", "rgb(0,0,131)"),
+     ("greys", False, "rgb(255,255,255)", "rgb(0,0,0)"), ("magma", False, "#000004", "#fcfdbf"),
+     ("inferno", True, "#fcffa4", "#000004")],
+)
+def test_colorscales_are_explicit_stops(name, reverse, low, high):
+    """plotly.js does not know every name (inferno, magma, the _r suffix): the stops are sent explicitly."""
+    scale = colorscale(name, reverse)
+    assert scale[0] == [0.0, low] and scale[-1] == [1.0, high]
+    assert all(a[0] <= b[0] for a, b in zip(scale, scale[1:], strict=False))
+
+
+def test_unknown_colormap():
+    with pytest.raises(ValueError, match="unknown colormap"):
+        colorscale("rainbow-unicorn")
+
+
+def test_bars_highlight_prediction_and_mark_truth():
+    figure = probability_bars(np.array([0.1, 0.7, 0.2]), ["a", "b", "c"], label=2)
+    bar = figure["data"][0]
+    assert bar["marker"]["color"].count("#d62728") == 1 and bar["marker"]["color"][1] == "#d62728"
+    assert bar["marker"]["line"]["width"] == [0, 0, 3]
+    assert figure["layout"]["annotations"][0]["x"] == "c"
+    assert "wrong" in figure["layout"]["title"]["text"]
+    go.Figure(figure)
+
+
+def test_input_image_grey_and_rgb():
+    grey = input_image_figure(np.ones((5, 4, 1), np.float32))
+    assert decode_array(grey["data"][0]["z"]).shape == (5, 4)
+    rgb = input_image_figure(np.ones((5, 4, 3), np.float32))
+    assert rgb["data"][0]["type"] == "image" and np.asarray(rgb["data"][0]["z"]).shape == (5, 4, 3)
+    go.Figure(grey), go.Figure(rgb)

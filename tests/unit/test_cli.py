@@ -1,0 +1,25 @@
+"""The terminal's training command: its options map onto the training configuration."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from app.cli import build_parser, config_from_args
+
+
+def test_cli_options_override_the_config_file(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text('{"name": "from-file", "epochs": 7, "conv_layers": [{"filters": 4, "kernel": 5}]}')
+    args = build_parser().parse_args(["--config", str(path), "--epochs", "2", "--filters", "8,16", "--dense", "",
+                                      "--probe-image", "3"])
+    raw = config_from_args(args)
+    assert raw["name"] == "from-file" and raw["epochs"] == 2 and raw["probe_image"] == 3
+    assert raw["conv_layers"] == [{"filters": 8, "kernel": 5, "activation": "relu"},
+                                  {"filters": 16, "kernel": 3, "activation": "relu"}]
+    assert raw["dense_layers"] == []
+    assert config_from_args(build_parser().parse_args([])) == {}
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--filters", "8,x"])
+    assert isinstance(build_parser().parse_args([]), argparse.Namespace)
