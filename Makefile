@@ -37,13 +37,14 @@ system-deps:
 			chromium chromium-driver redis-server >/dev/null; \
 	fi
 
-## test: the whole suite, browser tests included (headless Debian chromium)
-test: $(VENV)/.dev system-deps
+## test: lint, then the whole suite, browser tests included (headless Debian chromium)
+test: lint system-deps
 	$(BIN)/python -m pytest tests --headless -q -p no:cacheprovider
 
 test-unit: $(VENV)/.dev
 	$(BIN)/python -m pytest tests/unit -q
 
+## lint: ruff over everything, print() only where a person reads stdout (see pyproject.toml)
 lint: $(VENV)/.dev
 	$(BIN)/ruff check app tests bench scripts
 

@@ -20,6 +20,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.core.datasets import BUNDLED_SUBSET  # noqa: E402 - after making the project importable
+from app.core.store import ModelStore  # noqa: E402
+from app.core.training import TrainingObserver, inference_copy, parse_config, train  # noqa: E402
+
 SPLIT_SEED = 20201005
 TEST_FRACTION = 0.2
 MODEL_NAME = "mnist-cnn"
@@ -55,8 +59,6 @@ def main() -> None:
     parser.add_argument("--data-only", action="store_true", help="only rewrite app/data/mnist_subset.npz")
     args = parser.parse_args()
 
-    from app.core.datasets import BUNDLED_SUBSET
-
     split = freeze_split()
     BUNDLED_SUBSET.parent.mkdir(parents=True, exist_ok=True)
     temp = BUNDLED_SUBSET.with_suffix(".tmp.npz")
@@ -66,26 +68,17 @@ def main() -> None:
     if args.data_only:
         return
 
-    from app.core.store import ModelStore
-    from app.core.training import inference_copy, parse_config, train
-
     config = parse_config({"name": MODEL_NAME, "dataset": "mnist-subset", "epochs": args.epochs})
 
-    class PrintEpochs:
+    class PrintEpochs(TrainingObserver):
         def on_train_begin(self, epochs, batches_per_epoch):
             print(f"training {epochs} epochs of {batches_per_epoch} batches")
-
-        def on_batch_end(self, epoch, batch, batches_per_epoch):
-            pass
 
         def on_epoch_end(self, epoch, metrics, probe):
             print(
                 f"epoch {epoch}: loss {metrics['loss']:.4f} acc {metrics['accuracy']:.4f} "
                 f"val_acc {metrics['val_accuracy']:.4f} lr {metrics['learning_rate']:.6f}"
             )
-
-        def should_stop(self):
-            return False
 
     result = train(config, PrintEpochs())
     meta = result.meta(config)

@@ -1,7 +1,7 @@
 """Celery's entry point: ``celery -A app.jobs.celery_worker worker --pool=solo --concurrency=1``.
 
 ``--pool=solo`` runs the task in the worker process itself: Celery's default prefork pool would fork a child of a
-process that may have imported TensorFlow, and TF hangs there (measured, see ECOSYSTEM.md). The worker reads
+process that may have imported TensorFlow, and TF hangs there (measured, see :mod:`app.jobs.runner`). The worker reads
 ``REDIS_URL`` (broker and job store), ``MODEL_STORE`` and the dataset settings through :mod:`app.services`; the model
 store must be the folder the web servers read (shared disk when on other machines).
 """

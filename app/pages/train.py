@@ -8,7 +8,6 @@ return.
 
 from __future__ import annotations
 
-import logging
 import time
 
 import dash
@@ -26,8 +25,6 @@ from app.jobs.records import JobNotFound
 from app.ui.components import error_alert, info_alert
 from app.ui.links import explorer_link, job_link
 from app.ui.training_form import FIELD, FORM_MESSAGE, PROBE_NOW, SAVE_PARTIAL, START, STOP, choices, training_form
-
-logger = logging.getLogger(__name__)
 
 dash.register_page(__name__, path="/train", name="Train", title="Train · CNN Activation Explorer", nav_order=4)
 

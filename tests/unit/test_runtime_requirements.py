@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.metadata
-import re
+import importlib.util
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -31,19 +31,16 @@ VENV_TOOLS = {"pip", "setuptools"}
 FIRST_IMPORT = "app.main"
 
 
-def normalise(name: str) -> str:
-    """A distribution name as pip compares them: lowercase, runs of ``-_.`` as one ``-``."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+def _smoke_run_module():
+    """``scripts/smoke_run.py`` (not a package: CI runs it with the system Python), for its requirement parsing."""
+    spec = importlib.util.spec_from_file_location("smoke_run", PROJECT_ROOT / "scripts" / "smoke_run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def pinned_names(requirements: Path) -> set[str]:
-    """The normalised distribution names that ``requirements`` lists (comments and ``-r`` lines skipped)."""
-    names = set()
-    for line in requirements.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line and not line.startswith("-"):
-            names.add(normalise(Requirement(line).name))
-    return names
+smoke_run = _smoke_run_module()
+normalise, pinned_names = smoke_run.normalise, smoke_run.pinned_names
 
 
 def module_files(package_dir: Path) -> dict[str, Path]:

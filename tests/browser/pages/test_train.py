@@ -3,6 +3,7 @@ in the starting window AND in a second window, the refusal of a second start, an
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -134,11 +135,12 @@ def test_train_page_run_grows_curves_in_two_windows_and_links_the_model(dash_duo
         # the curves grew while the run went on, in BOTH windows, never backwards
         assert counts[-1] == EPOCHS and counts == sorted(counts), counts
         assert any(0 < n < EPOCHS for n in counts), f"window {handle} never showed a partial run: {counts}"
-        # and every epoch's metrics reached the page within 2 s of the epoch's end (issue 4); two epochs that end
+        # and every epoch's metrics reached the page within 2 s of the epoch's end; two epochs that end
         # within one poll of each other may arrive together
         delays = [next(at for n, at in zip(counts, curve["times"], strict=True) if n >= epoch) - recorded[epoch]
                   for epoch in range(1, EPOCHS + 1)]
-        print(f"window {handle}: points {counts}, delays {[round(d, 2) for d in delays]}")
+        logging.getLogger(__name__).info("window %s: points %s, delays %s", handle, counts,
+                                         [round(d, 2) for d in delays])
         # typical 0.3-1.3 s; the margin on the worst one is for a machine busy with other test suites
         assert sorted(delays)[len(delays) // 2] <= 2.0 and max(delays) <= 3.0, delays
 

@@ -3,6 +3,7 @@ and a Celery worker (``--pool=solo``) with a real redis-server started by the te
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -191,7 +192,7 @@ def celery_client(app_store, tmp_path, monkeypatch):
             stop_process(worker, timeout=20)
             log.close()
             services.reset()
-        print((tmp_path / "celery.log").read_text()[-3000:])
+        logging.getLogger(__name__).info("celery worker log:\n%s", (tmp_path / "celery.log").read_text()[-3000:])
 
 
 def test_celery_engine_runs_streams_and_saves(celery_client, app_store):
