@@ -1,0 +1,34 @@
+"""The core's error vocabulary: what went wrong, in words a user can act on, never an HTTP status.
+
+Three kinds; the API maps them to status codes in one place (:mod:`app.api`) and the pages show them with one
+alert helper (:mod:`app.ui`):
+
+- :class:`NotFound`: the thing asked for does not exist (a model, a layer, an image, a job).
+- :class:`InvalidInput`: the request itself is wrong (a malformed name, a number out of range, a bad config).
+- :class:`Conflict`: the request is well formed but the current state refuses it (a broken model, a name already
+  taken, a job already running or already ended).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ExplorerError(Exception):
+    """Base of every error the core raises on purpose; its message is written for the user."""
+
+    def details(self) -> dict[str, Any]:
+        """Extra structured fields for a machine reader (e.g. a list of problems); none by default."""
+        return {}
+
+
+class NotFound(ExplorerError, LookupError):
+    """The model, layer, image, job or route asked for does not exist."""
+
+
+class InvalidInput(ExplorerError, ValueError):
+    """A parameter, a configuration or a file that is malformed or out of range."""
+
+
+class Conflict(ExplorerError):
+    """A valid request the current state refuses: a broken model, a taken name, a job running or ended."""
