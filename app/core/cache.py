@@ -17,6 +17,12 @@ import numpy as np
 
 V = TypeVar("V")
 
+# A byte bound for one cache of arrays (e.g. an ActivationEngine's forward passes), sized for two web workers on a
+# small machine: the model store keeps 4 opened models per worker, so 4 x 64 MB = 256 MB per worker, 512 MB for
+# two. It keeps ~13 forward passes of the 512-filter model (4.8 MB each: 3.85 GB over 800 images) and
+# ~400 of the blog's (154 kB each: 38,646 floats over all layers).
+DEFAULT_MAX_BYTES = 64 * 10**6
+
 # What an entry without arrays is counted as: a model-list row, a verdict, a compiled function. Their real size
 # hardly matters next to arrays; a non-zero constant keeps a byte-bounded cache of them finite.
 SMALL_VALUE_BYTES = 256
