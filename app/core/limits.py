@@ -173,6 +173,8 @@ def loads_json(data: str | bytes, max_depth: int = MAX_JSON_DEPTH, max_bytes: in
     elif isinstance(data, str):
         if len(data) > max_bytes:
             raise InvalidInput(f"the JSON document has {len(data):,} characters; the limit is {max_bytes:,}")
+        if _SURROGATE.search(data):  # a str can hold them (surrogateescape); they cannot be written back as UTF-8
+            raise InvalidInput("the JSON document holds an unpaired surrogate (not Unicode text)")
         text = data
     else:
         raise InvalidInput(f"a JSON document must be text or bytes, got {type(data).__name__}")
@@ -294,6 +296,8 @@ def _read_header(handle: IO[bytes]) -> ArrayHeader:
         shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
     else:  # 3.0 only differs by UTF-8 field names, which a test set never has; numpy offers no public reader
         raise ValueError(f".npy format version {version[0]}.{version[1]} is not supported")
+    if any(d < 0 for d in shape):  # numpy's header parser accepts them; a negative size would offset a bomb's
+        raise ValueError(f"negative dimension in the declared shape {shape}")
     return ArrayHeader(tuple(int(d) for d in shape), dtype, math.prod(shape) * dtype.itemsize)
 
 
