@@ -23,7 +23,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import numpy as np
 
@@ -97,7 +97,7 @@ def parse_int(raw: Any, name: str, low: int | None = None, high: int | None = No
     return value
 
 
-def _refuse_constant(name: str) -> Any:
+def _refuse_constant(name: str) -> NoReturn:
     raise InvalidInput(f"JSON does not allow {name} (RFC 8259): send null or a finite number")
 
 
