@@ -1,0 +1,425 @@
+"""Strict parsing, JSON bounds, array-file headers, paths kept inside their root, and room for a save."""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import subprocess
+import tempfile
+import time
+import tracemalloc
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.core import limits
+from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.limits import (
+    ArrayHeader,
+    check_arrays,
+    check_room,
+    json_depth,
+    json_safe,
+    loads_json,
+    npy_headers,
+    parse_int,
+    read_json_file,
+    resolve_inside,
+)
+
+# Fixed examples (derandomize), no example database written into the checkout, no timing flakiness on a busy CI.
+PROPERTY = settings(derandomize=True, max_examples=200, deadline=None, database=None)
+
+# ---------------------------------------------------------------- parse_int
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [(0, 0), (7, 7), ("7", 7), ("-3", -3), ("+12", 12), ("007", 7), (10**18 - 1, 10**18 - 1)]
+)
+def test_parse_int_accepts_plain_integers(raw, expected):
+    assert parse_int(raw, "image") == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["１", "1_0", " 1", "1 ", "1\n", "1.0", "", "+", "0x10", "1e3", "٣", "9223372036854775808", "1" * 19, 1.0, True,
+     None, [1], np.int64(3)],
+)
+def test_parse_int_refuses_everything_else(raw):
+    with pytest.raises(InvalidInput, match="^epoch must be an integer"):
+        parse_int(raw, "epoch")
+
+
+def test_parse_int_refuses_python_ints_beyond_int64_digits():
+    with pytest.raises(InvalidInput):
+        parse_int(9223372036854775808, "epoch")
+
+
+def test_parse_int_message_names_the_range_it_has():
+    with pytest.raises(InvalidInput, match=r"^epoch must be an integer between 1 and 20, got 21$"):
+        parse_int("21", "epoch", 1, 20)
+    with pytest.raises(InvalidInput, match=r"^image must be an integer of at least 0, got -1$"):
+        parse_int(-1, "image", low=0)
+    with pytest.raises(InvalidInput, match=r"^n must be an integer of at most 5, got 6$"):
+        parse_int("6", "n", high=5)
+    with pytest.raises(InvalidInput) as info:
+        parse_int("x" * 5000, "n", 1, 2)
+    assert "None" not in str(info.value) and len(str(info.value)) < 100
+
+
+@PROPERTY
+@given(st.one_of(st.text(max_size=30), st.integers(), st.booleans(), st.floats(), st.none()),
+       st.one_of(st.none(), st.integers(-100, 100)), st.one_of(st.none(), st.integers(-100, 100)))
+def test_parse_int_returns_a_bounded_int_or_refuses(raw, low, high):
+    try:
+        value = parse_int(raw, "n", low, high)
+    except InvalidInput as exc:
+        assert str(exc).startswith("n must be an integer") and "and None" not in str(exc)
+        return
+    assert type(value) is int and abs(value) < 10**18
+    assert (low is None or value >= low) and (high is None or value <= high)
+    assert isinstance(raw, int) or (raw.isascii() and raw.strip() == raw)
+
+
+@PROPERTY
+@given(st.integers(-(10**18) + 1, 10**18 - 1))
+def test_parse_int_round_trips_its_own_text(value):
+    assert parse_int(str(value), "n") == value
+
+
+# ---------------------------------------------------------------- JSON in
+
+
+def test_loads_json_reads_ordinary_documents():
+    assert loads_json('{"a": [1, 2.5, "x]{", null, true], "b": {"c": "\\"["}}') == {
+        "a": [1, 2.5, "x]{", None, True], "b": {"c": '"['}
+    }
+    assert loads_json(b'[1e308, -0.0, "\\ud83d\\ude00"]') == [1e308, -0.0, "😀"]
+
+
+def test_depth_ignores_brackets_inside_strings_and_escapes():
+    assert json_depth('"[[[["') == 0
+    assert json_depth('[["\\"[[[", {"k": []}]]') == 4
+    assert json_depth('{"a": "\\\\"}') == 1  # an escaped backslash ends before the quote: the string closes
+    assert json_depth('["unterminated [[[[') == 1
+
+
+def test_deep_nesting_is_refused_before_parsing_and_fast():
+    started = time.perf_counter()
+    for text in ("[" * 200_000 + "]" * 200_000, '{"a":' * 100_000 + "1" + "}" * 100_000, "[" * 999_999):
+        with pytest.raises(InvalidInput, match="nests .* levels deep; the limit is 32"):
+            loads_json(text)
+    assert time.perf_counter() - started < 2
+
+
+def test_json_recursion_beyond_a_raised_depth_limit_is_still_invalid_input():
+    deep = "[" * 50_000 + "]" * 50_000  # json.loads itself would raise RecursionError on this
+    with pytest.raises(InvalidInput, match="invalid JSON"):
+        loads_json(deep, max_depth=100_000)
+    nested = loads_json("[" * 100 + "]" * 100, max_depth=100)
+    for _ in range(99):
+        nested = nested[0]
+    assert nested == []
+
+
+@pytest.mark.parametrize("text", ["NaN", "[Infinity]", '{"x": -Infinity}', "[1e999]", "-1e400"])
+def test_non_finite_numbers_are_refused(text):
+    with pytest.raises(InvalidInput, match="RFC 8259|too large for a float"):
+        loads_json(text)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"\xff\xfe[]", "[1,]", "", "{'a': 1}", b'["\xc3"]', '"\\ud800"', '{"\\udc00": 1}', '"\ud800"', "1" * 5000, 3,
+     None],
+)
+def test_malformed_json_is_invalid_input(data):
+    with pytest.raises(InvalidInput):
+        loads_json(data)
+
+
+def test_size_is_checked_first():
+    with pytest.raises(InvalidInput, match="has 2,000,001 bytes; the limit is 1,000,000"):
+        loads_json(b" " * 2_000_001)
+    with pytest.raises(InvalidInput, match="characters"):
+        loads_json(" " * 11, max_bytes=10)
+
+
+@PROPERTY
+@given(st.one_of(st.text(alphabet='[]{}":,0123456789.-eE\\ntrufalsNIiy \u00e9\ud800', max_size=60),
+                 st.binary(max_size=60)))
+def test_loads_json_returns_a_value_or_invalid_input(data):
+    try:
+        value = loads_json(data, max_depth=5)
+    except InvalidInput:
+        return
+    json.dumps(value, allow_nan=False).encode("utf-8")  # whatever it returns can be sent back as RFC 8259 JSON
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@PROPERTY
+@given(json_values)
+def test_loads_json_round_trips_valid_documents(value):
+    text = json.dumps(value)
+    if json_depth(text) <= limits.MAX_JSON_DEPTH:
+        assert loads_json(text) == value
+        assert loads_json(text.encode()) == value
+
+
+def test_read_json_file_checks_size_before_reading(tmp_path, monkeypatch):
+    meta = tmp_path / "meta.json"
+    meta.write_text('{"dataset": "mnist"}')
+    assert read_json_file(meta) == {"dataset": "mnist"}
+    meta.write_text(json.dumps({"history": [0.0] * 1000}))
+    opened = []
+    monkeypatch.setattr(limits, "open", lambda *a, **k: opened.append(a), raising=False)
+    with pytest.raises(InvalidInput, match=f"meta.json has {meta.stat().st_size:,} bytes; the limit is 100$"):
+        read_json_file(meta, max_bytes=100)
+    assert opened == []
+
+
+def test_read_json_file_refuses_deep_nan_missing_and_special_files(tmp_path):
+    meta = tmp_path / "meta.json"
+    meta.write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(InvalidInput, match="meta.json has 400,000 bytes; the limit is 100,000"):
+        read_json_file(meta, max_bytes=100_000)
+    with pytest.raises(InvalidInput, match="meta.json: the JSON document nests 200000 levels deep; the limit is 32"):
+        read_json_file(meta)
+    meta.write_text('{"loss": NaN}')
+    with pytest.raises(InvalidInput, match="RFC 8259"):
+        read_json_file(meta)
+    with pytest.raises(NotFound):
+        read_json_file(tmp_path / "absent.json")
+    os.mkfifo(tmp_path / "fifo.json")  # open() on a FIFO without a writer would block forever
+    with pytest.raises(InvalidInput, match="not a regular file"):
+        read_json_file(tmp_path / "fifo.json")
+
+
+def test_read_json_file_with_root_refuses_a_symlink_out(tmp_path):
+    store, outside = tmp_path / "store", tmp_path / "secret.json"
+    store.mkdir()
+    outside.write_text('{"password": "x"}')
+    (store / "meta.json").symlink_to(outside)
+    with pytest.raises(InvalidInput, match="points outside store"):
+        read_json_file(store / "meta.json", root=store)
+
+
+# ---------------------------------------------------------------- JSON out
+
+
+def test_json_safe_makes_rfc_8259_json():
+    value = {
+        "loss": float("nan"), "acc": np.float32(0.5), "n": np.int64(3), "ok": np.bool_(True),
+        "grid": np.array([[1.0, np.inf], [-np.inf, np.nan]], dtype=np.float32), "ints": np.arange(3),
+        "nested": ({"x": [float("inf"), 1.5]},), "s": "NaN", np.int64(4): np.float64(2.0),
+    }
+    safe = json_safe(value)
+    assert safe == {
+        "loss": None, "acc": 0.5, "n": 3, "ok": True, "grid": [[1.0, None], [None, None]], "ints": [0, 1, 2],
+        "nested": [{"x": [None, 1.5]}], "s": "NaN", 4: 2.0,
+    }
+    assert loads_json(json.dumps(safe, allow_nan=False)) is not None
+    assert type(safe["grid"][0][0]) is float and type(safe["n"]) is int
+
+
+# ---------------------------------------------------------------- array files
+
+
+def write_npz_declaring(path: Path, shape: tuple[int, ...], dtype: str = "<f8", data: bytes = b"") -> None:
+    """An .npz whose 'images' member declares ``shape`` but holds only ``data``: reading it would fail."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": dtype, "fortran_order": False, "shape": shape})
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("images.npy", header.getvalue() + data)
+        archive.writestr("labels.npy", _npy_bytes(np.zeros(3, np.int64)))
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def bomb(tmp_path_factory):
+    """The issue's bomb: 20,000 x 28 x 28 x 1 float64 zeros, 125 MB declared, ~120 kB on disk."""
+    path = tmp_path_factory.mktemp("bomb") / "test_set.npz"
+    np.savez_compressed(path, images=np.zeros((20_000, 28, 28, 1)), labels=np.zeros(20_000, np.int64))
+    return path
+
+
+def test_headers_of_npz_and_npy_without_the_data(tmp_path):
+    path = tmp_path / "set.npz"
+    np.savez(path, images=np.zeros((4, 5, 5, 1), np.float32), labels=np.arange(4), raw=np.array(7, np.uint8))
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("notes.txt", b"hello")
+    headers = npy_headers(path)
+    assert headers == {
+        "images": ArrayHeader((4, 5, 5, 1), np.dtype(np.float32), 400),
+        "labels": ArrayHeader((4,), np.dtype(np.int64), 32),
+        "raw": ArrayHeader((), np.dtype(np.uint8), 1),
+        "notes.txt": ArrayHeader((5,), np.dtype(np.uint8), 5),  # np.load would hand these bytes over
+    }
+    assert set(headers) == set(np.load(path).files)
+    np.save(tmp_path / "test_imgs.npy", np.zeros((2, 3), ">f4"))
+    assert npy_headers(tmp_path / "test_imgs.npy") == {"test_imgs": ArrayHeader((2, 3), np.dtype(">f4"), 24)}
+    assert check_arrays(path, 10_000) == headers
+
+
+def test_the_bomb_is_refused_without_reading_its_data(bomb):
+    assert bomb.stat().st_size < 1_000_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidInput) as info:
+            check_arrays(bomb, 64_000_000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000  # numpy reports its buffers to tracemalloc: the 125 MB array was never allocated
+    assert str(info.value) == (
+        "test_set.npz: array 'images' declares 20000×28×28×1 float64 = 125.4 MB; the arrays together need "
+        "125.6 MB, the limit is 64.0 MB"
+    )
+
+
+def test_a_declared_petabyte_is_refused_from_the_header_alone(tmp_path):
+    path = tmp_path / "test_set.npz"
+    write_npz_declaring(path, (10**9, 1000, 1000, 1), data=b"\0" * 8)  # reading the data would fail: it is absent
+    with pytest.raises(InvalidInput, match=r"'images' declares 1000000000×1000×1000×1 float64 = 8000.0 TB"):
+        check_arrays(path, 10**9)
+
+
+def test_a_negative_declared_size_cannot_offset_a_bomb(tmp_path):
+    path = tmp_path / "test_set.npz"
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (-10**12,)})
+    write_npz_declaring(path, (10**6, 100))  # 800 MB declared ...
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("offset.npy", header.getvalue())  # ... minus 8 TB would look small
+    with pytest.raises(InvalidInput, match="negative dimension"):
+        check_arrays(path, 10**6)
+
+
+def test_object_arrays_and_broken_files_are_refused(tmp_path):
+    path = tmp_path / "pickled.npz"
+    np.savez(path, images=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(InvalidInput, match="'images' has dtype object, which needs pickle"):
+        check_arrays(path, 10**9)
+    (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(InvalidInput, match="cannot read the arrays in junk.npz"):
+        check_arrays(tmp_path / "junk.npz", 10**9)
+    truncated = tmp_path / "cut.npy"
+    truncated.write_bytes(_npy_bytes(np.zeros(3))[:20])
+    with pytest.raises(InvalidInput, match="cannot read the arrays in cut.npy"):
+        npy_headers(truncated)
+    with pytest.raises(NotFound):
+        npy_headers(tmp_path / "absent.npz")
+
+
+# ---------------------------------------------------------------- paths
+
+
+def test_resolve_inside_keeps_paths_in_their_root(tmp_path):
+    store, outside = tmp_path / "store", tmp_path / "private"
+    (store / "good").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "meta.json").write_text("{}")
+    (store / "escape").symlink_to(outside, target_is_directory=True)
+    (store / "good" / "meta.json").symlink_to(outside / "meta.json")
+    (store / "good" / "inner").symlink_to(store / "good")  # a symlink that stays inside is fine
+
+    assert resolve_inside(store, "good") == (store / "good").resolve()
+    assert resolve_inside(store, "good/inner") == (store / "good").resolve()
+    for bad in ("escape", "escape/meta.json", "good/meta.json", "../private", "/etc/passwd", str(outside)):
+        with pytest.raises(InvalidInput, match="points outside store") as info:
+            resolve_inside(store, bad)
+        if "private" not in bad:
+            assert "private" not in str(info.value)  # where a symlink leads is never told
+    with pytest.raises(NotFound):
+        resolve_inside(store, "absent")
+    assert resolve_inside(store, "new-model", must_exist=False) == store.resolve() / "new-model"
+    with pytest.raises(InvalidInput):
+        resolve_inside(store, "../new", must_exist=False)
+
+
+def test_resolve_inside_turns_os_errors_into_invalid_input(tmp_path):
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    for bad in ("x" * 50_000, "a\0b", "loop"):
+        with pytest.raises(InvalidInput, match="not a usable path") as info:
+            resolve_inside(tmp_path, bad)
+        assert len(str(info.value)) < 200
+
+
+# ---------------------------------------------------------------- room for a save
+
+
+def test_check_room_creates_the_folder_and_reports_free_space(tmp_path):
+    folder = tmp_path / "store" / "sub"
+    free = check_room(folder, 1000)
+    assert folder.is_dir() and free > 1000 and os.listdir(folder) == []  # the probe file is gone
+    with pytest.raises(Conflict, match=r"sub has .* free; saving needs 1000.0 TB"):
+        check_room(folder, 10**15)
+
+
+def test_check_room_reports_an_uncreatable_folder(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(Conflict, match="cannot create .*file/sub"):
+        check_room(tmp_path / "file" / "sub", 1)
+
+
+@pytest.mark.parametrize(("code", "words"), [(errno.EROFS, "Read-only file system"), (errno.ENOSPC, "No space")])
+def test_check_room_reports_a_failing_write(tmp_path, monkeypatch, code, words):
+    def failing(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", failing)
+    with pytest.raises(Conflict, match=f"cannot write in .*: {words}"):
+        check_room(tmp_path, 1)
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A 64 kB tmpfs mounted at a fresh folder (root only): real EROFS and ENOSPC, which chmod cannot give root."""
+    mount_point = tmp_path / "mnt"
+    mount_point.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root / CAP_SYS_ADMIN)")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_check_room_on_a_real_read_only_filesystem(tmpfs):
+    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
+    with pytest.raises(Conflict, match=f"^{tmpfs} is on a read-only file system$"):
+        check_room(tmpfs, 1)
+    with pytest.raises(Conflict, match="cannot create .*: Read-only file system"):
+        check_room(tmpfs / "store", 1)
+
+
+def test_check_room_on_a_real_full_filesystem(tmpfs):
+    with pytest.raises(Conflict, match=r"has 65.5 kB free; saving needs 1.0 MB"):
+        check_room(tmpfs, 1_000_000)
+    with open(tmpfs / "filler", "wb", buffering=0) as handle, pytest.raises(OSError):
+        while True:
+            handle.write(b"\0" * 4096)
+    with pytest.raises(Conflict, match=f"cannot write in {tmpfs}: No space left on device"):
+        check_room(tmpfs, 1)
+
+
+def test_format_bytes():
+    assert [limits.format_bytes(n) for n in (0, 999, 1000, 5_200_000_000, 3 * 10**15)] == [
+        "0 B", "999 B", "1.0 kB", "5.2 GB", "3000.0 TB"
+    ]
