@@ -10,6 +10,8 @@ from app.core.activations import DEFAULT_PASSES_CACHED
 from app.core.datasets import DataSources
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Callback requests of the pages are a few kB, a training configuration less; uploads will ask for more.
+DEFAULT_MAX_REQUEST_BYTES = 1_000_000
 
 
 class SettingsError(ValueError):
@@ -42,6 +44,7 @@ class Settings:
         auth_users: ``user:password`` pairs, comma separated; empty means no login (``AUTH_USERS``).
         fashion_mnist_dir: Debian's Fashion-MNIST IDX folder (``FASHION_MNIST_DIR``).
         keras_home: Keras' cache folder, where full MNIST's ``datasets/mnist.npz`` is looked for (``KERAS_HOME``).
+        max_request_bytes: the largest request body accepted; larger ones get 413 unread (``MAX_REQUEST_BYTES``).
     """
 
     model_store: Path
@@ -53,6 +56,7 @@ class Settings:
     auth_users: dict[str, str]
     fashion_mnist_dir: Path = DataSources.fashion_mnist_dir
     keras_home: Path = DataSources.keras_home
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
 
     @property
     def data_sources(self) -> DataSources:
@@ -79,4 +83,5 @@ class Settings:
             auth_users=users,
             fashion_mnist_dir=Path(env.get("FASHION_MNIST_DIR") or DataSources.fashion_mnist_dir),
             keras_home=Path(env.get("KERAS_HOME") or DataSources.keras_home),
+            max_request_bytes=_int_setting(env, "MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, 10_000, 1_000_000_000),
         )

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import dash
 import dash_auth
 import dash_bootstrap_components as dbc
 from dash import html
+from flask import jsonify, request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import HTTPException
 
 from app import services
 from app.api import api
+from app.core.limits import json_safe
 
 APP_DIR = Path(__file__).resolve().parent
 ASSETS_DIR = APP_DIR.parent / "assets"
 TITLE = "CNN Activation Explorer"
+
+logger = logging.getLogger(__name__)
 
 
 def _navbar() -> dbc.Navbar:
@@ -39,6 +47,39 @@ def _navbar() -> dbc.Navbar:
     )
 
 
+class StrictJSONProvider(DefaultJSONProvider):
+    """Flask's JSON with non-finite numbers written as ``null``: bare ``NaN`` is not JSON (RFC 8259).
+
+    The fast path is the standard encoder; only a response that holds NaN or infinity is walked and cleaned.
+    """
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        kwargs.setdefault("default", self.default)
+        try:
+            return json.dumps(obj, allow_nan=False, **kwargs)
+        except ValueError:
+            return json.dumps(json_safe(obj), allow_nan=False, **kwargs)
+
+
+def callback_failed(error: Exception) -> None:
+    """Dash's ``on_error`` for every callback: a failure the callback did not turn into a message is logged with
+    its traceback and leaves the page as it was (no update), never a 500 that breaks the page's other callbacks."""
+    body = request.get_json(silent=True)
+    output = body.get("output") if isinstance(body, dict) else None
+    logger.error("callback %s failed", output, exc_info=error)
+
+
+def refuse_malformed_callback(error: Exception):
+    """A request to Dash's callback route that Dash itself cannot dispatch (a hand-made body, not a browser's) is
+    a 400, not a 500; on every other route an unexpected error stays a logged 500."""
+    if isinstance(error, HTTPException):
+        return error
+    if request.path == "/_dash-update-component":
+        return jsonify(error=f"malformed callback request ({type(error).__name__})"), 400
+    logger.exception("unexpected error in %s", request.path)
+    return jsonify(error=f"internal error: {type(error).__name__}"), 500
+
+
 def create_app() -> dash.Dash:
     """Build the Dash app from the environment's settings (see :mod:`app.config`)."""
     settings = services.settings()
@@ -51,9 +92,15 @@ def create_app() -> dash.Dash:
         title=TITLE,
         suppress_callback_exceptions=True,
         update_title=None,
+        on_error=callback_failed,
     )
     app.layout = html.Div([_navbar(), dbc.Container(dash.page_container, fluid=True)])
-    app.server.register_blueprint(api)
+    server = app.server
+    server.json = StrictJSONProvider(server)
+    # Checked from Content-Length before a body is read; larger bodies get 413.
+    server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    server.register_error_handler(Exception, refuse_malformed_callback)
+    server.register_blueprint(api)
     if settings.auth_users:
         dash_auth.BasicAuth(app, settings.auth_users, public_routes=["/healthz"])
     return app

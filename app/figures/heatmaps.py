@@ -11,6 +11,7 @@ import functools
 import numpy as np
 import plotly.colors
 
+from app.core.errors import InvalidInput
 from app.core.grid import GridLayout, unit_coordinates
 
 COLORMAPS = ("viridis", "inferno", "magma", "plasma", "cividis", "jet", "greys", "hot", "rdbu")
@@ -33,7 +34,7 @@ def colorscale(name: str, reverse: bool = False) -> list[list]:
     Names follow matplotlib, as in the blog: ``greys`` runs from white (low) to black (high).
     """
     if name not in COLORMAPS:
-        raise ValueError(f"unknown colormap {name!r}; choose one of {', '.join(COLORMAPS)}")
+        raise InvalidInput(f"unknown colormap {name!r}; choose one of {', '.join(COLORMAPS)}")
     return [list(stop) for stop in _resolved_scale(name, bool(reverse))]
 
 
