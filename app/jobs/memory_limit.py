@@ -52,6 +52,7 @@ import logging
 import os
 import platform
 import re
+import resource
 import signal
 from dataclasses import dataclass
 
@@ -100,7 +101,7 @@ def _kernel_version(release: str) -> tuple[int, int]:
     return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
 
 
-def apply_memory_limit(max_bytes: int, release: str | None = None) -> MemoryLimit | None:
+def apply_memory_limit(max_bytes: int, release: str | None = None) -> MemoryLimit:
     """Limit this process (and the children it starts) to ``max_bytes`` of data memory.
 
     Uses ``RLIMIT_DATA`` on Linux >= 4.7 and ``RLIMIT_AS`` elsewhere (older kernels count only ``brk`` in
@@ -112,18 +113,13 @@ def apply_memory_limit(max_bytes: int, release: str | None = None) -> MemoryLimi
         release: the kernel release to decide by (default: ``platform.release()``; a parameter for tests).
 
     Returns:
-        What was set, or None where the platform has no rlimits (Windows); a warning is logged then.
+        What was set.
 
     Raises:
         ValueError: ``max_bytes`` is not positive.
     """
     if max_bytes <= 0:
         raise ValueError("max_bytes must be positive")
-    try:
-        import resource
-    except ImportError:  # Windows: no rlimits; the job runs unlimited, which the log says
-        logger.warning("no memory limit for the training worker: this platform has no resource limits")
-        return None
     release = release if release is not None else platform.release()
     use_data = platform.system() == "Linux" and _kernel_version(release) >= (4, 7)
     name = "RLIMIT_DATA" if use_data else "RLIMIT_AS"
