@@ -28,7 +28,7 @@ from typing import Any
 from app import services
 from app.core.errors import ExplorerError
 from app.core.training import ACTIVATIONS, OPTIMIZERS, REGULARIZERS, SCHEDULES, ConfigError, TrainingObserver
-from app.jobs.worker import run_job
+from app.jobs.worker import limit_memory, run_job
 
 BAR_WIDTH = 30
 
@@ -185,10 +185,10 @@ def main(argv: list[str] | None = None) -> int:
             jobs.store.update(job.id, save_partial=True)
 
     signal.signal(signal.SIGINT, on_interrupt)
+    limit_memory(services.settings())
     print(f"job {job.id}: training {job.model!r} (watch it on /train)", flush=True)
     try:
-        settings = services.settings()
-        status = run_job(job.id, jobs.store, settings.model_store, settings.data_sources, extra=progress)
+        status = run_job(job.id, jobs.store, services.settings(), extra=progress)
     except KeyboardInterrupt:
         jobs.store.finish(job.id, "failed", error="aborted from the terminal")
         print("\naborted", file=sys.stderr)

@@ -6,12 +6,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.activations import DEFAULT_PASSES_CACHED
+from app.core.activations import DEFAULT_PASSES_BYTES
 from app.core.datasets import DataSources
+from app.core.model_files import DEFAULT_TEST_SET_MAX_BYTES
+from app.core.statistics import DEFAULT_STATISTICS_BYTES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Callback requests of the pages are a few kB, a training configuration less; uploads will ask for more.
 DEFAULT_MAX_REQUEST_BYTES = 1_000_000
+MB = 10**6
 
 
 class SettingsError(ValueError):
@@ -31,6 +34,11 @@ def _int_setting(env: dict[str, str], key: str, default: int, low: int, high: in
     return value
 
 
+def _megabytes_setting(env: dict[str, str], key: str, default_bytes: int, low: int = 1) -> int:
+    """A size given in MB (decimal) in the environment, as bytes."""
+    return MB * _int_setting(env, key, default_bytes // MB, low, 10_000_000)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the application reads from its environment.
@@ -40,7 +48,12 @@ class Settings:
         host, port: where the development server listens (``HOST``, ``PORT``).
         state_dir: folder for shared state every worker sees: job store, caches (``STATE_DIR``).
         redis_url: when set, jobs run on Celery with this Redis broker (``REDIS_URL``).
-        activation_cache_size: forward passes kept per process (``ACTIVATION_CACHE_SIZE``).
+        activation_cache_bytes: forward passes kept per opened model, in bytes (``ACTIVATION_CACHE_MB``).
+        statistics_cache_bytes: class means and top units kept per process, in bytes (``STATISTICS_CACHE_MB``).
+        test_set_max_bytes: the largest test set a model may bring, as loaded (``TEST_SET_MAX_MB``).
+        data_dir: the only folder training datasets may be read from by path (``DATA_DIR``).
+        training_memory_bytes: the memory ceiling of a training process; 0 sizes it for the machine
+            (``TRAINING_MEMORY_MB``).
         auth_users: ``user:password`` pairs, comma separated; empty means no login (``AUTH_USERS``).
         fashion_mnist_dir: Debian's Fashion-MNIST IDX folder (``FASHION_MNIST_DIR``).
         keras_home: Keras' cache folder, where full MNIST's ``datasets/mnist.npz`` is looked for (``KERAS_HOME``).
@@ -52,16 +65,20 @@ class Settings:
     port: int
     state_dir: Path
     redis_url: str
-    activation_cache_size: int
+    activation_cache_bytes: int
     auth_users: dict[str, str]
     fashion_mnist_dir: Path = DataSources.fashion_mnist_dir
     keras_home: Path = DataSources.keras_home
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    statistics_cache_bytes: int = DEFAULT_STATISTICS_BYTES
+    test_set_max_bytes: int = DEFAULT_TEST_SET_MAX_BYTES
+    data_dir: Path = PROJECT_ROOT / "data"
+    training_memory_bytes: int = 0
 
     @property
     def data_sources(self) -> DataSources:
         """Where the named training datasets are read from."""
-        return DataSources(fashion_mnist_dir=self.fashion_mnist_dir, keras_home=self.keras_home)
+        return DataSources(fashion_mnist_dir=self.fashion_mnist_dir, keras_home=self.keras_home, data_dir=self.data_dir)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -79,9 +96,13 @@ class Settings:
             port=_int_setting(env, "PORT", 8050, 1, 65535),
             state_dir=Path(env.get("STATE_DIR") or PROJECT_ROOT / "var").resolve(),
             redis_url=env.get("REDIS_URL", ""),
-            activation_cache_size=_int_setting(env, "ACTIVATION_CACHE_SIZE", DEFAULT_PASSES_CACHED, 1, 100_000),
+            activation_cache_bytes=_megabytes_setting(env, "ACTIVATION_CACHE_MB", DEFAULT_PASSES_BYTES),
             auth_users=users,
             fashion_mnist_dir=Path(env.get("FASHION_MNIST_DIR") or DataSources.fashion_mnist_dir),
             keras_home=Path(env.get("KERAS_HOME") or DataSources.keras_home),
             max_request_bytes=_int_setting(env, "MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, 10_000, 1_000_000_000),
+            statistics_cache_bytes=_megabytes_setting(env, "STATISTICS_CACHE_MB", DEFAULT_STATISTICS_BYTES),
+            test_set_max_bytes=_megabytes_setting(env, "TEST_SET_MAX_MB", DEFAULT_TEST_SET_MAX_BYTES),
+            data_dir=Path(env.get("DATA_DIR") or PROJECT_ROOT / "data").resolve(),
+            training_memory_bytes=_megabytes_setting(env, "TRAINING_MEMORY_MB", 0, low=0),
         )

@@ -25,15 +25,18 @@ def settings() -> Settings:
 
 @functools.cache
 def store() -> ModelStore:
-    """The model store of :func:`settings`."""
+    """The model store of :func:`settings`, cleared of temporary folders that killed saves left behind."""
     current = settings()
-    return ModelStore(current.model_store, activation_cache_size=current.activation_cache_size)
+    store = ModelStore(current.model_store, activation_cache_bytes=current.activation_cache_bytes,
+                       test_set_max_bytes=current.test_set_max_bytes)
+    store.remove_stale_temporaries()
+    return store
 
 
 @functools.cache
 def statistics() -> StatisticsCache:
     """Whole-test-set statistics (class means, top units) shared by the pages and the API of this process."""
-    return StatisticsCache()
+    return StatisticsCache(max_bytes=settings().statistics_cache_bytes)
 
 
 @functools.cache

@@ -30,6 +30,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app.config import Settings  # noqa: E402
 from app.core.datasets import DataSources, load_dataset  # noqa: E402
 from app.core.store import ModelStore  # noqa: E402
 from app.core.training import build_model, inference_copy, parse_config  # noqa: E402
@@ -37,6 +38,11 @@ from app.jobs.sqlite_store import SqliteJobStore  # noqa: E402
 from app.jobs.worker import run_job  # noqa: E402
 
 SOURCES = DataSources()
+
+
+def settings_in(workdir: Path) -> Settings:
+    """The settings of a job whose models and state go to ``workdir``."""
+    return Settings.from_env({"MODEL_STORE": str(workdir / "models"), "STATE_DIR": str(workdir / "state")})
 
 
 def clocks() -> tuple[float, float]:
@@ -70,7 +76,7 @@ def job_run(raw_config: dict, workdir: Path, name: str) -> tuple[float, float, i
     store = SqliteJobStore(workdir / "jobs.sqlite3")
     job = store.create(parse_config({**raw_config, "name": name}).to_dict(), engine="bench")
     wall, cpu = clocks()
-    status = run_job(job.id, store, workdir / "models", SOURCES)
+    status = run_job(job.id, store, settings_in(workdir))
     elapsed = time.perf_counter() - wall, time.process_time() - cpu
     if status != "succeeded":
         raise RuntimeError(f"job run {status}: {store.get(job.id).error}")
@@ -197,7 +203,7 @@ def main() -> None:
         store = SqliteJobStore(workdir / "fashion.sqlite3")
         job = store.create(parse_config({"name": "fashion", "dataset": "fashion-mnist", "epochs": 1}).to_dict())
         started = time.perf_counter()
-        status = run_job(job.id, store, workdir / "models", SOURCES)
+        status = run_job(job.id, store, settings_in(workdir))
         total = time.perf_counter() - started
         epoch = store.epochs(job.id)[0]
         print(f"| {'status':<10} | {'epoch s':>8} | {'batches':>7} | {'val_accuracy':>12} | {'whole job s':>11} |")

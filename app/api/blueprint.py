@@ -11,18 +11,19 @@ import logging
 from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from app.core.errors import Conflict, ExplorerError, InvalidInput, NotFound
+from app.core.errors import Conflict, ExplorerError, InvalidInput, NotFound, Unavailable
 
 logger = logging.getLogger(__name__)
 
 api = Blueprint("api", __name__)
 
 # The core says what went wrong; this is the one place that says which HTTP status that is.
-STATUS_OF = ((NotFound, 404), (Conflict, 409), (InvalidInput, 400))
+STATUS_OF = ((NotFound, 404), (Conflict, 409), (InvalidInput, 400), (Unavailable, 503))
 
 
 def status_of(exc: ExplorerError) -> int:
-    """The HTTP status of a core error: 404 not found, 409 conflict, 400 invalid input (and any other)."""
+    """The HTTP status of a core error: 404 not found, 409 conflict, 503 unavailable, 400 invalid input (and any
+    other)."""
     return next((status for kind, status in STATUS_OF if isinstance(exc, kind)), 400)
 
 

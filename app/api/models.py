@@ -8,12 +8,25 @@ from flask import jsonify
 
 from app import services
 from app.api.blueprint import api, image_arg, str_arg
+from app.core.errors import ExplorerError
 
 
 @api.get("/healthz")
 def healthz():
-    """Liveness: the server answers and sees its model store."""
-    return jsonify(status="ok", models=len(services.store().names()))
+    """Health for a load balancer: the model store is readable and the job store answers; 503 naming the part
+    that does not."""
+    problems = {}
+    try:
+        models = len(services.store().names())
+    except OSError as exc:
+        models, problems["model_store"] = 0, f"cannot list the model store: {exc.strerror or exc}"
+    try:
+        services.job_store().list(1)
+    except ExplorerError as exc:
+        problems["job_store"] = str(exc)
+    if problems:
+        return jsonify(status="unavailable", models=models, problems=problems), 503
+    return jsonify(status="ok", models=models)
 
 
 def model_summary(loaded) -> dict[str, Any]:

@@ -21,8 +21,10 @@ from app.core.grid import standardize_and_clip, tile
 # it ran: measured on Fashion-MNIST at Conv2D_1 (bench/class_stats.py), the first pass grew RSS by ~330 MB at
 # 256 images, ~190 MB at 128 and ~50-100 MB at 64, with no loss of speed at 64.
 DEFAULT_BATCH_SIZE = 64
-# Forward passes (one per image, all layers) an engine keeps unless configured (ACTIVATION_CACHE_SIZE).
-DEFAULT_PASSES_CACHED = 512
+# Bytes of forward passes (one per image, all layers) an engine keeps unless configured (ACTIVATION_CACHE_MB):
+# 64 MB hold ~400 passes of the blog's CNN or ~13 of a 512-filter model; with 4 opened models and 2 workers that
+# is at most 512 MB on a small machine.
+DEFAULT_PASSES_BYTES = 64 * 10**6
 
 
 class LayerNotFound(NotFound):
@@ -86,11 +88,16 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def as_probabilities(outputs: np.ndarray) -> np.ndarray:
-    """Model outputs as probabilities: kept if rows are already a distribution, else passed through softmax."""
+    """Model outputs as probabilities, decided row by row: a row that is already a distribution is kept, any other
+    is passed through softmax. A row with NaN or infinity (from a non-finite input) stays as it is, NaN, and never
+    changes how the other rows are read."""
     outputs = np.asarray(outputs, dtype=np.float32)
-    if outputs.min() >= 0 and np.allclose(outputs.sum(axis=-1), 1.0, atol=1e-3):
-        return outputs
-    return softmax(outputs)
+    finite = np.isfinite(outputs).all(axis=-1)
+    with np.errstate(invalid="ignore"):
+        distribution = (outputs >= 0).all(axis=-1) & (np.abs(outputs.sum(axis=-1) - 1.0) <= 1e-3)
+    converted = np.where(finite[..., np.newaxis], outputs, 0.0)
+    result = np.where((distribution | ~finite)[..., np.newaxis], outputs, softmax(converted))
+    return result.astype(np.float32)
 
 
 def compiled(model):
@@ -113,10 +120,10 @@ class ActivationEngine:
         model: the Keras model.
         images: its test images [N, H, W, C].
         model_name: the name messages use.
-        cache_size: forward passes (one per image, all layers) kept.
+        cache_bytes: the most bytes of forward passes (one per image, all layers) kept.
     """
 
-    def __init__(self, model, images: np.ndarray, model_name: str, cache_size: int = DEFAULT_PASSES_CACHED) -> None:
+    def __init__(self, model, images: np.ndarray, model_name: str, cache_bytes: int = DEFAULT_PASSES_BYTES) -> None:
         import keras
 
         self.model = model
@@ -125,7 +132,7 @@ class ActivationEngine:
         self.layers = visualisable_layers(model)
         self._layer_index = {info.name: i for i, info in enumerate(self.layers)}
         self._probe = compiled(keras.Model(model.inputs, [model.get_layer(info.name).output for info in self.layers]))
-        self._passes: LRUCache[list[np.ndarray]] = LRUCache(cache_size)
+        self._passes: LRUCache[list[np.ndarray]] = LRUCache(max_bytes=cache_bytes)
         self._submodels: LRUCache[object] = LRUCache(16)
         self._predictions: np.ndarray | None = None
         self._lock = threading.Lock()

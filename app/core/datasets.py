@@ -4,7 +4,8 @@
   bundled in ``app/data/mnist_subset.npz`` (rebuilt by ``scripts/build_bundled.py``); works offline.
 - ``mnist``: full MNIST via ``keras.datasets.mnist`` (needs internet once, or the file in Keras' cache).
 - ``fashion-mnist``: Debian's ``dataset-fashion-mnist`` IDX files in /usr/share/datasets/fashion-mnist.
-- any path: an ``.npz`` with ``x_train, y_train, x_test, y_test`` (Keras' format) or a folder of IDX files.
+- a path inside the data folder (``DATA_DIR``): an ``.npz`` with ``x_train, y_train, x_test, y_test`` (Keras'
+  format) or a folder of IDX files; nothing outside it is ever read.
 
 Where the named ones live is a :class:`DataSources`, built from the settings (:mod:`app.config`).
 """
@@ -18,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core.errors import InvalidInput
+from app.core.errors import ExplorerError, InvalidInput
+from app.core.limits import resolve_inside
 
 BUNDLED_SUBSET = Path(__file__).resolve().parent.parent / "data" / "mnist_subset.npz"
 DIGIT_NAMES = [str(i) for i in range(10)]
@@ -45,11 +47,13 @@ class DataSources:
         bundled_subset: the frozen MNIST subset shipped with the app.
         fashion_mnist_dir: Debian's ``dataset-fashion-mnist`` IDX folder.
         keras_home: Keras' cache folder (``datasets/mnist.npz`` inside it is full MNIST).
+        data_dir: the one folder datasets given by path may come from (an ``.npz`` or an IDX folder inside it).
     """
 
     bundled_subset: Path = BUNDLED_SUBSET
     fashion_mnist_dir: Path = Path("/usr/share/datasets/fashion-mnist")
     keras_home: Path = Path.home() / ".keras"
+    data_dir: Path = BUNDLED_SUBSET.parent.parent.parent / "data"
 
 
 @dataclass
@@ -181,22 +185,55 @@ NAMED_DATASETS: dict[str, Callable[[DataSources], Dataset]] = {
 }
 
 
-def load_dataset(name: str, sources: DataSources | None = None) -> Dataset:
-    """Load a dataset by name (``mnist-subset``, ``mnist``, ``fashion-mnist``) or by path (``.npz`` or IDX folder).
+# (image shape, classes, training images) of the named datasets, known before loading them: a configuration's cost
+# is checked against these when a job is submitted.
+NAMED_SHAPES = {
+    "mnist-subset": ((28, 28, 1), 10, 4_000),
+    "mnist": ((28, 28, 1), 10, 60_000),
+    "fashion-mnist": ((28, 28, 1), 10, 60_000),
+}
 
-    Args:
-        name: a key of :data:`NAMED_DATASETS` or a path.
-        sources: where the named datasets live (default: :class:`DataSources`'s defaults).
+
+def dataset_path(name: str, sources: DataSources) -> Path:
+    """The file or folder a dataset given by path names: an ``.npz`` or an IDX folder inside ``DATA_DIR``.
+
+    Every refusal says the same thing, whether or not the path exists elsewhere: the answer must not tell anyone
+    which paths exist on the server.
 
     Raises:
-        DatasetError: unknown name, missing files or unreadable data, with the reason.
+        DatasetError: anything else (a path outside ``DATA_DIR``, a link out of it, a missing or other file).
     """
+    refusal = DatasetError(
+        f"unknown dataset {str(name)[:80]!r}: use {', '.join(NAMED_DATASETS)}, or the name of an .npz file or a "
+        "folder of IDX files in the server's data folder (DATA_DIR)"
+    )
+    try:
+        path = resolve_inside(sources.data_dir, name)
+    except ExplorerError:
+        raise refusal from None
+    if path.is_dir() or (path.suffix == ".npz" and path.is_file()):
+        return path
+    raise refusal
+
+
+def check_dataset(name: str, sources: DataSources) -> None:
+    """Raise :class:`DatasetError` unless ``name`` is a named dataset or a usable path in ``DATA_DIR``."""
+    if name not in NAMED_DATASETS:
+        dataset_path(name, sources)
+
+
+def load_dataset(name: str, sources: DataSources | None = None) -> Dataset:
+    """Load a dataset by name (``mnist-subset``, ``mnist``, ``fashion-mnist``) or by path in ``DATA_DIR``.
+
+    Args:
+        name: a key of :data:`NAMED_DATASETS`, or an ``.npz`` file or IDX folder in ``sources.data_dir``.
+        sources: where datasets live (default: :class:`DataSources`'s defaults).
+
+    Raises:
+        DatasetError: unknown name, a path outside the data folder, missing files or unreadable data.
+    """
+    sources = sources or DataSources()
     if name in NAMED_DATASETS:
-        return NAMED_DATASETS[name](sources or DataSources())
-    path = Path(name)
-    if path.is_dir():
-        return load_idx_folder(path)
-    if path.suffix == ".npz" and path.is_file():
-        return load_npz(path)
-    known = ", ".join(NAMED_DATASETS)
-    raise DatasetError(f"unknown dataset {name!r}: use {known}, an .npz file or a folder of IDX files")
+        return NAMED_DATASETS[name](sources)
+    path = dataset_path(name, sources)
+    return load_idx_folder(path) if path.is_dir() else load_npz(path)

@@ -1,12 +1,13 @@
 """The core's error vocabulary: what went wrong, in words a user can act on, never an HTTP status.
 
-Three kinds; the API maps them to status codes in one place (:mod:`app.api`) and the pages show them with one
+Four kinds; the API maps them to status codes in one place (:mod:`app.api`) and the pages show them with one
 alert helper (:mod:`app.ui`):
 
 - :class:`NotFound`: the thing asked for does not exist (a model, a layer, an image, a job).
 - :class:`InvalidInput`: the request itself is wrong (a malformed name, a number out of range, a bad config).
 - :class:`Conflict`: the request is well formed but the current state refuses it (a broken model, a name already
   taken, a job already running or already ended).
+- :class:`Unavailable`: a service the request needs cannot answer now (the job store's database, disk or Redis).
 """
 
 from __future__ import annotations
@@ -32,3 +33,7 @@ class InvalidInput(ExplorerError, ValueError):
 
 class Conflict(ExplorerError):
     """A valid request the current state refuses: a broken model, a taken name, a job running or ended."""
+
+
+class Unavailable(ExplorerError):
+    """A service the request needs cannot answer now (the job store's database or disk, Redis); try again later."""

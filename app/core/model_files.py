@@ -13,7 +13,6 @@ Nothing here keeps state or builds engines: :mod:`app.core.store` composes these
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import zipfile
@@ -23,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from app.core.errors import Conflict, InvalidInput
+from app.core.errors import Conflict, ExplorerError, InvalidInput
+from app.core.limits import check_arrays, format_bytes, read_json_file, resolve_inside
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,12 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MODEL_FILE_NAMES = ("model.keras", "model.h5")
 TEST_SET_FILE = "test_set.npz"
 META_FILE = "meta.json"
+# A test set is held in memory as float32 by every worker that opens its model: 1,000 MNIST digits take 3 MB,
+# Fashion-MNIST's 10,000 test images 31 MB. Larger declared arrays (an .npz "bomb" of a few MB on disk that
+# unpacks to GBs) are refused before a byte of data is read.
+DEFAULT_TEST_SET_MAX_BYTES = 256 * 10**6
+META_MAX_BYTES = 1_000_000
+META_MAX_DEPTH = 64
 
 
 class InvalidName(InvalidInput):
@@ -54,6 +60,16 @@ def validate_name(name: str) -> str:
     return name
 
 
+def _inside(folder: Path, path: Path) -> Path:
+    """``path`` if it (symlinks resolved) stays in ``folder``, else :class:`BrokenModel`: a model file linked to
+    somewhere else on the server is never read."""
+    try:
+        resolve_inside(folder, path.name)
+    except ExplorerError as exc:
+        raise BrokenModel(f"{path.name} is not usable: {exc}") from exc
+    return path
+
+
 def find_model_file(folder: Path) -> Path | None:
     """Return the model file of a model folder: ``model.keras``, ``model.h5``, or a single other Keras file."""
     for candidate in MODEL_FILE_NAMES:
@@ -70,6 +86,23 @@ def _test_set_files(folder: Path) -> list[Path]:
     return blog_files if all(p.is_file() for p in blog_files) else []
 
 
+def _check_test_set_size(files: list[Path], max_bytes: int) -> None:
+    """Refuse test-set files whose arrays, read and converted to float32 images, would exceed ``max_bytes``."""
+    for path in files:
+        try:
+            headers = check_arrays(path, max_bytes)
+        except ExplorerError as exc:
+            raise BrokenModel(f"test set refused: {exc}") from exc
+        images = headers.get("images") or headers.get("test_imgs")
+        if images is not None and images.dtype.itemsize:
+            as_float32 = images.nbytes // images.dtype.itemsize * 4
+            if as_float32 > max_bytes:
+                raise BrokenModel(
+                    f"test set refused: {path.name}'s images would take {format_bytes(as_float32)} as float32; "
+                    f"the limit is {format_bytes(max_bytes)} (TEST_SET_MAX_MB)"
+                )
+
+
 def model_version(folder: Path) -> str:
     """A short token that changes whenever the model or test-set files change (size and mtime)."""
     parts = []
@@ -81,18 +114,23 @@ def model_version(folder: Path) -> str:
     return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12] if parts else "missing"
 
 
-def load_test_set(folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read a model folder's frozen test set without unpickling anything.
+def load_test_set(folder: Path, max_bytes: int = DEFAULT_TEST_SET_MAX_BYTES) -> tuple[np.ndarray, np.ndarray]:
+    """Read a model folder's frozen test set without unpickling anything, its declared size checked first.
+
+    Args:
+        folder: the model folder.
+        max_bytes: the most memory the test set may take once loaded.
 
     Returns:
         ``(images, labels)``: float32 [N, H, W, C] and int64 [N].
 
     Raises:
-        BrokenModel: the files are missing, unreadable, or their shapes do not fit together.
+        BrokenModel: the files are missing, unreadable, too large, outside the folder, or their shapes do not fit.
     """
-    files = _test_set_files(folder)
+    files = [_inside(folder, path) for path in _test_set_files(folder)]
     if not files:
         raise BrokenModel(f"no test set: expected {TEST_SET_FILE} with 'images' and 'labels'")
+    _check_test_set_size(files, max_bytes)
     try:
         if files[0].name == TEST_SET_FILE:
             with np.load(files[0], allow_pickle=False) as data:
@@ -118,20 +156,46 @@ def load_test_set(folder: Path) -> tuple[np.ndarray, np.ndarray]:
         )
     if not np.issubdtype(labels.dtype, np.integer):
         raise BrokenModel(f"test-set labels must be integers, got {labels.dtype}")
+    if not np.issubdtype(images.dtype, np.number) or np.issubdtype(images.dtype, np.complexfloating):
+        raise BrokenModel(f"test-set images must be real numbers, got {images.dtype}")
     return images.astype(np.float32, copy=False), labels.astype(np.int64, copy=False)
 
 
+# What each meta.json field the app reads must be; anything else is dropped, so a hand-edited file cannot break a
+# page that formats it.
+_META_TYPES = {"dataset": str, "created": str, "class_names": list, "config": dict, "history": list,
+               "metrics": dict, "job_id": str}
+
+
+def clean_meta(raw: Any) -> dict[str, Any]:
+    """The fields of a meta.json the app uses, each of the type it expects (metrics: numbers only)."""
+    if not isinstance(raw, dict):
+        return {}
+    meta = {key: value for key, value in raw.items() if key in _META_TYPES and isinstance(value, _META_TYPES[key])}
+    if "metrics" in meta:
+        meta["metrics"] = {
+            str(key): value for key, value in meta["metrics"].items()
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        }
+    if "class_names" in meta and not all(isinstance(name, str | int) for name in meta["class_names"]):
+        del meta["class_names"]
+    return meta
+
+
 def read_meta(folder: Path) -> dict[str, Any]:
-    """Return the folder's meta.json as a dict ({} when absent or unreadable: metadata is optional)."""
+    """Return the folder's meta.json, checked and cleaned ({} when absent or unusable: metadata is optional).
+
+    The file must lie in the folder (a symlink elsewhere is ignored), be at most 1 MB and nested at most 64 deep:
+    a single bad file must not take the model list, and with it every page, down.
+    """
     path = folder / META_FILE
     if not path.is_file():
         return {}
     try:
-        meta = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        logger.warning("ignoring unreadable %s: %s", path, exc)
+        return clean_meta(read_json_file(path, META_MAX_BYTES, META_MAX_DEPTH, root=folder))
+    except ExplorerError as exc:
+        logger.warning("ignoring %s: %s", path, exc)
         return {}
-    return meta if isinstance(meta, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -152,8 +216,12 @@ class ModelFiles:
     class_names: list[str]
 
 
-def read_model_files(folder: Path) -> ModelFiles:
+def read_model_files(folder: Path, test_set_max_bytes: int = DEFAULT_TEST_SET_MAX_BYTES) -> ModelFiles:
     """Load a model folder: Keras model in safe mode, test set, metadata; check they fit together.
+
+    Args:
+        folder: the model folder.
+        test_set_max_bytes: see :func:`load_test_set`.
 
     Raises:
         BrokenModel: with a reason a user can act on.
@@ -163,7 +231,8 @@ def read_model_files(folder: Path) -> ModelFiles:
     model_file = find_model_file(folder)
     if model_file is None:
         raise BrokenModel("no model file: expected model.keras or model.h5")
-    images, labels = load_test_set(folder)
+    _inside(folder, model_file)
+    images, labels = load_test_set(folder, test_set_max_bytes)
     if model_file.suffix == ".keras" and not zipfile.is_zipfile(model_file):
         raise BrokenModel(f"cannot load {model_file.name}: not a Keras zip archive (corrupt or truncated)")
     try:
@@ -180,7 +249,7 @@ def read_model_files(folder: Path) -> ModelFiles:
     n_classes = int(model.outputs[0].shape[-1])
     meta = read_meta(folder)
     names = meta.get("class_names")
-    if not (isinstance(names, list) and len(names) == n_classes):
+    if not (names and len(names) == n_classes):
         names = [str(i) for i in range(n_classes)]
     return ModelFiles(model, images, labels, meta, [str(n) for n in names])
 

@@ -18,17 +18,21 @@ if TYPE_CHECKING:
 
     from app.core.store import LoadedModel
 
+DEFAULT_STATISTICS_BYTES = 64 * 10**6
+
 
 class StatisticsCache:
     """Bounded caches of whole-test-set statistics, keyed by model version and layer.
 
     Args:
-        maxsize: entries per cache (each entry is at most classes x layer size floats, or k x units).
+        max_bytes: bytes per cache (a class-means entry is classes x layer size floats, 14 MB for a 26x26x512
+            layer and 10 classes; a top-units entry k x units).
+        maxsize: entries per cache.
     """
 
-    def __init__(self, maxsize: int = 32) -> None:
-        self._means: LRUCache[ClassMeans] = LRUCache(maxsize)
-        self._top: LRUCache[TopUnits] = LRUCache(maxsize)
+    def __init__(self, max_bytes: int = DEFAULT_STATISTICS_BYTES, maxsize: int = 32) -> None:
+        self._means: LRUCache[ClassMeans] = LRUCache(maxsize, max_bytes)
+        self._top: LRUCache[TopUnits] = LRUCache(maxsize, max_bytes)
 
     def class_means(self, loaded: LoadedModel, layer_name: str) -> ClassMeans:
         """Per-class mean output of ``layer_name`` for ``loaded`` (computed once per model version and layer)."""

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import shutil
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from app.core.activations import DEFAULT_PASSES_CACHED, ActivationEngine
+from app.core.activations import DEFAULT_PASSES_BYTES, ActivationEngine
 from app.core.cache import LRUCache
 from app.core.errors import Conflict, ExplorerError, NotFound
+from app.core.limits import resolve_inside
 from app.core.model_files import (
+    DEFAULT_TEST_SET_MAX_BYTES,
     META_FILE,
-    NAME_PATTERN,
     TEST_SET_FILE,
     BrokenModel,
     json_default,
@@ -36,6 +38,9 @@ from app.core.model_files import (
 logger = logging.getLogger(__name__)
 
 TEMP_PREFIX = ".tmp-"
+# A save in progress touches its temporary folder at least every few seconds; one untouched for an hour was left
+# by a process killed mid-save.
+STALE_TEMP_SECONDS = 3600
 
 
 class ModelNotFound(NotFound):
@@ -44,6 +49,16 @@ class ModelNotFound(NotFound):
 
 class ModelExists(Conflict):
     """Saving would overwrite an existing model."""
+
+
+def next_free_name(base: str, taken: set[str]) -> str:
+    """``base`` if no model has it, else ``base-2``, ``base-3``, ... (the first free one)."""
+    if base not in taken:
+        return base
+    number = 2
+    while f"{base}-{number}" in taken:
+        number += 1
+    return f"{base}-{number}"
 
 
 @dataclass(frozen=True)
@@ -93,36 +108,82 @@ class ModelStore:
 
     Args:
         root: the store folder.
-        activation_cache_size: forward passes each opened model's engine keeps.
+        activation_cache_bytes: the forward passes each opened model's engine keeps, in bytes.
         cache_size: opened models kept.
+        test_set_max_bytes: the largest test set (as loaded) a model may have; larger ones are listed as broken.
     """
 
-    def __init__(self, root: Path, activation_cache_size: int = DEFAULT_PASSES_CACHED, cache_size: int = 4) -> None:
+    def __init__(
+        self,
+        root: Path,
+        activation_cache_bytes: int = DEFAULT_PASSES_BYTES,
+        cache_size: int = 4,
+        test_set_max_bytes: int = DEFAULT_TEST_SET_MAX_BYTES,
+    ) -> None:
         self.root = Path(root)
-        self.activation_cache_size = activation_cache_size
+        self.activation_cache_bytes = activation_cache_bytes
+        self.test_set_max_bytes = test_set_max_bytes
         self._opened: LRUCache[LoadedModel | BrokenModel] = LRUCache(cache_size)
         self._verdicts: LRUCache[ModelEntry] = LRUCache(1024)
 
     def folder(self, name: str) -> Path:
-        """The folder of model ``name`` (validated); raises :class:`ModelNotFound` if absent."""
+        """The folder of model ``name`` (validated).
+
+        Raises:
+            InvalidName: not a plain model name.
+            ModelNotFound: no such folder.
+            BrokenModel: the folder is a link to somewhere outside the store.
+        """
         folder = self.root / validate_name(name)
         if not folder.is_dir():
             raise ModelNotFound(f"no model named {name!r}")
+        try:
+            resolve_inside(self.root, name)
+        except ExplorerError as exc:
+            raise BrokenModel(f"the folder is not usable: {exc}") from exc
         return folder
 
     def names(self) -> list[str]:
-        """Names of the model folders, sorted; temporary folders of saves in progress are skipped."""
+        """Names of the model folders, sorted, valid or not; temporary folders of saves in progress are skipped."""
         if not self.root.is_dir():
             return []
-        return sorted(
-            p.name
-            for p in self.root.iterdir()
-            if p.is_dir() and not p.name.startswith((TEMP_PREFIX, ".")) and NAME_PATTERN.match(p.name)
-        )
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith((TEMP_PREFIX, ".")))
+
+    def free_name(self, base: str) -> str:
+        """``base`` if no model folder has it, else the first free ``base-2``, ``base-3``, ..."""
+        taken = set(self.names()) if self.root.is_dir() else set()
+        return next_free_name(base, taken)
+
+    def remove_stale_temporaries(self, older_than: float = STALE_TEMP_SECONDS) -> list[str]:
+        """Delete temporary folders of saves that were killed midway: untouched (no file in them modified) for
+        ``older_than`` seconds. A save in progress keeps writing, so it is never taken.
+
+        Returns:
+            The names of the folders removed.
+        """
+        if not self.root.is_dir():
+            return []
+        removed = []
+        now = time.time()
+        for folder in self.root.iterdir():
+            if not folder.name.startswith(TEMP_PREFIX) or folder.is_symlink() or not folder.is_dir():
+                continue
+            try:
+                newest = max([folder.stat().st_mtime] + [
+                    os.stat(os.path.join(parent, name)).st_mtime
+                    for parent, _, files in os.walk(folder) for name in files
+                ])
+            except OSError:  # removed meanwhile by another worker's clean-up
+                continue
+            if now - newest >= older_than:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder.name)
+                logger.warning("removed %s, left by a save that did not finish", folder.name)
+        return removed
 
     def _open(self, folder: Path, name: str, version: str) -> LoadedModel:
-        files = read_model_files(folder)
-        engine = ActivationEngine(files.model, files.images, name, self.activation_cache_size)
+        files = read_model_files(folder, self.test_set_max_bytes)
+        engine = ActivationEngine(files.model, files.images, name, self.activation_cache_bytes)
         return LoadedModel(name, version, files.model, files.images, files.labels, files.meta, files.class_names,
                            engine)
 
@@ -154,6 +215,11 @@ class ModelStore:
         rows = []
         for name in self.names():
             folder = self.root / name
+            try:
+                self.folder(name)
+            except ExplorerError as exc:  # an invalid name or a link out of the store: listed, never opened
+                rows.append(ModelEntry(name, False, str(exc), "invalid", {}))
+                continue
             version = model_version(folder)
             entry = self._verdicts.get((name, version))
             if entry is None:  # first sight of this version: open it (get() records the verdict)

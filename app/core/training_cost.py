@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from app.core.errors import InvalidInput
 from app.core.limits import format_bytes
-from app.core.training import MAX_PARAMETERS, MAX_TRAIN_IMAGES, TrainingConfig
+from app.core.training import MAX_PARAMETERS, MAX_TRAIN_IMAGES, ConfigError, TrainingConfig
 
 BYTES_PER_FLOAT = 4  # Keras' float32 default
 
@@ -250,3 +250,24 @@ def _inputs_text(cost: CostEstimate, layer: LayerCost) -> str:
         return f"{math.prod(previous):,} inputs × {layer.output_shape[0]:,} units"
     kernel = previous[0] - layer.output_shape[0] + 1  # valid padding: out = in - kernel + 1
     return f"{kernel}×{kernel} kernels × {previous[-1]} input channels × {layer.output_shape[-1]} filters"
+
+
+def refuse_over_budget(
+    config: TrainingConfig, input_shape: tuple[int, int, int], n_classes: int, train_images: int,
+    limits: CostLimits = DEFAULT_LIMITS,
+) -> CostEstimate:
+    """The estimate of ``config`` on data of this shape, or :class:`ConfigError` listing every limit it breaks.
+
+    Called before a model is built: when the job is submitted (for the named datasets, whose shapes are known) and
+    in the worker once the data is loaded (for every dataset).
+    """
+    try:
+        cost = estimate(config, input_shape, n_classes, train_images)
+    except ConfigError:
+        raise
+    except InvalidInput as exc:  # the layers shrink the image away
+        raise ConfigError([str(exc)]) from exc
+    problems = check_budget(cost, limits)
+    if problems:
+        raise ConfigError(problems)
+    return cost

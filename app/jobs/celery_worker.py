@@ -8,10 +8,12 @@ store must be the folder the web servers read (shared disk when on other machine
 
 from __future__ import annotations
 
+from celery.signals import worker_init
+
 from app import services
 from app.jobs.celery_app import TASK_NAME, make_celery
 from app.jobs.redis_store import RedisJobStore
-from app.jobs.worker import run_job
+from app.jobs.worker import limit_memory, run_job
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 
@@ -20,8 +22,12 @@ BROKER = services.settings().redis_url or DEFAULT_BROKER
 celery_app = make_celery(BROKER)
 
 
+@worker_init.connect
+def _limit_memory(**_kwargs) -> None:
+    limit_memory(services.settings())
+
+
 @celery_app.task(name=TASK_NAME)
 def train_job(job_id: str) -> str:
     """Run one queued job with this worker's settings; returns its final status."""
-    settings = services.settings()
-    return run_job(job_id, RedisJobStore(BROKER), settings.model_store, settings.data_sources)
+    return run_job(job_id, RedisJobStore(BROKER), services.settings())

@@ -27,8 +27,8 @@ def make_runner(settings: Settings) -> JobRunner:
     """The job runner (with its store) for ``settings``: Celery when ``REDIS_URL`` is set, else embedded."""
     store = make_store(settings.state_dir, settings.redis_url)
     if settings.redis_url:
-        return CeleryRunner(store, settings.model_store, settings.redis_url)
-    return EmbeddedRunner(store, settings.model_store, Path(settings.state_dir) / JOB_LOGS)
+        return CeleryRunner(store, settings.model_store, settings.data_sources, settings.redis_url)
+    return EmbeddedRunner(store, settings.model_store, settings.data_sources, Path(settings.state_dir) / JOB_LOGS)
 
 
 def open_store(url: str, stale_after: float = 30.0, queue_timeout: float = 120.0) -> JobStore:

@@ -123,13 +123,3 @@ def validate_form(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         except ConfigError as exc:
             errors = exc.errors
     return raw, errors
-
-
-def next_free_name(base: str, taken: set[str]) -> str:
-    """``base`` if no model has it, else ``base-2``, ``base-3``, ... (the first free one)."""
-    if base not in taken:
-        return base
-    number = 2
-    while f"{base}-{number}" in taken:
-        number += 1
-    return f"{base}-{number}"

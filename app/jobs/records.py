@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from app.core.errors import Conflict, NotFound
+from app.core.errors import Conflict, NotFound, Unavailable
 
 ACTIVE = ("queued", "running")
 FINAL = ("succeeded", "failed", "stopped")
@@ -30,6 +30,10 @@ class JobRunning(Conflict):
             "wait for it to finish or stop it"
         )
         self.job = job
+
+
+class JobStoreUnavailable(Unavailable):
+    """The job store cannot be read or written (a corrupt or full database, an unreachable Redis)."""
 
 
 class JobNotFound(NotFound):

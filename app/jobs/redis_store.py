@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict
 from typing import Any
 
 import redis
 
-from app.jobs.records import FINAL, JOB_FIELDS, Job
+from app.jobs.records import FINAL, JOB_FIELDS, Job, JobStoreUnavailable
 from app.jobs.store import JobStore
+
+
+def _reported(method):
+    """A Redis that cannot answer (stopped, unreachable, out of memory) is a JobStoreUnavailable with its reason."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except redis.RedisError as exc:
+            raise JobStoreUnavailable(f"the job store (Redis) cannot be used: {exc}") from exc
+
+    return wrapper
 
 
 class RedisJobStore(JobStore):
@@ -33,6 +47,7 @@ class RedisJobStore(JobStore):
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
 
+    @_reported
     def _insert_if_idle(self, job: Job) -> Job | None:
         active_key = self._key("active")
         with self.redis.pipeline() as pipe:
@@ -58,6 +73,7 @@ class RedisJobStore(JobStore):
     def _encode(values: dict[str, Any]) -> dict[str, str]:
         return {name: json.dumps(value) for name, value in values.items()}
 
+    @_reported
     def _load(self, job_id: str) -> Job | None:
         raw = self.redis.hgetall(self._key("job", job_id))
         if not raw:
@@ -65,15 +81,18 @@ class RedisJobStore(JobStore):
         values = {key.decode(): json.loads(value) for key, value in raw.items()}
         return Job(**{name: values[name] for name in JOB_FIELDS if name in values})
 
+    @_reported
     def _ids(self, limit: int) -> list[str]:
         return [raw.decode() for raw in self.redis.zrevrange(self._key("jobs"), 0, limit - 1)]
 
+    @_reported
     def update(self, job_id: str, **values: Any) -> None:
         unknown = set(values) - set(JOB_FIELDS)
         if unknown:
             raise ValueError(f"unknown job fields: {sorted(unknown)}")
         self.redis.hset(self._key("job", job_id), mapping=self._encode(values))
 
+    @_reported
     def _update_if(self, job_id: str, statuses: tuple[str, ...], values: dict[str, Any]) -> bool:
         key = self._key("job", job_id)
         active_key = self._key("active")
@@ -96,18 +115,23 @@ class RedisJobStore(JobStore):
                 except redis.WatchError:
                     continue
 
+    @_reported
     def add_epoch(self, job_id: str, metrics: dict[str, float]) -> None:
         self.redis.hset(self._key("job", job_id, "epochs"), str(int(metrics["epoch"])), json.dumps(metrics))
 
+    @_reported
     def epochs(self, job_id: str) -> list[dict[str, float]]:
         raw = self.redis.hgetall(self._key("job", job_id, "epochs"))
         return [json.loads(raw[key]) for key in sorted(raw, key=int)]
 
+    @_reported
     def _put_probe(self, job_id: str, epoch: int, data: bytes) -> None:
         self.redis.hset(self._key("job", job_id, "probes"), str(epoch), data)
 
+    @_reported
     def _get_probe(self, job_id: str, epoch: int) -> bytes | None:
         return self.redis.hget(self._key("job", job_id, "probes"), str(epoch))
 
+    @_reported
     def probe_epochs(self, job_id: str) -> list[int]:
         return sorted(int(key) for key in self.redis.hkeys(self._key("job", job_id, "probes")))

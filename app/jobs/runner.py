@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from app.config import PROJECT_ROOT
-from app.core.datasets import NAMED_DATASETS
+from app.core.datasets import NAMED_SHAPES, DataSources, check_dataset
 from app.core.model_files import validate_name
 from app.core.store import ModelExists
 from app.core.training import MAX_TRAIN_IMAGES, ConfigError, conv_layer_names, parse_config
+from app.core.training_cost import refuse_over_budget
 from app.jobs.celery_app import TASK_NAME, make_celery
 from app.jobs.records import Job
 from app.jobs.store import JobStore
@@ -42,23 +43,30 @@ class JobRunner(ABC):
     Args:
         store: the job store every viewer reads.
         model_store: the model store folder finished models are saved to.
+        sources: where datasets are read from (a dataset given by path must lie in its data folder).
     """
 
     engine = ""
 
-    def __init__(self, store: JobStore, model_store: Path) -> None:
+    def __init__(self, store: JobStore, model_store: Path, sources: DataSources) -> None:
         self.store = store
         self.model_store = Path(model_store)
+        self.sources = sources
 
     def submit(self, raw_config: dict[str, Any], engine: str | None = None) -> Job:
         """Validate ``raw_config`` and record it as a queued job, without launching it (the CLI runs it itself).
 
         Raises:
-            ConfigError: the configuration is invalid (every problem listed).
+            ConfigError: the configuration is invalid or too large to train here (every problem listed).
+            DatasetError: the dataset is neither a named one nor a file or folder in the data folder.
             ModelExists: a model of that name is already in the store.
             JobRunning: another job is active.
         """
         config = parse_config(raw_config)
+        check_dataset(config.dataset, self.sources)
+        if config.dataset in NAMED_SHAPES:  # a dataset given by path is checked by the worker once loaded
+            input_shape, n_classes, n_train = NAMED_SHAPES[config.dataset]
+            refuse_over_budget(config, input_shape, n_classes, min(n_train, config.max_train or n_train))
         if (self.model_store / validate_name(config.name)).exists():
             raise ModelExists(f"a model named {config.name!r} already exists; choose another name")
         return self.store.create(config.to_dict(), engine=engine or self.engine)
@@ -122,20 +130,10 @@ class EmbeddedRunner(JobRunner):
 
     engine = "embedded"
 
-    def __init__(self, store: JobStore, model_store: Path, log_dir: Path) -> None:
-        super().__init__(store, model_store)
+    def __init__(self, store: JobStore, model_store: Path, sources: DataSources, log_dir: Path) -> None:
+        super().__init__(store, model_store, sources)
         self.log_dir = Path(log_dir)
 
-    def submit(self, raw_config: dict[str, Any], engine: str | None = None) -> Job:
-        """As :meth:`JobRunner.submit`, and a dataset path must exist here (the worker runs on this machine), so a
-        typo is reported at once instead of as a failed job seconds later."""
-        config = parse_config(raw_config)
-        if config.dataset not in NAMED_DATASETS and not Path(config.dataset).exists():
-            raise ConfigError([
-                f"unknown dataset {config.dataset!r}: use {', '.join(NAMED_DATASETS)}, "
-                "or the path of an .npz file or IDX folder on the server"
-            ])
-        return super().submit(raw_config, engine)
 
     def _launch(self, job: Job) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -178,8 +176,8 @@ class CeleryRunner(JobRunner):
 
     engine = "celery"
 
-    def __init__(self, store: JobStore, model_store: Path, redis_url: str) -> None:
-        super().__init__(store, model_store)
+    def __init__(self, store: JobStore, model_store: Path, sources: DataSources, redis_url: str) -> None:
+        super().__init__(store, model_store, sources)
         self.celery = make_celery(redis_url)
 
     def _launch(self, job: Job) -> None:

@@ -9,7 +9,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from app.jobs.records import ACTIVE, BOOL_FIELDS, JOB_FIELDS, JSON_FIELDS, Job
+from app.jobs.records import ACTIVE, BOOL_FIELDS, JOB_FIELDS, JSON_FIELDS, Job, JobStoreUnavailable
 from app.jobs.store import JobStore
 
 
@@ -61,7 +61,10 @@ class SqliteJobStore(JobStore):
         super().__init__(stale_after, queue_timeout)
         self.path = Path(path).resolve()
         self.url = f"sqlite:{self.path}"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JobStoreUnavailable(f"cannot create the job store's folder: {exc.strerror or exc}") from exc
         columns = ", ".join(f"{name} {_SQL_TYPES.get(name, 'TEXT')}" for name in JOB_FIELDS)
         with self._connect() as db:
             # WAL: readers (page polls in every web worker) never wait for the writer (the training process).
@@ -84,12 +87,18 @@ class SqliteJobStore(JobStore):
     @contextlib.contextmanager
     def _connect(self):
         # A connection per operation: cheap for SQLite, safe across threads and processes, and never inherited
-        # half-used by a child process.
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        # half-used by a child process. A database that cannot be used (corrupt, disk full, folder gone) is a
+        # JobStoreUnavailable with SQLite's reason, which pages show and the API answers with 503.
+        try:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise JobStoreUnavailable(f"the job store cannot be opened: {exc}") from exc
         db.row_factory = sqlite3.Row
         try:
             db.execute("PRAGMA synchronous=NORMAL")
             yield db
+        except sqlite3.Error as exc:
+            raise JobStoreUnavailable(f"the job store cannot be used: {exc}") from exc
         finally:
             db.close()
 

@@ -156,6 +156,10 @@ class JobStore(ABC):
     def request_stop(self, job_id: str, save_partial: bool = False) -> Job:
         """Ask the job's worker to stop at its next batch (and whether to save the partial model).
 
+        A later request may add intent, never take it back: once anyone asked to keep the partial model, a second
+        stop without it (a double click, another viewer) still keeps it. Only True is ever written, so two
+        requests at once cannot undo each other either.
+
         Raises:
             JobNotFound, JobNotActive.
         """
@@ -165,7 +169,7 @@ class JobStore(ABC):
         # A job no worker has taken yet simply ends; a running one is told through the flag its worker polls.
         values = {"status": "stopped", "finished": time.time(), "stop_requested": True}
         if not self._update_if(job_id, ("queued",), values):
-            self.update(job_id, stop_requested=True, save_partial=bool(save_partial))
+            self.update(job_id, stop_requested=True, **({"save_partial": True} if save_partial else {}))
         return self.get(job_id)
 
     def request_probe(self, job_id: str, image: int, layer: str) -> Job:

@@ -13,6 +13,7 @@ What reaches the store, and when:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import threading
@@ -23,10 +24,14 @@ from typing import Any
 import numpy as np
 
 from app import services
-from app.core.datasets import DataSources, load_dataset
-from app.core.store import ModelStore
+from app.config import Settings
+from app.core.datasets import load_dataset
+from app.core.limits import check_room
+from app.core.store import ModelExists, ModelStore
 from app.core.training import ConfigError, TrainingObserver, inference_copy, parse_config, train
+from app.core.training_cost import refuse_over_budget
 from app.jobs.engines import open_store
+from app.jobs.memory_limit import apply_memory_limit, default_limit, is_out_of_memory
 from app.jobs.records import JobNotFound
 from app.jobs.store import JobStore
 
@@ -34,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 PULSE_SECONDS = 0.5
 NICENESS = 5  # of the embedded runner's training process (see main)
+RECOVERY_FOLDER = "recovered"
+SAVE_MARGIN_BYTES = 10 * 10**6  # meta.json, the archive's overhead, and room to spare
 
 
 class StoreObserver(TrainingObserver):
@@ -154,16 +161,14 @@ def _run_info(config, dataset) -> dict[str, Any]:
     return probe_info(dataset, config.probe_image, sizes)
 
 
-def run_job(
-    job_id: str, store: JobStore, model_store: Path, sources: DataSources, extra: TrainingObserver | None = None
-) -> str:
+def run_job(job_id: str, store: JobStore, settings: Settings, extra: TrainingObserver | None = None) -> str:
     """Run the queued job ``job_id`` to its end and record the outcome in ``store``.
 
     Args:
         job_id: a queued job of ``store``.
         store: the job store (progress, metrics, probe records, outcome).
-        model_store: where the model is saved (atomically: temp folder, then rename).
-        sources: where named datasets are read from.
+        settings: where datasets are read from, where the model is saved (atomically: temp folder, then rename),
+            and where a trained model the store could not take is kept (``STATE_DIR/recovered``).
         extra: an observer that also receives every hook (the CLI's progress bar).
 
     Returns:
@@ -177,12 +182,13 @@ def run_job(
     pulse = Pulse(store, job_id, observer)
     pulse.start()
     try:
-        status, error, saved = _train_and_save(job_id, store, model_store, sources, observer)
+        status, error, saved = _train_and_save(job_id, store, settings, observer)
     except ConfigError as exc:
         status, error, saved = "failed", "; ".join(exc.errors), False
     except Exception as exc:  # every failure must reach the viewers, with its message
         logger.exception("job %s failed", job_id)
-        status, error, saved = "failed", f"{type(exc).__name__}: {exc}", False
+        status, saved = "failed", False
+        error = f"out of memory: {exc}" if is_out_of_memory(exc) else f"{type(exc).__name__}: {exc}"
     finally:
         pulse.stop()
     if not store.finish(job_id, status, error=error, saved=saved):
@@ -191,10 +197,13 @@ def run_job(
     return store.get(job_id).status
 
 
-def _train_and_save(job_id: str, store: JobStore, model_store: Path, sources: DataSources, observer: StoreObserver):
+def _train_and_save(job_id: str, store: JobStore, settings: Settings, observer: StoreObserver):
     job = store.get(job_id)
     config = parse_config(job.config)
-    dataset = load_dataset(config.dataset, sources).subset(config.max_train, config.max_test)
+    dataset = load_dataset(config.dataset, settings.data_sources).subset(config.max_train, config.max_test)
+    cost = refuse_over_budget(config, dataset.x_train.shape[1:], len(dataset.class_names), len(dataset.x_train))
+    # Checked before hours of training, not after: the weights, their copy being written, and the test set.
+    check_room(settings.model_store, cost.parameter_bytes + dataset.x_test.nbytes + SAVE_MARGIN_BYTES)
     store.update(job_id, info=_run_info(config, dataset))
     observer.dataset = dataset
     result = train(config, observer, dataset)
@@ -205,10 +214,46 @@ def _train_and_save(job_id: str, store: JobStore, model_store: Path, sources: Da
         return "stopped", None, False
     meta = result.meta(config)
     meta["job_id"] = job_id
-    ModelStore(model_store).save(
-        config.name, inference_copy(result.model), result.dataset.x_test, result.dataset.y_test, meta
-    )
-    return ("stopped" if result.stopped else "succeeded"), None, True
+    outcome = "stopped" if result.stopped else "succeeded"
+    model = inference_copy(result.model)
+    try:
+        name = save_under_free_name(ModelStore(settings.model_store), config.name, model, result.dataset, meta)
+    except OSError as exc:
+        return "failed", _keep_for_recovery(job_id, settings, config.name, model, result.dataset, meta, exc), False
+    if name != config.name:
+        store.update(job_id, model=name)
+        logger.warning("job %s: %r was taken during training; saved as %r", job_id, config.name, name)
+    return outcome, None, True
+
+
+def save_under_free_name(models: ModelStore, name: str, model, dataset, meta: dict[str, Any]) -> str:
+    """Save under ``name``, or under the first free ``name-2``, ``name-3``... if a model of that name appeared
+    while this one trained; returns the name used."""
+    for _attempt in range(5):
+        chosen = models.free_name(name)
+        try:
+            models.save(chosen, model, dataset.x_test, dataset.y_test, meta)
+            return chosen
+        except ModelExists:  # taken between the look and the rename: look again
+            continue
+    raise ModelExists(f"could not find a free name for {name!r}")
+
+
+def _keep_for_recovery(job_id: str, settings: Settings, name: str, model, dataset, meta, error: OSError) -> str:
+    """Save a trained model the store refused (read-only, full) under ``STATE_DIR/recovered``; the job's error."""
+    reason = f"the model store refused the model ({error.strerror or error})"
+    recovered = ModelStore(Path(settings.state_dir) / RECOVERY_FOLDER)
+    try:
+        folder = recovered.save(recovered.free_name(f"{name}-{job_id}"), model, dataset.x_test, dataset.y_test, meta)
+    except OSError as second:
+        return f"{reason}, and keeping it under {recovered.root} failed too ({second.strerror or second})"
+    return f"{reason}; the trained model was kept in {folder}: move that folder into the model store to open it"
+
+
+def limit_memory(settings: Settings) -> None:
+    """Cap this process's memory (``TRAINING_MEMORY_MB``, default :func:`default_limit`): a model too large for the
+    machine fails its own job within seconds instead of swapping the machine that serves everyone."""
+    apply_memory_limit(settings.training_memory_bytes or default_limit())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,9 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     # Training takes every core it can get; a lower priority keeps the web server that launched it responsive
     # (pages of every viewer poll it), and costs the training nothing on an otherwise idle machine.
     os.nice(NICENESS)
+    settings = dataclasses.replace(services.settings(), model_store=args.model_store)
+    limit_memory(settings)
     store = open_store(args.store)
     try:
-        status = run_job(args.job_id, store, args.model_store, services.settings().data_sources)
+        status = run_job(args.job_id, store, settings)
     except JobNotFound as exc:
         logger.error("%s", exc)
         return 2

@@ -20,7 +20,7 @@ from app.core.errors import ExplorerError
 from app.core.grid import tile
 from app.figures.heatmaps import activation_heatmap, input_image_figure, probability_bars
 from app.figures.training import learning_rate_curve, training_curves
-from app.jobs.forms import default_form, next_free_name, probe_layer_options, validate_form
+from app.jobs.forms import default_form, probe_layer_options, validate_form
 from app.jobs.records import JobNotFound
 from app.ui.components import error_alert, info_alert
 from app.ui.links import explorer_link, job_link
@@ -52,7 +52,7 @@ STATUS_COLORS = {"queued": "secondary", "running": "primary", "succeeded": "succ
 def layout(job=None, **_other):
     """The page; ``?job=<id>`` shows that job instead of following the current one."""
     values = default_form()
-    values["name"] = next_free_name(values["name"], set(services.store().names()))
+    values["name"] = services.store().free_name(values["name"])
     watch = dbc.Card(
         dbc.CardBody(
             [

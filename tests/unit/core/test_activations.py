@@ -118,3 +118,23 @@ def test_logits_become_probabilities():
     np.testing.assert_allclose(probabilities.sum(), 1, rtol=1e-6)
     already = np.array([[0.2, 0.8]], np.float32)
     np.testing.assert_array_equal(as_probabilities(already), already)
+
+
+def test_probabilities_are_decided_per_image():
+    """One image with NaN pixels must not change how the other rows are read, nor turn into a fake certainty."""
+    rows = np.array([[0.2, 0.8], [np.nan, np.nan], [3.0, -1.0]], np.float32)
+    probabilities = as_probabilities(rows)
+    np.testing.assert_array_equal(probabilities[0], rows[0])  # a distribution stays as it is
+    assert np.isnan(probabilities[1]).all()  # non-finite stays non-finite, reported as such
+    np.testing.assert_allclose(probabilities[2], np.exp([3, -1]) / np.exp([3, -1]).sum(), rtol=1e-6)
+
+
+def test_passes_are_bounded_in_bytes(tiny_loaded):
+    from app.core.activations import ActivationEngine
+    from app.core.cache import sizeof
+
+    one_pass = sizeof(tiny_loaded.engine._forward(0))
+    engine = ActivationEngine(tiny_loaded.model, tiny_loaded.images, "tiny", cache_bytes=3 * one_pass + 100)
+    for index in range(10):
+        engine.activations("conv", index)
+    assert 0 < engine._passes.nbytes <= 3 * one_pass + 100 and len(engine._passes) == 3

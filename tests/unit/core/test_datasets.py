@@ -32,7 +32,7 @@ def test_idx_folder_roundtrip(tmp_path):
     for i, (key, stem) in enumerate(names.items()):
         compress = i % 2 == 0
         write_idx(tmp_path / (stem + (".gz" if compress else "")), arrays[key], compress)
-    dataset = load_dataset(str(tmp_path))
+    dataset = load_dataset(str(tmp_path), DataSources(data_dir=tmp_path))
     assert dataset.x_train.shape == (20, 28, 28, 1) and dataset.x_train.dtype == np.float32
     np.testing.assert_allclose(dataset.x_test[..., 0] * 255, arrays["x_test"], atol=1e-3)
     np.testing.assert_array_equal(dataset.y_train, arrays["y_train"])
@@ -57,15 +57,34 @@ def test_full_mnist_from_keras_cache_offline(tmp_path):
 def test_npz_path_and_missing_keys(tmp_path):
     arrays = small_arrays(2)
     np.savez(tmp_path / "data.npz", **arrays)
-    assert len(load_dataset(str(tmp_path / "data.npz")).x_test) == 7
+    sources = DataSources(data_dir=tmp_path)
+    assert len(load_dataset("data.npz", sources).x_test) == 7  # a name inside the data folder
+    assert len(load_dataset(str(tmp_path / "data.npz"), sources).x_test) == 7  # or its full path
     np.savez(tmp_path / "partial.npz", x_train=arrays["x_train"])
     with pytest.raises(DatasetError, match="lacks"):
-        load_dataset(str(tmp_path / "partial.npz"))
+        load_dataset("partial.npz", sources)
 
 
 def test_unknown_dataset_is_clear():
     with pytest.raises(DatasetError, match="unknown dataset 'cifar-100'"):
         load_dataset("cifar-100")
+
+
+def test_paths_outside_the_data_folder_are_refused_alike(tmp_path):
+    """An existing folder elsewhere, a missing one, a link out and a 50,000-character name all get the same answer,
+    so the API tells nobody which paths exist on the server."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "escape").symlink_to(tmp_path)
+    np.savez(tmp_path / "outside.npz", **small_arrays(1))
+    sources = DataSources(data_dir=data)
+    messages = set()
+    for name in ("/root/.ssh", str(tmp_path), "/nope/missing", "../outside.npz", "escape/outside.npz", "x" * 50_000,
+                 "bad\x00name"):
+        with pytest.raises(DatasetError, match="unknown dataset") as caught:
+            load_dataset(name, sources)
+        messages.add(str(caught.value).split(":", 1)[1])
+    assert len(messages) == 1
 
 
 def test_bundled_subset_is_frozen_and_stratified():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from app.core.model_files import BrokenModel, InvalidName, validate_name
-from app.core.store import ModelExists, ModelNotFound, ModelStore
+from app.core.store import ModelExists, ModelNotFound, ModelStore, next_free_name
 from tests.conftest import build_tiny_model, tiny_test_set
 
 
@@ -63,7 +63,7 @@ def test_pickled_test_set_is_refused(tmp_path):
     folder.mkdir()
     build_tiny_model().save(folder / "model.keras")
     np.savez(folder / "test_set.npz", images=np.array([object()], dtype=object), labels=np.array([0]))
-    with pytest.raises(BrokenModel, match="cannot read test set"):
+    with pytest.raises(BrokenModel, match="needs pickle"):
         ModelStore(tmp_path).get("pickled")
 
 
@@ -116,8 +116,8 @@ def test_listing_more_models_than_the_cache_opens_each_version_once(tiny_store, 
 
     opened = []
     real_read = store_module.read_model_files
-    monkeypatch.setattr(store_module, "read_model_files", lambda folder: opened.append(folder.name)
-                        or real_read(folder))
+    monkeypatch.setattr(store_module, "read_model_files", lambda folder, limit: opened.append(folder.name)
+                        or real_read(folder, limit))
     store = ModelStore(tiny_store, cache_size=1)
     first = store.entries()
     assert sorted(opened) == sorted(entry.name for entry in first)
@@ -128,3 +128,72 @@ def test_listing_more_models_than_the_cache_opens_each_version_once(tiny_store, 
     os.utime(tiny_store / "tiny" / "test_set.npz", ns=(2, 2))
     store.entries()
     assert opened[len(first):] == ["tiny"]  # only the changed model is opened again
+
+
+def test_next_free_name():
+    assert next_free_name("my-cnn", set()) == "my-cnn"
+    assert next_free_name("my-cnn", {"my-cnn", "my-cnn-2"}) == "my-cnn-3"
+
+
+def test_an_npz_bomb_is_listed_as_broken_without_being_read(tiny_store):
+    """A few kB on disk that declare hundreds of MB: refused from the headers, its data never loaded."""
+    import tracemalloc
+
+    folder = tiny_store / "bomb"
+    folder.mkdir()
+    build_tiny_model().save(folder / "model.keras")
+    np.savez_compressed(folder / "test_set.npz", images=np.zeros((40_000, 28, 28, 1), np.float32),
+                        labels=np.zeros(40_000, np.int64))
+    assert (folder / "test_set.npz").stat().st_size < 2_000_000
+    tracemalloc.start()
+    entries = {entry.name: entry for entry in ModelStore(tiny_store, test_set_max_bytes=50_000_000).entries()}
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert not entries["bomb"].ok and "limit is 50.0 MB" in entries["bomb"].reason
+    assert entries["tiny"].ok and peak < 20_000_000
+
+
+def test_meta_json_that_is_deep_huge_or_linked_out_is_ignored(tiny_store, tmp_path):
+    folder = tiny_store / "tiny"
+    (folder / "meta.json").write_text("[" * 200_000 + "]" * 200_000)
+    assert ModelStore(tiny_store).get("tiny").meta == {}  # no RecursionError, the model still works
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"dataset": "private", "metrics": {"test_accuracy": 1}}')
+    (folder / "meta.json").unlink()
+    (folder / "meta.json").symlink_to(secret)
+    assert ModelStore(tiny_store).get("tiny").meta == {}
+    (folder / "meta.json").unlink()
+    (folder / "meta.json").write_text('{"metrics": [1, 2], "class_names": 7, "dataset": "d", "extra": {}}')
+    os.utime(folder / "model.keras", ns=(5, 5))  # a new version, so the store reads the file again
+    assert ModelStore(tiny_store).get("tiny").meta == {"dataset": "d"}  # wrong types dropped
+
+
+def test_folders_linked_out_of_the_store_or_badly_named_are_listed_as_broken(tiny_store, tmp_path):
+    outside = tmp_path / "elsewhere"
+    (tiny_store / "tiny").rename(outside)
+    (tiny_store / "linked").symlink_to(outside)
+    (tiny_store / "name with space").mkdir()
+    store = ModelStore(tiny_store)
+    entries = {entry.name: entry for entry in store.entries()}
+    assert not entries["linked"].ok and "outside" in entries["linked"].reason
+    assert not entries["name with space"].ok and "invalid model name" in entries["name with space"].reason
+    with pytest.raises(BrokenModel, match="outside"):
+        store.get("linked")
+    images, labels = tiny_test_set()
+    (tiny_store / "legacy-h5" / "test_set.npz").unlink()
+    np.savez(tmp_path / "other.npz", images=images, labels=labels)
+    (tiny_store / "legacy-h5" / "test_set.npz").symlink_to(tmp_path / "other.npz")
+    with pytest.raises(BrokenModel, match="outside"):
+        store.get("legacy-h5")
+
+
+def test_stale_temporary_folders_are_removed_but_not_a_save_in_progress(tiny_store):
+    stale, fresh = tiny_store / ".tmp-old-1234", tiny_store / ".tmp-new-5678"
+    for folder in (stale, fresh):
+        folder.mkdir()
+        (folder / "model.keras").write_bytes(b"partial")
+    hour_ago = os.stat(stale).st_mtime - 7200
+    for path in (stale / "model.keras", stale):
+        os.utime(path, (hour_ago, hour_ago))
+    removed = ModelStore(tiny_store).remove_stale_temporaries(older_than=3600)
+    assert removed == [".tmp-old-1234"] and not stale.exists() and fresh.exists()

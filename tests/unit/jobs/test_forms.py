@@ -5,7 +5,6 @@ from __future__ import annotations
 from app.jobs.forms import (
     config_from_form,
     default_form,
-    next_free_name,
     parse_int_list,
     probe_layer_options,
     validate_form,
@@ -58,8 +57,3 @@ def test_probe_layer_options_follow_the_architecture():
                                                       "Dense_2"]
     assert probe_layer_options("8", 0, "") == ["Conv2D_1", "Flatten", "Dense_1"]
     assert probe_layer_options("junk", "x", "") == ["Conv2D_1", "Flatten", "Dense_1"]
-
-
-def test_next_free_name():
-    assert next_free_name("my-cnn", set()) == "my-cnn"
-    assert next_free_name("my-cnn", {"my-cnn", "my-cnn-2"}) == "my-cnn-3"
