@@ -7,15 +7,19 @@ Route modules (:mod:`app.api.models`, :mod:`~app.api.finder`, :mod:`~app.api.cla
 from __future__ import annotations
 
 import logging
+import math
+import re
 
 from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app.core.errors import Conflict, ExplorerError, InvalidInput, NotFound, Unavailable
+from app.core.limits import loads_json, parse_int
 
 logger = logging.getLogger(__name__)
 
 api = Blueprint("api", __name__)
+NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")  # ASCII decimal, no nan/inf
 
 # The core says what went wrong; this is the one place that says which HTTP status that is.
 STATUS_OF = ((NotFound, 404), (Conflict, 409), (InvalidInput, 400), (Unavailable, 503))
@@ -41,38 +45,56 @@ def _unexpected_error(exc: Exception):
 
 
 def int_arg(name: str, default: int | None = None, low: int | None = None, high: int | None = None) -> int:
-    """A required (or defaulted) integer query parameter, range-checked, else :class:`InvalidInput` (400)."""
+    """A required (or defaulted) integer query parameter: ASCII digits only (not ``１`` or ``1_0``), range-checked,
+    else :class:`InvalidInput` (400)."""
     raw = request.args.get(name)
     if raw is None or raw == "":
         if default is None:
             raise InvalidInput(f"missing query parameter {name!r}")
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInput(f"query parameter {name!r} must be an integer, got {raw!r}") from None
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise InvalidInput(f"query parameter {name!r} must be between {low} and {high}, got {value}")
-    return value
+    return parse_int(raw, f"query parameter {name!r}", low, high)
 
 
 def float_arg(name: str, default: float) -> float:
-    """An optional number query parameter, else :class:`InvalidInput` (400)."""
+    """An optional finite number query parameter, else :class:`InvalidInput` (400)."""
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return float(raw)
+        value = float(raw) if NUMBER.fullmatch(raw) else math.nan
     except ValueError:
-        raise InvalidInput(f"query parameter {name!r} must be a number, got {raw!r}") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise InvalidInput(f"query parameter {name!r} must be a number, got {raw[:40]!r}")
+    return value
 
 
-def str_arg(name: str) -> str:
-    """A required string query parameter, else :class:`InvalidInput` (400)."""
+def str_arg(name: str, max_length: int = 200) -> str:
+    """A required string query parameter of at most ``max_length`` characters, else :class:`InvalidInput` (400)."""
     raw = request.args.get(name, "")
     if not raw:
         raise InvalidInput(f"missing query parameter {name!r}")
+    if len(raw) > max_length:
+        raise InvalidInput(f"query parameter {name!r} is longer than {max_length} characters")
     return raw
+
+
+def json_body(required: bool = True) -> dict:
+    """The request's JSON object, parsed with bounded size and nesting (a 200,000-deep body is a 400, not a
+    RecursionError); an empty body is ``{}`` unless ``required``.
+
+    Raises:
+        InvalidInput: not JSON, not an object, too deep, or (``required``) empty.
+    """
+    data = request.get_data(cache=True)
+    if not data.strip():
+        if required:
+            raise InvalidInput("the request body must be a JSON object")
+        return {}
+    body = loads_json(data)
+    if not isinstance(body, dict):
+        raise InvalidInput(f"the request body must be a JSON object, got {type(body).__name__}")
+    return body
 
 
 def image_arg(engine, name: str = "image") -> int:

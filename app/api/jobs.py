@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify, request
+from flask import jsonify
 
 from app import services
-from app.api.blueprint import api, int_arg
-from app.core.errors import NotFound
+from app.api.blueprint import api, int_arg, json_body
+from app.core.errors import InvalidInput, NotFound
 from app.core.training import ConfigError
 from app.jobs.records import Job
 from app.jobs.store import JobStore
@@ -26,9 +26,10 @@ def job_detail(store: JobStore, job: Job) -> dict[str, Any]:
 @api.post("/api/jobs")
 def start_job():
     """Start a training job from the JSON configuration: 202 + id; 400 with ``errors``; 409 if one is running."""
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ConfigError(["the request body must be a JSON object with the training configuration"])
+    try:
+        body = json_body()
+    except InvalidInput as exc:
+        raise ConfigError([f"the request body must be a JSON object with the training configuration ({exc})"]) from exc
     job = services.job_runner().start(body)
     return jsonify(id=job.id, status=job.status, model=job.model, url=f"/api/jobs/{job.id}"), 202
 
@@ -50,8 +51,10 @@ def get_job(job_id: str):
 @api.post("/api/jobs/<job_id>/stop")
 def stop_job(job_id: str):
     """Stop at the next batch; ``{"save_partial": true}`` keeps the partial model. 409 if it already ended."""
-    body = request.get_json(silent=True) or {}
-    job = services.job_runner().stop(job_id, save_partial=bool(body.get("save_partial", False)))
+    save_partial = json_body(required=False).get("save_partial", False)
+    if not isinstance(save_partial, bool):
+        raise InvalidInput(f"save_partial must be true or false, got {str(save_partial)[:40]!r}")
+    job = services.job_runner().stop(job_id, save_partial=save_partial)
     return jsonify(job.to_dict())
 
 
@@ -59,7 +62,7 @@ def stop_job(job_id: str):
 def change_probe(job_id: str):
     """During a run, record another test image and/or layer from the next epoch on: ``{"image": 7, "layer":
     "Conv2D_2"}`` (each defaults to the current choice). 400 for an unknown layer or an image out of range."""
-    body = request.get_json(silent=True) or {}
+    body = json_body(required=False)
     job = services.job_runner().change_probe(job_id, body.get("image"), body.get("layer"))
     return jsonify(job.to_dict())
 
@@ -72,7 +75,7 @@ def get_probe(job_id: str):
     recorded = store.probe_epochs(job_id)
     if not recorded:
         raise NotFound(f"job {job_id} has no probe records")
-    epoch = int_arg("epoch", recorded[-1], 1)
+    epoch = int_arg("epoch", recorded[-1], 1, max(recorded))
     probe = store.probe(job_id, epoch)
     if probe is None:
         raise NotFound(f"no probe record for epoch {epoch}; recorded: {recorded}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from flask import jsonify
 
 from app import services
@@ -100,16 +101,19 @@ def get_activations(name: str):
 
 @api.get("/api/models/<name>/predict")
 def predict(name: str):
-    """Class probabilities of one test image with the predicted and true class."""
+    """Class probabilities of one test image with the predicted and true class; an image the model cannot score
+    (non-finite pixels give non-finite outputs) has ``null`` probabilities, no prediction and ``finite: false``."""
     loaded = services.store().get(name)
     engine = loaded.engine
     index = image_arg(engine)
     probabilities = engine.probabilities(index)
+    finite = bool(np.isfinite(probabilities).all())
     return jsonify(
         model=loaded.name,
         image=index,
         probabilities=probabilities.tolist(),
-        predicted=int(probabilities.argmax()),
+        finite=finite,
+        predicted=int(probabilities.argmax()) if finite else None,
         label=int(loaded.labels[index]),
         class_names=loaded.class_names,
     )

@@ -49,9 +49,17 @@ _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _show(raw: Any, limit: int = 40) -> str:
-    """``repr(raw)`` cut to ``limit`` characters: error messages must stay short whatever the input was."""
-    text = repr(raw)
+def shown(raw: Any, limit: int = 40) -> str:
+    """``repr(raw)`` cut to ``limit`` characters: error messages must stay short whatever the input was.
+
+    Containers show their type only (their repr could be megabytes), and so does an int too long to print.
+    """
+    if not isinstance(raw, int | float | str | bytes | type(None)):
+        return type(raw).__name__
+    try:
+        text = repr(raw)
+    except ValueError:  # an int beyond Python's 4,300-digit printing limit
+        return "a very long number"
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
@@ -85,15 +93,15 @@ def parse_int(raw: Any, name: str, low: int | None = None, high: int | None = No
     """
     expected = f"{name} must be an integer{_range_text(low, high)}"
     if isinstance(raw, bool):
-        raise InvalidInput(f"{expected}, got {_show(raw)}")
+        raise InvalidInput(f"{expected}, got {shown(raw)}")
     if isinstance(raw, int):
         value = raw
     elif isinstance(raw, str) and _INT_TEXT.fullmatch(raw):
         value = int(raw)
     else:
-        raise InvalidInput(f"{expected}, got {_show(raw)}")
+        raise InvalidInput(f"{expected}, got {shown(raw)}")
     if abs(value) > MAX_INT or (low is not None and value < low) or (high is not None and value > high):
-        raise InvalidInput(f"{expected}, got {_show(value)}")
+        raise InvalidInput(f"{expected}, got {shown(value)}")
     return value
 
 
@@ -104,7 +112,7 @@ def _refuse_constant(name: str) -> NoReturn:
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):  # 1e999 is valid JSON syntax but overflows to inf
-        raise InvalidInput(f"the JSON number {_show(text)} is too large for a float")
+        raise InvalidInput(f"the JSON number {shown(text)} is too large for a float")
     return value
 
 
@@ -391,17 +399,17 @@ def resolve_inside(
         NotFound: ``must_exist`` and nothing is there.
         InvalidInput: the path leaves ``root``, loops, is too long (ENAMETOOLONG) or holds a NUL byte.
     """
-    shown = _show(str(path), 60)
+    label = shown(str(path), 60)
     try:
         base = Path(root).resolve()
         resolved = (base / path).resolve(strict=must_exist)
     except FileNotFoundError as exc:
-        raise NotFound(f"{shown} does not exist") from exc
+        raise NotFound(f"{label} does not exist") from exc
     except (OSError, RuntimeError, ValueError) as exc:  # ENAMETOOLONG, ELOOP (RuntimeError before 3.13), NUL
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise InvalidInput(f"{shown} is not a usable path: {reason}") from exc
+        raise InvalidInput(f"{label} is not a usable path: {reason}") from exc
     if not resolved.is_relative_to(base):
-        raise InvalidInput(f"{shown} points outside {base.name or base}")
+        raise InvalidInput(f"{label} points outside {base.name or base}")
     return resolved
 
 

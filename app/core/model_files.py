@@ -163,8 +163,9 @@ def load_test_set(folder: Path, max_bytes: int = DEFAULT_TEST_SET_MAX_BYTES) -> 
 
 # What each meta.json field the app reads must be; anything else is dropped, so a hand-edited file cannot break a
 # page that formats it.
-_META_TYPES = {"dataset": str, "created": str, "class_names": list, "config": dict, "history": list,
-               "metrics": dict, "job_id": str}
+_META_TYPES = {"dataset": str, "dataset_description": str, "created": str, "class_names": list, "config": dict,
+               "history": list, "metrics": dict, "job_id": str, "stopped": bool, "epochs_completed": int,
+               "train_size": int, "test_size": int, "duration_seconds": int | float}
 
 
 def clean_meta(raw: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import numpy as np
 
 from app.core.datasets import Dataset, DataSources, load_dataset
 from app.core.errors import InvalidInput
+from app.core.limits import shown
 from app.core.model_files import InvalidName, validate_name
 
 ACTIVATIONS = ("relu", "sigmoid", "elu", "tanh")
@@ -25,6 +26,7 @@ SCHEDULES = ("none", "power", "exponential")
 REGULARIZERS = ("none", "l1", "l2")
 MAX_PARAMETERS = 5_000_000
 MAX_TRAIN_IMAGES = 70_000
+MAX_DATASET_CHARS = 300
 
 
 class ConfigError(InvalidInput):
@@ -91,14 +93,26 @@ class TrainingConfig:
 def _check_range(errors: list[str], label: str, value: Any, low: float, high: float, integer: bool = True) -> None:
     kind = int if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kind):
-        errors.append(f"{label} must be {'an integer' if integer else 'a number'}, got {value!r}")
+        errors.append(f"{label} must be {'an integer' if integer else 'a number'}, got {shown(value)}")
     elif not low <= value <= high:
         errors.append(f"{label} must be between {low} and {high}, got {value}")
 
 
 def _check_choice(errors: list[str], label: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        errors.append(f"{label} must be one of {', '.join(choices)}, got {value!r}")
+    if not isinstance(value, str) or value not in choices:
+        errors.append(f"{label} must be one of {', '.join(choices)}, got {shown(value)}")
+
+
+def _layer_spec(errors: list[str], label: str, spec: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+    """One layer's settings if they are an object with known keys; else a sentence in ``errors`` and ``{}``."""
+    if not isinstance(spec, dict):
+        example = ", ".join(f'"{key}": ...' for key in keys)
+        errors.append(f"{label} must be an object such as {{{example}}}, got {shown(spec)}")
+        return {}
+    unknown = sorted(str(key)[:40] for key in set(spec) - set(keys))
+    if unknown:
+        errors.append(f"{label} has unknown settings: {', '.join(unknown)} (known: {', '.join(keys)})")
+    return spec
 
 
 def parse_config(raw: dict[str, Any]) -> TrainingConfig:
@@ -113,15 +127,15 @@ def parse_config(raw: dict[str, Any]) -> TrainingConfig:
     errors: list[str] = []
     unknown = set(raw) - set(defaults.to_dict())
     if unknown:
-        errors.append(f"unknown settings: {', '.join(sorted(unknown))}")
+        errors.append(f"unknown settings: {', '.join(sorted(str(key)[:40] for key in unknown)[:10])}")
     values = {**defaults.to_dict(), **{k: v for k, v in raw.items() if k not in unknown}}
 
     try:
         validate_name(values["name"])
     except InvalidName as exc:
         errors.append(str(exc))
-    if not isinstance(values["dataset"], str) or not values["dataset"]:
-        errors.append("dataset must be a name or a path")
+    if not isinstance(values["dataset"], str) or not 0 < len(values["dataset"]) <= MAX_DATASET_CHARS:
+        errors.append(f"dataset must be a name or a path of at most {MAX_DATASET_CHARS} characters")
 
     convs = values["conv_layers"]
     if not isinstance(convs, list) or not 1 <= len(convs) <= 6:
@@ -129,7 +143,7 @@ def parse_config(raw: dict[str, Any]) -> TrainingConfig:
         convs = []
     conv_specs = []
     for i, spec in enumerate(convs, start=1):
-        spec = spec if isinstance(spec, dict) else {}
+        spec = _layer_spec(errors, f"conv layer {i}", spec, ("filters", "kernel", "activation"))
         conv = ConvSpec(**{k: spec[k] for k in ("filters", "kernel", "activation") if k in spec})
         _check_range(errors, f"conv layer {i} filters", conv.filters, 1, 512)
         _check_range(errors, f"conv layer {i} kernel", conv.kernel, 1, 11)
@@ -142,7 +156,7 @@ def parse_config(raw: dict[str, Any]) -> TrainingConfig:
         denses = []
     dense_specs = []
     for i, spec in enumerate(denses, start=1):
-        spec = spec if isinstance(spec, dict) else {}
+        spec = _layer_spec(errors, f"dense layer {i}", spec, ("units", "activation"))
         dense = DenseSpec(**{k: spec[k] for k in ("units", "activation") if k in spec})
         _check_range(errors, f"dense layer {i} units", dense.units, 1, 4096)
         _check_choice(errors, f"dense layer {i} activation", dense.activation, ACTIVATIONS)
@@ -165,7 +179,8 @@ def parse_config(raw: dict[str, Any]) -> TrainingConfig:
     _check_range(errors, "seed", values["seed"], 0, 2**31 - 1)
     if values["probe_image"] is not None:
         _check_range(errors, "probe_image", values["probe_image"], 0, MAX_TRAIN_IMAGES)
-    if values["probe_layer"] is not None and not isinstance(values["probe_layer"], str):
+    if values["probe_layer"] is not None and not (isinstance(values["probe_layer"], str)
+                                                  and len(values["probe_layer"]) <= 64):
         errors.append("probe_layer must be a layer name")
     if errors:
         raise ConfigError(errors)

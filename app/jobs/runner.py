@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from app.config import PROJECT_ROOT
-from app.core.datasets import NAMED_SHAPES, DataSources, check_dataset
+from app.core.datasets import NAMED_SHAPES, DatasetError, DataSources, check_dataset
+from app.core.limits import shown
 from app.core.model_files import validate_name
 from app.core.store import ModelExists
 from app.core.training import MAX_TRAIN_IMAGES, ConfigError, conv_layer_names, parse_config
@@ -57,13 +58,16 @@ class JobRunner(ABC):
         """Validate ``raw_config`` and record it as a queued job, without launching it (the CLI runs it itself).
 
         Raises:
-            ConfigError: the configuration is invalid or too large to train here (every problem listed).
-            DatasetError: the dataset is neither a named one nor a file or folder in the data folder.
+            ConfigError: the configuration is invalid or too large to train here (every problem listed), or its
+                dataset is neither a named one nor a file or folder in the data folder.
             ModelExists: a model of that name is already in the store.
             JobRunning: another job is active.
         """
         config = parse_config(raw_config)
-        check_dataset(config.dataset, self.sources)
+        try:
+            check_dataset(config.dataset, self.sources)
+        except DatasetError as exc:
+            raise ConfigError([str(exc)]) from exc
         if config.dataset in NAMED_SHAPES:  # a dataset given by path is checked by the worker once loaded
             input_shape, n_classes, n_train = NAMED_SHAPES[config.dataset]
             refuse_over_budget(config, input_shape, n_classes, min(n_train, config.max_train or n_train))
@@ -108,10 +112,10 @@ class JobRunner(ABC):
         layer = layer or current["layer"] or names[0]
         problems = []
         if layer not in names:
-            problems.append(f"layer must be one of {', '.join(names)}, got {layer!r}")
+            problems.append(f"layer must be one of {', '.join(names)}, got {shown(layer)}")
         size = job.info.get("test_size") or job.config.get("max_test") or MAX_TRAIN_IMAGES
         if isinstance(image, bool) or not isinstance(image, int) or not 0 <= image < size:
-            problems.append(f"the probe image must be a test-image index from 0 to {size - 1}, got {image!r}")
+            problems.append(f"the probe image must be a test-image index from 0 to {size - 1}, got {shown(image)}")
         if problems:
             raise ConfigError(problems)
         return self.store.request_probe(job_id, image, layer)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from app import services
@@ -50,9 +51,19 @@ def finished(job: dict) -> bool:
 
 
 @pytest.fixture
+def data_dir(tmp_path):
+    """The DATA_DIR of :func:`client`."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
 def client(app_store, tmp_path, monkeypatch):
-    """The API on the embedded engine, with a temporary model store and STATE_DIR; no job outlives the test."""
+    """The API on the embedded engine, with a temporary model store, STATE_DIR and DATA_DIR; no job outlives the
+    test."""
     monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("REDIS_URL", raising=False)
     services.reset()
     from app.main import server
@@ -129,6 +140,8 @@ def test_second_start_refused_then_stop_mid_run_with_and_without_partial_save(cl
     assert (first["layer"], first["image"]) == ("Conv2D_2", 3)  # earlier records keep what they recorded
     assert set(job["info"]["probe_images"]) == {"3", "7"}
     assert client.post(f"/api/jobs/{partial}/stop", json={"save_partial": True}).status_code == 200
+    # a second click, or a second viewer, stopping without the switch: adds nothing, takes nothing back
+    assert client.post(f"/api/jobs/{partial}/stop").status_code in (200, 409)
     job, _ = wait_for(client, partial, finished, timeout=30)
     assert job["status"] == "stopped" and job["saved"]
     meta = services.store().get("partial").meta
@@ -153,14 +166,18 @@ def test_invalid_requests_get_clear_errors(client):
     assert client.get("/api/jobs").get_json()["jobs"] == []  # nothing was started
 
 
-def test_failure_keeps_its_message_and_a_killed_worker_does_not_block(client):
+def test_failure_keeps_its_message_and_a_killed_worker_does_not_block(client, data_dir):
     no_data = client.post("/api/jobs", json={**TINY, "name": "nodata", "dataset": "/no/such/data.npz"})
     assert no_data.status_code == 400 and "unknown dataset" in no_data.get_json()["errors"][0]  # caught up front
-    # valid on paper, but 11x11 kernels leave no pixels of a 28x28 image: only building the model finds out
-    shrinking = {**TINY, "name": "shrinks", "conv_layers": [{"filters": 4, "kernel": 11}] * 3}
-    bad = client.post("/api/jobs", json=shrinking).get_json()["id"]
+    # 11x11 kernels leave no pixels of a 28x28 image: the cost estimate finds out before anything is built
+    too_wide = [{"filters": 4, "kernel": 11}] * 3
+    shrinking = client.post("/api/jobs", json={**TINY, "name": "shrinks", "conv_layers": too_wide})
+    assert shrinking.status_code == 400 and "leaves no pixels" in shrinking.get_json()["errors"][0]
+    # a dataset file in DATA_DIR that turns out unusable only once the worker reads it
+    np.savez(data_dir / "partial.npz", x_train=np.zeros((20, 28, 28), np.uint8))
+    bad = client.post("/api/jobs", json={**TINY, "name": "bad-data", "dataset": "partial.npz"}).get_json()["id"]
     job, _ = wait_for(client, bad, finished)
-    assert job["status"] == "failed" and "leaves no pixels" in job["error"]
+    assert job["status"] == "failed" and "lacks" in job["error"]
 
     victim = client.post("/api/jobs", json={**TINY, "name": "killed", "epochs": 200}).get_json()["id"]
     job, _ = wait_for(client, victim, lambda job: job["status"] == "running" and job["pid"])

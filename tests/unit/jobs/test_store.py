@@ -202,3 +202,37 @@ def test_sqlite_store_upgrades_an_older_schema(tmp_path):
     assert old.status == "succeeded" and old.saved is False and old.info == {} and old.engine == "embedded"
     assert old.to_dict()["batches_total"] == 0 and old.started is None
     assert store.create(CONFIG).status == "queued"
+
+
+def test_a_later_stop_adds_intent_but_never_takes_it_back(make_store):
+    store = make_store()
+    job = store.create(CONFIG)
+    store.claim(job.id, pid=1)
+    assert store.request_stop(job.id, save_partial=True).save_partial
+    assert store.request_stop(job.id).save_partial  # a double click without the switch keeps the model
+    other = make_store()  # another viewer, in another worker
+    assert other.request_stop(job.id, save_partial=False).save_partial
+
+
+def test_an_unusable_sqlite_store_says_so_instead_of_crashing(tmp_path):
+    from app.jobs.records import JobStoreUnavailable
+
+    path = tmp_path / "jobs.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(JobStoreUnavailable, match="job store"):
+        SqliteJobStore(path).list(1)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(JobStoreUnavailable, match="folder"):
+        SqliteJobStore(blocker / "state" / "jobs.sqlite3")
+
+
+def test_a_stopped_redis_says_so_instead_of_crashing():
+    from app.jobs.records import JobStoreUnavailable
+    from tests.services_support import free_port
+
+    store = RedisJobStore(f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(JobStoreUnavailable, match="Redis"):
+        store.list(1)
+    with pytest.raises(JobStoreUnavailable):
+        store.create(CONFIG)
