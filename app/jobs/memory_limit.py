@@ -65,6 +65,8 @@ MIB = 2**20
 # trained under 3 GiB while the hostile configurations failed within seconds.
 BASE_LIMIT = 3 * GIB
 PER_EXTRA_CORE = 24 * MIB  # two TensorFlow threads per core, each an 8 MiB stack plus its malloc arena
+# What a process that ran out of memory leaves in its log: Python's, numpy's, TensorFlow's and C++'s words for it.
+OUT_OF_MEMORY = re.compile(r"MemoryError|ResourceExhaustedError|bad_alloc|\bOOM\b")
 ABORTED = -signal.SIGABRT  # returncode of a worker that hit the limit in C++ code (std::bad_alloc)
 
 
@@ -147,4 +149,4 @@ def is_out_of_memory(error: BaseException) -> bool:
     if isinstance(error, MemoryError):
         return True
     names = {cls.__name__ for cls in type(error).__mro__}
-    return "ResourceExhaustedError" in names or bool(re.search(r"bad_alloc|\bOOM\b", str(error)))
+    return "ResourceExhaustedError" in names or bool(OUT_OF_MEMORY.search(str(error)))

@@ -30,6 +30,7 @@ from app.core.store import ModelExists
 from app.core.training import MAX_TRAIN_IMAGES, ConfigError, conv_layer_names, parse_config
 from app.core.training_cost import refuse_over_budget
 from app.jobs.celery_app import TASK_NAME, make_celery
+from app.jobs.memory_limit import ABORTED, OUT_OF_MEMORY
 from app.jobs.records import Job
 from app.jobs.store import JobStore
 
@@ -166,6 +167,8 @@ class EmbeddedRunner(JobRunner):
             if self.store.get(job_id).active:
                 tail = log_path.read_text(errors="replace")[-LOG_TAIL_CHARS:].strip()
                 error = f"the training process exited with code {code}" + (f": {tail}" if tail else "")
+                if code == ABORTED or OUT_OF_MEMORY.search(tail):  # an allocation past the worker's memory limit
+                    error = f"out of memory: the run needs more than the training memory limit; {error}"
                 self.store.finish(job_id, "failed", error=error)
         except Exception:
             logger.exception("job %s: could not record the end of its process", job_id)

@@ -226,3 +226,14 @@ def test_celery_engine_runs_streams_and_saves(celery_client, app_store):
     assert 1 in {len(answer["epochs"]) for answer in seen if answer["status"] == "running"}
     assert (app_store / "via-celery" / "meta.json").is_file()
     assert celery_client.get("/api/models/via-celery").status_code == 200
+
+
+def test_the_training_process_runs_under_a_memory_limit(client, monkeypatch):
+    """The blog's CNN at batch 1536 needs ~1.7 GB to train (within the cost budget): under a 900 MB limit its
+    first batch fails at once, reported as out of memory, instead of the process growing until the machine swaps."""
+    monkeypatch.setenv("TRAINING_MEMORY_MB", "900")
+    big_batches = {"name": "starved", "dataset": "mnist-subset", "batch_size": 1536, "epochs": 1}
+    job_id = client.post("/api/jobs", json=big_batches).get_json()["id"]
+    job, _ = wait_for(client, job_id, finished, timeout=60)
+    assert job["status"] == "failed" and "out of memory" in job["error"]
+    assert client.get("/healthz").status_code == 200
