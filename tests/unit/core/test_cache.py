@@ -111,3 +111,45 @@ def test_concurrent_puts_keep_the_byte_total_exact():
         thread.join()
     held = [cache.get((n, i)) for n in range(4) for i in range(40)]
     assert cache.nbytes == sum(v.nbytes for v in held if v is not None) <= 50_000
+
+
+def test_concurrent_misses_compute_once_and_share_the_result_or_the_error():
+    import threading
+    import time
+
+    cache = LRUCache(4)
+    calls = []
+
+    def slow():
+        calls.append(1)
+        time.sleep(0.2)
+        return np.ones(3)
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get_or_compute("k", slow))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and len(results) == 8 and all(result is results[0] for result in results)
+
+    def failing():
+        calls.append(1)
+        time.sleep(0.1)
+        raise ValueError("boom")
+
+    errors = []
+
+    def ask():
+        try:
+            cache.get_or_compute("bad", failing)
+        except ValueError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(errors) == 4 and len(calls) == 2 and "bad" not in cache
+    assert cache.get_or_compute("bad", lambda: 5) == 5  # a failure is not remembered
