@@ -21,6 +21,9 @@ MAX_NAME_CHARS = 200
 # Free-text fields (an image list, a training form's list of filters): generous for a person, small for a forgery.
 MAX_TEXT_CHARS = 1000
 _JOB_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
+# JSON can carry "\ud800" (an unpaired surrogate): a Python str, but not text: it cannot be written as UTF-8 (a URL,
+# a file name, a database key).
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def shown(raw: Any, limit: int = 40) -> str:
@@ -30,15 +33,17 @@ def shown(raw: Any, limit: int = 40) -> str:
 
 
 def text(raw: Any, field: str, max_chars: int = MAX_TEXT_CHARS) -> str:
-    """``raw`` if it is a string of at most ``max_chars`` characters.
+    """``raw`` if it is a string of at most ``max_chars`` characters of Unicode text.
 
     Raises:
-        InvalidInput: not a string, or too long.
+        InvalidInput: not a string, too long, or holding an unpaired surrogate.
     """
     if not isinstance(raw, str):
         raise InvalidInput(f"{field} must be text, got {shown(raw)}")
     if len(raw) > max_chars:
         raise InvalidInput(f"{field} is too long ({len(raw):,} characters; at most {max_chars:,})")
+    if _SURROGATE.search(raw):
+        raise InvalidInput(f"{field} is not Unicode text: {shown(raw)}")
     return raw
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,14 +21,22 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 # Fixed examples (derandomize: the same requests on every run), no example database in the checkout, no deadline
-# (a shared CI machine), and the app fixtures are set up once per test, not per example, on purpose.
+# (a shared CI machine), and the app fixtures are set up once per module, not per example, on purpose.
 HOSTILE = settings(
     derandomize=True,
     deadline=None,
     database=None,
-    max_examples=int(__import__("os").environ.get("HOSTILE_EXAMPLES", 25)),
+    max_examples=25,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+# HOSTILE_EXAMPLES_SCALE=8 runs eight times the examples (a deeper search by hand); make test uses the counts as set.
+SCALE = float(os.environ.get("HOSTILE_EXAMPLES_SCALE", "1"))
+
+
+def examples(count: int) -> settings:
+    """:data:`HOSTILE` with ``count`` examples per test (times ``HOSTILE_EXAMPLES_SCALE``)."""
+    return settings(HOSTILE, max_examples=max(1, round(count * SCALE)))
+
 
 # Names the store and the models know: a hostile value that is *almost* right goes deepest.
 DOMAIN_STRINGS = [

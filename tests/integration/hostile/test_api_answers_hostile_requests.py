@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from app import services
 from tests.integration.hostile.support import (
     DOMAIN_STRINGS,
-    HOSTILE,
     NUMBER_LOOKALIKES,
     captured_errors,
     describe,
+    examples,
     near,
     strict_json,
     values,
@@ -89,7 +89,7 @@ def check_answer(response, failures) -> None:
 
 
 @pytest.mark.parametrize("route", list(ROUTES))
-@HOSTILE
+@examples(50)
 @given(data=st.data())
 def test_get_route_answers_hostile_parameters(client, finished_job, route, data):
     name = data.draw(st.one_of(st.just("mnist-cnn"), st.just("tiny"), path_segments), label="name")
@@ -103,7 +103,7 @@ def test_get_route_answers_hostile_parameters(client, finished_job, route, data)
 bodies = st.one_of(values, near(VALID_CONFIG))
 
 
-@HOSTILE
+@examples(150)
 @given(body=bodies)
 def test_starting_a_job_answers_hostile_json(client, launched, body):
     with captured_errors(*API_LOGGERS) as failures:
@@ -135,7 +135,7 @@ ACTION_BODY = {"image": 7, "layer": "Conv2D_1", "save_partial": True}
 
 
 @pytest.mark.parametrize("route", POST_ROUTES)
-@HOSTILE
+@examples(50)
 @given(data=st.data())
 def test_job_actions_answer_hostile_json_objects(client, finished_job, route, data):
     job = data.draw(st.one_of(st.just(finished_job["job"]), path_segments), label="job")

@@ -16,7 +16,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.integration.hostile.support import (
-    HOSTILE,
     NUMBER_LOOKALIKES,
     ODD_STRINGS,
     Dependency,
@@ -25,6 +24,7 @@ from tests.integration.hostile.support import (
     concrete,
     dependencies,
     describe,
+    examples,
     hostile,
     strict_json,
     stringify_id,
@@ -167,7 +167,7 @@ def draw_call(data, dependency: Dependency, baselines) -> dict:
 
 
 @pytest.mark.parametrize("dependency", DEPENDENCIES, ids=lambda dependency: dependency.name)
-@HOSTILE
+@examples(80)
 @given(data=st.data())
 def test_callback_answers_hostile_values(client, baselines, dependency, data):
     body = draw_call(data, dependency, baselines)

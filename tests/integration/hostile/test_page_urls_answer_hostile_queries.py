@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 
 from tests.integration.hostile.support import (
     DOMAIN_STRINGS,
-    HOSTILE,
     NUMBER_LOOKALIKES,
     callback_body,
     captured_errors,
     describe,
+    examples,
     strict_json,
 )
 from tests.integration.hostile.test_callbacks_answer_hostile_values import DEPENDENCIES, FAILURE_LOGGERS
@@ -68,7 +68,7 @@ def test_every_page_takes_query_parameters():
 
 
 @pytest.mark.parametrize("path", list(PAGES))
-@HOSTILE
+@examples(60)
 @given(data=st.data())
 def test_page_url_with_hostile_query_is_served(client, path, data):
     pairs = data.draw(queries(path), label="query")
