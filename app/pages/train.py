@@ -322,11 +322,14 @@ def _jobs_table(jobs) -> html.Table:
 def on_tick(_n, pinned, view):
     """Read the shown job from the shared store; the figures redraw only when its epoch records change."""
     store = services.job_store()
-    wanted = inputs.job_id_or_none(pinned)
-    try:
-        job = store.get(wanted) if wanted else None if pinned else store.current()
-    except JobNotFound:
-        job = None
+    if not pinned:
+        job = store.current()
+    else:
+        wanted = inputs.job_id_or_none(pinned)  # a forged pin (a list, a path) names no job
+        try:
+            job = store.get(wanted) if wanted else None
+        except JobNotFound:
+            job = None
     jobs_table = _jobs_table(store.list(8))
     if job is None:
         idle = html.Span(f"No job {inputs.shown(pinned)}." if pinned else
