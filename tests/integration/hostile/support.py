@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -239,8 +240,6 @@ def describe(records: list[logging.LogRecord]) -> str:
     for record in records:
         lines.append(record.getMessage())
         if record.exc_info:
-            import traceback
-
             lines.extend(traceback.format_exception(*record.exc_info)[-3:])
     return "\n".join(lines)
 
