@@ -71,8 +71,11 @@ def callback_failed(error: Exception) -> None:
 
 def refuse_malformed_callback(error: Exception):
     """A request to Dash's callback route that Dash itself cannot dispatch (a hand-made body, not a browser's) is
-    a 400, not a 500; on every other route an unexpected error stays a logged 500."""
+    a 400, not a 500; an HTTP error under ``/api/`` that no API route caught (a path Flask cannot route at all) is
+    JSON like every API answer; on every other route an unexpected error stays a logged 500."""
     if isinstance(error, HTTPException):
+        if request.path.startswith("/api/"):
+            return jsonify(error=error.description), error.code
         return error
     if request.path == "/_dash-update-component":
         return jsonify(error=f"malformed callback request ({type(error).__name__})"), 400

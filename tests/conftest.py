@@ -111,8 +111,12 @@ def tiny_model():
 @pytest.fixture
 def tiny_store(tmp_path: Path) -> Path:
     """A store with a good tiny model, a legacy .h5 one with default names, and three broken folders."""
+    return fill_tiny_store(tmp_path / "store")
+
+
+def fill_tiny_store(root: Path) -> Path:
+    """Write the models of :func:`tiny_store` into the new folder ``root``; return ``root``."""
     images, labels = tiny_test_set()
-    root = tmp_path / "store"
     write_model_folder(root, "tiny", build_tiny_model(), images, labels)
     write_model_folder(root, "legacy-h5", build_tiny_model(default_names=True), images, labels, "cnn.h5")
     (root / "corrupt").mkdir()

@@ -9,6 +9,7 @@ from app.api.blueprint import api, image_arg, int_arg, str_arg
 from app.core.classes import check_class, class_difference
 from app.core.contributions import contributions
 from app.core.errors import InvalidInput, NotFound
+from app.core.limits import parse_int
 
 
 def _class_arg(loaded, name: str) -> int:
@@ -20,11 +21,13 @@ def _classes_arg(name: str = "classes") -> tuple[int, int]:
     raw = str_arg(name)
     parts = [part.strip() for part in raw.split(",")]
     if len(parts) != 2:
-        raise InvalidInput(f"query parameter {name!r} must be two comma-separated classes such as 4,9, got {raw!r}")
+        raise InvalidInput(
+            f"query parameter {name!r} must be two comma-separated classes such as 4,9, got {raw[:40]!r}"
+        )
     try:
-        return int(parts[0]), int(parts[1])
-    except ValueError:
-        raise InvalidInput(f"query parameter {name!r} must hold integers, got {raw!r}") from None
+        return parse_int(parts[0], name), parse_int(parts[1], name)
+    except InvalidInput:
+        raise InvalidInput(f"query parameter {name!r} must hold integers, got {raw[:40]!r}") from None
 
 
 @api.get("/api/models/<name>/class-mean")

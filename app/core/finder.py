@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from app.core.errors import InvalidInput
+from app.core.limits import parse_int
 
 if TYPE_CHECKING:
     from app.core.store import LoadedModel
@@ -122,9 +123,9 @@ def parse_indices(raw: str | None, n_images: int, limit: int) -> tuple[list[int]
     problems: list[str] = []
     for token in (raw or "").replace(",", " ").split():
         try:
-            index = int(token)
-        except ValueError:
-            problems.append(f"{token!r} is not an image number")
+            index = parse_int(token, "an image number")
+        except InvalidInput:
+            problems.append(f"{token[:40]!r} is not an image number")
             continue
         if not 0 <= index < n_images:
             problems.append(f"image {index} is out of range 0-{n_images - 1}")

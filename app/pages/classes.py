@@ -19,10 +19,11 @@ from app.core.contributions import contribution_layers, contributions
 from app.core.errors import ExplorerError, InvalidInput
 from app.core.grid import tile
 from app.figures.comparison import difference_heatmap, ranking_figure, symmetric_range, value_range
-from app.figures.heatmaps import activation_heatmap
+from app.figures.heatmaps import COLORMAPS, activation_heatmap
+from app.ui import inputs
 from app.ui.components import colormap_dropdown, error_alert, figure_card, labelled
-from app.ui.links import parse_int, query_string
-from app.ui.page import PageIds, frame, model_layers, open_model, register_url_sync, reports_errors
+from app.ui.links import first, parse_int, query_string
+from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
 from app.ui.unit_panel import unit_panel
 
 dash.register_page(__name__, path="/classes", name="Classes", title="Classes · CNN Activation Explorer", nav_order=3)
@@ -73,8 +74,8 @@ def _graph(graph_id: str, height: str):
 
 def layout(model=None, layer=None, a=None, b=None, cmap=None, mlp=None, image=None, **_other):
     """The page, opened in the state the query string describes (invalid values fall back to defaults)."""
-    choice = open_model(model)
-    layers, layer_value = choice.layer_choice(layer, "Conv2D_3")
+    choice = open_model(first(model))
+    layers, layer_value = choice.layer_choice(first(layer), "Conv2D_3")
     class_options, mlp_options, image_max = [], [], 0
     if choice.loaded is not None:
         class_options, mlp_options = _class_options(choice.loaded), _mlp_options(choice.loaded)
@@ -82,13 +83,13 @@ def layout(model=None, layer=None, a=None, b=None, cmap=None, mlp=None, image=No
     # the blog's pair, 4 against 9, when the model has those classes
     class_a = _pick(parse_int(a, 4), class_options, 0)
     class_b = _pick(parse_int(b, 9), class_options, 1)
-    mlp_value = _pick(mlp, mlp_options, len(mlp_options) - 1)
+    mlp_value = _pick(first(mlp), mlp_options, len(mlp_options) - 1)
     image_index = min(max(parse_int(image, 0), 0), image_max)
     controls = [
         labelled("Layer", dcc.Dropdown(id=LAYER, options=layers, value=layer_value, clearable=False), 3),
         labelled("Class A", dcc.Dropdown(id=CLASS_A, options=class_options, value=class_a, clearable=False), 2),
         labelled("Class B", dcc.Dropdown(id=CLASS_B, options=class_options, value=class_b, clearable=False), 2),
-        labelled("Colormap", colormap_dropdown(CMAP, cmap), 2),
+        labelled("Colormap", colormap_dropdown(CMAP, first(cmap)), 2),
     ]
     class_section = [
         html.Div(id=INFO, className="small text-muted mb-2"),
@@ -188,10 +189,10 @@ def render_classes(model_name, layer_name, class_a, class_b, cmap):
     """Class means of A and B on one scale, A − B on a diverging scale, ranked units, and every class's mean."""
     if not model_name or not layer_name or class_a is None or class_b is None:
         raise InvalidInput("Choose a model, a layer and two classes.")
-    loaded = services.store().get(model_name)
-    info = loaded.engine.layer(layer_name)
+    loaded, info = open_layer(model_name, layer_name)
+    class_a, class_b = inputs.integer(class_a, "class A"), inputs.integer(class_b, "class B")
     means = services.statistics().class_means(loaded, info.name)
-    diff = class_difference(means, int(class_a), int(class_b))
+    diff = class_difference(means, class_a, class_b)
     names = loaded.class_names
     present = [label for label in range(len(names)) if means.counts[label]]
     tiles = {label: tile(means.means[label]) for label in present}
@@ -245,9 +246,10 @@ def render_mlp(model_name, layer_name, image, class_a, class_b):
     """Contribution grids for class A, class B (one diverging scale) and A − B, with the sums that make the logits."""
     if not model_name or not layer_name or class_a is None or class_b is None:
         return {}, {}, {}, [], error_alert("This model has no vector layer feeding a Dense layer.")
-    loaded = services.store().get(model_name)
-    index = loaded.engine.check_image(parse_int(image, -1))
-    result = contributions(loaded, layer_name, index, (int(class_a), int(class_b)))
+    loaded, info = open_layer(model_name, layer_name)
+    index = loaded.engine.check_image(inputs.integer(image, "the test image"))
+    classes = (inputs.integer(class_a, "class A"), inputs.integer(class_b, "class B"))
+    result = contributions(loaded, info.name, index, classes)
     names = loaded.class_names
     target_is_output = result.target == loaded.model.layers[-1].name
     label_of = (lambda c: f"class {names[c]}") if target_is_output else (lambda c: f"unit {c} of {result.target}")
@@ -289,9 +291,11 @@ def render_mlp(model_name, layer_name, image, class_a, class_b):
     Input(MLP_IMAGE, "value"),
 )
 def sync_query(model_name, layer_name, class_a, class_b, cmap, mlp_layer, image):
-    """The query string that reopens this view."""
-    return query_string({"model": model_name, "layer": layer_name, "a": class_a, "b": class_b,
-                            "cmap": cmap, "mlp": mlp_layer, "image": image})
+    """The query string that reopens this view (a value that is not one the page offers is left out)."""
+    return query_string({"model": inputs.name_or_none(model_name), "layer": inputs.name_or_none(layer_name),
+                         "a": inputs.integer_or_none(class_a, 0), "b": inputs.integer_or_none(class_b, 0),
+                         "cmap": cmap if cmap in COLORMAPS else None, "mlp": inputs.name_or_none(mlp_layer),
+                         "image": inputs.integer_or_none(image, 0)})
 
 
 @callback(

@@ -11,19 +11,21 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from app import services
 from app.core.errors import ExplorerError, InvalidInput
 from app.core.finder import parse_indices
 from app.figures.comparison import difference_heatmap, value_range
-from app.figures.heatmaps import activation_heatmap, input_image_figure
+from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figure
+from app.ui import inputs
 from app.ui.components import colormap_dropdown, error_alert, labelled, verdict
-from app.ui.links import MAX_COMPARE_IMAGES, parse_int, query_string
-from app.ui.page import PageIds, frame, model_layers, open_model, register_url_sync, reports_errors
+from app.ui.links import MAX_COMPARE_IMAGES, first, parse_int, query_string
+from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
 from app.ui.unit_panel import unit_panel
 
 dash.register_page(__name__, path="/compare", name="Compare", title="Compare · CNN Activation Explorer", nav_order=1)
 
 DEFAULT_IMAGES = "0,1,2"
+MAX_IMAGES_TEXT = 200  # 8 image numbers with commas take ~40 characters
+MAX_PROBLEMS_SHOWN = 5
 IDS = PageIds("compare")
 LAYER = "compare-layer"
 IMAGES = "compare-images"
@@ -41,16 +43,16 @@ register_url_sync(IDS)
 
 def layout(model=None, layer=None, images=None, cmap=None, a=None, b=None, **_other):
     """The page, opened in the state the query string describes (invalid values fall back to defaults)."""
-    choice = open_model(model)
-    layers, layer_value = choice.layer_choice(layer, "Conv2D_3")
+    choice = open_model(first(model))
+    layers, layer_value = choice.layer_choice(first(layer), "Conv2D_3")
     controls = [
         labelled("Layer", dcc.Dropdown(id=LAYER, options=layers, value=layer_value, clearable=False), 3),
         labelled(
             f"Test images (up to {MAX_COMPARE_IMAGES}, e.g. 12, 7, 300)",
-            dbc.Input(id=IMAGES, type="text", value=images or DEFAULT_IMAGES, debounce=0.5, size="sm"),
+            dbc.Input(id=IMAGES, type="text", value=first(images) or DEFAULT_IMAGES, debounce=0.5, size="sm"),
             4,
         ),
-        labelled("Colormap", colormap_dropdown(CMAP, cmap), 2),
+        labelled("Colormap", colormap_dropdown(CMAP, first(cmap)), 2),
     ]
     difference = dbc.Card(
         dbc.CardBody(
@@ -89,6 +91,13 @@ def on_model_change(model_name, current_layer):
     return options, layer
 
 
+def _image_numbers(images_text, n_images: int) -> tuple[list[int], list[str]]:
+    """The image numbers typed in the images field (see :func:`app.core.finder.parse_indices`), the text checked
+    first: what arrives may be any JSON, or text long enough to produce a problem per word."""
+    text = inputs.text("" if images_text is None else images_text, "the image list", MAX_IMAGES_TEXT)
+    return parse_indices(text, n_images, MAX_COMPARE_IMAGES)
+
+
 def _image_card(position, index, loaded, grid_figure, column_width):
     """One image's column: input, predicted class and confidence, its grid (clickable)."""
     probabilities = loaded.engine.probabilities(index)
@@ -124,10 +133,10 @@ def render_images(model_name, layer_name, images_text, cmap, current_a, current_
     """Every image's input and grid on one colour scale (zmin/zmax over all grids), and the A/B choices."""
     if not model_name or not layer_name:
         return (no_update,) * 5 + (error_alert("Choose a model and a layer."),)
-    loaded = services.store().get(model_name)
+    loaded, info = open_layer(model_name, layer_name)
     engine = loaded.engine
-    info = engine.layer(layer_name)
-    indices, problems = parse_indices(images_text, engine.n_images, MAX_COMPARE_IMAGES)
+    cmap = inputs.choice(cmap, "the colormap", COLORMAPS)
+    indices, problems = _image_numbers(images_text, engine.n_images)
     if not indices:
         raise InvalidInput("type at least one test-image number, e.g. 12, 7, 300")
     tiles = [engine.tiled(info.name, index) for index in indices]
@@ -142,9 +151,12 @@ def render_images(model_name, layer_name, images_text, cmap, current_a, current_
         for position, ((grid, grid_layout), index) in enumerate(zip(tiles, indices, strict=True))
     ]
     options = [{"label": f"#{index}", "value": index} for index in indices]
+    current_a, current_b = inputs.integer_or_none(current_a), inputs.integer_or_none(current_b)
     a = current_a if current_a in indices else indices[0]
     b = current_b if current_b in indices and current_b != a else next((i for i in indices if i != a), a)
-    message = [error_alert("; ".join(problems))] if problems else []
+    shown = problems[:MAX_PROBLEMS_SHOWN] + ([f"{len(problems) - MAX_PROBLEMS_SHOWN} more"]
+                                             if len(problems) > MAX_PROBLEMS_SHOWN else [])
+    message = [error_alert("; ".join(shown))] if problems else []
     return dbc.Row(cards, className="g-2"), options, a, options, b, message
 
 
@@ -164,17 +176,17 @@ def render_difference(a, b, model_name, layer_name, images_text, cmap):
     """B − A on the diverging RdBu scale centred on 0, and the query string that reopens the whole view."""
     if a is None or b is None or not model_name or not layer_name:
         return {}, no_update, []
-    loaded = services.store().get(model_name)
+    loaded, info = open_layer(model_name, layer_name)
     engine = loaded.engine
-    info = engine.layer(layer_name)
-    first, second = engine.check_image(parse_int(a, -1)), engine.check_image(parse_int(b, -1))
-    difference = engine.activations(info.name, second) - engine.activations(info.name, first)
-    indices, _ = parse_indices(images_text, engine.n_images, MAX_COMPARE_IMAGES)
+    image_a = engine.check_image(inputs.integer(a, "image A"))
+    image_b = engine.check_image(inputs.integer(b, "image B"))
+    difference = engine.activations(info.name, image_b) - engine.activations(info.name, image_a)
+    indices, _ = _image_numbers(images_text, engine.n_images)
     query = query_string(
-        {"model": model_name, "layer": info.name, "images": ",".join(map(str, indices)), "cmap": cmap,
-         "a": first, "b": second}
+        {"model": loaded.name, "layer": info.name, "images": ",".join(map(str, indices)),
+         "cmap": cmap if cmap in COLORMAPS else None, "a": image_a, "b": image_b}
     )
-    return difference_heatmap(difference, f"image {second} − image {first} · {info.name}"), query, []
+    return difference_heatmap(difference, f"image {image_b} − image {image_a} · {info.name}"), query, []
 
 
 @callback(

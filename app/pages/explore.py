@@ -12,12 +12,12 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, ctx, dcc, html
 
-from app import services
 from app.core.errors import ExplorerError, InvalidInput
-from app.figures.heatmaps import activation_heatmap, input_image_figure, probability_bars
+from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figure, probability_bars
+from app.ui import inputs
 from app.ui.components import colormap_dropdown, error_alert, figure_card, labelled, verdict
-from app.ui.links import parse_flag, parse_int, query_string
-from app.ui.page import PageIds, frame, model_layers, open_model, register_url_sync, reports_errors
+from app.ui.links import first, parse_flag, parse_int, query_string
+from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
 from app.ui.unit_panel import unit_panel
 
 dash.register_page(__name__, path="/", name="Explore", title="Explore · CNN Activation Explorer", nav_order=0)
@@ -51,16 +51,20 @@ def _model_info(loaded) -> str:
 
 def layout(model=None, layer=None, image=None, cmap=None, reverse=None, scale=None, **_other):
     """The page, opened in the state the query string describes (invalid values fall back to defaults)."""
-    choice = open_model(model)
-    layers, layer_value = choice.layer_choice(layer)
+    choice = open_model(first(model))
+    layers, layer_value = choice.layer_choice(first(layer))
     image_max, info = 0, ""
-    image_index = parse_int(image, 0)
+    image_index = parse_int(image, None) if first(image) else 0
     if choice.loaded is not None:
         image_max = choice.loaded.engine.n_images - 1
-        if not 0 <= image_index <= image_max:
-            choice.messages.append(error_alert(f"Image {image!r} is out of range 0-{image_max}; showing 0."))
+        if image_index is None:
+            choice.messages.append(error_alert(f"Image {inputs.shown(first(image))} is not a whole number; showing 0."))
+            image_index = 0
+        elif not 0 <= image_index <= image_max:
+            choice.messages.append(error_alert(f"Image {image_index} is out of range 0-{image_max}; showing 0."))
             image_index = 0
         info = _model_info(choice.loaded)
+    image_index = image_index or 0
     image_controls = dbc.InputGroup(
         [
             dbc.Button("◀", id=PREVIOUS, color="secondary", outline=True, title="previous image"),
@@ -73,7 +77,7 @@ def layout(model=None, layer=None, image=None, cmap=None, reverse=None, scale=No
     controls = [
         labelled("Layer", dcc.Dropdown(id=LAYER, options=layers, value=layer_value, clearable=False), 3),
         labelled("Test image", image_controls, 3),
-        labelled("Colormap", colormap_dropdown(CMAP, cmap), 2),
+        labelled("Colormap", colormap_dropdown(CMAP, first(cmap)), 2),
         dbc.Col(
             [
                 dbc.Switch(id=REVERSE, label="reverse", value=parse_flag(reverse), className="small"),
@@ -127,9 +131,9 @@ def on_model_change(model_name, current_layer):
     prevent_initial_call=True,
 )
 def on_step_image(_previous, _next, _random, current, maximum):
-    """Previous/next wrap around the test set; random picks any image."""
-    maximum = maximum or 0
-    current = parse_int(current, 0)
+    """Previous/next wrap around the test set; random picks any image (a malformed number counts as 0)."""
+    maximum = inputs.integer_or_none(maximum, 0) or 0
+    current = inputs.integer_or_none(current) or 0
     if ctx.triggered_id == RANDOM:
         return random.randint(0, maximum)
     step = -1 if ctx.triggered_id == PREVIOUS else 1
@@ -156,11 +160,12 @@ def render(model_name, layer_name, image, cmap, reverse, scale):
     """The grid, input image and probabilities of the selected view, and the query string that reopens it."""
     if not model_name or not layer_name or image is None:
         raise InvalidInput("Choose a model, a layer and an image number.")
-    loaded = services.store().get(model_name)
+    loaded, info = open_layer(model_name, layer_name)
     engine = loaded.engine
-    index = engine.check_image(parse_int(image, -1))
-    info = engine.layer(layer_name)
-    grid, grid_layout = engine.tiled(info.name, index, scaled=bool(scale))
+    index = engine.check_image(inputs.integer(image, "the test image"))
+    cmap = inputs.choice(cmap, "the colormap", COLORMAPS)
+    reverse, scale = inputs.flag(reverse), inputs.flag(scale)
+    grid, grid_layout = engine.tiled(info.name, index, scaled=scale)
     probabilities = engine.probabilities(index)
     label = int(loaded.labels[index])
     unit = "maps" if info.is_map else "nodes"
@@ -168,13 +173,12 @@ def render(model_name, layer_name, image, cmap, reverse, scale):
         grid,
         grid_layout,
         cmap,
-        bool(reverse),
+        reverse,
         title=f"{info.label}: {info.n_units} {unit} of image {index}" + (" (standardised)" if scale else ""),
     )
     names = loaded.class_names
     query = query_string(
-        {"model": model_name, "layer": info.name, "image": index, "cmap": cmap, "reverse": bool(reverse),
-         "scale": bool(scale)}
+        {"model": loaded.name, "layer": info.name, "image": index, "cmap": cmap, "reverse": reverse, "scale": scale}
     )
     return (
         heatmap,

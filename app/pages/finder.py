@@ -11,14 +11,14 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, dcc, html, no_update
 
-from app import services
 from app.core.errors import ExplorerError, InvalidInput
 from app.core.finder import CORRECTNESS as CORRECTNESS_CHOICES
 from app.core.finder import SORT_ORDERS, ImageQuery, model_confusion, model_find_images
 from app.figures.comparison import confusion_figure
+from app.ui import inputs
 from app.ui.components import figure_card, labelled
-from app.ui.links import MAX_COMPARE_IMAGES, compare_link, parse_int, query_string
-from app.ui.page import PageIds, frame, open_model, register_url_sync, reports_errors
+from app.ui.links import MAX_COMPARE_IMAGES, compare_link, first, parse_float, parse_int, query_string
+from app.ui.page import PageIds, frame, open_model, open_named, register_url_sync, reports_errors
 from app.ui.thumbnails import image_caption, image_png
 
 dash.register_page(__name__, path="/finder", name="Find images", title="Find images · CNN Activation Explorer",
@@ -55,16 +55,15 @@ def _parse_class(raw, n_classes: int) -> int | None:
 
 
 def _parse_confidence(raw) -> list[float]:
-    try:
-        low, high = (float(part) for part in str(raw).split(","))
-    except ValueError:
-        return [0.0, 1.0]
-    return [low, high] if 0 <= low <= high <= 1 else [0.0, 1.0]
+    parts = (first(raw) or "").split(",")
+    low, high = (parse_float(part, None) for part in parts) if len(parts) == 2 else (None, None)
+    return [low, high] if low is not None and high is not None and 0 <= low <= high <= 1 else [0.0, 1.0]
 
 
 def layout(model=None, true=None, predicted=None, correct=None, conf=None, sort=None, **_other):
     """The page, opened with the filters of the query string (invalid values fall back to "any")."""
-    choice = open_model(model)
+    choice = open_model(first(model))
+    correct, sort = first(correct), first(sort)
     class_options, n_classes = [], 0
     if choice.loaded is not None:
         class_options, n_classes = _class_options(choice.loaded), len(choice.loaded.class_names)
@@ -136,7 +135,7 @@ def layout(model=None, true=None, predicted=None, correct=None, conf=None, sort=
 def on_model_change(model_name):
     """A new model: its class names; the class filters reset."""
     try:
-        options = _class_options(services.store().get(model_name))
+        options = _class_options(open_named(model_name))
     except ExplorerError:
         options = []
     return options, options, None, None
@@ -154,9 +153,12 @@ def on_cell_click(click_data):
     """A confusion-matrix cell: exactly its images (other filters reset to "any")."""
     try:
         point = click_data["points"][0]
-        return int(point["y"]), int(point["x"]), "all", [0.0, 1.0]
-    except (TypeError, KeyError, IndexError, ValueError):
+        true_class, predicted_class = inputs.integer_or_none(point["y"], 0), inputs.integer_or_none(point["x"], 0)
+    except (TypeError, KeyError, IndexError):
         return (no_update,) * 4
+    if true_class is None or predicted_class is None:
+        return (no_update,) * 4
+    return true_class, predicted_class, "all", [0.0, 1.0]
 
 
 def _thumbnail(loaded, index: int, predicted: int, confidence: float) -> html.Div:
@@ -180,6 +182,15 @@ def _thumbnail(loaded, index: int, predicted: int, confidence: float) -> html.Di
     return html.Div([picture, caption, pick], className="m-1", style={"width": "64px"}, **{"data-image": index})
 
 
+def _confidence_range(raw) -> tuple[float, float]:
+    """The confidence slider's ``[low, high]`` (None: the whole range); the range itself is checked by the query."""
+    if raw is None:
+        return 0.0, 1.0
+    if not isinstance(raw, list) or len(raw) != 2:
+        raise InvalidInput(f"the confidence range must be two numbers, got {inputs.shown(raw)}")
+    return inputs.number(raw[0], "the lowest confidence"), inputs.number(raw[1], "the highest confidence")
+
+
 @callback(
     Output(GALLERY, "children"),
     Output(COUNT, "children"),
@@ -199,10 +210,13 @@ def render(model_name, true_class, predicted_class, correctness, confidence, sor
     """The matching thumbnails (at most :data:`MAX_THUMBNAILS`), their count and the confusion matrix."""
     if not model_name:
         raise InvalidInput("Choose a model.")
-    low, high = confidence or (0.0, 1.0)
-    query = ImageQuery(true_class, predicted_class, correctness or "all", float(low), float(high),
-                       sort or "confidence-asc")
-    loaded = services.store().get(model_name)
+    true_class = inputs.optional_integer(true_class, "the true class")
+    predicted_class = inputs.optional_integer(predicted_class, "the predicted class")
+    correctness = inputs.choice(correctness or "all", "the prediction filter", CORRECTNESS_CHOICES)
+    sort = inputs.choice(sort or "confidence-asc", "the sort order", SORT_ORDERS)
+    low, high = _confidence_range(confidence)
+    query = ImageQuery(true_class, predicted_class, correctness, low, high, sort)
+    loaded = open_named(model_name)
     indices = model_find_images(loaded, query)
     matrix = model_confusion(loaded)
     probabilities = loaded.engine.predictions()
@@ -215,7 +229,7 @@ def render(model_name, true_class, predicted_class, correctness, confidence, sor
         count += f"; showing the first {len(shown)}"
     selected = (true_class, predicted_class) if true_class is not None and predicted_class is not None else None
     url = query_string(
-        {"model": model_name, "true": true_class, "predicted": predicted_class,
+        {"model": loaded.name, "true": true_class, "predicted": predicted_class,
          "correct": correctness if correctness != "all" else None,
          "conf": f"{low:g},{high:g}" if (low, high) != (0, 1) else None,
          "sort": sort if sort != "confidence-asc" else None}
@@ -230,11 +244,20 @@ def render(model_name, true_class, predicted_class, correctness, confidence, sor
     State(IDS.model, "value"),
 )
 def on_select(picked, ids, model_name):
-    """Picked thumbnails (in gallery order) become a link to the compare page (the first :data:`MAX_COMPARE_IMAGES`)."""
-    selected = [component["index"] for component, value in zip(ids, picked, strict=True) if value]
+    """Picked thumbnails (in gallery order) become a link to the compare page (the first :data:`MAX_COMPARE_IMAGES`).
+
+    The checkboxes' ids carry the image numbers; an id or a value that is not what the gallery made is skipped.
+    """
+    if not isinstance(picked, list) or not isinstance(ids, list) or len(picked) != len(ids):
+        return no_update
+    selected = [
+        index for component, value in zip(ids, picked, strict=True)
+        if value is True and isinstance(component, dict)
+        and (index := inputs.integer_or_none(component.get("index"), 0)) is not None
+    ]
     if not selected:
         return html.Span(f"Pick up to {MAX_COMPARE_IMAGES} images to compare them.", className="small text-muted")
     chosen = selected[:MAX_COMPARE_IMAGES]
     note = f" (first {MAX_COMPARE_IMAGES} of {len(selected)})" if len(selected) > MAX_COMPARE_IMAGES else ""
     return dbc.Button(f"Compare {len(chosen)} image{'s' if len(chosen) != 1 else ''}{note}",
-                      href=compare_link(model_name, chosen), size="sm", color="primary")
+                      href=compare_link(inputs.name_or_none(model_name), chosen), size="sm", color="primary")

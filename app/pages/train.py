@@ -16,14 +16,15 @@ import numpy as np
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from app import services
-from app.core.errors import ExplorerError
+from app.core.errors import ExplorerError, InvalidInput
 from app.core.grid import tile
 from app.figures.heatmaps import activation_heatmap, input_image_figure, probability_bars
 from app.figures.training import learning_rate_curve, training_curves
-from app.jobs.forms import default_form, probe_layer_options, validate_form
+from app.jobs.forms import OPTIONAL_NUMBERS, REQUIRED_NUMBERS, default_form, probe_layer_options, validate_form
 from app.jobs.records import JobNotFound
+from app.ui import inputs
 from app.ui.components import error_alert, info_alert
-from app.ui.links import explorer_link, job_link
+from app.ui.links import explorer_link, first, job_link
 from app.ui.training_form import FIELD, FORM_MESSAGE, PROBE_NOW, SAVE_PARTIAL, START, STOP, choices, training_form
 
 dash.register_page(__name__, path="/train", name="Train", title="Train · CNN Activation Explorer", nav_order=4)
@@ -45,6 +46,8 @@ PROBE_INFO = "train-probe-info"
 JOBS_TABLE = "train-jobs"
 POLL_MS = 500  # with the two callbacks after it and the redraw, an epoch reaches every page well within 2 s
 
+NUMBER_FIELDS = frozenset(REQUIRED_NUMBERS + OPTIONAL_NUMBERS)  # number inputs; the other fields hold text
+
 STATUS_COLORS = {"queued": "secondary", "running": "primary", "succeeded": "success", "failed": "danger",
                  "stopped": "warning"}
 
@@ -53,6 +56,7 @@ def layout(job=None, **_other):
     """The page; ``?job=<id>`` shows that job instead of following the current one."""
     values = default_form()
     values["name"] = services.store().free_name(values["name"])
+    job = inputs.job_id_or_none(first(job))
     watch = dbc.Card(
         dbc.CardBody(
             [
@@ -121,6 +125,28 @@ def _form_values(args) -> dict:
     return dict(zip(FIELD, args, strict=True))
 
 
+def _type_problems(values: dict) -> list[str]:
+    """What the form's own checks cannot read: a number field that is not a number, a text field or a choice that
+    is not text (or is longer than a person types). None is a blank field, which those checks report."""
+    problems = []
+    for key, value in values.items():
+        label = key.replace("_", " ")
+        try:
+            if key in NUMBER_FIELDS:
+                if value is not None and value != "":
+                    inputs.number(value, label)
+            elif value is not None:
+                inputs.text(value, label)
+        except InvalidInput as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _fix_these(problems: list[str]) -> dbc.Alert:
+    return dbc.Alert([html.B("Please fix: "), html.Ul([html.Li(e) for e in problems], className="mb-0")],
+                     color="warning", className="py-2")
+
+
 @callback(
     Output(FIELD["probe_layer"], "options"),
     Output(FIELD["probe_layer"], "value"),
@@ -132,6 +158,9 @@ def _form_values(args) -> dict:
 )
 def on_architecture_change(filters, pool_size, dense_units, current):
     """The probe layer can be chosen before the model exists: the names follow from the architecture."""
+    values = {"filters": filters, "pool_size": pool_size, "dense_units": dense_units}
+    if _type_problems(values):
+        return no_update, no_update  # the start button's check names the field
     names = probe_layer_options(filters, pool_size, dense_units)
     return choices(names), current if current in names else names[0]
 
@@ -145,10 +174,13 @@ def on_architecture_change(filters, pool_size, dense_units, current):
 )
 def on_start(_clicks, *field_values):
     """Validate the form and start the job; every problem, or the refusal, is shown as a message."""
-    raw, errors = validate_form(_form_values(field_values))
+    values = _form_values(field_values)
+    problems = _type_problems(values)
+    if problems:
+        return _fix_these(problems), no_update
+    raw, errors = validate_form(values)
     if errors:
-        return dbc.Alert([html.B("Please fix: "), html.Ul([html.Li(e) for e in errors], className="mb-0")],
-                         color="warning", className="py-2"), no_update
+        return _fix_these(errors), no_update
     try:
         job = services.job_runner().start(raw)
     except ExplorerError as exc:
@@ -166,10 +198,12 @@ def on_start(_clicks, *field_values):
 )
 def on_stop(_clicks, view, save_partial):
     """Ask the shown job to stop at its next batch (keeping the partial model if the switch is on)."""
-    if not view or not view.get("job"):
+    view = inputs.job_view(view)
+    if view is None:
         return error_alert("No job to stop.")
+    save_partial = inputs.flag(save_partial)
     try:
-        job = services.job_runner().stop(view["job"], bool(save_partial))
+        job = services.job_runner().stop(view["job"], save_partial)
     except ExplorerError as exc:
         return error_alert(str(exc))
     kept = " The partial model will be saved." if save_partial else ""
@@ -186,10 +220,12 @@ def on_stop(_clicks, view, save_partial):
 )
 def on_probe_now(_clicks, image, layer, view):
     """Switch the running job's probe to the form's test image and layer from its next epoch on."""
-    if not view or not view.get("job"):
+    view = inputs.job_view(view)
+    if view is None:
         return error_alert("No running job.")
-    image = int(image) if isinstance(image, float) and image.is_integer() else image
     try:
+        image = inputs.optional_integer(image, "the test image", 0)
+        layer = None if layer is None else inputs.name(layer, "layer")
         job = services.job_runner().change_probe(view["job"], image, layer)
     except ExplorerError as exc:
         return error_alert(str(exc))
@@ -279,13 +315,18 @@ def _jobs_table(jobs) -> html.Table:
 def on_tick(_n, pinned, view):
     """Read the shown job from the shared store; the figures redraw only when its epoch records change."""
     store = services.job_store()
-    try:
-        job = store.get(pinned) if pinned else store.current()
-    except JobNotFound:
-        job = None
+    if not pinned:
+        job = store.current()
+    else:
+        wanted = inputs.job_id_or_none(pinned)  # a forged pin (a list, a path) names no job
+        try:
+            job = store.get(wanted) if wanted else None
+        except JobNotFound:
+            job = None
     jobs_table = _jobs_table(store.list(8))
     if job is None:
-        idle = html.Span(f"No job {pinned!r}." if pinned else "No training job yet: configure one and start it.",
+        idle = html.Span(f"No job {inputs.shown(pinned)}." if pinned else
+                         "No training job yet: configure one and start it.",
                          className="text-muted")
         return idle, 0, "", False, "", None, True, True, jobs_table, None
     n_epochs = len(store.epochs(job.id))
@@ -318,8 +359,10 @@ def on_tick(_n, pinned, view):
 )
 def on_new_epochs(view, slider_value, slider_max):
     """Redraw the curves; the epoch slider follows the newest probe record unless the user moved it back."""
-    if not view:
+    view = inputs.job_view(view)
+    if view is None:
         return training_curves([]), learning_rate_curve([]), 1, 1, None, None
+    slider_value, slider_max = inputs.integer_or_none(slider_value), inputs.integer_or_none(slider_max)
     store = services.job_store()
     epochs = store.epochs(view["job"])
     probe_epochs = store.probe_epochs(view["job"])
@@ -346,13 +389,18 @@ def on_new_epochs(view, slider_value, slider_max):
 def on_probe_epoch(epoch, view):
     """The probe image's layer output and class probabilities after the chosen epoch."""
     empty = {"layout": {"xaxis": {"visible": False}, "yaxis": {"visible": False}, "margin": {"l": 0, "r": 0}}}
-    if not view or epoch is None:
+    view = inputs.job_view(view)
+    if view is None or epoch is None:
         return empty, empty, empty, "Choose a test image and a layer before starting; a grid appears after epoch 1."
-    store = services.job_store()
-    probe = store.probe(view["job"], int(epoch))
-    if probe is None:
-        return no_update, no_update, no_update, f"No probe record for epoch {epoch}."
-    job = store.get(view["job"])
+    try:
+        epoch = inputs.integer(epoch, "the epoch", 1)
+        store = services.job_store()
+        probe = store.probe(view["job"], epoch)
+        if probe is None:
+            return no_update, no_update, no_update, f"No probe record for epoch {epoch}."
+        job = store.get(view["job"])
+    except ExplorerError as exc:
+        return no_update, no_update, no_update, str(exc)
     names = job.info.get("class_names") or [str(i) for i in range(len(probe["probabilities"]))]
     # the picture of the image this record is of (a viewer may have switched images during the run)
     info = job.info.get("probe_images", {}).get(str(probe["image"])) or {}

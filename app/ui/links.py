@@ -5,10 +5,18 @@ Links keep commas readable (``images=3,12,40``) and keep ``image=0``: a copied l
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable
 from urllib.parse import urlencode
 
+from app.core import limits
+from app.core.errors import InvalidInput
+
 MAX_COMPARE_IMAGES = 8
+# ASCII only (re's [0-9], unlike \d): what a number in a link looks like.
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
+MAX_DECIMAL_CHARS = 30
 
 
 def query_string(params: dict) -> str:
@@ -37,14 +45,39 @@ def job_link(job_id: str) -> str:
     return "/train" + query_string({"job": job_id})
 
 
+def first(raw) -> str | None:
+    """A URL parameter as text: a repeated parameter (``?image=1&image=2`` arrives as a list) gives its first
+    value; anything else that is not text gives None."""
+    if isinstance(raw, list):
+        raw = raw[0] if raw else None
+    return raw if isinstance(raw, str) else None
+
+
 def parse_int(raw, default: int | None) -> int | None:
-    """An integer from a URL parameter or input, ``default`` when missing or malformed."""
+    """An integer from a URL parameter or input, ``default`` when missing or malformed.
+
+    Strict (see :func:`app.core.limits.parse_int`): ASCII digits only, so ``"１"`` and ``"1_0"`` are malformed,
+    not 1 and 10.
+    """
     try:
-        return int(raw)
-    except (TypeError, ValueError):
+        return limits.parse_int(first(raw) if isinstance(raw, list) else raw, "value")
+    except InvalidInput:
         return default
+
+
+def parse_float(raw, default: float | None) -> float | None:
+    """A finite decimal number from a URL parameter (``0.5``, ``-1e-3``), ``default`` when missing or malformed.
+
+    Python's ``float()`` also takes ``"１"``, ``"1_0"``, ``"nan"`` and ``"inf"``; a link never holds those.
+    """
+    text = first(raw)
+    if text is None or len(text) > MAX_DECIMAL_CHARS or not _DECIMAL.fullmatch(text):
+        return default
+    value = float(text)
+    return value if math.isfinite(value) else default
 
 
 def parse_flag(raw) -> bool:
     """A boolean URL parameter: 1/true/yes/on."""
-    return str(raw).lower() in ("1", "true", "yes", "on")
+    text = first(raw)
+    return text is not None and text.lower() in ("1", "true", "yes", "on")

@@ -24,9 +24,11 @@ import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Input, Output, clientside_callback, dcc, html, no_update
 
 from app import services
+from app.core.activations import LayerInfo
 from app.core.errors import ExplorerError
 from app.core.store import LoadedModel
 from app.ui.components import default_layer, error_alert, labelled, layer_options
+from app.ui.inputs import name, shown
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ class ModelChoice:
         engine = self.loaded.engine
         value = default_layer(engine, requested or fallback)
         if requested and requested != value:
-            self.messages.append(error_alert(f"Layer {requested!r} is not in {self.name!r}; showing {value!r}."))
+            self.messages.append(error_alert(f"Layer {shown(requested)} is not in {self.name!r}; showing {value!r}."))
         return layer_options(engine), value
 
 
@@ -99,9 +101,28 @@ def open_model(requested: str | None) -> ModelChoice:
     if chosen is None:
         messages.append(error_alert("No usable model in the store: train one on the Train page."))
     elif requested and requested != chosen:
-        messages.append(error_alert(f"Model {requested!r} is not available; showing {chosen!r}."))
+        messages.append(error_alert(f"Model {shown(requested)} is not available; showing {chosen!r}."))
     loaded = store.get(chosen) if chosen is not None else None
     return ModelChoice(options, chosen, loaded, messages)
+
+
+def open_named(model_name: Any) -> LoadedModel:
+    """The model a callback was asked for, its name checked first (a callback's input may be any JSON).
+
+    Raises:
+        ExplorerError: not a name, no such model, or a broken one.
+    """
+    return services.store().get(name(model_name, "model"))
+
+
+def open_layer(model_name: Any, layer_name: Any) -> tuple[LoadedModel, LayerInfo]:
+    """The model and the layer a callback was asked for, both names checked first.
+
+    Raises:
+        ExplorerError: as :func:`open_named`, or the model has no such layer.
+    """
+    loaded = open_named(model_name)
+    return loaded, loaded.engine.layer(name(layer_name, "layer"))
 
 
 def model_layers(model_name: str, current_layer: str | None) -> tuple[LoadedModel, list[dict], str]:
@@ -109,9 +130,9 @@ def model_layers(model_name: str, current_layer: str | None) -> tuple[LoadedMode
     one if the new model has it).
 
     Raises:
-        ExplorerError: the model cannot be opened.
+        ExplorerError: the name is not a name, or the model cannot be opened.
     """
-    loaded = services.store().get(model_name)
+    loaded = open_named(model_name)
     return loaded, layer_options(loaded.engine), default_layer(loaded.engine, current_layer)
 
 

@@ -11,8 +11,11 @@ from dash import MATCH, Input, Output, State, callback, dcc, html
 
 from app import services
 from app.core.errors import ExplorerError
+from app.core.units import RANK_BY
+from app.ui import inputs
 from app.ui.components import error_alert
 from app.ui.links import explorer_link, query_string
+from app.ui.page import open_layer
 from app.ui.thumbnails import top_images_gallery
 
 UNIT_BY = "unit-panel-by"
@@ -26,15 +29,16 @@ def unit_from_click(click_data) -> int | None:
     try:
         custom = click_data["points"][0]["customdata"]
         # plotly 7 ships customdata as a typed array, which reaches Python as {"0": unit, "1": row, "2": col}
-        unit = int(custom["0"] if isinstance(custom, dict) else custom[0])
-    except (TypeError, KeyError, IndexError, ValueError):
+        raw = custom["0"] if isinstance(custom, dict) else custom[0]
+    except (TypeError, KeyError, IndexError):
         return None
-    return unit if unit >= 0 else None
+    return inputs.integer_or_none(raw, 0)
 
 
 def _gallery(model_name: str, layer_name: str, unit: int, by: str):
-    loaded = services.store().get(model_name)
-    indices, values = services.statistics().top_images(loaded, layer_name, unit, TOP_K, by)
+    loaded, info = open_layer(model_name, layer_name)
+    indices, values = services.statistics().top_images(loaded, info.name, unit, TOP_K,
+                                                       inputs.choice(by, "the ranking", RANK_BY))
     predicted = loaded.engine.predictions().argmax(axis=1)
     return top_images_gallery(
         loaded.images, indices, values, loaded.labels, predicted, loaded.class_names,
@@ -54,7 +58,7 @@ def unit_panel(page: str, model_name: str | None, layer_name: str | None, click_
     if unit is None or not model_name or not layer_name:
         return []
     try:
-        info = services.store().get(model_name).engine.layer(layer_name)
+        _, info = open_layer(model_name, layer_name)
         gallery = _gallery(model_name, info.name, unit, by)
     except ExplorerError as exc:
         return error_alert(str(exc))
@@ -95,7 +99,9 @@ def unit_panel(page: str, model_name: str | None, layer_name: str | None, click_
 )
 def on_rank_by_change(by, state):
     """Re-rank the clicked unit's top images by mean or max over the map."""
+    if not isinstance(state, dict):
+        return error_alert("Click a map or a node again.")
     try:
-        return _gallery(state["model"], state["layer"], int(state["unit"]), by)
-    except (ExplorerError, KeyError, TypeError, ValueError) as exc:
+        return _gallery(state.get("model"), state.get("layer"), inputs.integer(state.get("unit"), "the unit", 0), by)
+    except ExplorerError as exc:
         return error_alert(str(exc))
