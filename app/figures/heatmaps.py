@@ -179,8 +179,11 @@ def probability_bars(probabilities: np.ndarray, class_names: list[str], label: i
             "arrowhead": 2, "arrowcolor": TRUE_COLOR, "font": {"color": TRUE_COLOR}, "ay": -25,
         })
     verdict = "correct" if predicted == label else "wrong"
+    title = f"predicted {class_names[predicted]} ({probabilities[predicted]:.1%}) · {verdict}"
+    if not np.isfinite(probabilities).all():
+        title = "no prediction: the output is not finite"
     figure_layout = {
-        "title": {"text": f"predicted {class_names[predicted]} ({probabilities[predicted]:.1%}) · {verdict}",
+        "title": {"text": title,
                   "font": {"size": 13}},
         "margin": {"l": 40, "r": 10, "t": 40, "b": 30},
         "yaxis": {"range": [0, 1.1], "title": {"text": "probability"}},

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
+import numpy as np
 from dash import dcc, html
 
 from app.figures.heatmaps import COLORMAPS
@@ -56,7 +57,12 @@ def colormap_dropdown(component_id: str, value: str | None) -> dcc.Dropdown:
 
 
 def verdict(class_names: list[str], label: int, probabilities) -> list:
-    """``true class 4, predicted 9 (87.0%)``, the prediction green when right and red when wrong."""
+    """``true class 4, predicted 9 (87.0%)``, the prediction green when right and red when wrong; an image the
+    model cannot score (non-finite pixels) says so instead of naming a class."""
+    if not np.isfinite(probabilities).all():
+        return [html.Span("true class "), html.B(class_names[label]),
+                html.Span(", no prediction: the model's output is not finite (the image holds NaN or infinity)",
+                          className="text-danger")]
     predicted = int(probabilities.argmax())
     return [
         html.Span("true class "),
