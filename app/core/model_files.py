@@ -256,7 +256,8 @@ def read_model_files(folder: Path, test_set_max_bytes: int = DEFAULT_TEST_SET_MA
     scores = tuple(outputs[0].shape[1:])
     if len(scores) != 1 or not isinstance(scores[0], int) or scores[0] < 2:
         raise BrokenModel(
-            f"the model's output has shape {scores}: expected one score per class, at least 2 classes "
+            f"the model's {'first ' if len(outputs) > 1 else ''}output has shape {scores}: expected one score per "
+            "class, at least 2 classes "
             "(a single sigmoid unit is not supported: use 2 units with softmax)"
         )
     notes = ()

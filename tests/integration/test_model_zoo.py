@@ -21,6 +21,7 @@ from keras import layers
 from app import services
 from app.core.activations import softmax
 from app.core.classes import compute_class_means
+from app.core.contributions import contribution_layers, contributions
 from app.core.grid import tile
 from app.core.model_files import BrokenModel
 from app.core.store import ModelStore
@@ -89,15 +90,18 @@ def sequential_built_late():
 
 
 def functional_rgb():
+    """With the preprocessing layers such models start with: a rescaling, and an augmentation that must be off."""
     inputs = keras.Input((32, 32, 3))
-    x = layers.MaxPooling2D(2, name="pool1")(conv(4, "conv1")(inputs))
+    x = layers.RandomFlip("horizontal", name="flip")(layers.Rescaling(2.0, offset=-1.0, name="rescale")(inputs))
+    x = layers.MaxPooling2D(2, name="pool1")(conv(4, "conv1")(x))
     x = layers.GlobalAveragePooling2D(name="gap")(conv(6, "conv2")(x))
     return keras.Model(inputs, softmax_output()(x))
 
 
 def nested_functional():
     """A backbone model (itself holding a Sequential block) applied straight to the input, as in transfer learning."""
-    block = keras.Sequential([conv(4, "conv"), layers.MaxPooling2D(2, name="pool")], name="block")
+    block = keras.Sequential([conv(4, "conv"), layers.MaxPooling2D(2, name="pool"), layers.Dropout(0.5, name="drop")],
+                             name="block")
     inner_inputs = keras.Input((12, 12, 1))
     x = layers.BatchNormalization(name="bn")(conv(3, "conv", None)(inner_inputs))
     backbone = keras.Model(inner_inputs, block(x), name="backbone")
@@ -150,11 +154,12 @@ ZOO = {
     "sequential-bn-dropout": Specimen(sequential_bn_dropout, (10, 10, 1),
                                       ("conv", "bn", "relu", "pool", "drop2d", "flat", "hidden", "drop", "output")),
     "sequential-built-late": Specimen(sequential_built_late, (8, 8, 1), ("conv", "pool", "flat", "output")),
-    "functional-rgb": Specimen(functional_rgb, (32, 32, 3), ("conv1", "pool1", "conv2", "gap", "output")),
+    "functional-rgb": Specimen(functional_rgb, (32, 32, 3),
+                               ("rescale", "flip", "conv1", "pool1", "conv2", "gap", "output")),
     "nested-functional": Specimen(
         nested_functional, (12, 12, 1),
-        ("backbone/conv", "backbone/bn", "backbone/block/conv", "backbone/block/pool", "backbone/block", "backbone",
-         "flat", "output"),
+        ("backbone/conv", "backbone/bn", "backbone/block/conv", "backbone/block/pool", "backbone/block/drop",
+         "backbone/block", "backbone", "flat", "output"),
         feeds={"backbone": None, "block": "bn"},
     ),
     "nested-sequential": Specimen(nested_sequential, (8, 8, 1),
@@ -234,7 +239,8 @@ def references(zoo) -> dict:
 
 
 def reference_output(model, name: str, images: np.ndarray, feeds: dict[str, str | None]) -> np.ndarray:
-    """Output of layer ``name`` of ``model`` for ``images``, by Keras alone.
+    """Output of layer ``name`` of ``model`` for ``images``, by Keras alone, at inference (``training=False``: called
+    without it, an augmentation layer such as RandomFlip flips at random).
 
     A top-level layer: ``keras.Model(model.inputs, layer.output)``. A nested model, or ``outer/inner``: what the
     outer model feeds the nested one (its input, or a truncated model to the feeding layer), then the nested model,
@@ -243,10 +249,12 @@ def reference_output(model, name: str, images: np.ndarray, feeds: dict[str, str 
     head, _, rest = name.partition("/")
     layer = model.get_layer(head)
     if not isinstance(layer, keras.Model):
-        return np.asarray(keras.Model(model.inputs, layer.output)(images))
+        return np.asarray(keras.Model(model.inputs, layer.output)(images, training=False))
     feeder = feeds[head]
-    fed = images if feeder is None else np.asarray(keras.Model(model.inputs, model.get_layer(feeder).output)(images))
-    return np.asarray(layer(fed)) if not rest else reference_output(layer, rest, fed, feeds)
+    fed = images
+    if feeder is not None:
+        fed = np.asarray(keras.Model(model.inputs, model.get_layer(feeder).output)(images, training=False))
+    return np.asarray(layer(fed, training=False)) if not rest else reference_output(layer, rest, fed, feeds)
 
 
 def test_every_listed_layer_equals_keras_own_submodel(store, references, name):
@@ -270,7 +278,7 @@ def test_every_listed_layer_equals_keras_own_submodel(store, references, name):
 def test_probabilities_are_the_first_output_softmaxed_only_if_logits(store, references, name):
     spec = ZOO[name]
     loaded = store.get(name)
-    scores = np.asarray(keras.tree.flatten(references[name](loaded.images))[0])
+    scores = np.asarray(keras.tree.flatten(references[name](loaded.images, training=False))[0])
     want = softmax(scores) if spec.logits else scores
     assert len(loaded.class_names) == N_CLASSES
     for index in range(N_IMAGES):
@@ -290,6 +298,9 @@ def test_whole_test_set_work_streams_every_layer(store, name):
         np.testing.assert_allclose(batches[2], engine.activations(info.name, 2), rtol=1e-5, atol=1e-5)
     means = compute_class_means(engine, loaded.labels, engine.layers[0].name, N_CLASSES)
     assert means.means.shape == (N_CLASSES, *engine.layers[0].output_shape)
+    for layer in contribution_layers(loaded):  # the MLP view: whatever it offers adds up to the next layer's logits
+        result = contributions(loaded, layer, 0, (0, 1))
+        np.testing.assert_allclose(result.contributions.sum(axis=1) + result.bias, result.logits, rtol=1e-5)
 
 
 def test_two_outputs_use_the_first_and_say_so(store):
