@@ -257,8 +257,7 @@ def read_model_files(folder: Path, test_set_max_bytes: int = DEFAULT_TEST_SET_MA
     if len(scores) != 1 or not isinstance(scores[0], int) or scores[0] < 2:
         raise BrokenModel(
             f"the model's {'first ' if len(outputs) > 1 else ''}output has shape {scores}: expected one score per "
-            "class, at least 2 classes "
-            "(a single sigmoid unit is not supported: use 2 units with softmax)"
+            "class for at least 2 classes (a single sigmoid unit is not supported: use 2 units with softmax)"
         )
     notes = ()
     if len(outputs) > 1:
