@@ -40,6 +40,7 @@ def model_summary(loaded) -> dict[str, Any]:
         "input_shape": list(loaded.images.shape[1:]),
         "test_set_size": engine.n_images,
         "class_names": loaded.class_names,
+        "notes": list(loaded.notes),
         "layers": [
             {
                 "name": info.name,
@@ -64,6 +65,7 @@ def list_models():
             "name": entry.name,
             "status": "ok" if entry.ok else "broken",
             "reason": entry.reason or None,
+            "notes": list(entry.notes),
             "version": entry.version,
             "metrics": entry.meta.get("metrics", {}),
             "dataset": entry.meta.get("dataset"),

@@ -3,19 +3,23 @@
 One forward pass of a multi-output "probe" model gives every layer's output for an image; it is cached per
 (model version, image), so changing the layer costs a dictionary lookup and changing the image one small forward
 pass: no ``model.predict`` per click. Batch work (class statistics, predictions on the whole test set) uses the
-truncated sub-model ``keras.Model(model.inputs, model.get_layer(name).output)``, built once per layer and cached.
+truncated sub-model from the input to one layer, built once per layer and cached.
+
+Both are built on :func:`app.core.layer_graph.trace_layers`' graph rather than on ``layer.output``: it reaches the
+layers of nested models, knows every shape of a model with open input dimensions, and gives the class scores as
+the model's first output, whatever layer comes last in ``model.layers``.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 
 import numpy as np
 
 from app.core.cache import LRUCache
 from app.core.errors import NotFound
 from app.core.grid import standardize_and_clip, tile
+from app.core.layer_graph import LayerInfo, trace_layers
 
 # Images per forward pass over the test set. TensorFlow's CPU allocator keeps buffers sized to the largest batch
 # it ran: measured on Fashion-MNIST at Conv2D_1 (bench/class_stats.py), the first pass grew RSS by ~330 MB at
@@ -35,49 +39,10 @@ class ImageOutOfRange(NotFound):
     """An image index outside the test set."""
 
 
-@dataclass(frozen=True)
-class LayerInfo:
-    """A layer that can be shown as a grid.
-
-    Attributes:
-        name: the Keras layer name (e.g. ``Conv2D_3``, ``dense_1``).
-        class_name: the Keras class (``Conv2D``, ``MaxPooling2D``, ``Dense``, ...).
-        output_shape: output shape without the batch axis: [H, W, C] or [N].
-    """
-
-    name: str
-    class_name: str
-    output_shape: tuple[int, ...]
-
-    @property
-    def is_map(self) -> bool:
-        """True for layers with 2-D maps (conv, pooling), False for vectors of nodes."""
-        return len(self.output_shape) == 3
-
-    @property
-    def n_units(self) -> int:
-        """Number of maps or nodes."""
-        return self.output_shape[-1]
-
-    @property
-    def label(self) -> str:
-        """Display text, e.g. ``Conv2D_3 · 3×3×128`` or ``dense_1 · 100``."""
-        return f"{self.name} · {'×'.join(str(d) for d in self.output_shape)}"
-
-
-def visualisable_layers(model) -> list[LayerInfo]:
-    """The model's layers whose single output is [H, W, C] or [N] (input layers excluded), in order."""
-    layers = []
-    for layer in model.layers:
-        if type(layer).__name__ == "InputLayer":
-            continue
-        try:
-            shape = tuple(layer.output.shape[1:])
-        except (AttributeError, ValueError):
-            continue  # a layer with several outputs or never called on the model's graph
-        if len(shape) in (1, 3) and all(isinstance(d, int) for d in shape):
-            layers.append(LayerInfo(layer.name, type(layer).__name__, shape))
-    return layers
+def visualisable_layers(model, image_shape: tuple[int, ...] | None = None) -> list[LayerInfo]:
+    """The model's layers whose output is [H, W, C] or [N], in order, nested models' layers as ``outer/inner``
+    (see :func:`app.core.layer_graph.trace_layers`; ``image_shape`` fills open input dimensions)."""
+    return list(trace_layers(model, image_shape).layers)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -124,14 +89,21 @@ class ActivationEngine:
     """
 
     def __init__(self, model, images: np.ndarray, model_name: str, cache_bytes: int = DEFAULT_PASSES_BYTES) -> None:
-        import keras
-
         self.model = model
         self.images = images
         self.model_name = model_name
-        self.layers = visualisable_layers(model)
+        self._graph = trace_layers(model, images.shape[1:])
+        self.layers = list(self._graph.layers)
         self._layer_index = {info.name: i for i, info in enumerate(self.layers)}
-        self._probe = compiled(keras.Model(model.inputs, [model.get_layer(info.name).output for info in self.layers]))
+        outputs = list(self._graph.tensors)
+        # The class scores are usually the last layer's output; otherwise (a model with two outputs) the probe
+        # returns them as one more output after the layers'.
+        self._scores_position = next(
+            (i for i, tensor in enumerate(outputs) if tensor is self._graph.output), len(outputs)
+        )
+        if self._scores_position == len(outputs):
+            outputs.append(self._graph.output)
+        self._probe = compiled(self._graph.model(outputs))
         self._passes: LRUCache[list[np.ndarray]] = LRUCache(max_bytes=cache_bytes)
         self._submodels: LRUCache[object] = LRUCache(16)
         self._predictions: np.ndarray | None = None
@@ -182,21 +154,14 @@ class ActivationEngine:
         return tile(standardize_and_clip(values) if scaled else values, per_row)
 
     def probabilities(self, index: int) -> np.ndarray:
-        """Class probabilities of test image ``index`` (the model's final output, softmaxed if needed)."""
-        final_layer = self.model.layers[-1].name
-        if final_layer not in self._layer_index:
-            raise LayerNotFound(f"the final layer {final_layer!r} of {self.model_name!r} has no class output")
-        return as_probabilities(self._forward(index)[self._layer_index[final_layer]])
+        """Class probabilities of test image ``index`` (the model's first output, softmaxed if needed)."""
+        return as_probabilities(self._forward(index)[self._scores_position])
 
     def submodel(self, layer_name: str):
-        """The truncated model ``keras.Model(model.inputs, layer.output)`` for ``layer_name`` (cached)."""
-        import keras
-
+        """The truncated model from the input to ``layer_name``'s output, traced for inference (cached)."""
         info = self.layer(layer_name)
-        model = self.model
-        return self._submodels.get_or_compute(
-            info.name, lambda: compiled(keras.Model(model.inputs, model.get_layer(info.name).output))
-        )
+        tensor = self._graph.tensors[self._layer_index[info.name]]
+        return self._submodels.get_or_compute(info.name, lambda: compiled(self._graph.model(tensor)))
 
     def iter_layer_batches(
         self, layer_name: str, indices: np.ndarray | None = None, batch_size: int = DEFAULT_BATCH_SIZE
@@ -205,7 +170,9 @@ class ActivationEngine:
 
         Peak memory is one batch of activations, so a 10,000-image test set never needs all of them at once.
         """
-        submodel = self.submodel(layer_name)
+        yield from self._batches(self.submodel(layer_name), indices, batch_size)
+
+    def _batches(self, submodel, indices: np.ndarray | None, batch_size: int):
         indices = np.arange(self.n_images) if indices is None else np.asarray(indices, dtype=np.int64)
         for start in range(0, len(indices), batch_size):
             batch = indices[start : start + batch_size]
@@ -215,7 +182,7 @@ class ActivationEngine:
         """Class probabilities of the whole test set, [N, classes], computed once per model version."""
         with self._lock:
             if self._predictions is None:
-                final_layer = self.model.layers[-1].name
-                batches = [out for _, out in self.iter_layer_batches(final_layer)]
+                scores = compiled(self._graph.model(self._graph.output))
+                batches = [out for _, out in self._batches(scores, None, DEFAULT_BATCH_SIZE)]
                 self._predictions = as_probabilities(np.concatenate(batches))
             return self._predictions

@@ -208,6 +208,7 @@ class ModelFiles:
         images, labels: the frozen test set.
         meta: the folder's meta.json (possibly empty).
         class_names: one name per output class.
+        notes: what a user should know about how the model is read (e.g. which of several outputs is shown).
     """
 
     model: Any
@@ -215,6 +216,7 @@ class ModelFiles:
     labels: np.ndarray
     meta: dict[str, Any]
     class_names: list[str]
+    notes: tuple[str, ...] = ()
 
 
 def read_model_files(folder: Path, test_set_max_bytes: int = DEFAULT_TEST_SET_MAX_BYTES) -> ModelFiles:
@@ -240,19 +242,33 @@ def read_model_files(folder: Path, test_set_max_bytes: int = DEFAULT_TEST_SET_MA
         model = keras.saving.load_model(model_file, compile=False, safe_mode=True)
     except Exception as exc:
         raise BrokenModel(f"cannot load {model_file.name}: {exc}".strip()) from exc
-    if len(model.inputs) != 1:
-        raise BrokenModel(f"the model has {len(model.inputs)} inputs; only single-image-input models are supported")
-    input_shape = tuple(model.inputs[0].shape[1:])
+    try:
+        inputs, outputs = model.inputs, model.outputs
+    except (AttributeError, ValueError) as exc:  # a Sequential model saved before it was ever built or called
+        raise BrokenModel(f"the model has no defined inputs (saved before it was built?): {exc}") from exc
+    if len(inputs) != 1:
+        raise BrokenModel(f"the model has {len(inputs)} inputs; only single-image-input models are supported")
+    input_shape = tuple(inputs[0].shape[1:])
     if len(input_shape) != 3 or any(
         want is not None and want != have for want, have in zip(input_shape, images.shape[1:], strict=True)
     ):
         raise BrokenModel(f"model input {input_shape} does not fit test images {images.shape[1:]}")
-    n_classes = int(model.outputs[0].shape[-1])
+    scores = tuple(outputs[0].shape[1:])
+    if len(scores) != 1 or not isinstance(scores[0], int) or scores[0] < 2:
+        raise BrokenModel(
+            f"the model's {'first ' if len(outputs) > 1 else ''}output has shape {scores}: expected one score per "
+            "class for at least 2 classes (a single sigmoid unit is not supported: use 2 units with softmax)"
+        )
+    notes = ()
+    if len(outputs) > 1:
+        notes = (f"The model has {len(outputs)} outputs; the first ({scores[0]} classes) is shown as the class "
+                 "probabilities.",)
+    n_classes = scores[0]
     meta = read_meta(folder)
     names = meta.get("class_names")
     if not (names and len(names) == n_classes):
         names = [str(i) for i in range(n_classes)]
-    return ModelFiles(model, images, labels, meta, [str(n) for n in names])
+    return ModelFiles(model, images, labels, meta, [str(n) for n in names], notes)
 
 
 def json_default(value: Any) -> Any:

@@ -72,6 +72,7 @@ class LoadedModel:
         meta: the folder's meta.json (possibly empty).
         class_names: one name per output class.
         engine: the layer outputs of this model version (built by the store, cached per version).
+        notes: what a user should know about how the model is read (see :class:`ModelFiles`).
     """
 
     name: str
@@ -82,6 +83,7 @@ class LoadedModel:
     meta: dict[str, Any]
     class_names: list[str]
     engine: ActivationEngine
+    notes: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -91,13 +93,14 @@ class LoadedModel:
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One row of the model list: a usable model, or a broken one with its reason."""
+    """One row of the model list: a usable model (with notes on how it is read), or a broken one with its reason."""
 
     name: str
     ok: bool
     reason: str
     version: str
     meta: dict[str, Any]
+    notes: tuple[str, ...] = ()
 
 
 class ModelStore:
@@ -183,9 +186,12 @@ class ModelStore:
 
     def _open(self, folder: Path, name: str, version: str) -> LoadedModel:
         files = read_model_files(folder, self.test_set_max_bytes)
-        engine = ActivationEngine(files.model, files.images, name, self.activation_cache_bytes)
+        try:
+            engine = ActivationEngine(files.model, files.images, name, self.activation_cache_bytes)
+        except (ValueError, TypeError, AttributeError, NotImplementedError) as exc:  # Keras cannot re-call it
+            raise BrokenModel(f"cannot reach the model's layers: {exc}".strip()) from exc
         return LoadedModel(name, version, files.model, files.images, files.labels, files.meta, files.class_names,
-                           engine)
+                           engine, files.notes)
 
     def get(self, name: str) -> LoadedModel:
         """Return the opened model ``name`` at its current version (cached).
@@ -207,7 +213,7 @@ class ModelStore:
         if isinstance(loaded, BrokenModel):
             self._verdicts.put((name, version), ModelEntry(name, False, str(loaded), version, read_meta(folder)))
             raise loaded
-        self._verdicts.put((name, version), ModelEntry(name, True, "", version, loaded.meta))
+        self._verdicts.put((name, version), ModelEntry(name, True, "", version, loaded.meta, loaded.notes))
         return loaded
 
     def entries(self) -> list[ModelEntry]:
@@ -225,7 +231,7 @@ class ModelStore:
             if entry is None:  # first sight of this version: open it (get() records the verdict)
                 try:
                     loaded = self.get(name)
-                    entry = ModelEntry(name, True, "", loaded.version, loaded.meta)
+                    entry = ModelEntry(name, True, "", loaded.version, loaded.meta, loaded.notes)
                 except ExplorerError as exc:
                     entry = ModelEntry(name, False, str(exc), version, read_meta(folder))
             rows.append(entry)

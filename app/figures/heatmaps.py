@@ -135,11 +135,23 @@ def activation_heatmap(
     return {"data": [heatmap], "layout": _image_axes(figure_layout)}
 
 
+def rgb_pixels(image: np.ndarray) -> np.ndarray:
+    """An RGB image [H, W, 3] as uint8 pixels: values in [0, 1] or [0, 255] as they are, any other range (a
+    standardised image, values in [-1, 1]) stretched from its minimum to its maximum; non-finite pixels black."""
+    values = np.asarray(image, dtype=np.float64)
+    finite = np.isfinite(values)
+    low, high = (values[finite].min(), values[finite].max()) if finite.any() else (0.0, 0.0)
+    if low >= 0 and high <= 1:
+        values = values * 255
+    elif low < 0 or high > 255:
+        values = (values - low) / ((high - low) or 1) * 255
+    return np.clip(np.where(finite, values, 0), 0, 255).round().astype(np.uint8)
+
+
 def input_image_figure(image: np.ndarray, title: str = "", cmap: str = "greys") -> dict:
     """The input image [H, W, C] as a heatmap (one channel) or an RGB picture (three channels)."""
     if image.shape[-1] == 3:
-        pixels = np.clip(image * (255 if image.max() <= 1 else 1), 0, 255).astype(np.uint8)
-        trace = {"type": "image", "z": pixels.tolist()}
+        trace = {"type": "image", "z": rgb_pixels(image).tolist()}
     else:
         trace = {
             "type": "heatmap",

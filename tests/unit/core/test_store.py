@@ -197,3 +197,18 @@ def test_stale_temporary_folders_are_removed_but_not_a_save_in_progress(tiny_sto
         os.utime(path, (hour_ago, hour_ago))
     removed = ModelStore(tiny_store).remove_stale_temporaries(older_than=3600)
     assert removed == [".tmp-old-1234"] and not stale.exists() and fresh.exists()
+
+
+def test_a_model_keras_cannot_call_again_is_listed_as_broken(tiny_store, monkeypatch):
+    """Whatever Keras raises while the engine reaches the layers, the model is broken with the reason and the others
+    stay listed (one such model once took the whole list, and with it every page, down)."""
+
+    def refuse(model, image_shape=None):
+        raise ValueError("Output with path `0` is not connected to `inputs`")
+
+    monkeypatch.setattr("app.core.activations.trace_layers", refuse)
+    store = ModelStore(tiny_store)
+    with pytest.raises(BrokenModel, match="cannot reach the model's layers: Output with path"):
+        store.get("tiny")
+    rows = {entry.name: entry for entry in store.entries()}
+    assert not rows["tiny"].ok and "not connected" in rows["tiny"].reason and "corrupt" in rows

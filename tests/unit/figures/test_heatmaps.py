@@ -5,7 +5,14 @@ import plotly.graph_objects as go
 import pytest
 
 from app.core.grid import tile
-from app.figures.heatmaps import activation_heatmap, colorscale, decode_array, input_image_figure, probability_bars
+from app.figures.heatmaps import (
+    activation_heatmap,
+    colorscale,
+    decode_array,
+    input_image_figure,
+    probability_bars,
+    rgb_pixels,
+)
 
 
 def test_heatmap_carries_grid_units_and_separators():
@@ -65,3 +72,12 @@ def test_input_image_grey_and_rgb():
     rgb = input_image_figure(np.ones((5, 4, 3), np.float32))
     assert rgb["data"][0]["type"] == "image" and np.asarray(rgb["data"][0]["z"]).shape == (5, 4, 3)
     go.Figure(grey), go.Figure(rgb)
+
+
+def test_rgb_pixels_keep_unit_and_byte_ranges_and_stretch_others():
+    unit = np.array([[[0.0, 0.5, 1.0]]], np.float32)
+    np.testing.assert_array_equal(rgb_pixels(unit), [[[0, 128, 255]]])
+    np.testing.assert_array_equal(rgb_pixels(unit * 200), [[[0, 100, 200]]])  # already 0-255
+    standardised = np.array([[[-1.0, 0.0, 1.0]], [[np.nan, 0.5, np.inf]]], np.float32)
+    np.testing.assert_array_equal(rgb_pixels(standardised), [[[0, 128, 255]], [[0, 191, 0]]])
+    assert rgb_pixels(np.full((2, 2, 3), np.nan)).max() == 0
