@@ -207,6 +207,11 @@ class Buildah:
         deadline = time.monotonic() + STOP_GRACE_S
         while self.app_processes(server) and time.monotonic() < deadline:
             time.sleep(0.5)
+        if not self.app_processes(server):
+            # buildah run removes its run folder (under /var/tmp) and exits once its command has: a signal now
+            # would leave the folder behind.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.wait(timeout=STOP_GRACE_S)
         smoke_run.stop(server)
         for pid, _, _, argv0 in session_processes(server.pid):
             log(f"killing leftover pid {pid} ({argv0})")
