@@ -8,7 +8,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export HOST PORT
 
-.PHONY: run serve test test-unit lint bench bundle system-deps bench-deps clean
+.PHONY: run serve test test-unit lint bench bundle system-deps bench-deps image-check image-deps clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,20 @@ test-unit: $(VENV)/.dev
 ## lint: ruff over everything, print() only where a person reads stdout (see pyproject.toml)
 lint: $(VENV)/.dev
 	$(BIN)/ruff check app tests bench scripts
+
+## image-check: build the container image (docker if a daemon answers, else Debian's buildah, no daemon needed),
+## run it and check /healthz, its HEALTHCHECK, a view and a login (scripts/image_check.py; BASE=IMAGE to choose)
+image-check: image-deps
+	$(SUDO) $(PYTHON) scripts/image_check.py $(if $(BASE),--base $(BASE))
+
+## image-deps: without a Docker daemon, Debian's buildah (builds and runs) and debootstrap (makes the base image)
+image-deps:
+	@if docker info >/dev/null 2>&1 || { command -v buildah && command -v debootstrap; } >/dev/null; then \
+		echo "container engine present"; \
+	else \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+			buildah debootstrap >/dev/null; \
+	fi
 
 ## bench-deps: Debian's Fashion-MNIST (70,000 images) for the memory and epoch-time benchmarks
 bench-deps:

@@ -48,6 +48,8 @@ APP_SETTINGS = ("MODEL_STORE", "STATE_DIR", "REDIS_URL", "AUTH_USERS", "ACTIVATI
 # Variables through which an outer environment's packages could reach the runtime virtualenv's Python.
 OUTER_PYTHON = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV")
 LOG_TAIL_LINES = 40
+# What every progress line starts with (scripts/image_check.py, which reuses these checks, says its own name).
+LOG_PREFIX = "smoke"
 REQUEST_TIMEOUT_S = 60
 
 
@@ -61,7 +63,7 @@ class Terminated(Exception):
 
 def log(message: str) -> None:
     """One progress line, prefixed so it stands out in the CI log."""
-    print(f"smoke: {message}", flush=True)
+    print(f"{LOG_PREFIX}: {message}", flush=True)
 
 
 def free_port() -> int:
@@ -71,10 +73,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def http(method: str, url: str, body: dict | None = None) -> tuple[int, bytes]:
-    """Send one request; return (status, body) for any HTTP answer, raise ``OSError`` when nothing answers."""
+def http(method: str, url: str, body: dict | None = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """Send one request (with ``headers`` added, e.g. a login); return (status, body) for any HTTP answer, raise
+    ``OSError`` when nothing answers."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
             return response.status, response.read()
@@ -82,9 +86,10 @@ def http(method: str, url: str, body: dict | None = None) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
-def fetch(base: str, path: str, method: str = "GET", body: dict | None = None, what: str = "") -> bytes:
+def fetch(base: str, path: str, method: str = "GET", body: dict | None = None, what: str = "",
+          headers: dict[str, str] | None = None) -> bytes:
     """``method path`` must answer 200; log it (with ``what`` it asked for) and return the body."""
-    status, content = http(method, base + path, body)
+    status, content = http(method, base + path, body, headers)
     log(f"{method} {path}{f' ({what})' if what else ''} -> {status} ({len(content)} bytes)")
     if status != 200:
         raise SmokeFailure(f"{method} {path} answered {status}: {content[:500]!r}")
@@ -132,7 +137,7 @@ def wait_until_healthy(base: str, server: subprocess.Popen, timeout_s: float) ->
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
         if server.poll() is not None:
-            raise SmokeFailure(f"`make run` exited with code {server.returncode} before answering")
+            raise SmokeFailure(f"the server exited with code {server.returncode} before answering")
         try:
             status, _ = http("GET", base + "/healthz")
         except OSError:
@@ -202,26 +207,27 @@ def callback_request(dependencies: list[dict], output: str, values: dict[str, ob
     }
 
 
-def check_app(base: str) -> None:
-    """The checks: every request must answer 200 with the content a browser or a script would use."""
-    page = fetch(base, "/")
+def check_app(base: str, headers: dict[str, str] | None = None) -> None:
+    """The checks: every request (with ``headers``, e.g. a login) must answer 200 with the content a browser or
+    a script would use."""
+    page = fetch(base, "/", headers=headers)
     if b"CNN Activation Explorer" not in page:
         raise SmokeFailure("/ does not carry the app's title")
 
-    health = json.loads(fetch(base, "/healthz"))
+    health = json.loads(fetch(base, "/healthz", headers=headers))
     if health.get("status") != "ok" or health.get("models", 0) < 1:
         raise SmokeFailure(f"/healthz reports {health}")
 
-    activations = json.loads(fetch(base, f"/api/models/{MODEL}/activations?layer={LAYER}&image=0"))
+    activations = json.loads(fetch(base, f"/api/models/{MODEL}/activations?layer={LAYER}&image=0", headers=headers))
     if activations.get("shape") != LAYER_SHAPE:
         raise SmokeFailure(f"activations of {LAYER} have shape {activations.get('shape')}, expected {LAYER_SHAPE}")
 
-    dependencies = json.loads(fetch(base, "/_dash-dependencies"))
+    dependencies = json.loads(fetch(base, "/_dash-dependencies", headers=headers))
     # The page router: what a browser that opens / asks for first; it runs explore.layout.
     routed = fetch(base, "/_dash-update-component", "POST", callback_request(
         dependencies, "_pages_content.children",
         {"_pages_location.pathname": "/", "_pages_location.search": f"?model={MODEL}&layer={LAYER}"},
-    ), what="page router: explorer layout")
+    ), what="page router: explorer layout", headers=headers)
     if b"explore-heatmap" not in routed:
         raise SmokeFailure("the router's answer for / lacks the explorer's heatmap")
     # The explorer's render callback: the heatmap, input image and probabilities of one view.
@@ -229,7 +235,7 @@ def check_app(base: str) -> None:
         dependencies, "explore-heatmap.figure",
         {"explore-model.value": MODEL, "explore-layer.value": LAYER, "explore-image.value": 0,
          "explore-cmap.value": "viridis", "explore-reverse.value": False, "explore-scale.value": False},
-    ), what=f"explorer render: {MODEL} {LAYER} image 0"))
+    ), what=f"explorer render: {MODEL} {LAYER} image 0", headers=headers))
     heatmap = rendered["response"]["explore-heatmap"]["figure"]["data"][0]
     z = heatmap["z"]
     rows, cols = (int(n) for n in z["shape"].split(","))
