@@ -64,6 +64,8 @@ class Job:
         info: extras for viewers: class names, data sizes, the probe image's pixels and label.
         saved: whether a model was written to the model store.
         probe_request: ``{"image", "layer"}`` a viewer asked to record from the next epoch on (during the run).
+        started_by: who started it: the logged-in user of the page or API, the OS user of the CLI (None: unknown,
+            e.g. an instance without login).
     """
 
     id: str
@@ -88,6 +90,7 @@ class Job:
     info: dict[str, Any] = field(default_factory=dict)
     saved: bool = False
     probe_request: dict[str, Any] = field(default_factory=dict)
+    started_by: str | None = None
 
     @property
     def active(self) -> bool:
