@@ -93,8 +93,13 @@ def _file_signature(path: Path) -> tuple[int, int, int] | None:
 
 
 def _hash_method(accounts: Iterable[Account]) -> str:
-    """The hash method of the first account (``scrypt:32768:8:1``), or werkzeug's default."""
-    return next((account.password_hash.split("$", 1)[0] for account in accounts), "scrypt")
+    """The hash method of the first account (``scrypt:32768:8:1``) if werkzeug can use it, else its default."""
+    method = next((account.password_hash.split("$", 1)[0] for account in accounts), "scrypt")
+    try:
+        generate_password_hash("", method)
+    except (ValueError, TypeError):
+        return "scrypt"
+    return method
 
 
 class UserTable:
