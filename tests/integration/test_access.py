@@ -19,6 +19,7 @@ from werkzeug.security import generate_password_hash
 
 from app import services
 from app.auth import callback_output_ids
+from app.jobs.forms import default_form
 from app.jobs.runner import EmbeddedRunner
 from app.main import WRITE_CALLBACK_OUTPUTS, app, server
 from app.ui.training_form import FIELD
@@ -166,7 +167,6 @@ def instance(request, tmp_path_factory):
         client = server.test_client()
         client.get("/healthz")  # Dash registers its callbacks at the first request
         yield request.param, client
-        assert services.job_store().list() == []  # no request of the matrix started anything
     services.reset()
 
 
@@ -202,6 +202,7 @@ def test_every_route_family_answers_as_the_credentials_allow(instance, family):
         if response.status_code == 403:
             assert "read-only" in response.get_json()["error"] or "needs an editor" in response.get_json()["error"]
     assert seen == wanted
+    assert services.job_store().list() == []  # not even the allowed writes changed anything
 
 
 def pathname_bypass_bodies():
@@ -226,6 +227,7 @@ def test_the_pathname_bypass_of_any_callback_with_any_public_route_is_401(instan
             answers[(key, route, credential)] = client.post("/_dash-update-component", json=body,
                                                             headers=headers).status_code
     assert len(answers) > 400 and set(answers.values()) == {401}
+    assert services.job_store().list() == []
 
 
 def test_viewers_and_read_only_instances_get_a_note_instead_of_the_training_form(instance):
@@ -326,3 +328,57 @@ def test_no_secret_reaches_the_logs(instance, caplog):
         assert "login failed" in caplog.text  # the failures were logged: the check below is not vacuous
     for secret in secrets:
         assert secret not in caplog.text
+
+
+@pytest.fixture
+def login_client(app_store, tmp_path, monkeypatch):
+    """The app with a login (alice editor, bob viewer in a users file; carol an AUTH_USERS editor); jobs are queued
+    but never trained."""
+    users = tmp_path / "users"
+    users.write_text(f"alice:{generate_password_hash(PASSWORDS['alice'], FAST)}:editor\n"
+                     f"bob:{generate_password_hash(PASSWORDS['bob'], FAST)}:viewer\n")
+    monkeypatch.setenv("AUTH_USERS_FILE", str(users))
+    monkeypatch.setenv("AUTH_USERS", f"carol:{PASSWORDS['carol']}")
+    monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("READ_ONLY", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setattr(EmbeddedRunner, "_launch", lambda _runner, _job: None)
+    services.reset()
+    client = server.test_client()
+    client.get("/healthz")
+    yield client
+    services.reset()
+
+
+def test_the_issues_bypass_starts_nothing_and_a_job_records_who_started_it(login_client):
+    valid = {**default_form(), "name": "by-carol", "epochs": 1}
+    bypass = callback_body(callback_key("on_start"), [{"id": "train-start", "property": "pathname",
+                                                       "value": "/healthz"}], form_states(valid))
+    assert login_client.post("/_dash-update-component", json=bypass).status_code == 401
+    assert login_client.post("/_dash-update-component", json=bypass,
+                             headers={"Authorization": CREDENTIALS["viewer"]}).status_code == 403
+    assert services.job_store().list() == []
+
+    started = login_client.post("/_dash-update-component", json=bypass,
+                                headers={"Authorization": CREDENTIALS["AUTH_USERS editor"]})
+    assert started.status_code == 200 and "started" in started.get_data(as_text=True)
+    (job,) = services.job_store().list()
+    assert job.started_by == "carol"
+    tick = callback_body(callback_key("on_tick"), [{"id": "train-interval", "property": "n_intervals", "value": 1},
+                                                   {"id": "train-pin", "property": "data", "value": None}],
+                         [{"id": "train-view", "property": "data", "value": None}])
+    for credential in ("viewer", "editor"):  # everyone sees who started it, in the status line and the jobs table
+        shown = login_client.post("/_dash-update-component", json=tick,
+                                  headers={"Authorization": CREDENTIALS[credential]}).get_data(as_text=True)
+        assert "started by carol" in shown and '"children":"carol"' in shown
+    services.job_store().request_stop(job.id)
+
+    api = login_client.post("/api/jobs", json={"name": "by-alice", "epochs": 1},
+                            headers={"Authorization": CREDENTIALS["editor"]})
+    assert api.status_code == 202
+    detail = login_client.get(api.get_json()["url"], headers={"Authorization": CREDENTIALS["viewer"]}).get_json()
+    assert detail["started_by"] == "alice"
+    assert login_client.post(f"{api.get_json()['url']}/stop",
+                             headers={"Authorization": CREDENTIALS["viewer"]}).status_code == 403
+    assert login_client.post(f"{api.get_json()['url']}/stop",
+                             headers={"Authorization": CREDENTIALS["editor"]}).status_code == 200
