@@ -26,7 +26,8 @@ class JobRunning(Conflict):
 
     def __init__(self, job: Job) -> None:
         super().__init__(
-            f"a training job is already running (job {job.id}, model {job.model!r}, {job.status}); "
+            f"a training job is already running (job {job.id}, model {job.model!r}, {job.status}"
+            f"{f', started by {job.started_by}' if job.started_by else ''}); "
             "wait for it to finish or stop it"
         )
         self.job = job

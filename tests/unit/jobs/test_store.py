@@ -56,6 +56,8 @@ def test_a_job_records_who_started_it(make_store):
     store = make_store()
     job = store.create(CONFIG, started_by="alice")
     assert job.started_by == "alice" and store.get(job.id).started_by == "alice"
+    with pytest.raises(JobRunning, match=r"already running \(job \w+, model 'm1', queued, started by alice\)"):
+        store.create(CONFIG)  # the refusal says whom to ask
     assert store.get(job.id).to_dict()["started_by"] == "alice"
     store.finish(job.id, "succeeded")
     assert store.create({**CONFIG, "name": "m2"}).started_by is None  # unknown: an instance without login
