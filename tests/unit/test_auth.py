@@ -55,7 +55,7 @@ def test_well_formed_headers_give_name_and_password():
 @settings(max_examples=300, derandomize=True, deadline=None)
 @given(st.one_of(st.text(max_size=200), st.binary(max_size=200).map(basic),
                  st.text(max_size=100).map(lambda text: "Basic " + text)))
-def test_no_header_makes_reading_it_raise(header):
+def test_no_header_makes_the_reader_raise(header):
     result = basic_credentials(header)
     assert result is None or (isinstance(result, tuple) and result[0])
 
