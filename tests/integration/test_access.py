@@ -131,6 +131,7 @@ def families() -> dict[str, tuple[str, str, dict | None, bool, int]]:
 
 
 INSTANCES = ("login", "login, READ_ONLY", "no login, READ_ONLY")
+WITH_LOGIN = pytest.mark.parametrize("instance", INSTANCES[:2], indirect=True)
 
 
 def expected(instance: str, credential: str, family: str, writes: bool, allowed: int) -> int:
@@ -216,10 +217,9 @@ def pathname_bypass_bodies():
             yield key, route, body
 
 
+@WITH_LOGIN
 def test_the_pathname_bypass_of_any_callback_with_any_public_route_is_401(instance):
-    name, client = instance
-    if name == "no login, READ_ONLY":
-        pytest.skip("no login to bypass")
+    _, client = instance
     answers = {}
     for key, route, body in pathname_bypass_bodies():
         for credential in ("none", *MALFORMED, "wrong password"):
@@ -269,11 +269,10 @@ class Unreadable(io.RawIOBase):
         raise AssertionError("the body of an unauthenticated request was read")
 
 
+@WITH_LOGIN
 @pytest.mark.parametrize("path", ["/_dash-update-component", "/api/jobs", "/api/jobs/x/stop", "/"])
 def test_an_unauthenticated_body_is_never_read(instance, path):
-    name, client = instance
-    if name == "no login, READ_ONLY":
-        pytest.skip("no login")
+    _, client = instance
     for credential in ("none", "Basic !!!", "wrong password"):
         headers = {"Content-Type": "application/json"}
         if CREDENTIALS[credential]:
@@ -282,10 +281,9 @@ def test_an_unauthenticated_body_is_never_read(instance, path):
         assert response.status_code == 401
 
 
+@WITH_LOGIN
 def test_a_viewers_write_to_the_api_is_refused_unread_and_a_callback_body_is_bounded(instance):
-    name, client = instance
-    if name == "no login, READ_ONLY":
-        pytest.skip("no login")
+    _, client = instance
     headers = {"Authorization": CREDENTIALS["viewer"], "Content-Type": "application/json"}
     assert client.open("/api/jobs", method="POST", input_stream=Unreadable(), headers=headers).status_code == 403
     big = client.post("/_dash-update-component", data=b'{"output": "' + b"x" * 2_000_000 + b'"}',
