@@ -17,6 +17,7 @@ Exit status: 0 succeeded or stopped, 1 failed, 2 invalid configuration or refuse
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import signal
@@ -157,6 +158,14 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return raw
 
 
+def os_user() -> str | None:
+    """Who runs the CLI, recorded as who started the job (None if the OS cannot say: a container's bare uid)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -164,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     jobs = services.job_runner()
     try:
         raw = config_from_args(args)
-        job = jobs.start(raw) if args.detach else jobs.submit(raw, engine="cli")
+        user = os_user()
+        job = jobs.start(raw, started_by=user) if args.detach else jobs.submit(raw, engine="cli", started_by=user)
     except ConfigError as exc:
         print("invalid configuration:\n  " + "\n  ".join(exc.errors), file=sys.stderr)
         return 2

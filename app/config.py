@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.accounts import Account, AccountsError, check_name, read_accounts
 from app.core.activations import DEFAULT_PASSES_BYTES
 from app.core.datasets import DataSources
 from app.core.model_files import DEFAULT_TEST_SET_MAX_BYTES
@@ -34,6 +35,46 @@ def _int_setting(env: dict[str, str], key: str, default: int, low: int, high: in
     return value
 
 
+def _bool_setting(env: dict[str, str], key: str) -> bool:
+    raw = env.get(key, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{key} must be 1 or 0 (true/false, yes/no, on/off), got {raw[:20]!r}")
+
+
+def _quick_start_users(env: dict[str, str]) -> dict[str, str]:
+    """``AUTH_USERS``: name -> plain password (every one an editor). Errors never quote a pair: it holds a password."""
+    users: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in env.get("AUTH_USERS", "").split(","))):
+        user, sep, password = pair.partition(":")
+        if not sep or not user or not password:
+            raise SettingsError("AUTH_USERS must look like 'alice:secret,bob:other'")
+        try:
+            check_name(user)
+        except AccountsError as exc:
+            raise SettingsError(f"AUTH_USERS: {exc}") from None
+        if user in users:
+            raise SettingsError(f"AUTH_USERS: user {user!r} appears twice")
+        users[user] = password
+    return users
+
+
+def _file_accounts(path: Path | None, quick_start: dict[str, str]) -> tuple[Account, ...]:
+    """The accounts of ``AUTH_USERS_FILE``, checked (format, roles, hashes, no name also in ``AUTH_USERS``)."""
+    if path is None:
+        return ()
+    try:
+        accounts = tuple(read_accounts(path))
+    except AccountsError as exc:
+        raise SettingsError(f"AUTH_USERS_FILE: {exc}") from None
+    both = sorted({account.name for account in accounts} & set(quick_start))
+    if both:
+        raise SettingsError(f"user {both[0]!r} is in both AUTH_USERS and AUTH_USERS_FILE; keep one")
+    return accounts
+
+
 def _megabytes_setting(env: dict[str, str], key: str, default_bytes: int, low: int = 1) -> int:
     """A size given in MB (decimal) in the environment, as bytes."""
     return MB * _int_setting(env, key, default_bytes // MB, low, 10_000_000)
@@ -54,7 +95,11 @@ class Settings:
         data_dir: the only folder training datasets may be read from by path (``DATA_DIR``).
         training_memory_bytes: the memory ceiling of a training process; 0 sizes it for the machine
             (``TRAINING_MEMORY_MB``).
-        auth_users: ``user:password`` pairs, comma separated; empty means no login (``AUTH_USERS``).
+        auth_users: ``user:password`` pairs, comma separated, every one an editor: quick starts (``AUTH_USERS``).
+        auth_users_file: the users file, ``name:hash:role`` a line (``AUTH_USERS_FILE``, see :mod:`app.accounts`);
+            with it or ``auth_users`` set every route but ``/healthz`` needs a login, without either none does.
+        accounts: the users of ``auth_users_file`` as read at start (the server reloads the file when it changes).
+        read_only: the whole instance is view-only: every write is refused, for everyone (``READ_ONLY``).
         fashion_mnist_dir: Debian's Fashion-MNIST IDX folder (``FASHION_MNIST_DIR``).
         keras_home: Keras' cache folder, where full MNIST's ``datasets/mnist.npz`` is looked for (``KERAS_HOME``).
         max_request_bytes: the largest request body accepted; larger ones get 413 unread (``MAX_REQUEST_BYTES``).
@@ -66,7 +111,7 @@ class Settings:
     state_dir: Path
     redis_url: str
     activation_cache_bytes: int
-    auth_users: dict[str, str]
+    auth_users: dict[str, str] = field(repr=False)  # plain passwords: never in a log
     fashion_mnist_dir: Path = DataSources.fashion_mnist_dir
     keras_home: Path = DataSources.keras_home
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
@@ -74,6 +119,14 @@ class Settings:
     test_set_max_bytes: int = DEFAULT_TEST_SET_MAX_BYTES
     data_dir: Path = PROJECT_ROOT / "data"
     training_memory_bytes: int = 0
+    auth_users_file: Path | None = None
+    accounts: tuple[Account, ...] = ()
+    read_only: bool = False
+
+    @property
+    def login_required(self) -> bool:
+        """Whether every route but ``/healthz`` needs credentials (``AUTH_USERS`` or ``AUTH_USERS_FILE`` is set)."""
+        return bool(self.auth_users) or self.auth_users_file is not None
 
     @property
     def data_sources(self) -> DataSources:
@@ -84,12 +137,8 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         """Read and validate the settings from ``env`` (default: ``os.environ``)."""
         env = dict(os.environ if env is None else env)
-        users: dict[str, str] = {}
-        for pair in filter(None, (p.strip() for p in env.get("AUTH_USERS", "").split(","))):
-            user, sep, password = pair.partition(":")
-            if not sep or not user or not password:
-                raise SettingsError("AUTH_USERS must look like 'alice:secret,bob:other'")
-            users[user] = password
+        users = _quick_start_users(env)
+        users_file = Path(env["AUTH_USERS_FILE"]).resolve() if env.get("AUTH_USERS_FILE") else None
         return cls(
             model_store=Path(env.get("MODEL_STORE") or PROJECT_ROOT / "model_store").resolve(),
             host=env.get("HOST") or "127.0.0.1",
@@ -105,4 +154,7 @@ class Settings:
             test_set_max_bytes=_megabytes_setting(env, "TEST_SET_MAX_MB", DEFAULT_TEST_SET_MAX_BYTES),
             data_dir=Path(env.get("DATA_DIR") or PROJECT_ROOT / "data").resolve(),
             training_memory_bytes=_megabytes_setting(env, "TRAINING_MEMORY_MB", 0, low=0),
+            auth_users_file=users_file,
+            accounts=_file_accounts(users_file, users),
+            read_only=_bool_setting(env, "READ_ONLY"),
         )

@@ -1,4 +1,4 @@
-"""The Dash shell: pages, navigation bar, JSON API blueprint and optional login. ``server`` is the WSGI app."""
+"""The Dash shell: pages, navigation bar, JSON API blueprint and login (:mod:`app.auth`). ``server`` is the WSGI app."""
 
 from __future__ import annotations
 
@@ -8,20 +8,23 @@ from pathlib import Path
 from typing import Any
 
 import dash
-import dash_auth
 import dash_bootstrap_components as dbc
 from dash import html
 from flask import jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
-from app import services
+from app import auth, services
 from app.api import api
 from app.core.limits import json_safe
+from app.ui.training_form import FORM_MESSAGE
 
 APP_DIR = Path(__file__).resolve().parent
 ASSETS_DIR = APP_DIR.parent / "assets"
 TITLE = "CNN Activation Explorer"
+# Component ids whose callbacks write: every callback that changes something (start, stop, change the probe)
+# reports in the training form's message area. A new write callback must write one of these (tests check it).
+WRITE_CALLBACK_OUTPUTS = frozenset({FORM_MESSAGE})
 
 logger = logging.getLogger(__name__)
 
@@ -104,8 +107,8 @@ def create_app() -> dash.Dash:
     server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     server.register_error_handler(Exception, refuse_malformed_callback)
     server.register_blueprint(api)
-    if settings.auth_users:
-        dash_auth.BasicAuth(app, settings.auth_users, public_routes=["/healthz"])
+    auth.install(server, services.settings, callback_endpoint=app.config.routes_pathname_prefix
+                 + "_dash-update-component", write_outputs=WRITE_CALLBACK_OUTPUTS, realm=TITLE)
     return app
 
 

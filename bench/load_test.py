@@ -560,7 +560,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     shutil.copytree(ROOT / "model_store", model_store)
     state_dir.mkdir()
     env = {key: value for key, value in os.environ.items()
-           if key not in ("REDIS_URL", "AUTH_USERS", "HOST", "PORT", "PYTHONPATH")}
+           if key not in ("REDIS_URL", "AUTH_USERS", "AUTH_USERS_FILE", "READ_ONLY", "HOST", "PORT", "PYTHONPATH")}
     env.update(MODEL_STORE=str(model_store), STATE_DIR=str(state_dir), TF_CPP_MIN_LOG_LEVEL="2")
     port = smoke_run.free_port()
     command = gunicorn_command(port, args.workers, args.threads)

@@ -44,7 +44,8 @@ LAYER = "Conv2D_1"
 # Conv2D_1 of the bundled model: 32 maps of 26x26 on a 28x28 input.
 LAYER_SHAPE = [26, 26, 32]
 # Settings the app reads from the environment: dropped so the server runs on the defaults of a fresh clone.
-APP_SETTINGS = ("MODEL_STORE", "STATE_DIR", "REDIS_URL", "AUTH_USERS", "ACTIVATION_CACHE_SIZE", "HOST", "PORT")
+APP_SETTINGS = ("MODEL_STORE", "STATE_DIR", "REDIS_URL", "AUTH_USERS", "AUTH_USERS_FILE", "READ_ONLY",
+                "ACTIVATION_CACHE_SIZE", "HOST", "PORT")
 # Variables through which an outer environment's packages could reach the runtime virtualenv's Python.
 OUTER_PYTHON = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV")
 LOG_TAIL_LINES = 40

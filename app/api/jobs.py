@@ -12,6 +12,7 @@ from flask import jsonify
 
 from app import services
 from app.api.blueprint import api, int_arg, json_body
+from app.auth import current_user_name
 from app.core.errors import InvalidInput, NotFound
 from app.core.training import ConfigError
 from app.jobs.records import Job
@@ -30,7 +31,7 @@ def start_job():
         body = json_body()
     except InvalidInput as exc:
         raise ConfigError([f"the request body must be a JSON object with the training configuration ({exc})"]) from exc
-    job = services.job_runner().start(body)
+    job = services.job_runner().start(body, started_by=current_user_name())
     return jsonify(id=job.id, status=job.status, model=job.model, url=f"/api/jobs/{job.id}"), 202
 
 

@@ -26,7 +26,8 @@ class JobRunning(Conflict):
 
     def __init__(self, job: Job) -> None:
         super().__init__(
-            f"a training job is already running (job {job.id}, model {job.model!r}, {job.status}); "
+            f"a training job is already running (job {job.id}, model {job.model!r}, {job.status}"
+            f"{f', started by {job.started_by}' if job.started_by else ''}); "
             "wait for it to finish or stop it"
         )
         self.job = job
@@ -64,6 +65,8 @@ class Job:
         info: extras for viewers: class names, data sizes, the probe image's pixels and label.
         saved: whether a model was written to the model store.
         probe_request: ``{"image", "layer"}`` a viewer asked to record from the next epoch on (during the run).
+        started_by: who started it: the logged-in user of the page or API, the OS user of the CLI (None: unknown,
+            e.g. an instance without login).
     """
 
     id: str
@@ -88,6 +91,7 @@ class Job:
     info: dict[str, Any] = field(default_factory=dict)
     saved: bool = False
     probe_request: dict[str, Any] = field(default_factory=dict)
+    started_by: str | None = None
 
     @property
     def active(self) -> bool:

@@ -55,8 +55,9 @@ class JobRunner(ABC):
         self.model_store = Path(model_store)
         self.sources = sources
 
-    def submit(self, raw_config: dict[str, Any], engine: str | None = None) -> Job:
-        """Validate ``raw_config`` and record it as a queued job, without launching it (the CLI runs it itself).
+    def submit(self, raw_config: dict[str, Any], engine: str | None = None, started_by: str | None = None) -> Job:
+        """Validate ``raw_config`` and record it as a queued job of user ``started_by``, without launching it (the
+        CLI runs it itself).
 
         Raises:
             ConfigError: the configuration is invalid or too large to train here (every problem listed), or its
@@ -74,10 +75,10 @@ class JobRunner(ABC):
             refuse_over_budget(config, input_shape, n_classes, min(n_train, config.max_train or n_train))
         if (self.model_store / validate_name(config.name)).exists():
             raise ModelExists(f"a model named {config.name!r} already exists; choose another name")
-        return self.store.create(config.to_dict(), engine=engine or self.engine)
+        return self.store.create(config.to_dict(), engine=engine or self.engine, started_by=started_by)
 
-    def start(self, raw_config: dict[str, Any]) -> Job:
-        """Validate ``raw_config``, record a queued job and launch it on this engine's worker.
+    def start(self, raw_config: dict[str, Any], started_by: str | None = None) -> Job:
+        """Validate ``raw_config``, record a queued job of user ``started_by`` and launch it on this engine's worker.
 
         Returns:
             The queued job.
@@ -85,13 +86,14 @@ class JobRunner(ABC):
         Raises:
             ConfigError, ModelExists, JobRunning: see :meth:`submit`.
         """
-        job = self.submit(raw_config)
+        job = self.submit(raw_config, started_by=started_by)
         try:
             self._launch(job)
         except Exception as exc:
             self.store.finish(job.id, "failed", error=f"could not start the training job: {exc}")
             raise
-        logger.info("job %s queued on the %s engine: model %s", job.id, self.engine, job.model)
+        logger.info("job %s queued on the %s engine: model %s, started by %s", job.id, self.engine, job.model,
+                    started_by or "an anonymous user")
         return job
 
     def stop(self, job_id: str, save_partial: bool = False) -> Job:

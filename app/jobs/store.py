@@ -94,14 +94,15 @@ class JobStore(ABC):
         """Epochs with a probe record, ascending."""
 
     # ---- shared rules --------------------------------------------------------------------------------------------
-    def create(self, config: dict[str, Any], engine: str = "embedded") -> Job:
-        """Record a new queued job for ``config`` (a validated config dict).
+    def create(self, config: dict[str, Any], engine: str = "embedded", started_by: str | None = None) -> Job:
+        """Record a new queued job for ``config`` (a validated config dict), started by user ``started_by``.
 
         Raises:
             JobRunning: another job is queued or running (dead ones are reaped first).
         """
         for _attempt in range(3):
-            job = Job(new_job_id(), "queued", config, str(config.get("name", "")), engine, created=time.time())
+            job = Job(new_job_id(), "queued", config, str(config.get("name", "")), engine, created=time.time(),
+                      started_by=started_by)
             active = self._insert_if_idle(job)
             if active is None:
                 return job

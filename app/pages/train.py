@@ -16,6 +16,7 @@ import numpy as np
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from app import services
+from app.auth import current_user_name, write_refusal
 from app.core.errors import ExplorerError, InvalidInput
 from app.core.grid import tile
 from app.figures.heatmaps import activation_heatmap, input_image_figure, probability_bars
@@ -57,6 +58,9 @@ def layout(job=None, **_other):
     values = default_form()
     values["name"] = services.store().free_name(values["name"])
     job = inputs.job_id_or_none(first(job))
+    form = training_form(values)
+    if refusal := write_refusal():  # a viewer or a read-only instance: a note; the hidden form keeps the callbacks' ids
+        form = [dbc.Alert(refusal, color="secondary", id="train-read-only"), html.Div(form, hidden=True)]
     watch = dbc.Card(
         dbc.CardBody(
             [
@@ -98,7 +102,7 @@ def layout(job=None, **_other):
         [
             dbc.Row(
                 [
-                    dbc.Col(training_form(values), lg=4),
+                    dbc.Col(form, lg=4),
                     dbc.Col(
                         [
                             watch,
@@ -182,7 +186,7 @@ def on_start(_clicks, *field_values):
     if errors:
         return _fix_these(errors), no_update
     try:
-        job = services.job_runner().start(raw)
+        job = services.job_runner().start(raw, started_by=current_user_name())
     except ExplorerError as exc:
         return error_alert(str(exc)), no_update
     # follow the current job again (a pinned page would otherwise keep showing the old one)
@@ -249,7 +253,8 @@ def _status_line(job) -> list:
     return [
         dbc.Badge(job.status, color=STATUS_COLORS.get(job.status, "secondary"), className="me-2", id="train-badge"),
         html.B(job.model, className="me-2"),
-        html.Span(f"job {job.id} · {job.engine} · {summary} · elapsed {_duration(job.elapsed_seconds)}",
+        html.Span(f"job {job.id} · {job.engine}{f' · started by {job.started_by}' if job.started_by else ''} · "
+                  f"{summary} · elapsed {_duration(job.elapsed_seconds)}",
                   className="small text-muted"),
     ]
 
@@ -291,9 +296,9 @@ def _jobs_table(jobs) -> html.Table:
         rows.append(html.Tr([
             html.Td(dcc.Link(job.id, href=job_link(job.id))), html.Td(model),
             html.Td(dbc.Badge(job.status, color=STATUS_COLORS.get(job.status, "secondary"))),
-            html.Td(started), html.Td(_duration(job.elapsed_seconds)),
+            html.Td(started), html.Td(_duration(job.elapsed_seconds)), html.Td(job.started_by or "–"),
         ]))
-    header = html.Thead(html.Tr([html.Th(h) for h in ("job", "model", "status", "created", "duration")]))
+    header = html.Thead(html.Tr([html.Th(h) for h in ("job", "model", "status", "created", "duration", "by")]))
     return dbc.Table([header, html.Tbody(rows)], size="sm", hover=True, className="small")
 
 

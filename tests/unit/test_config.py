@@ -1,6 +1,7 @@
 """Settings from the environment fail early with a clear message."""
 
 import pytest
+from werkzeug.security import generate_password_hash
 
 from app.config import Settings, SettingsError
 
@@ -32,3 +33,47 @@ def test_dataset_locations_come_from_settings(tmp_path):
     assert settings.data_sources.keras_home == tmp_path / "keras"
     assert settings.data_sources.fashion_mnist_dir == tmp_path / "f"
     assert Settings.from_env({}).data_sources.fashion_mnist_dir.name == "fashion-mnist"
+
+
+def test_users_file_read_only_and_login_required(tmp_path):
+    users = tmp_path / "users"
+    users.write_text(f"alice:{generate_password_hash('x', 'pbkdf2:sha256:1000')}:viewer\n")
+    settings = Settings.from_env({"AUTH_USERS_FILE": str(users), "READ_ONLY": "1"})
+    assert [(a.name, a.role) for a in settings.accounts] == [("alice", "viewer")]
+    assert settings.read_only and settings.login_required and settings.auth_users_file == users
+    assert not Settings.from_env({}).login_required and not Settings.from_env({"READ_ONLY": "no"}).read_only
+    assert Settings.from_env({"AUTH_USERS": "bob:b"}).login_required
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [("alice:supersecret:editor", "AUTH_USERS_FILE: line 1: the password of 'alice' is not a werkzeug password hash"),
+     ("alice:scrypt:32768:8:1$salt$00112233445566778899:root", "AUTH_USERS_FILE: line 1: the role must be one of")],
+)
+def test_a_bad_users_file_stops_the_start_without_showing_secrets(tmp_path, line, message):
+    users = tmp_path / "users"
+    users.write_text(line + "\n")
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({"AUTH_USERS_FILE": str(users)})
+    assert message in str(refused.value)
+    assert "supersecret" not in str(refused.value) and "00112233" not in str(refused.value)
+
+
+def test_settings_errors_and_repr_never_show_passwords(tmp_path):
+    with pytest.raises(SettingsError, match="does not exist"):
+        Settings.from_env({"AUTH_USERS_FILE": str(tmp_path / "absent")})
+    with pytest.raises(SettingsError, match="READ_ONLY must be 1 or 0"):
+        Settings.from_env({"READ_ONLY": "maybe"})
+    for env in ({"AUTH_USERS": "alice:pw1,secretpassword"}, {"AUTH_USERS": "al ice:secretpassword"},
+                {"AUTH_USERS": "alice:a,alice:secretpassword"}):
+        with pytest.raises(SettingsError) as refused:
+            Settings.from_env(env)
+        assert "secretpassword" not in str(refused.value)
+    assert "secretpassword" not in repr(Settings.from_env({"AUTH_USERS": "alice:secretpassword"}))
+
+
+def test_a_user_in_both_auth_users_and_the_file_is_refused(tmp_path):
+    users = tmp_path / "users"
+    users.write_text(f"alice:{generate_password_hash('x', 'pbkdf2:sha256:1000')}:viewer\n")
+    with pytest.raises(SettingsError, match="'alice' is in both AUTH_USERS and AUTH_USERS_FILE"):
+        Settings.from_env({"AUTH_USERS_FILE": str(users), "AUTH_USERS": "alice:other"})

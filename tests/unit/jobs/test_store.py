@@ -52,6 +52,17 @@ def test_create_get_list_and_one_active_job(make_store):
     assert store.active().id == second.id and store.current().id == second.id
 
 
+def test_a_job_records_who_started_it(make_store):
+    store = make_store()
+    job = store.create(CONFIG, started_by="alice")
+    assert job.started_by == "alice" and store.get(job.id).started_by == "alice"
+    with pytest.raises(JobRunning, match=r"already running \(job \w+, model 'm1', queued, started by alice\)"):
+        store.create(CONFIG)  # the refusal says whom to ask
+    assert store.get(job.id).to_dict()["started_by"] == "alice"
+    store.finish(job.id, "succeeded")
+    assert store.create({**CONFIG, "name": "m2"}).started_by is None  # unknown: an instance without login
+
+
 def test_current_is_latest_when_idle_and_none_when_empty(make_store):
     store = make_store()
     assert store.current() is None and store.active() is None
@@ -200,7 +211,7 @@ def test_sqlite_store_upgrades_an_older_schema(tmp_path):
     store = SqliteJobStore(path)
     old = store.get("old1")
     assert old.status == "succeeded" and old.saved is False and old.info == {} and old.engine == "embedded"
-    assert old.to_dict()["batches_total"] == 0 and old.started is None
+    assert old.to_dict()["batches_total"] == 0 and old.started is None and old.started_by is None
     assert store.create(CONFIG).status == "queued"
 
 
