@@ -337,17 +337,19 @@ def on_tick(_n, pinned, view):
     n_epochs = len(store.epochs(job.id))
     signature = {"job": job.id, "epochs": n_epochs, "status": job.status, "total": job.epochs_total}
     percent = round(100 * job.fraction, 1)
+    changed = signature != view
     return (
         _status_line(job),
         percent,
         f"{percent:.0f} %" if job.batches_total else "",
         job.active,
         _progress_text(job, n_epochs),
-        _result(job),
+        # redrawn only when the run's state changed: a link re-created every poll can lose the click on it
+        _result(job) if changed else no_update,
         not job.active,
         not job.active,
         jobs_table,
-        signature if signature != view else no_update,
+        signature if changed else no_update,
     )
 
 

@@ -7,6 +7,7 @@ import logging
 import time
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.keys import Keys
 
 from app import services
@@ -44,9 +45,16 @@ def set_field(dash_duo, field_id: str, value) -> None:
     element.send_keys(str(value))
 
 
-def click(dash_duo, element_id: str) -> None:
-    """A DOM click: the form is taller than the headless window and the button may sit below its fold."""
-    dash_duo.driver.execute_script("arguments[0].click();", dash_duo.find_element(f"#{element_id}"))
+def click(dash_duo, element_id: str, attempts: int = 5) -> None:
+    """A DOM click: the form is taller than the headless window and the button may sit below its fold. The page
+    polls every 0.5 s, so an element found may be replaced before the click reaches it: find it again."""
+    for attempt in range(attempts):
+        try:
+            dash_duo.driver.execute_script("arguments[0].click();", dash_duo.find_element(f"#{element_id}"))
+            return
+        except StaleElementReferenceException:
+            if attempt == attempts - 1:
+                raise
 
 
 def window_state(driver) -> tuple[int, str, str]:
