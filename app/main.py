@@ -86,6 +86,23 @@ def refuse_malformed_callback(error: Exception):
     return jsonify(error=f"internal error: {type(error).__name__}"), 500
 
 
+# Sent with every response: no MIME sniffing, no framing by other sites (clickjacking), no full URLs (which carry
+# the view's state) leaked to other origins.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def add_security_headers(response):
+    """``after_request``: the :data:`SECURITY_HEADERS` on every answer, 401s and errors included."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
 def create_app() -> dash.Dash:
     """Build the Dash app from the environment's settings (see :mod:`app.config`)."""
     settings = services.settings()
@@ -106,6 +123,7 @@ def create_app() -> dash.Dash:
     # Checked from Content-Length before a body is read; larger bodies get 413.
     server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     server.register_error_handler(Exception, refuse_malformed_callback)
+    server.after_request(add_security_headers)
     server.register_blueprint(api)
     auth.install(server, services.settings, callback_endpoint=app.config.routes_pathname_prefix
                  + "_dash-update-component", write_outputs=WRITE_CALLBACK_OUTPUTS, realm=TITLE)
