@@ -13,8 +13,9 @@ from app.core.model_files import DEFAULT_TEST_SET_MAX_BYTES
 from app.core.statistics import DEFAULT_STATISTICS_BYTES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Callback requests of the pages are a few kB, a training configuration less; uploads will ask for more.
+# Callback requests of the pages are a few kB, a training configuration less; only model uploads ask for more.
 DEFAULT_MAX_REQUEST_BYTES = 1_000_000
+DEFAULT_MAX_UPLOAD_BYTES = 200_000_000
 MB = 10**6
 
 
@@ -103,6 +104,8 @@ class Settings:
         fashion_mnist_dir: Debian's Fashion-MNIST IDX folder (``FASHION_MNIST_DIR``).
         keras_home: Keras' cache folder, where full MNIST's ``datasets/mnist.npz`` is looked for (``KERAS_HOME``).
         max_request_bytes: the largest request body accepted; larger ones get 413 unread (``MAX_REQUEST_BYTES``).
+        max_upload_bytes: the largest model upload (its request, each file, an archive unpacked), 413 beyond it
+            (``MAX_UPLOAD_BYTES``).
     """
 
     model_store: Path
@@ -115,6 +118,7 @@ class Settings:
     fashion_mnist_dir: Path = DataSources.fashion_mnist_dir
     keras_home: Path = DataSources.keras_home
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     statistics_cache_bytes: int = DEFAULT_STATISTICS_BYTES
     test_set_max_bytes: int = DEFAULT_TEST_SET_MAX_BYTES
     data_dir: Path = PROJECT_ROOT / "data"
@@ -150,6 +154,7 @@ class Settings:
             fashion_mnist_dir=Path(env.get("FASHION_MNIST_DIR") or DataSources.fashion_mnist_dir),
             keras_home=Path(env.get("KERAS_HOME") or DataSources.keras_home),
             max_request_bytes=_int_setting(env, "MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, 10_000, 1_000_000_000),
+            max_upload_bytes=_int_setting(env, "MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES, 10_000, 10_000_000_000),
             statistics_cache_bytes=_megabytes_setting(env, "STATISTICS_CACHE_MB", DEFAULT_STATISTICS_BYTES),
             test_set_max_bytes=_megabytes_setting(env, "TEST_SET_MAX_MB", DEFAULT_TEST_SET_MAX_BYTES),
             data_dir=Path(env.get("DATA_DIR") or PROJECT_ROOT / "data").resolve(),

@@ -17,14 +17,16 @@ from werkzeug.exceptions import HTTPException
 from app import auth, services
 from app.api import api
 from app.core.limits import json_safe
+from app.ui.model_admin import DELETE_MESSAGE
 from app.ui.training_form import FORM_MESSAGE
 
 APP_DIR = Path(__file__).resolve().parent
 ASSETS_DIR = APP_DIR.parent / "assets"
 TITLE = "CNN Activation Explorer"
-# Component ids whose callbacks write: every callback that changes something (start, stop, change the probe)
-# reports in the training form's message area. A new write callback must write one of these (tests check it).
-WRITE_CALLBACK_OUTPUTS = frozenset({FORM_MESSAGE})
+# Component ids whose callbacks write: every callback that changes something reports in one of these message areas
+# (start, stop, change the probe: the training form's; delete a model: the Models page's). A new write callback
+# must write one of these (tests check it).
+WRITE_CALLBACK_OUTPUTS = frozenset({FORM_MESSAGE, DELETE_MESSAGE})
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import re
 from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from app.core.errors import Conflict, ExplorerError, InvalidInput, NotFound, Unavailable
+from app.core.errors import Conflict, ExplorerError, InvalidInput, NotFound, TooLarge, Unavailable
 from app.core.limits import loads_json, parse_int
 
 logger = logging.getLogger(__name__)
@@ -22,12 +22,12 @@ api = Blueprint("api", __name__)
 NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")  # ASCII decimal, no nan/inf
 
 # The core says what went wrong; this is the one place that says which HTTP status that is.
-STATUS_OF = ((NotFound, 404), (Conflict, 409), (InvalidInput, 400), (Unavailable, 503))
+STATUS_OF = ((NotFound, 404), (Conflict, 409), (TooLarge, 413), (InvalidInput, 400), (Unavailable, 503))
 
 
 def status_of(exc: ExplorerError) -> int:
-    """The HTTP status of a core error: 404 not found, 409 conflict, 503 unavailable, 400 invalid input (and any
-    other)."""
+    """The HTTP status of a core error: 404 not found, 409 conflict, 413 too large, 503 unavailable, 400 invalid
+    input (and any other)."""
     return next((status for kind, status in STATUS_OF if isinstance(exc, kind)), 400)
 
 

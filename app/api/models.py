@@ -1,15 +1,19 @@
-"""JSON routes of the explorer: health, the model list, one model's layers, a layer's activations, a prediction."""
+"""JSON routes of the explorer: health, the model list, one model's layers and compatibility report, a layer's
+activations, a prediction; an editor's upload and deletion of models."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-from flask import jsonify
+from flask import jsonify, request
 
 from app import services
 from app.api.blueprint import api, image_arg, str_arg
-from app.core.errors import ExplorerError
+from app.auth import current_user_name
+from app.core.errors import ExplorerError, InvalidInput, TooLarge
+from app.core.limits import format_bytes
+from app.core.uploads import IncomingFile, add_model
 
 
 @api.get("/healthz")
@@ -119,3 +123,71 @@ def predict(name: str):
         label=int(loaded.labels[index]),
         class_names=loaded.class_names,
     )
+
+
+def layer_report(verdicts) -> list[dict[str, Any]]:
+    """The compatibility report's rows: each layer, how it is shown (``maps``, ``nodes`` or ``null``) and why not."""
+    return [verdict.as_dict() for verdict in verdicts]
+
+
+@api.get("/api/models/<name>/report")
+def get_report(name: str):
+    """The compatibility report of a usable model: every layer, shown as a map grid, a node grid, or not (why)."""
+    loaded = services.store().get(name)
+    return jsonify(model=loaded.name, version=loaded.version, notes=list(loaded.notes),
+                   layers=layer_report(loaded.engine.verdicts))
+
+
+def _incoming(field: str) -> IncomingFile | None:
+    upload = request.files.get(field)
+    if upload is None or not upload.filename:
+        return None
+    return IncomingFile(upload.filename, upload.stream)
+
+
+@api.post("/api/models")
+def upload_model():
+    """Add a model: multipart form with ``name``, ``model`` (.keras, .h5 or a .zip of a model folder) and ``test_set``
+    (.npz) or ``dataset`` (a built-in dataset's test split). 201 with the compatibility report; 400 / 409 / 413 with
+    the reason, the store unchanged."""
+    settings = services.settings()
+    request.max_content_length = settings.max_upload_bytes
+    if (request.content_length or 0) > settings.max_upload_bytes:
+        raise TooLarge(f"the upload ({format_bytes(request.content_length)}) is larger than the limit of "
+                       f"{format_bytes(settings.max_upload_bytes)} (MAX_UPLOAD_BYTES)")
+    if not request.mimetype == "multipart/form-data":
+        raise InvalidInput("send the model as multipart/form-data: fields name, model, and test_set or dataset")
+    model_file = _incoming("model")
+    if model_file is None:
+        raise InvalidInput("the form has no 'model' file")
+    name = request.form.get("name", "").strip()
+    if not name:
+        raise InvalidInput("the form has no 'name' for the new model")
+    added = add_model(
+        services.store(),
+        name,
+        model_file,
+        test_set=_incoming("test_set"),
+        dataset=request.form.get("dataset", "").strip() or None,
+        sources=settings.data_sources,
+        uploaded_by=current_user_name(),
+        max_bytes=settings.max_upload_bytes,
+    )
+    answer = jsonify(
+        name=added.name,
+        test_set_size=added.n_images,
+        classes=added.n_classes,
+        notes=list(added.notes),
+        ignored=list(added.ignored),
+        layers=layer_report(added.verdicts),
+    )
+    answer.status_code = 201
+    answer.headers["Location"] = f"/api/models/{added.name}"
+    return answer
+
+
+@api.delete("/api/models/<name>")
+def delete_model(name: str):
+    """Delete a model (an editor's write): 204, or 404 if there is none of that name."""
+    services.store().delete(name)
+    return "", 204

@@ -19,7 +19,7 @@ import numpy as np
 from app.core.cache import LRUCache
 from app.core.errors import NotFound
 from app.core.grid import standardize_and_clip, tile
-from app.core.layer_graph import LayerInfo, trace_layers
+from app.core.layer_graph import LayerInfo, LayerVerdict, trace_layers
 
 # Images per forward pass over the test set. TensorFlow's CPU allocator keeps buffers sized to the largest batch
 # it ran: measured on Fashion-MNIST at Conv2D_1 (bench/class_stats.py), the first pass grew RSS by ~330 MB at
@@ -94,6 +94,7 @@ class ActivationEngine:
         self.model_name = model_name
         self._graph = trace_layers(model, images.shape[1:])
         self.layers = list(self._graph.layers)
+        self.verdicts: list[LayerVerdict] = list(self._graph.verdicts)  # every layer, shown or not, and why
         self._layer_index = {info.name: i for i, info in enumerate(self.layers)}
         outputs = list(self._graph.tensors)
         # The class scores are usually the last layer's output; otherwise (a model with two outputs) the probe

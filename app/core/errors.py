@@ -1,12 +1,13 @@
 """The core's error vocabulary: what went wrong, in words a user can act on, never an HTTP status.
 
-Four kinds; the API maps them to status codes in one place (:mod:`app.api`) and the pages show them with one
+Five kinds; the API maps them to status codes in one place (:mod:`app.api`) and the pages show them with one
 alert helper (:mod:`app.ui`):
 
 - :class:`NotFound`: the thing asked for does not exist (a model, a layer, an image, a job).
 - :class:`InvalidInput`: the request itself is wrong (a malformed name, a number out of range, a bad config).
 - :class:`Conflict`: the request is well formed but the current state refuses it (a broken model, a name already
   taken, a job already running or already ended).
+- :class:`TooLarge`: a file or request exceeds a size limit (an upload, an archive's contents).
 - :class:`Unavailable`: a service the request needs cannot answer now (the job store's database, disk or Redis).
 """
 
@@ -29,6 +30,10 @@ class NotFound(ExplorerError, LookupError):
 
 class InvalidInput(ExplorerError, ValueError):
     """A parameter, a configuration or a file that is malformed or out of range."""
+
+
+class TooLarge(InvalidInput):
+    """A file or request larger than a limit allows; the message names the limit and its setting."""
 
 
 class Conflict(ExplorerError):

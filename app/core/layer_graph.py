@@ -61,6 +61,34 @@ class LayerInfo:
 
 
 @dataclass(frozen=True)
+class LayerVerdict:
+    """How one layer of a model is shown, for the compatibility report.
+
+    Attributes:
+        name, class_name: as in :class:`LayerInfo`.
+        output_shape: output shape without the batch axis, when it is one tensor of known rank (else None).
+        shown_as: ``"maps"`` (a grid of H×W maps), ``"nodes"`` (a grid of nodes) or None (not shown).
+        reason: why a layer is not shown (empty when it is).
+    """
+
+    name: str
+    class_name: str
+    output_shape: tuple[int | None, ...] | None
+    shown_as: str | None
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report row as JSON data: name, type, output_shape, shown_as (``maps``/``nodes``/None), reason."""
+        return {
+            "name": self.name,
+            "type": self.class_name,
+            "output_shape": list(self.output_shape) if self.output_shape is not None else None,
+            "shown_as": self.shown_as,
+            "reason": self.reason or None,
+        }
+
+
+@dataclass(frozen=True)
 class LayerGraph:
     """The visualisable layer outputs of a model as tensors of one graph on a new input.
 
@@ -70,12 +98,14 @@ class LayerGraph:
             before the nested model itself.
         tensors: their outputs, in the same order.
         output: the model's (first) output, the class scores.
+        verdicts: every layer in the same order, shown or not, with the reason when not.
     """
 
     inputs: Any
     layers: tuple[LayerInfo, ...]
     tensors: tuple[Any, ...]
     output: Any
+    verdicts: tuple[LayerVerdict, ...] = ()
 
     def model(self, outputs):
         """``keras.Model`` from this graph's input to ``outputs`` (tensors of this graph)."""
@@ -104,14 +134,15 @@ def trace_layers(model, image_shape: tuple[int, ...] | None = None) -> LayerGrap
     inputs = keras.Input(shape=shape)
     recorded: dict[str, Any] = {}
     outputs = _call_layers(model, inputs, "", recorded)
-    layers, tensors = [], []
+    layers, tensors, verdicts = [], [], []
     for name, layer in _ordered_layers(model, ""):
         tensor = recorded.get(name)
         output_shape = _grid_shape(tensor)
         if output_shape is not None:
             layers.append(LayerInfo(name, type(layer).__name__, output_shape))
             tensors.append(tensor)
-    return LayerGraph(inputs, tuple(layers), tuple(tensors), keras.tree.flatten(outputs)[0])
+        verdicts.append(_verdict(name, type(layer).__name__, tensor, output_shape))
+    return LayerGraph(inputs, tuple(layers), tuple(tensors), keras.tree.flatten(outputs)[0], tuple(verdicts))
 
 
 def _call_layers(model, inputs, prefix: str, recorded: dict[str, Any]):
@@ -188,6 +219,27 @@ def _ordered_layers(model, prefix: str) -> Iterator[tuple[str, Any]]:
         if isinstance(layer, keras.Model):
             yield from _ordered_layers(layer, f"{prefix}{layer.name}{NESTED_SEPARATOR}")
         yield prefix + layer.name, layer
+
+
+def _verdict(name: str, class_name: str, tensor, grid_shape: tuple[int, ...] | None) -> LayerVerdict:
+    """Whether a layer's recorded output is shown, as what, and if not, why."""
+    if grid_shape is not None:
+        return LayerVerdict(name, class_name, grid_shape, "maps" if len(grid_shape) == 3 else "nodes")
+    if tensor is None:
+        return LayerVerdict(name, class_name, None, None, "not reached from the image input (never called on it)")
+    if isinstance(tensor, list | tuple | dict):
+        return LayerVerdict(name, class_name, None, None,
+                            "it returns several tensors; only layers with one output are shown")
+    shape = getattr(tensor, "shape", None)
+    if shape is None:
+        return LayerVerdict(name, class_name, None, None, "its output is not a tensor")
+    dims = tuple(shape[1:])
+    if len(shape) not in (2, 4):
+        reason = (f"its output has rank {len(dims)} ({'×'.join(str(d) for d in dims) or 'a scalar'}): only maps "
+                  "(height × width × channels) and vectors of nodes are shown")
+    else:
+        reason = "its output size is not known for the test images"
+    return LayerVerdict(name, class_name, dims, None, reason)
 
 
 def _grid_shape(tensor) -> tuple[int, ...] | None:

@@ -165,7 +165,8 @@ def load_test_set(folder: Path, max_bytes: int = DEFAULT_TEST_SET_MAX_BYTES) -> 
 # page that formats it.
 _META_TYPES = {"dataset": str, "dataset_description": str, "created": str, "class_names": list, "config": dict,
                "history": list, "metrics": dict, "job_id": str, "stopped": bool, "epochs_completed": int,
-               "train_size": int, "test_size": int, "duration_seconds": int | float}
+               "train_size": int, "test_size": int, "duration_seconds": int | float, "uploaded_by": str,
+               "source": str}
 
 
 def clean_meta(raw: Any) -> dict[str, Any]:
@@ -264,6 +265,11 @@ def read_model_files(folder: Path, test_set_max_bytes: int = DEFAULT_TEST_SET_MA
         notes = (f"The model has {len(outputs)} outputs; the first ({scores[0]} classes) is shown as the class "
                  "probabilities.",)
     n_classes = scores[0]
+    if labels.min() < 0 or labels.max() >= n_classes:
+        raise BrokenModel(
+            f"test-set labels run from {labels.min()} to {labels.max()}, but the model scores {n_classes} classes "
+            f"(labels must be 0-{n_classes - 1})"
+        )
     meta = read_meta(folder)
     names = meta.get("class_names")
     if not (names and len(names) == n_classes):

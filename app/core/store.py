@@ -277,3 +277,26 @@ class ModelStore:
             shutil.rmtree(temp, ignore_errors=True)
             raise
         return final
+
+    def delete(self, name: str) -> None:
+        """Remove model ``name`` from the store, usable or broken.
+
+        The folder is first renamed to a temporary name (listings skip it at once, in every worker), then removed;
+        a process killed in between leaves only a temporary folder for :meth:`remove_stale_temporaries`.
+
+        Raises:
+            InvalidName, ModelNotFound.
+        """
+        path = self.root / validate_name(name)
+        if path.is_symlink():  # a link to elsewhere: remove the link, never what it points to
+            path.unlink()
+            return
+        if not path.is_dir():
+            raise ModelNotFound(f"no model named {name!r}")
+        doomed = self.root / f"{TEMP_PREFIX}deleted-{name}-{uuid.uuid4().hex[:8]}"
+        try:
+            os.rename(path, doomed)
+        except FileNotFoundError as exc:  # deleted meanwhile by another request
+            raise ModelNotFound(f"no model named {name!r}") from exc
+        shutil.rmtree(doomed, ignore_errors=True)
+        logger.info("model %s deleted", name)

@@ -115,13 +115,21 @@ def families() -> dict[str, tuple[str, str, dict | None, bool, int]]:
             callback_body(callback_key("on_probe_now"), [click("train-probe-now")],
                           [{"id": FIELD["probe_image"], "property": "value", "value": 1},
                            {"id": FIELD["probe_layer"], "property": "value", "value": "Conv2D_1"}, view]), True, 200),
+        "callback: delete a model (write)": (
+            "POST", "/_dash-update-component",
+            callback_body(callback_key("delete_confirmed", "app.pages.models"),
+                          [{"id": "models-confirm-delete", "property": "submit_n_clicks", "value": 1}],
+                          [{"id": "models-pending-delete", "property": "data", "value": "no-such-model"}]),
+            True, 200),
         "GET /api/models": ("GET", "/api/models", None, False, 200),
         "GET /api/models/mnist-cnn/predict": ("GET", "/api/models/mnist-cnn/predict?image=1", None, False, 200),
         "GET /api/jobs": ("GET", "/api/jobs", None, False, 200),
         "POST /api/jobs": ("POST", "/api/jobs", {"epochs": 0}, True, 400),
         "POST /api/jobs/x/stop": ("POST", "/api/jobs/x/stop", {}, True, 404),
         "POST /api/jobs/x/probe": ("POST", "/api/jobs/x/probe", {}, True, 404),
-        "DELETE /api/models/mnist-cnn": ("DELETE", "/api/models/mnist-cnn", None, True, 404),
+        "GET /api/models/mnist-cnn/report": ("GET", "/api/models/mnist-cnn/report", None, False, 200),
+        "POST /api/models": ("POST", "/api/models", {"name": "not-a-form"}, True, 400),
+        "DELETE /api/models/no-such-model": ("DELETE", "/api/models/no-such-model", None, True, 404),
         "GET /assets/explorer.js": ("GET", "/assets/explorer.js", None, False, 200),
         "GET /_dash-component-suites/…": ("GET", "component-suite", None, False, 200),
         "GET /_favicon.ico": ("GET", "/_favicon.ico", None, False, 200),
@@ -179,9 +187,11 @@ def component_suite(client) -> str:
 FAMILIES = (
     "GET /", "GET /compare", "GET /no-such-page", "GET /_dash-layout", "GET /_dash-dependencies",
     "callback: page content (read)", "callback: jobs table (read)", "callback: start (write)",
-    "callback: stop (write)", "callback: probe (write)", "GET /api/models", "GET /api/models/mnist-cnn/predict",
+    "callback: stop (write)", "callback: probe (write)", "callback: delete a model (write)", "GET /api/models",
+    "GET /api/models/mnist-cnn/predict",
     "GET /api/jobs", "POST /api/jobs", "POST /api/jobs/x/stop", "POST /api/jobs/x/probe",
-    "DELETE /api/models/mnist-cnn", "GET /assets/explorer.js", "GET /_dash-component-suites/…", "GET /_favicon.ico",
+    "GET /api/models/mnist-cnn/report", "POST /api/models", "DELETE /api/models/no-such-model",
+    "GET /assets/explorer.js", "GET /_dash-component-suites/…", "GET /_favicon.ico",
     "GET /healthz", "HEAD /healthz",
 )
 
@@ -295,8 +305,8 @@ def test_a_viewers_write_to_the_api_is_refused_unread_and_a_callback_body_is_bou
 
 
 def test_every_callback_that_writes_is_judged_a_write():
-    """A callback that calls the job runner's start, stop or change_probe must have a write output: otherwise a
-    viewer could call it."""
+    """A callback that calls the job runner's start, stop or change_probe, or the store's delete or save, must have a
+    write output: otherwise a viewer could call it."""
     server.test_client().get("/healthz")
     writes, judged = set(), set()
     for key, spec in app.callback_map.items():
@@ -306,9 +316,11 @@ def test_every_callback_that_writes_is_judged_a_write():
         names = set(function.__code__.co_names)
         if "job_runner" in names and names & {"start", "stop", "change_probe", "submit"}:
             writes.add(function.__name__)
+        if "store" in names and names & {"delete", "save"}:
+            writes.add(function.__name__)
         if callback_output_ids(key) & WRITE_CALLBACK_OUTPUTS:
             judged.add(function.__name__)
-    assert writes == judged == {"on_start", "on_stop", "on_probe_now"}
+    assert writes == judged == {"on_start", "on_stop", "on_probe_now", "delete_confirmed"}
 
 
 def test_no_secret_reaches_the_logs(instance, caplog):

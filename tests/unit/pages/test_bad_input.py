@@ -22,11 +22,11 @@ UNIT_STATE = {"model": "mnist-cnn", "layer": "Conv2D_1", "unit": 3}
 @pytest.fixture(scope="module")
 def pages():
     from app.main import app  # noqa: F401 - creating the app imports the pages
-    from app.pages import classes, compare, explore, finder, train
+    from app.pages import classes, compare, explore, finder, models, train
     from app.ui import unit_panel
 
     return {"explore": explore, "compare": compare, "finder": finder, "classes": classes, "train": train,
-            "unit_panel": unit_panel}
+            "models": models, "unit_panel": unit_panel}
 
 
 @pytest.fixture
@@ -68,6 +68,9 @@ def valid_calls(pages) -> dict[str, tuple]:
         "train.on_tick": (pages["train"].on_tick, (1, VIEW["job"], None)),
         "train.on_new_epochs": (pages["train"].on_new_epochs, (VIEW, 2, 3)),
         "train.on_probe_epoch": (pages["train"].on_probe_epoch, (2, VIEW)),
+        "models.delete_confirmed": (pages["models"].delete_confirmed, (1, "no-such-model")),
+        "models.show_model_file": (pages["models"].show_model_file, ("my cnn.keras",)),
+        "models.show_test_set_file": (pages["models"].show_test_set_file, ("digits.npz",)),
         "unit_panel.on_rank_by_change": (pages["unit_panel"].on_rank_by_change, ("max", UNIT_STATE)),
         "unit_panel.unit_panel": (  # the page name is the page's own constant, not an input
             lambda *args: pages["unit_panel"].unit_panel("explore", *args), ("mnist-cnn", "Conv2D_1", CLICK)),
@@ -96,14 +99,15 @@ def test_every_page_callback_is_called(pages):
     app.server.test_client().get("/_dash-dependencies")  # Dash fills its callback map at the first request
     names = {spec["callback"].__name__ for spec in app.callback_map.values() if "callback" in spec}
     called = {name.split(".")[1] for name in valid_calls(pages)}
-    # on_step_image and on_unit_click read dash.ctx; the router (update) is Dash's own
-    assert names - called == {"on_step_image", "on_unit_click", "on_class_unit_click", "on_mlp_unit_click", "update"}
+    # these read dash.ctx (tests/integration/hostile calls them); the router (update) is Dash's own
+    assert names - called == {"on_step_image", "on_unit_click", "on_class_unit_click", "on_mlp_unit_click",
+                              "ask_to_delete", "update"}
 
 
 def test_layouts_answer_bad_query_values(pages, store):
     import inspect
 
-    for page in ("explore", "compare", "finder", "classes", "train"):
+    for page in ("explore", "compare", "finder", "classes", "train", "models"):
         layout = pages[page].layout
         for parameter in inspect.signature(layout).parameters.values():
             if parameter.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD:
