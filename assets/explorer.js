@@ -7,11 +7,10 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
             }
             return query;
         },
-        // The "Copy link" button (app/ui/copy_link.py): returns [feedback, the field's value, the field's class].
-        copyLink: function (nClicks) {
+        // The "Copy link" button (app/ui/copy_link.py): returns [feedback, the link field's value, its class].
+        copyLink: function () {
             const hidden = "visually-hidden";
             const url = window.location.href;
-            const field = document.getElementById("copy-link-field");
             clearTimeout(window.explorerCopyLinkTimer);
             const copied = function () {
                 window.explorerCopyLinkTimer = setTimeout(function () {
@@ -19,20 +18,28 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
                 }, 2000);
                 return ["Link copied", url, hidden];
             };
-            // Without the Clipboard API (plain HTTP on another host) or when it is refused: select and copy.
+            // Without the Clipboard API (plain HTTP to another host) or when it is refused: select the link in a
+            // scratch text field and copy the selection. Not in the page's own link field: measured in chromium,
+            // copying from a dcc.Input whose value was set from script copies an empty string.
             const fallback = function () {
-                field.value = url;
-                field.select();
+                const scratch = document.createElement("textarea");
+                scratch.value = url;
+                scratch.readOnly = true;
+                scratch.className = hidden;
+                document.body.appendChild(scratch);
+                scratch.focus();
+                scratch.select();
                 let ok = false;
                 try {
                     ok = document.execCommand("copy");
                 } catch (error) {
                     ok = false;
+                } finally {
+                    document.body.removeChild(scratch);
+                    document.getElementById("copy-link").focus();
                 }
-                if (ok) {
-                    return copied();
-                }
-                return ["Press Ctrl+C to copy the link", url, "form-control form-control-sm"];
+                // Refused too: show the link for the user to copy by hand.
+                return ok ? copied() : ["Copy this link:", url, "form-control form-control-sm ms-2"];
             };
             if (navigator.clipboard && window.isSecureContext) {
                 return navigator.clipboard.writeText(url).then(copied, fallback);

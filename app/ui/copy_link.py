@@ -3,8 +3,8 @@
 
 The copy runs in the browser (``explorer.copyLink`` in ``assets/explorer.js``, a clientside callback: no inline
 script, so it works under the Content-Security-Policy): the Clipboard API where the browser offers it (HTTPS or
-localhost), else the URL is put in a text field, selected and copied with ``execCommand``; when even that is
-refused, the field is shown with the URL selected for the user to copy.
+localhost), else the URL is put in a scratch text field, selected and copied with ``execCommand``; when even that
+is refused, the link is shown in a text field for the user to copy.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from dash import ClientsideFunction, Input, Output, clientside_callback, dcc, ht
 
 COPY_LINK = "copy-link"
 COPY_LINK_FEEDBACK = "copy-link-feedback"
-# Holds the copied URL: the fallback's selection, and what a test reads back.
+# Holds the last copied link; shown only when the browser refuses to copy it.
 COPY_LINK_FIELD = "copy-link-field"
 HIDDEN = "visually-hidden"
 
 
 def copy_link_control() -> html.Div:
-    """The button, its feedback ("Link copied", shown briefly) and the fallback's text field."""
+    """The button, its feedback ("Link copied", shown briefly) and the field that shows the link when the browser
+    refuses to copy it."""
     return html.Div(
         [
             dbc.Button("Copy link", id=COPY_LINK, color="light", outline=True, size="sm",
