@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from app import auth, services
 from app.api import api
 from app.core.limits import json_safe
+from app.ui.copy_link import copy_link_control, register_copy_link
 from app.ui.model_admin import DELETE_MESSAGE
 from app.ui.training_form import FORM_MESSAGE
 
@@ -42,6 +44,7 @@ def _navbar() -> dbc.Navbar:
             [
                 dbc.NavbarBrand(TITLE, href="/"),
                 dbc.Nav(links, navbar=True),
+                copy_link_control(),
                 html.A("API", href="/api/models", className="nav-link text-light small", target="_blank"),
             ],
             fluid=True,
@@ -89,20 +92,66 @@ def refuse_malformed_callback(error: Exception):
 
 
 # Sent with every response: no MIME sniffing, no framing by other sites (clickjacking), no full URLs (which carry
-# the view's state) leaked to other origins.
+# the view's state) leaked to other origins. The Content-Security-Policy is added by :class:`SecurityHeaders`.
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "frame-ancestors 'none'",
     "Referrer-Policy": "same-origin",
+}
+# Measured in headless chromium on every page (tests/browser/test_content_security_policy.py): Dash, its components
+# and plotly.js run without 'unsafe-eval' and with no inline script but Dash's own (allowed by hash); styles need
+# 'unsafe-inline': Dash's components and plotly.js write <style> elements and style attributes.
+# Thumbnails and plotly's heatmap images are data: URIs; plotly's PNG download is a blob.
+CSP_DIRECTIVES = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "img-src": ["'self'", "data:", "blob:"],
+    "font-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
 }
 
 
-def add_security_headers(response):
-    """``after_request``: the :data:`SECURITY_HEADERS` on every answer, 401s and errors included."""
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+def content_security_policy(script_hashes: list[str]) -> str:
+    """The Content-Security-Policy header: :data:`CSP_DIRECTIVES` with ``script_hashes`` (``'sha256-...'``, the
+    inline scripts Dash writes into every page) added to ``script-src``."""
+    directives = {**CSP_DIRECTIVES, "script-src": [*CSP_DIRECTIVES["script-src"], *script_hashes]}
+    return "; ".join(" ".join([name, *sources]) for name, sources in directives.items())
+
+
+class SecurityHeaders:
+    """The ``after_request`` hook that puts :data:`SECURITY_HEADERS` and the Content-Security-Policy on every
+    answer, 401s and errors included.
+
+    The policy allows Dash's inline scripts (its renderer, the pages' title updater, any inline clientside
+    callback) by their hashes. Dash registers the title updater in a ``before_request`` hook of its own, on the
+    first request, so the policy is computed once, at the end of the first request (Dash's hooks run before every
+    ``after_request``), not when the app is built.
+    """
+
+    def __init__(self, app: dash.Dash):
+        self._app = app
+        self._headers: dict[str, str] | None = None
+        self._lock = threading.Lock()
+
+    def headers(self) -> dict[str, str]:
+        """Every security header, the policy computed on the first call."""
+        if self._headers is not None:
+            return self._headers
+        with self._lock:
+            if self._headers is None:
+                policy = content_security_policy(list(self._app.csp_hashes()))
+                self._headers = {**SECURITY_HEADERS, "Content-Security-Policy": policy}
+            return self._headers
+
+    def __call__(self, response):
+        for name, value in self.headers().items():
+            response.headers.setdefault(name, value)
+        return response
 
 
 def create_app() -> dash.Dash:
@@ -120,15 +169,17 @@ def create_app() -> dash.Dash:
         on_error=callback_failed,
     )
     app.layout = html.Div([_navbar(), dbc.Container(dash.page_container, fluid=True)])
+    register_copy_link()
     server = app.server
     server.json = StrictJSONProvider(server)
     # Checked from Content-Length before a body is read; larger bodies get 413.
     server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     server.register_error_handler(Exception, refuse_malformed_callback)
-    server.after_request(add_security_headers)
     server.register_blueprint(api)
     auth.install(server, services.settings, callback_endpoint=app.config.routes_pathname_prefix
                  + "_dash-update-component", write_outputs=WRITE_CALLBACK_OUTPUTS, realm=TITLE)
+    server.extensions["security_headers"] = SecurityHeaders(app)
+    server.after_request(server.extensions["security_headers"])
     return app
 
 
