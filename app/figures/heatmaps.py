@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import math
 
 import numpy as np
 import plotly.colors
@@ -18,7 +19,40 @@ COLORMAPS = ("viridis", "inferno", "magma", "plasma", "cividis", "jet", "greys",
 # Plotly's names where they differ from matplotlib's (the blog's vocabulary).
 _PLOTLY_SCALES = {"jet": "Jet", "greys": "Greys", "hot": "Hot", "rdbu": "RdBu"}
 SEPARATOR_COLOR = "rgba(255,255,255,0.85)"
-MARGIN = {"l": 10, "r": 10, "t": 30, "b": 10}
+MARGIN = {"l": 10, "r": 10, "t": 10, "b": 10}
+# Plotly's mode bar (the toolbar shown on hover) sits in the top 2-28 px of a graph, right-aligned and as wide as its
+# buttons (~250 px): a title centred in a narrow card runs under it. Titles are therefore anchored to the top of the
+# plot area, and the top margin keeps a band of MODEBAR_PX above them free for the mode bar.
+MODEBAR_PX = 30
+TITLE_FONT_PX = 13
+TITLE_LINE_HEIGHT = 1.3  # a line of text takes about 1.3 x its font size
+TITLE_PAD_PX = 6
+
+
+def title_height(text: str, font_px: int = TITLE_FONT_PX) -> int:
+    """Pixels a title of ``text`` takes (one line per ``<br>``), its padding above the plot area included."""
+    if not text:
+        return 0
+    lines = text.count("<br>") + 1
+    return math.ceil(lines * font_px * TITLE_LINE_HEIGHT) + TITLE_PAD_PX
+
+
+def chart_title(text: str) -> dict:
+    """A figure title placed just above the plot area (not centred in the top margin), below the mode bar's band.
+
+    Use with :func:`top_margin`; ``tests/unit/figures/test_titles.py`` checks every figure builder keeps the two
+    in step.
+    """
+    return {"text": text, "font": {"size": TITLE_FONT_PX}, "yref": "paper", "y": 1, "yanchor": "bottom",
+            "pad": {"b": TITLE_PAD_PX}}
+
+
+def top_margin(text: str, above: int = 0) -> int:
+    """The top margin a figure with title ``text`` needs: the mode bar's band plus the title (plus ``above`` px of
+    other labels between the title and the plot area); a thin edge without a title."""
+    if not text:
+        return MARGIN["t"] + above
+    return MODEBAR_PX + title_height(text) + above
 
 
 @functools.lru_cache(maxsize=64)
@@ -126,8 +160,8 @@ def activation_heatmap(
     if zmid is not None:
         heatmap["zmid"] = float(zmid)
     figure_layout = {
-        "title": {"text": title, "font": {"size": 13}},
-        "margin": MARGIN,
+        "title": chart_title(title),
+        "margin": {**MARGIN, "t": top_margin(title)},
         "shapes": _separator_shapes(layout),
         "plot_bgcolor": "white",
         "uirevision": str(layout.shape),
@@ -160,7 +194,8 @@ def input_image_figure(image: np.ndarray, title: str = "", cmap: str = "greys") 
             "showscale": False,
             "hovertemplate": "row %{y}, col %{x}<br>pixel %{z:.3f}<extra></extra>",
         }
-    figure_layout = {"title": {"text": title, "font": {"size": 13}}, "margin": MARGIN, "plot_bgcolor": "white"}
+    figure_layout = {"title": chart_title(title), "margin": {**MARGIN, "t": top_margin(title)},
+                     "plot_bgcolor": "white"}
     return {"data": [trace], "layout": _image_axes(figure_layout)}
 
 
@@ -195,9 +230,8 @@ def probability_bars(probabilities: np.ndarray, class_names: list[str], label: i
     if not np.isfinite(probabilities).all():
         title = "no prediction: the output is not finite"
     figure_layout = {
-        "title": {"text": title,
-                  "font": {"size": 13}},
-        "margin": {"l": 40, "r": 10, "t": 40, "b": 30},
+        "title": chart_title(title),
+        "margin": {"l": 40, "r": 10, "t": top_margin(title), "b": 30},
         "yaxis": {"range": [0, 1.1], "title": {"text": "probability"}},
         "xaxis": {"type": "category"},
         "plot_bgcolor": "white",

@@ -86,7 +86,7 @@ def test_finder_lists_exactly_the_cell_of_the_confusion_matrix(pages, bundled):
     assert [item.to_plotly_json()["props"]["data-image"] for item in thumbnails] == expected.tolist()
     assert count.startswith(f"{len(expected)} image") and message == []
     assert query == "?model=mnist-cnn&true=4&predicted=9&sort=index"
-    assert confusion["data"][0]["text"][4][9] == str(len(expected))
+    assert confusion["data"][0]["customdata"][4][9] == len(expected)
 
 
 def test_classes_means_and_mlp_contributions_add_up(pages, bundled):
