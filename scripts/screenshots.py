@@ -29,7 +29,7 @@ from selenium.webdriver.chrome.options import Options
 ROOT = Path(__file__).resolve().parent.parent
 # Each page in a state that shows what it is for (the blog's 4 against 9 where classes are chosen).
 PAGES = {
-    "explore": "/?model=mnist-cnn&layer=Conv2D_2&image=252&cmap=viridis",
+    "explore": "/?model=mnist-cnn&layer=Conv2D_2&image=252&cmap=greys",
     "compare": "/compare?model=mnist-cnn&layer=Conv2D_3&images=252,227,810&cmap=viridis",
     "finder": "/finder?model=mnist-cnn&true=4",
     "classes": "/classes?model=mnist-cnn&layer=Conv2D_3&a=4&b=9",

@@ -52,6 +52,13 @@ def default_layer(engine, preferred: str | None = None) -> str:
     return next((info.name for info in engine.layers if info.is_map), names[0])
 
 
+def output_unit_names(loaded, layer_name: str) -> list[str] | None:
+    """The class names when ``layer_name`` is the model's output layer (its nodes are the classes), else None."""
+    if loaded.model.layers and layer_name == loaded.model.layers[-1].name:
+        return list(loaded.class_names)
+    return None
+
+
 def colormap_dropdown(component_id: str, value: str | None) -> dcc.Dropdown:
     """A dropdown of the supported colormaps (viridis when ``value`` is not one of them)."""
     return dcc.Dropdown(

@@ -68,6 +68,7 @@ def _samples() -> dict[str, list[dict]]:
         "input_image_figure": [heatmaps.input_image_figure(rng.random((28, 28, 1)), "input · class 4"),
                                heatmaps.input_image_figure(rng.random((8, 8, 3)), "")],
         "probability_bars": [heatmaps.probability_bars(rng.dirichlet(np.ones(10)), list("0123456789"), 4)],
+        "note_figure": [heatmaps.note_figure("A and B are the same image (#3): its difference with itself is zero.")],
         "difference_heatmap": [comparison.difference_heatmap(rng.normal(size=(3, 3, 12)), "image 7 − image 12")],
         "confusion_figure": [comparison.confusion_figure(np.eye(10, dtype=int) * 90 + 1, list("0123456789"), (4, 9))],
         "ranking_figure": [comparison.ranking_figure(scores, scores - 0.5, np.argsort(-scores), 8, "maps that differ")],

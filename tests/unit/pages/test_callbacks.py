@@ -124,3 +124,16 @@ def test_explore_says_when_an_image_cannot_be_scored(pages, app_store):
     *_, bars, info, _, message = pages["explore"].render("inf-model", "conv", 3, "viridis", 0, 0)
     assert message == [] and bars["layout"]["title"]["text"] == "no prediction: the output is not finite"
     assert "no prediction" in "".join(str(part.children) for part in info)
+
+
+def test_same_image_or_class_twice_says_why_the_difference_is_blank(pages, bundled):
+    figure, _query, _message = pages["compare"].render_difference(12, 12, "mnist-cnn", "Conv2D_3", "12, 7", "viridis")
+    assert figure["data"] == [] and "same image (#12)" in figure["layout"]["annotations"][0]["text"]
+    _a, _b, difference, *_ = pages["classes"].render_classes("mnist-cnn", "Conv2D_3", 4, 4, "viridis")
+    assert difference["data"] == [] and "both 4" in difference["layout"]["annotations"][0]["text"]
+
+
+def test_output_nodes_are_labelled_with_class_names_and_mlp_offers_only_layers_feeding_it(pages, bundled):
+    heatmap, *_ = pages["explore"].render("mnist-cnn", "Dense_2", 42, "viridis", 0, 0)
+    assert heatmap["data"][0]["text"] == [list(bundled.class_names)]  # one strip of 10, in class order
+    assert [option["value"] for option in pages["classes"]._mlp_options(bundled)] == ["Dense_1"]
