@@ -83,7 +83,7 @@ def layout(model=None, layer=None, image=None, cmap=None, reverse=None, scale=No
                 dbc.Switch(id=REVERSE, label="reverse", value=parse_flag(reverse), className="small"),
                 dbc.Switch(id=SCALE, label="standardise", value=parse_flag(scale), className="small"),
             ],
-            width=2,
+            xs=12, sm=6, lg=2,
         ),
     ]
     figures = dbc.Row(

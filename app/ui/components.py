@@ -21,8 +21,13 @@ def info_alert(message) -> dbc.Alert:
 
 
 def labelled(label: str, control, width: int | None = None) -> dbc.Col:
-    """A control with a small label above it, as a grid column."""
-    return dbc.Col([dbc.Label(label, className="small text-muted mb-0"), control], width=width, className="mb-2")
+    """A control with a small label above it, as a grid column: ``width`` twelfths of the row on wide screens
+    (≥ 992 px), half the row on tablets and small laptops (where 2/12 would cut a layer name), the whole row on
+    phones."""
+    if width is None:
+        return dbc.Col([dbc.Label(label, className="small text-muted mb-0"), control], className="mb-2")
+    return dbc.Col([dbc.Label(label, className="small text-muted mb-0"), control], xs=12, sm=6, lg=width,
+                   className="mb-2")
 
 
 # The dcc.Graph config of a small chart: no mode bar (on a chart under ~240 px it takes a large share of the space).
