@@ -21,7 +21,7 @@ from app.core.grid import tile
 from app.figures.comparison import difference_heatmap, ranking_figure, symmetric_range, value_range
 from app.figures.heatmaps import COLORMAPS, activation_heatmap, note_figure
 from app.ui import inputs
-from app.ui.components import colormap_dropdown, error_alert, figure_card, labelled, output_unit_names
+from app.ui.components import TOOLBAR, colormap_dropdown, error_alert, figure_card, labelled, output_unit_names
 from app.ui.links import first, parse_int, query_string
 from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
 from app.ui.unit_panel import unit_panel
@@ -69,7 +69,7 @@ def _pick(value, options: list[dict], fallback_position: int):
 
 
 def _graph(graph_id: str, height: str):
-    return dcc.Graph(id=graph_id, style={"height": height}, config={"displaylogo": False})
+    return dcc.Graph(id=graph_id, style={"height": height}, config=TOOLBAR)
 
 
 def layout(model=None, layer=None, a=None, b=None, cmap=None, mlp=None, image=None, **_other):

@@ -16,7 +16,7 @@ from app.core.finder import parse_indices
 from app.figures.comparison import difference_heatmap, value_range
 from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figure, note_figure
 from app.ui import inputs
-from app.ui.components import colormap_dropdown, error_alert, labelled, output_unit_names, verdict
+from app.ui.components import TOOLBAR, colormap_dropdown, error_alert, labelled, output_unit_names, verdict
 from app.ui.links import MAX_COMPARE_IMAGES, first, parse_int, query_string
 from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
 from app.ui.unit_panel import unit_panel
@@ -66,7 +66,7 @@ def layout(model=None, layer=None, images=None, cmap=None, a=None, b=None, **_ot
                     className="g-2 align-items-end",
                 ),
                 html.Div(id=DIFF_MESSAGE),
-                dcc.Loading(dcc.Graph(id=DIFFERENCE, style={"height": "480px"}, config={"displaylogo": False}),
+                dcc.Loading(dcc.Graph(id=DIFFERENCE, style={"height": "480px"}, config=TOOLBAR),
                             delay_show=300),
             ]
         ),
@@ -108,7 +108,7 @@ def _image_card(position, index, loaded, grid_figure, column_width):
         html.Div([html.B(f"#{index}"), html.Span(" · "), *verdict(loaded.class_names, label, probabilities)],
                  className="small"),
         dcc.Graph(id={"type": GRID, "index": position}, figure=grid_figure, style={"height": "380px"},
-                  config={"displaylogo": False}),
+                  config=TOOLBAR),
     ]
     return dbc.Col(dbc.Card(dbc.CardBody(body, className="p-2"), className="mb-3"), md=column_width)
 

@@ -32,13 +32,16 @@ def labelled(label: str, control, width: int | None = None) -> dbc.Col:
 
 # The dcc.Graph config of a small chart: no mode bar (on a chart under ~240 px it takes a large share of the space).
 SMALL_CHART = {"displayModeBar": False}
+# The mode bar of every other graph: three buttons in one group, ~80 px wide, so it stays one row high even in a
+# 180 px wide compare card (Plotly's full bar, ~250 px, wraps to two rows there and covers the title again).
+TOOLBAR = {"displaylogo": False, "modeBarButtons": [["zoom2d", "resetScale2d", "toImage"]]}
 # Graphs at least this tall may show the mode bar (their figures keep a band for it above the title).
 SMALL_CHART_PX = 240
 
 
 def figure_card(graph_id: str, height: str, title: str | None = None, toolbar: bool = True) -> dbc.Card:
     """A card holding one graph with a loading spinner; small graphs hide Plotly's toolbar (``toolbar=False``)."""
-    config = {"displaylogo": False} if toolbar else SMALL_CHART
+    config = TOOLBAR if toolbar else SMALL_CHART
     graph = dcc.Graph(id=graph_id, style={"height": height}, config=config)
     body = [html.H6(title, className="card-title")] if title else []
     return dbc.Card(dbc.CardBody([*body, dcc.Loading(graph, delay_show=300)]), className="mb-3")

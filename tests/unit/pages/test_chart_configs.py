@@ -10,6 +10,7 @@ from dash import dcc
 from app.ui.components import SMALL_CHART_PX
 from tests.unit.figures.test_titles import modebar_overlaps
 
+MAX_BUTTONS = 4  # ~27 px each: one row in the narrowest card with a mode bar (a compare card, ~180 px)
 VIEWPORT_PX = 600  # the smallest window height the pages are laid out for: "72vh" is at least 430 px
 
 
@@ -45,6 +46,9 @@ def _problems(graph: dcc.Graph) -> list[str]:
     if config.get("displayModeBar") is False:
         return []
     problems = []
+    buttons = [button for group in config.get("modeBarButtons", []) for button in group]
+    if not buttons or len(buttons) > MAX_BUTTONS:  # Plotly's full bar wraps to two rows in a narrow card
+        problems.append(f"{name}: a mode bar of {len(buttons) or 'all'} buttons may take two rows")
     if _height_px(graph) < SMALL_CHART_PX:
         problems.append(f"{name}: {_height_px(graph):.0f} px tall with a mode bar")
     figure = getattr(graph, "figure", None)
@@ -68,7 +72,8 @@ def test_graphs_built_by_callbacks_keep_titles_clear(pages, app_store):
 
 
 def test_the_check_catches_a_small_chart_with_a_mode_bar():
-    small = dcc.Graph(id="g", style={"height": "200px"}, config={"displaylogo": False})
+    small = dcc.Graph(id="g", style={"height": "200px"}, config={"modeBarButtons": [["zoom2d"]]})
+    assert _problems(dcc.Graph(id="f", style={"height": "400px"}, config={"displaylogo": False}))  # full bar
     covered = dcc.Graph(id="h", figure={"layout": {"title": {"text": "t"}, "margin": {"t": 30}}})
     assert _problems(small) and _problems(covered)
     assert not _problems(dcc.Graph(id="i", style={"height": "200px"}, config={"displayModeBar": False}))
