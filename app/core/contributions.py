@@ -148,6 +148,14 @@ def contributions(loaded: LoadedModel, layer_name: str, image: int, classes: tup
     )
 
 
+def logit_layers(loaded: LoadedModel) -> list[str]:
+    """The :func:`contribution_layers` that feed the model's output layer, whose units are the classes: the layers
+    where "contributions to class A and class B" means what it says (before them, A and B would be units of a hidden
+    layer)."""
+    output = loaded.model.layers[-1].name if loaded.model.layers else None
+    return [name for name in contribution_layers(loaded) if next_dense_layer(loaded.model, name).name == output]
+
+
 def contribution_layers(loaded: LoadedModel) -> list[str]:
     """Names of the layers the MLP view accepts (a vector layer feeding a Dense layer)."""
     names = []

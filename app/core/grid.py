@@ -12,6 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 MAPS_PER_ROW = 8
+# Up to this many nodes go in one row (the 10 outputs of a digit classifier read as a strip, in class order);
+# more form a near-square block.
+NODES_IN_A_STRIP = 16
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,10 @@ class GridLayout:
 
 
 def default_per_row(n_units: int, is_map: bool) -> int:
-    """Maps go 8 to a row, as in the blog; nodes form a near-square block (100 nodes -> 10 x 10)."""
-    return MAPS_PER_ROW if is_map else max(1, math.ceil(math.sqrt(n_units)))
+    """Maps go 8 to a row, as in the blog; up to 16 nodes form one strip, more a near-square block (100 -> 10 x 10)."""
+    if is_map:
+        return MAPS_PER_ROW
+    return n_units if n_units <= NODES_IN_A_STRIP else max(1, math.ceil(math.sqrt(n_units)))
 
 
 def layout_for(output_shape: tuple[int, ...], per_row: int | None = None) -> GridLayout:

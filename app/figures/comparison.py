@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from app.core.grid import tile
-from app.figures.heatmaps import activation_heatmap, typed_array
+from app.figures.heatmaps import activation_heatmap, chart_title, top_margin, typed_array
 
 
 def value_range(grids: Sequence[np.ndarray]) -> tuple[float, float]:
@@ -42,11 +42,45 @@ def difference_heatmap(difference: np.ndarray, title: str, zrange: tuple[float, 
     return activation_heatmap(grid, layout, "rdbu", reverse=True, zrange=zrange, title=title, zmid=0.0)
 
 
+# The confusion matrix's colour index: 0 (white) for an empty cell; errors on a red ramp in (0, 0.5] whose first
+# step is already clearly red, so a single error stands out next to a diagonal of hundreds; correct predictions on
+# a pale-to-mid blue ramp in (0.5, 1], light enough for the dark count written on it.
+CONFUSION_ERROR_START = 0.04
+CONFUSION_CORRECT_START = 0.54
+CONFUSION_COLORSCALE = [
+    [0.0, "rgb(255,255,255)"],
+    [CONFUSION_ERROR_START, "rgb(252,146,114)"],
+    [0.5, "rgb(165,15,21)"],
+    [0.52, "rgb(222,235,247)"],
+    [CONFUSION_CORRECT_START, "rgb(222,235,247)"],
+    [1.0, "rgb(107,174,214)"],
+]
+SELECTED_CELL_COLOR = "#222"
+
+
+def confusion_colour_index(matrix: np.ndarray) -> np.ndarray:
+    """Where each cell's count sits on :data:`CONFUSION_COLORSCALE` (zmin 0, zmax 1).
+
+    Zero -> 0 (white); an error count c > 0 -> log-scaled between the first clear red and dark red, relative to the
+    largest error; a correct count on the diagonal -> linear between pale and mid blue, relative to the largest.
+    """
+    counts = np.asarray(matrix, dtype=np.float64)
+    diagonal = np.eye(len(counts), dtype=bool)
+    errors = np.where(diagonal, 0, counts)
+    correct = np.where(diagonal, counts, 0)
+    error_scale = np.log1p(errors) / np.log1p(max(errors.max(), 1))
+    index = np.where(errors > 0, CONFUSION_ERROR_START + (0.5 - CONFUSION_ERROR_START) * error_scale, 0.0)
+    correct_scale = correct / max(correct.max(), 1)
+    index = np.where(correct > 0, CONFUSION_CORRECT_START + (1 - CONFUSION_CORRECT_START) * correct_scale, index)
+    return index.astype(np.float32)
+
+
 def confusion_figure(matrix: np.ndarray, class_names: Sequence[str], selected: tuple[int, int] | None = None) -> dict:
     """The confusion matrix as a clickable heatmap with counts in the cells.
 
-    Colour follows log(1 + count) so the few confusions stay visible next to the large diagonal; the text and
-    hover show the real counts. Axes are class numbers (ticks show names) so a click returns (predicted, true).
+    Empty cells are white and unlabelled, errors red (one error already clearly so), correct predictions on the
+    diagonal pale blue with their count (see :func:`confusion_colour_index`); the hover shows every count. Axes are
+    class numbers (ticks show names) so a click returns (predicted, true).
 
     Args:
         matrix: [classes, classes] counts, row = true class, column = predicted class.
@@ -54,20 +88,22 @@ def confusion_figure(matrix: np.ndarray, class_names: Sequence[str], selected: t
         selected: (true, predicted) cell to outline.
 
     Returns:
-        A figure dict (as :mod:`app.figures.heatmaps` builds them); ``data[0]["text"]`` holds the counts.
+        A figure dict (as :mod:`app.figures.heatmaps` builds them); ``data[0]["customdata"]`` holds the counts.
     """
     matrix = np.asarray(matrix)
     n = len(matrix)
     ticks = {"tickmode": "array", "tickvals": list(range(n)), "ticktext": list(class_names)}
     heatmap = {
         "type": "heatmap",
-        "z": typed_array(np.log1p(matrix).astype(np.float32)),
+        "z": typed_array(confusion_colour_index(matrix)),
+        "zmin": 0.0,
+        "zmax": 1.0,
         "x": list(range(n)),
         "y": list(range(n)),
-        "text": matrix.astype(str).tolist(),
+        "text": np.where(matrix > 0, matrix.astype(str), "").tolist(),
         "texttemplate": "%{text}",
         "customdata": matrix.tolist(),
-        "colorscale": "Blues",
+        "colorscale": CONFUSION_COLORSCALE,
         "showscale": False,
         "xgap": 1,
         "ygap": 1,
@@ -77,14 +113,17 @@ def confusion_figure(matrix: np.ndarray, class_names: Sequence[str], selected: t
     if selected is not None:
         true_class, predicted_class = selected
         shapes.append({"type": "rect", "x0": predicted_class - 0.5, "x1": predicted_class + 0.5,
-                       "y0": true_class - 0.5, "y1": true_class + 0.5, "line": {"color": "#d62728", "width": 3}})
+                       "y0": true_class - 0.5, "y1": true_class + 0.5,
+                       "line": {"color": SELECTED_CELL_COLOR, "width": 3}})
+    title = f"confusion matrix · {int(matrix.trace())}/{int(matrix.sum())} correct"
     figure_layout = {
-        "title": {"text": f"confusion matrix · {int(matrix.trace())}/{int(matrix.sum())} correct",
-                  "font": {"size": 13}},
-        "margin": {"l": 50, "r": 10, "t": 40, "b": 40},
-        "plot_bgcolor": "white",
-        "xaxis": {"title": {"text": "predicted"}, **ticks},
-        "yaxis": {"title": {"text": "true"}, "autorange": "reversed", "scaleanchor": "x", **ticks},
+        "title": chart_title(title),
+        "margin": {"l": 50, "r": 10, "t": top_margin(title), "b": 40},
+        "plot_bgcolor": "#ddd",  # shows through the 1-px gaps between cells, so white cells keep their outline
+        # exact ranges: no strip of background beside the outer cells
+        "xaxis": {"title": {"text": "predicted"}, "range": [-0.5, n - 0.5], "constrain": "domain", **ticks},
+        "yaxis": {"title": {"text": "true"}, "range": [n - 0.5, -0.5], "scaleanchor": "x", "constrain": "domain",
+                  **ticks},
         "shapes": shapes,
     }
     return {"data": [heatmap], "layout": figure_layout}
@@ -103,8 +142,8 @@ def ranking_figure(scores: np.ndarray, signed: np.ndarray, ranking: np.ndarray, 
         "<extra></extra>",
     }
     figure_layout = {
-        "title": {"text": title, "font": {"size": 13}},
-        "margin": {"l": 40, "r": 10, "t": 40, "b": 40},
+        "title": chart_title(title),
+        "margin": {"l": 40, "r": 10, "t": top_margin(title), "b": 40},
         "plot_bgcolor": "white",
         "xaxis": {"type": "category", "title": {"text": "unit (red: larger for A, blue: larger for B)"}},
         "yaxis": {"title": {"text": "mean |A − B|"}},

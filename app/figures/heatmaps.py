@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import base64
 import functools
+import math
+import textwrap
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.colors
@@ -17,8 +20,47 @@ from app.core.grid import GridLayout, unit_coordinates
 COLORMAPS = ("viridis", "inferno", "magma", "plasma", "cividis", "jet", "greys", "hot", "rdbu")
 # Plotly's names where they differ from matplotlib's (the blog's vocabulary).
 _PLOTLY_SCALES = {"jet": "Jet", "greys": "Greys", "hot": "Hot", "rdbu": "RdBu"}
-SEPARATOR_COLOR = "rgba(255,255,255,0.85)"
-MARGIN = {"l": 10, "r": 10, "t": 30, "b": 10}
+# Separators between maps are two lines, a dark one under a thin light one: every colour of every colormap
+# contrasts with at least one of them (a single white line vanished on greys' white, a grey one on viridis' teal).
+SEPARATOR_COLORS = (("rgba(0,0,0,0.6)", 3), ("rgba(255,255,255,0.95)", 1))
+# Node grids write each node's label (its number, or its class name on the output layer) into its cell when
+# there are at most this many nodes (a 12 x 12 block); more would not fit in a readable font.
+MAX_LABELLED_NODES = 144
+LABEL_FONT_PX = 10
+MARGIN = {"l": 10, "r": 10, "t": 10, "b": 10}
+# Plotly's mode bar (the toolbar shown on hover) sits in the top 2-28 px of a graph, right-aligned and as wide as its
+# buttons (~250 px): a title centred in a narrow card runs under it. Titles are therefore anchored to the top of the
+# plot area, and the top margin keeps a band of MODEBAR_PX above them free for the mode bar.
+MODEBAR_PX = 30
+TITLE_FONT_PX = 13
+TITLE_LINE_HEIGHT = 1.3  # a line of text takes about 1.3 x its font size
+TITLE_PAD_PX = 6
+
+
+def title_height(text: str, font_px: int = TITLE_FONT_PX) -> int:
+    """Pixels a title of ``text`` takes (one line per ``<br>``), its padding above the plot area included."""
+    if not text:
+        return 0
+    lines = text.count("<br>") + 1
+    return math.ceil(lines * font_px * TITLE_LINE_HEIGHT) + TITLE_PAD_PX
+
+
+def chart_title(text: str) -> dict:
+    """A figure title placed just above the plot area (not centred in the top margin), below the mode bar's band.
+
+    Use with :func:`top_margin`; ``tests/unit/figures/test_titles.py`` checks every figure builder keeps the two
+    in step.
+    """
+    return {"text": text, "font": {"size": TITLE_FONT_PX}, "yref": "paper", "y": 1, "yanchor": "bottom",
+            "pad": {"b": TITLE_PAD_PX}}
+
+
+def top_margin(text: str, above: int = 0) -> int:
+    """The top margin a figure with title ``text`` needs: the mode bar's band plus the title (plus ``above`` px of
+    other labels between the title and the plot area); a thin edge without a title."""
+    if not text:
+        return MARGIN["t"] + above
+    return MODEBAR_PX + title_height(text) + above
 
 
 @functools.lru_cache(maxsize=64)
@@ -43,12 +85,26 @@ def _separator_shapes(layout: GridLayout) -> list[dict]:
     if layout.unit_height == 1 and layout.unit_width == 1:
         return []
     height, width = layout.shape
-    line = {"color": SEPARATOR_COLOR, "width": 1}
     xs = [c * layout.unit_width - 0.5 for c in range(1, layout.cols)]
     ys = [r * layout.unit_height - 0.5 for r in range(1, layout.rows)]
-    shapes = [{"type": "line", "x0": x, "x1": x, "y0": -0.5, "y1": height - 0.5, "line": line} for x in xs]
-    shapes += [{"type": "line", "y0": y, "y1": y, "x0": -0.5, "x1": width - 0.5, "line": line} for y in ys]
+    shapes = []
+    for color, line_width in SEPARATOR_COLORS:
+        line = {"color": color, "width": line_width}
+        shapes += [{"type": "line", "x0": x, "x1": x, "y0": -0.5, "y1": height - 0.5, "line": line} for x in xs]
+        shapes += [{"type": "line", "y0": y, "y1": y, "x0": -0.5, "x1": width - 0.5, "line": line} for y in ys]
     return shapes
+
+
+def node_labels(layout: GridLayout, names: Sequence[str] | None = None) -> list[list[str]] | None:
+    """The text written in each cell of a node grid: the node's number, or ``names[node]`` (e.g. class names of
+    the output layer); "" for padding. None for map grids and for grids too large to label legibly."""
+    if not (layout.unit_height == layout.unit_width == 1) or layout.n_units > MAX_LABELLED_NODES:
+        return None
+    labels = [str(n) for n in range(layout.n_units)]
+    if names is not None and len(names) == layout.n_units:
+        labels = [str(name) for name in names]
+    labels += [""] * (layout.rows * layout.cols - layout.n_units)
+    return [labels[r * layout.cols:(r + 1) * layout.cols] for r in range(layout.rows)]
 
 
 def typed_array(values: np.ndarray) -> dict:
@@ -91,6 +147,7 @@ def activation_heatmap(
     title: str = "",
     zmid: float | None = None,
     unit_word: str | None = None,
+    unit_names: Sequence[str] | None = None,
 ) -> dict:
     """One heatmap of a tiled layer output, top-down, with separators and a hover naming the unit.
 
@@ -102,6 +159,8 @@ def activation_heatmap(
         title: figure title.
         zmid: centre of a diverging scale (e.g. 0 for differences).
         unit_word: "map" or "node" in the hover (default: from the layout).
+        unit_names: names of the nodes (the class names of an output layer), written in their cells instead of
+            the node numbers.
 
     Returns:
         A figure dict whose ``data[0]["z"]`` is ``grid`` (float32 typed array) and ``customdata`` holds
@@ -110,6 +169,8 @@ def activation_heatmap(
     word = unit_word or ("node" if layout.unit_height == layout.unit_width == 1 else "map")
     if word == "node":
         hover = "node %{customdata[0]}<br>value %{z:.4g}<extra></extra>"
+        if unit_names is not None and len(unit_names) == layout.n_units:
+            hover = "node %{customdata[0]} (%{text})<br>value %{z:.4g}<extra></extra>"
     else:
         hover = "map %{customdata[0]}<br>row %{customdata[1]}, col %{customdata[2]}<br>value %{z:.4g}<extra></extra>"
     heatmap = {
@@ -121,18 +182,32 @@ def activation_heatmap(
         "hoverongaps": False,
         "colorbar": {"thickness": 12, "len": 0.9},
     }
+    labels = node_labels(layout, unit_names)
+    if labels is not None:
+        heatmap.update(text=labels, texttemplate="%{text}", textfont={"size": LABEL_FONT_PX}, xgap=1, ygap=1)
     if zrange is not None:
         heatmap["zmin"], heatmap["zmax"] = float(zrange[0]), float(zrange[1])
     if zmid is not None:
         heatmap["zmid"] = float(zmid)
     figure_layout = {
-        "title": {"text": title, "font": {"size": 13}},
-        "margin": MARGIN,
+        "title": chart_title(title),
+        "margin": {**MARGIN, "t": top_margin(title)},
         "shapes": _separator_shapes(layout),
         "plot_bgcolor": "white",
         "uirevision": str(layout.shape),
     }
     return {"data": [heatmap], "layout": _image_axes(figure_layout)}
+
+
+NOTE_LINE_CHARS = 48  # annotations do not wrap: ~48 characters fit a 320 px wide chart
+
+
+def note_figure(text: str) -> dict:
+    """A figure with no data that says why (e.g. a difference of an image with itself), instead of a blank chart."""
+    note = {"text": "<br>".join(textwrap.wrap(text, NOTE_LINE_CHARS)), "showarrow": False,
+            "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5, "font": {"color": "#555", "size": TITLE_FONT_PX}}
+    return {"data": [], "layout": {"xaxis": {"visible": False}, "yaxis": {"visible": False}, "margin": MARGIN,
+                                   "plot_bgcolor": "white", "annotations": [note]}}
 
 
 def rgb_pixels(image: np.ndarray) -> np.ndarray:
@@ -160,7 +235,8 @@ def input_image_figure(image: np.ndarray, title: str = "", cmap: str = "greys") 
             "showscale": False,
             "hovertemplate": "row %{y}, col %{x}<br>pixel %{z:.3f}<extra></extra>",
         }
-    figure_layout = {"title": {"text": title, "font": {"size": 13}}, "margin": MARGIN, "plot_bgcolor": "white"}
+    figure_layout = {"title": chart_title(title), "margin": {**MARGIN, "t": top_margin(title)},
+                     "plot_bgcolor": "white"}
     return {"data": [trace], "layout": _image_axes(figure_layout)}
 
 
@@ -195,9 +271,8 @@ def probability_bars(probabilities: np.ndarray, class_names: list[str], label: i
     if not np.isfinite(probabilities).all():
         title = "no prediction: the output is not finite"
     figure_layout = {
-        "title": {"text": title,
-                  "font": {"size": 13}},
-        "margin": {"l": 40, "r": 10, "t": 40, "b": 30},
+        "title": chart_title(title),
+        "margin": {"l": 40, "r": 10, "t": top_margin(title), "b": 30},
         "yaxis": {"range": [0, 1.1], "title": {"text": "probability"}},
         "xaxis": {"type": "category"},
         "plot_bgcolor": "white",

@@ -7,7 +7,7 @@ Plain dicts, like :mod:`app.figures.heatmaps`: building them costs well under a 
 
 from __future__ import annotations
 
-from app.figures.heatmaps import MARGIN
+from app.figures.heatmaps import MARGIN, MODEBAR_PX, TITLE_FONT_PX, TITLE_PAD_PX, chart_title, title_height
 
 TRAIN_COLOR = "#1f77b4"
 VALIDATION_COLOR = "#ff7f0e"
@@ -15,11 +15,18 @@ GRID_COLOR = "#eee"
 EMPTY_NOTE = "curves appear after the first epoch"
 
 
-def _epoch_axis(epochs_total: int, domain: list[float] | None = None, anchor: str | None = None) -> dict:
-    axis = {"title": {"text": "epoch"}, "gridcolor": GRID_COLOR, "zeroline": False}
-    if epochs_total:
-        axis["range"] = [0.5, epochs_total + 0.5]  # fixed, so the curves visibly grow into the run
-    if 0 < epochs_total <= 20:
+# Below the plot: tick labels, the "epoch" title, and the legend under them (placed from the graph's bottom edge,
+# so a short graph cannot push it onto the axis title).
+BOTTOM_PX = 80
+
+
+def _epoch_axis(epochs: list, epochs_total: int, domain: list[float] | None = None, anchor: str | None = None) -> dict:
+    """An x axis of epochs, hidden until the first epoch (no made-up range such as -1 to 6 before there is data)."""
+    axis = {"title": {"text": "epoch", "standoff": 6}, "gridcolor": GRID_COLOR, "zeroline": False,
+            "visible": bool(epochs)}
+    last = max([epochs_total, *(row["epoch"] for row in epochs)], default=1)
+    axis["range"] = [0.5, max(last, 1) + 0.5]  # fixed, so the curves visibly grow into the run
+    if 0 < last <= 20:
         axis["dtick"] = 1  # whole epochs only
     if domain:
         axis["domain"] = domain
@@ -65,17 +72,22 @@ def training_curves(epochs: list[dict[str, float]], epochs_total: int = 0, title
             })
     subplot_titles = [
         {"text": text, "showarrow": False, "xref": "paper", "yref": "paper", "x": x_, "y": 1.0,
-         "xanchor": "center", "yanchor": "bottom", "font": {"size": 13}}
+         "xanchor": "center", "yanchor": "bottom", "font": {"size": TITLE_FONT_PX}}
         for text, x_ in (("loss", 0.22), ("accuracy", 0.78))
     ]
+    subplot_height = title_height("loss")
+    main_title = chart_title(title)
+    main_title["pad"] = {"b": TITLE_PAD_PX + subplot_height}  # above the subplot titles
     layout = {
-        "title": {"text": title, "font": {"size": 13}},
-        "margin": {**MARGIN, "t": 50},
-        "legend": {"orientation": "h", "y": -0.25},
+        "title": main_title,
+        "margin": {**MARGIN, "l": 50, "t": MODEBAR_PX + subplot_height + title_height(title), "b": BOTTOM_PX},
+        "legend": {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0.5,
+                   "xanchor": "center"},
+        "showlegend": bool(epochs),
         "plot_bgcolor": "white",
         "uirevision": "curves",
-        "xaxis": _epoch_axis(epochs_total, [0.0, 0.44], "y"),
-        "xaxis2": _epoch_axis(epochs_total, [0.56, 1.0], "y2"),
+        "xaxis": _epoch_axis(epochs, epochs_total, [0.0, 0.42], "y"),
+        "xaxis2": _epoch_axis(epochs, epochs_total, [0.58, 1.0], "y2"),
         "yaxis": {"gridcolor": GRID_COLOR, "anchor": "x", "visible": bool(epochs), "automargin": True},
         "yaxis2": {"gridcolor": GRID_COLOR, "anchor": "x2", "visible": bool(epochs), "automargin": True},
         "annotations": subplot_titles + _note(not epochs),
@@ -94,12 +106,13 @@ def learning_rate_curve(epochs: list[dict[str, float]], epochs_total: int = 0) -
         "line": {"color": "#2ca02c"},
         "hovertemplate": "epoch %{x}<br>learning rate %{y:.3e}<extra></extra>",
     }
+    title = "learning rate"
     layout = {
-        "title": {"text": "learning rate", "font": {"size": 13}},
-        "margin": {**MARGIN, "t": 40},
+        "title": chart_title(title),
+        "margin": {**MARGIN, "l": 60, "t": MODEBAR_PX + title_height(title), "b": 50},
         "plot_bgcolor": "white",
         "uirevision": "lr",
-        "xaxis": _epoch_axis(epochs_total),
+        "xaxis": _epoch_axis(epochs, epochs_total),
         "yaxis": {"exponentformat": "e", "gridcolor": GRID_COLOR, "visible": bool(epochs), "automargin": True},
         "annotations": _note(not epochs),
     }

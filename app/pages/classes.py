@@ -15,13 +15,13 @@ from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from app import services
 from app.core.classes import class_difference
-from app.core.contributions import contribution_layers, contributions
+from app.core.contributions import contributions, logit_layers
 from app.core.errors import ExplorerError, InvalidInput
 from app.core.grid import tile
 from app.figures.comparison import difference_heatmap, ranking_figure, symmetric_range, value_range
-from app.figures.heatmaps import COLORMAPS, activation_heatmap
+from app.figures.heatmaps import COLORMAPS, activation_heatmap, note_figure
 from app.ui import inputs
-from app.ui.components import colormap_dropdown, error_alert, figure_card, labelled
+from app.ui.components import TOOLBAR, colormap_dropdown, error_alert, figure_card, labelled, output_unit_names
 from app.ui.links import first, parse_int, query_string
 from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
 from app.ui.unit_panel import unit_panel
@@ -58,7 +58,7 @@ def _class_options(loaded) -> list[dict]:
 
 
 def _mlp_options(loaded) -> list[dict]:
-    return [{"label": name, "value": name} for name in contribution_layers(loaded)]
+    return [{"label": name, "value": name} for name in logit_layers(loaded)]
 
 
 def _pick(value, options: list[dict], fallback_position: int):
@@ -69,7 +69,7 @@ def _pick(value, options: list[dict], fallback_position: int):
 
 
 def _graph(graph_id: str, height: str):
-    return dcc.Graph(id=graph_id, style={"height": height}, config={"displaylogo": False})
+    return dcc.Graph(id=graph_id, style={"height": height}, config=TOOLBAR)
 
 
 def layout(model=None, layer=None, a=None, b=None, cmap=None, mlp=None, image=None, **_other):
@@ -112,7 +112,7 @@ def layout(model=None, layer=None, a=None, b=None, cmap=None, mlp=None, image=No
                 html.H5("MLP view: how each node pushes the logits of class A and class B"),
                 dbc.Row(
                     [
-                        labelled("Layer (a vector layer feeding a Dense layer)",
+                        labelled("Layer (a vector layer feeding the output layer)",
                                     dcc.Dropdown(id=MLP_LAYER, options=mlp_options, value=mlp_value,
                                                  clearable=False), 4),
                         labelled("Test image", dbc.Input(id=MLP_IMAGE, type="number", min=0, max=image_max, step=1,
@@ -201,7 +201,8 @@ def render_classes(model_name, layer_name, class_a, class_b, cmap):
 
     def mean_figure(label, title):
         grid, grid_layout = tiles[label]
-        return activation_heatmap(grid, grid_layout, cmap, zrange=zrange, title=title)
+        return activation_heatmap(grid, grid_layout, cmap, zrange=zrange, title=title,
+                                  unit_names=output_unit_names(loaded, info.name))
 
     a_name, b_name = names[class_a], names[class_b]
     small = [
@@ -220,7 +221,9 @@ def render_classes(model_name, layer_name, class_a, class_b, cmap):
     return (
         mean_figure(class_a, f"mean of class {a_name} · {info.name}"),
         mean_figure(class_b, f"mean of class {b_name} · {info.name}"),
-        difference_heatmap(diff.difference, f"mean {a_name} − mean {b_name} (red: stronger for {a_name})"),
+        difference_heatmap(diff.difference, f"mean {a_name} − mean {b_name} (red: stronger for {a_name})")
+        if class_a != class_b else note_figure(f"Class A and class B are both {a_name}: the difference of a mean "
+                                               "with itself is zero everywhere. Choose two different classes."),
         ranking_figure(diff.scores, diff.signed, diff.ranking, min(TOP_UNITS, info.n_units),
                        f"{word} that differ most between {a_name} and {b_name}"),
         dbc.Row(small, className="g-1"),
@@ -245,7 +248,7 @@ def render_classes(model_name, layer_name, class_a, class_b, cmap):
 def render_mlp(model_name, layer_name, image, class_a, class_b):
     """Contribution grids for class A, class B (one diverging scale) and A − B, with the sums that make the logits."""
     if not model_name or not layer_name or class_a is None or class_b is None:
-        return {}, {}, {}, [], error_alert("This model has no vector layer feeding a Dense layer.")
+        return {}, {}, {}, [], error_alert("This model has no vector layer feeding its output layer.")
     loaded, info = open_layer(model_name, layer_name)
     index = loaded.engine.check_image(inputs.integer(image, "the test image"))
     classes = (inputs.integer(class_a, "class A"), inputs.integer(class_b, "class B"))

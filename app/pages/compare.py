@@ -14,9 +14,9 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from app.core.errors import ExplorerError, InvalidInput
 from app.core.finder import parse_indices
 from app.figures.comparison import difference_heatmap, value_range
-from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figure
+from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figure, note_figure
 from app.ui import inputs
-from app.ui.components import colormap_dropdown, error_alert, labelled, verdict
+from app.ui.components import TOOLBAR, colormap_dropdown, error_alert, labelled, output_unit_names, verdict
 from app.ui.links import MAX_COMPARE_IMAGES, first, parse_int, query_string
 from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
 from app.ui.unit_panel import unit_panel
@@ -66,7 +66,7 @@ def layout(model=None, layer=None, images=None, cmap=None, a=None, b=None, **_ot
                     className="g-2 align-items-end",
                 ),
                 html.Div(id=DIFF_MESSAGE),
-                dcc.Loading(dcc.Graph(id=DIFFERENCE, style={"height": "480px"}, config={"displaylogo": False}),
+                dcc.Loading(dcc.Graph(id=DIFFERENCE, style={"height": "480px"}, config=TOOLBAR),
                             delay_show=300),
             ]
         ),
@@ -108,7 +108,7 @@ def _image_card(position, index, loaded, grid_figure, column_width):
         html.Div([html.B(f"#{index}"), html.Span(" · "), *verdict(loaded.class_names, label, probabilities)],
                  className="small"),
         dcc.Graph(id={"type": GRID, "index": position}, figure=grid_figure, style={"height": "380px"},
-                  config={"displaylogo": False}),
+                  config=TOOLBAR),
     ]
     return dbc.Col(dbc.Card(dbc.CardBody(body, className="p-2"), className="mb-3"), md=column_width)
 
@@ -145,7 +145,8 @@ def render_images(model_name, layer_name, images_text, cmap, current_a, current_
     cards = [
         _image_card(
             position, index, loaded,
-            activation_heatmap(grid, grid_layout, cmap, zrange=zrange, title=f"image {index} · {info.name}"),
+            activation_heatmap(grid, grid_layout, cmap, zrange=zrange, title=f"image {index} · {info.name}",
+                               unit_names=output_unit_names(loaded, info.name)),
             column_width,
         )
         for position, ((grid, grid_layout), index) in enumerate(zip(tiles, indices, strict=True))
@@ -180,12 +181,16 @@ def render_difference(a, b, model_name, layer_name, images_text, cmap):
     engine = loaded.engine
     image_a = engine.check_image(inputs.integer(a, "image A"))
     image_b = engine.check_image(inputs.integer(b, "image B"))
-    difference = engine.activations(info.name, image_b) - engine.activations(info.name, image_a)
     indices, _ = _image_numbers(images_text, engine.n_images)
     query = query_string(
         {"model": loaded.name, "layer": info.name, "images": ",".join(map(str, indices)),
          "cmap": cmap if cmap in COLORMAPS else None, "a": image_a, "b": image_b}
     )
+    if image_a == image_b:
+        reason = (f"A and B are the same image (#{image_a}): its difference with itself is zero everywhere. "
+                  + ("Choose two different images." if len(set(indices)) > 1 else "Add a second image to compare."))
+        return note_figure(reason), query, []
+    difference = engine.activations(info.name, image_b) - engine.activations(info.name, image_a)
     return difference_heatmap(difference, f"image {image_b} − image {image_a} · {info.name}"), query, []
 
 

@@ -15,7 +15,7 @@ from dash import Input, Output, State, callback, ctx, dcc, html
 from app.core.errors import ExplorerError, InvalidInput
 from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figure, probability_bars
 from app.ui import inputs
-from app.ui.components import colormap_dropdown, error_alert, figure_card, labelled, verdict
+from app.ui.components import colormap_dropdown, error_alert, figure_card, labelled, output_unit_names, verdict
 from app.ui.links import first, parse_flag, parse_int, query_string
 from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
 from app.ui.unit_panel import unit_panel
@@ -83,7 +83,7 @@ def layout(model=None, layer=None, image=None, cmap=None, reverse=None, scale=No
                 dbc.Switch(id=REVERSE, label="reverse", value=parse_flag(reverse), className="small"),
                 dbc.Switch(id=SCALE, label="standardise", value=parse_flag(scale), className="small"),
             ],
-            width=2,
+            xs=12, sm=6, lg=2,
         ),
     ]
     figures = dbc.Row(
@@ -175,6 +175,7 @@ def render(model_name, layer_name, image, cmap, reverse, scale):
         cmap,
         reverse,
         title=f"{info.label}: {info.n_units} {unit} of image {index}" + (" (standardised)" if scale else ""),
+        unit_names=output_unit_names(loaded, info.name),
     )
     names = loaded.class_names
     query = query_string(

@@ -24,7 +24,7 @@ from app.figures.training import learning_rate_curve, training_curves
 from app.jobs.forms import OPTIONAL_NUMBERS, REQUIRED_NUMBERS, default_form, probe_layer_options, validate_form
 from app.jobs.records import JobNotFound
 from app.ui import inputs
-from app.ui.components import error_alert, info_alert
+from app.ui.components import SMALL_CHART, TOOLBAR, error_alert, info_alert
 from app.ui.links import explorer_link, first, job_link
 from app.ui.training_form import FIELD, FORM_MESSAGE, PROBE_NOW, SAVE_PARTIAL, START, STOP, choices, training_form
 
@@ -83,12 +83,11 @@ def layout(job=None, **_other):
                 dbc.Row(
                     [
                         dbc.Col(dcc.Graph(id=PROBE_HEATMAP, style={"height": "420px"},
-                                          config={"displaylogo": False}), md=8),
+                                          config=TOOLBAR), md=8),
                         dbc.Col(
                             [
-                                dcc.Graph(id=PROBE_INPUT, style={"height": "200px"}, config={"displaylogo": False}),
-                                dcc.Graph(id=PROBE_PROBABILITIES, style={"height": "220px"},
-                                          config={"displaylogo": False}),
+                                dcc.Graph(id=PROBE_INPUT, style={"height": "200px"}, config=SMALL_CHART),
+                                dcc.Graph(id=PROBE_PROBABILITIES, style={"height": "220px"}, config=SMALL_CHART),
                             ],
                             md=4,
                         ),
@@ -107,8 +106,8 @@ def layout(job=None, **_other):
                         [
                             watch,
                             dbc.Card(dbc.CardBody([
-                                dcc.Graph(id=CURVES, style={"height": "330px"}, config={"displaylogo": False}),
-                                dcc.Graph(id=LEARNING_RATE, style={"height": "230px"}, config={"displaylogo": False}),
+                                dcc.Graph(id=CURVES, style={"height": "360px"}, config=TOOLBAR),
+                                dcc.Graph(id=LEARNING_RATE, style={"height": "260px"}, config=TOOLBAR),
                             ]), className="mb-3"),
                             probe,
                             html.H6("Recent jobs"),

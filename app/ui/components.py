@@ -21,13 +21,27 @@ def info_alert(message) -> dbc.Alert:
 
 
 def labelled(label: str, control, width: int | None = None) -> dbc.Col:
-    """A control with a small label above it, as a grid column."""
-    return dbc.Col([dbc.Label(label, className="small text-muted mb-0"), control], width=width, className="mb-2")
+    """A control with a small label above it, as a grid column: ``width`` twelfths of the row on wide screens
+    (≥ 992 px), half the row on tablets and small laptops (where 2/12 would cut a layer name), the whole row on
+    phones."""
+    if width is None:
+        return dbc.Col([dbc.Label(label, className="small text-muted mb-0"), control], className="mb-2")
+    return dbc.Col([dbc.Label(label, className="small text-muted mb-0"), control], xs=12, sm=6, lg=width,
+                   className="mb-2")
+
+
+# The dcc.Graph config of a small chart: no mode bar (on a chart under ~240 px it takes a large share of the space).
+SMALL_CHART = {"displayModeBar": False}
+# The mode bar of every other graph: three buttons in one group, ~80 px wide, so it stays one row high even in a
+# 180 px wide compare card (Plotly's full bar, ~250 px, wraps to two rows there and covers the title again).
+TOOLBAR = {"displaylogo": False, "modeBarButtons": [["zoom2d", "resetScale2d", "toImage"]]}
+# Graphs at least this tall may show the mode bar (their figures keep a band for it above the title).
+SMALL_CHART_PX = 240
 
 
 def figure_card(graph_id: str, height: str, title: str | None = None, toolbar: bool = True) -> dbc.Card:
-    """A card holding one graph with a loading spinner; small graphs hide Plotly's toolbar (it covers titles)."""
-    config = {"displaylogo": False} if toolbar else {"displayModeBar": False}
+    """A card holding one graph with a loading spinner; small graphs hide Plotly's toolbar (``toolbar=False``)."""
+    config = TOOLBAR if toolbar else SMALL_CHART
     graph = dcc.Graph(id=graph_id, style={"height": height}, config=config)
     body = [html.H6(title, className="card-title")] if title else []
     return dbc.Card(dbc.CardBody([*body, dcc.Loading(graph, delay_show=300)]), className="mb-3")
@@ -44,6 +58,13 @@ def default_layer(engine, preferred: str | None = None) -> str:
     if preferred in names:
         return preferred
     return next((info.name for info in engine.layers if info.is_map), names[0])
+
+
+def output_unit_names(loaded, layer_name: str) -> list[str] | None:
+    """The class names when ``layer_name`` is the model's output layer (its nodes are the classes), else None."""
+    if loaded.model.layers and layer_name == loaded.model.layers[-1].name:
+        return list(loaded.class_names)
+    return None
 
 
 def colormap_dropdown(component_id: str, value: str | None) -> dcc.Dropdown:

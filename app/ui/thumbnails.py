@@ -16,12 +16,16 @@ THUMBNAIL_STYLE = {"width": f"{THUMBNAIL_PX}px", "height": f"{THUMBNAIL_PX}px", 
 
 
 def image_png(image: np.ndarray) -> str:
-    """A test image [H, W, C] in [0, 1] (or 0-255) as a PNG data URI for an ``<img>``."""
+    """A test image [H, W, C] in [0, 1] (or 0-255) as a PNG data URI for an ``<img>``.
+
+    A one-channel image is drawn as every figure draws it (the greys colormap): high values dark on a white
+    ground, so a digit is black ink on white paper in thumbnails and charts alike. Colour images keep their colours.
+    """
     values = np.asarray(image, dtype=np.float32)
     if values.max() <= 1.0:
         values = values * 255
     pixels = np.clip(values, 0, 255).astype(np.uint8)
-    pil = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels[..., :3])
+    pil = Image.fromarray(255 - pixels[..., 0] if pixels.shape[-1] == 1 else pixels[..., :3])
     buffer = io.BytesIO()
     pil.save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app.core.activations import softmax
-from app.core.contributions import contribution_layers, contributions
+from app.core.contributions import contribution_layers, contributions, logit_layers
 from app.core.errors import InvalidInput
 from app.core.store import ModelStore
 from tests.conftest import build_tiny_model, layer_outputs, tiny_test_set, write_model_folder
@@ -53,6 +53,8 @@ def test_contributions_pass_through_dropout(tmp_path):
     hidden = loaded.engine.activations("h", 1)
     np.testing.assert_allclose(result.logits, (hidden @ kernel + bias)[[0, 1]], rtol=1e-5, atol=1e-5)
     assert contribution_layers(loaded) == ["flat", "h", "drop"]  # dropout output feeds "out" too
+    # the MLP view of classes offers only what feeds the output layer: Flatten feeds the hidden layer "h"
+    assert logit_layers(loaded) == ["h", "drop"]
 
 
 def test_contributions_refuse_layers_that_break_the_linear_relation(tmp_path, tiny_loaded):

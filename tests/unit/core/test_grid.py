@@ -26,7 +26,9 @@ def blog_tile(maps: np.ndarray, per_row: int) -> np.ndarray:
         ((3, 3, 128), 16, 8, (48, 24)),
         ((11, 11, 64), 8, 8, (88, 88)),
         ((100,), 10, 10, (10, 10)),
-        ((10,), 3, 4, (3, 4)),
+        ((10,), 1, 10, (1, 10)),
+        ((16,), 1, 16, (1, 16)),
+        ((17,), 4, 5, (4, 5)),
         ((1152,), 34, 34, (34, 34)),
         ((5, 5, 3), 1, 3, (5, 15)),
     ],
@@ -48,7 +50,7 @@ def test_tile_matches_blog_loop_top_down_left_to_right():
 
 def test_tile_dense_nodes_one_cell_each():
     nodes = np.arange(10, dtype=np.float32)
-    grid, layout = tile(nodes)
+    grid, layout = tile(nodes, per_row=4)
     assert grid.shape == (3, 4)
     np.testing.assert_array_equal(grid.ravel()[:10], nodes)
     assert np.isnan(grid.ravel()[10:]).all()

@@ -1,10 +1,12 @@
 """Figure builders: shapes, hover data, separators, colormaps, highlighted classes."""
 
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 import pytest
 
 from app.core.grid import tile
+from app.figures import heatmaps as hm
 from app.figures.heatmaps import (
     activation_heatmap,
     colorscale,
@@ -27,7 +29,7 @@ def test_heatmap_carries_grid_units_and_separators():
     assert customdata.shape == (9, 24, 3) and customdata[4, 7, 0] == 10
     assert (heatmap["zmin"], heatmap["zmax"]) == (0, 2)
     assert "map %{customdata[0]}" in heatmap["hovertemplate"]
-    assert len(figure["layout"]["shapes"]) == (8 - 1) + (3 - 1)
+    assert len(figure["layout"]["shapes"]) == 2 * ((8 - 1) + (3 - 1))  # a dark and a light line each
     go.Figure(figure)  # Plotly accepts it as a valid figure
 
 
@@ -81,3 +83,46 @@ def test_rgb_pixels_keep_unit_and_byte_ranges_and_stretch_others():
     standardised = np.array([[[-1.0, 0.0, 1.0]], [[np.nan, 0.5, np.inf]]], np.float32)
     np.testing.assert_array_equal(rgb_pixels(standardised), [[[0, 128, 255]], [[0, 191, 0]]])
     assert rgb_pixels(np.full((2, 2, 3), np.nan)).max() == 0
+
+
+def _rgba(colour: str) -> tuple[np.ndarray, float]:
+    parts = [float(p) for p in colour[colour.index("(") + 1:-1].split(",")]
+    return np.array(parts[:3]), (parts[3] if len(parts) == 4 else 1.0)
+
+
+def _contrast(a: np.ndarray, b: np.ndarray) -> float:
+    """WCAG contrast ratio of two sRGB colours (0-255 channels)."""
+    def luminance(rgb):
+        c = rgb / 255
+        return float(np.where(c <= 0.03928, c / 12.92, ((c + 0.055) / 1.055) ** 2.4) @ [0.2126, 0.7152, 0.0722])
+
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.mark.parametrize("name", hm.COLORMAPS)
+def test_map_separators_stand_out_from_every_colour_of_every_colormap(name):
+    figure = hm.activation_heatmap(*tile(np.zeros((3, 3, 4), dtype=np.float32)), name)
+    separators = {shape["line"]["color"] for shape in figure["layout"]["shapes"]}
+    scale = hm.colorscale(name)
+    # every stop and the midpoint between neighbours
+    points = []
+    for (_, a), (_, b) in zip(scale, scale[1:], strict=False):
+        a_rgb = np.array(plotly.colors.unlabel_rgb(plotly.colors.convert_colors_to_same_type(a)[0][0]))
+        b_rgb = np.array(plotly.colors.unlabel_rgb(plotly.colors.convert_colors_to_same_type(b)[0][0]))
+        points += [a_rgb, (a_rgb + b_rgb) / 2, b_rgb]
+    for background in points:
+        best = 0.0
+        for colour in separators:
+            rgb, alpha = _rgba(colour)
+            best = max(best, _contrast(alpha * rgb + (1 - alpha) * background, background))
+        assert best >= 2.5, f"a separator vanishes on {background} of {name}"
+
+
+def test_small_node_grids_are_a_labelled_strip():
+    figure = hm.activation_heatmap(*tile(np.arange(10, dtype=np.float32)), unit_names=list("abcdefghij"))
+    trace = figure["data"][0]
+    assert decode_array(trace["z"]).shape == (1, 10) and trace["text"] == [list("abcdefghij")]
+    numbered = hm.activation_heatmap(*tile(np.arange(100, dtype=np.float32)))["data"][0]
+    assert numbered["text"][3][7] == "37"  # node 37 sits in row 3, column 7 of the 10 x 10 block
+    assert "text" not in hm.activation_heatmap(*tile(np.zeros(1152, dtype=np.float32)))["data"][0]

@@ -20,4 +20,4 @@ def test_training_curves_have_four_traces_over_the_epochs():
     assert rate["data"][0]["y"] == [0.001, 0.0005, pytest.approx(0.001 / 3)]
     empty = training_curves([])
     assert empty["data"][0]["x"] == [] and EMPTY_NOTE in str(empty["layout"]["annotations"])
-    assert "range" not in empty["layout"]["xaxis"]
+    assert not empty["layout"]["xaxis"]["visible"] and not empty["layout"]["yaxis"]["visible"]

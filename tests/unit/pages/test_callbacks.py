@@ -86,7 +86,7 @@ def test_finder_lists_exactly_the_cell_of_the_confusion_matrix(pages, bundled):
     assert [item.to_plotly_json()["props"]["data-image"] for item in thumbnails] == expected.tolist()
     assert count.startswith(f"{len(expected)} image") and message == []
     assert query == "?model=mnist-cnn&true=4&predicted=9&sort=index"
-    assert confusion["data"][0]["text"][4][9] == str(len(expected))
+    assert confusion["data"][0]["customdata"][4][9] == len(expected)
 
 
 def test_classes_means_and_mlp_contributions_add_up(pages, bundled):
@@ -124,3 +124,16 @@ def test_explore_says_when_an_image_cannot_be_scored(pages, app_store):
     *_, bars, info, _, message = pages["explore"].render("inf-model", "conv", 3, "viridis", 0, 0)
     assert message == [] and bars["layout"]["title"]["text"] == "no prediction: the output is not finite"
     assert "no prediction" in "".join(str(part.children) for part in info)
+
+
+def test_same_image_or_class_twice_says_why_the_difference_is_blank(pages, bundled):
+    figure, _query, _message = pages["compare"].render_difference(12, 12, "mnist-cnn", "Conv2D_3", "12, 7", "viridis")
+    assert figure["data"] == [] and "same image (#12)" in figure["layout"]["annotations"][0]["text"]
+    _a, _b, difference, *_ = pages["classes"].render_classes("mnist-cnn", "Conv2D_3", 4, 4, "viridis")
+    assert difference["data"] == [] and "both 4" in difference["layout"]["annotations"][0]["text"]
+
+
+def test_output_nodes_are_labelled_with_class_names_and_mlp_offers_only_layers_feeding_it(pages, bundled):
+    heatmap, *_ = pages["explore"].render("mnist-cnn", "Dense_2", 42, "viridis", 0, 0)
+    assert heatmap["data"][0]["text"] == [list(bundled.class_names)]  # one strip of 10, in class order
+    assert [option["value"] for option in pages["classes"]._mlp_options(bundled)] == ["Dense_1"]
