@@ -240,7 +240,7 @@ def test_the_pathname_bypass_of_any_callback_with_any_public_route_is_401(instan
     assert services.job_store().list() == []
 
 
-def test_viewers_and_read_only_instances_get_a_note_instead_of_the_training_form(instance):
+def test_viewers_and_read_only_instances_get_a_note_instead_of_the_training_and_upload_forms(instance):
     name, client = instance
     for credential in ("viewer", *EDITORS):
         response = client.post("/_dash-update-component", json=router_body("/train"),
@@ -250,6 +250,11 @@ def test_viewers_and_read_only_instances_get_a_note_instead_of_the_training_form
         assert ('"id":"train-read-only"' in page) is not writer, credential
         if not writer:
             assert ("read-only" if "READ_ONLY" in name else "Signed in as bob (viewer)") in page
+        models_page = client.post("/_dash-update-component", json=router_body("/models"),
+                                  headers={"Authorization": CREDENTIALS[credential]}).get_data(as_text=True)
+        assert ('"id":"models-read-only"' in models_page) is not writer, credential
+        assert ('"id":"model-upload-form"' in models_page) is writer, credential
+        assert ('"type":"models-delete"' in models_page) is writer, credential
 
 
 class Unreadable(io.RawIOBase):
