@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 from app import auth, services
 from app.api import api
 from app.core.limits import json_safe
+from app.ui.navigation import navbar
 from app.ui.training_form import FORM_MESSAGE
 
 APP_DIR = Path(__file__).resolve().parent
@@ -27,27 +28,6 @@ TITLE = "CNN Activation Explorer"
 WRITE_CALLBACK_OUTPUTS = frozenset({FORM_MESSAGE})
 
 logger = logging.getLogger(__name__)
-
-
-def _navbar() -> dbc.Navbar:
-    ordered = sorted(
-        (page for page in dash.page_registry.values() if page.get("nav_order") is not None),
-        key=lambda page: page["nav_order"],
-    )
-    links = [dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact")) for page in ordered]
-    return dbc.Navbar(
-        dbc.Container(
-            [
-                dbc.NavbarBrand(TITLE, href="/"),
-                dbc.Nav(links, navbar=True),
-                html.A("API", href="/api/models", className="nav-link text-light small", target="_blank"),
-            ],
-            fluid=True,
-        ),
-        color="dark",
-        dark=True,
-        className="mb-3",
-    )
 
 
 class StrictJSONProvider(DefaultJSONProvider):
@@ -117,7 +97,7 @@ def create_app() -> dash.Dash:
         update_title=None,
         on_error=callback_failed,
     )
-    app.layout = html.Div([_navbar(), dbc.Container(dash.page_container, fluid=True)])
+    app.layout = html.Div([navbar(TITLE), dbc.Container(dash.page_container, fluid=True)])
     server = app.server
     server.json = StrictJSONProvider(server)
     # Checked from Content-Length before a body is read; larger bodies get 413.

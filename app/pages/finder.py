@@ -17,7 +17,8 @@ from app.core.finder import SORT_ORDERS, ImageQuery, model_confusion, model_find
 from app.figures.comparison import confusion_figure
 from app.ui import inputs
 from app.ui.components import figure_card, labelled
-from app.ui.links import MAX_COMPARE_IMAGES, compare_link, first, parse_float, parse_int, query_string
+from app.ui.links import MAX_COMPARE_IMAGES, compare_link, first, parse_basket, parse_float, parse_int, query_string
+from app.ui.navigation import BASKET, add_to_basket
 from app.ui.page import PageIds, frame, open_model, open_named, register_url_sync, reports_errors
 from app.ui.thumbnails import image_caption, image_png
 
@@ -36,6 +37,7 @@ GALLERY = "finder-gallery"
 PICK = "finder-pick"  # pattern-matching: {"type": PICK, "index": image number}, one checkbox per thumbnail
 COUNT = "finder-count"
 COMPARE_LINK = "finder-compare-link"
+OPEN_COMPARE = "finder-open-compare"
 
 SORT_LABELS = {"confidence-asc": "confidence, lowest first", "confidence-desc": "confidence, highest first",
                "index": "image number"}
@@ -161,7 +163,7 @@ def on_cell_click(click_data):
     return true_class, predicted_class, "all", [0.0, 1.0]
 
 
-def _thumbnail(loaded, index: int, predicted: int, confidence: float) -> html.Div:
+def _thumbnail(loaded, index: int, predicted: int, confidence: float, picked: bool = False) -> html.Div:
     """One gallery item: the image (red frame when misclassified), its caption and a "compare" checkbox.
 
     A plain grid of checkboxes rather than a ``dcc.Checklist``: Dash 4 renders checklist options as a virtualised
@@ -177,7 +179,7 @@ def _thumbnail(loaded, index: int, predicted: int, confidence: float) -> html.Di
     )
     caption = html.Div(image_caption(index, label, predicted, confidence, loaded.class_names),
                        className="small text-center", style={"lineHeight": "1.1"})
-    pick = dbc.Checkbox(id={"type": PICK, "index": index}, value=False, label="pick", className="small",
+    pick = dbc.Checkbox(id={"type": PICK, "index": index}, value=picked, label="pick", className="small",
                         label_class_name="small")
     return html.Div([picture, caption, pick], className="m-1", style={"width": "64px"}, **{"data-image": index})
 
@@ -203,10 +205,11 @@ def _confidence_range(raw) -> tuple[float, float]:
     Input(CORRECTNESS, "value"),
     Input(CONFIDENCE, "value"),
     Input(SORT, "value"),
+    State(BASKET, "data"),
     prevent_initial_call="initial_duplicate",
 )
 @reports_errors(5)
-def render(model_name, true_class, predicted_class, correctness, confidence, sort):
+def render(model_name, true_class, predicted_class, correctness, confidence, sort, basket):
     """The matching thumbnails (at most :data:`MAX_THUMBNAILS`), their count and the confusion matrix."""
     if not model_name:
         raise InvalidInput("Choose a model.")
@@ -221,8 +224,10 @@ def render(model_name, true_class, predicted_class, correctness, confidence, sor
     matrix = model_confusion(loaded)
     probabilities = loaded.engine.predictions()
     shown = indices[:MAX_THUMBNAILS]
+    picked = set(parse_basket(basket))
     thumbnails = [
-        _thumbnail(loaded, int(i), int(probabilities[i].argmax()), float(probabilities[i].max())) for i in shown
+        _thumbnail(loaded, int(i), int(probabilities[i].argmax()), float(probabilities[i].max()), int(i) in picked)
+        for i in shown
     ]
     count = f"{len(indices)} image{'s' if len(indices) != 1 else ''} match"
     if len(indices) > len(shown):
@@ -238,26 +243,55 @@ def render(model_name, true_class, predicted_class, correctness, confidence, sor
 
 
 @callback(
-    Output(COMPARE_LINK, "children"),
+    Output(BASKET, "data", allow_duplicate=True),
     Input({"type": PICK, "index": ALL}, "value"),
     State({"type": PICK, "index": ALL}, "id"),
-    State(IDS.model, "value"),
+    State(BASKET, "data"),
+    prevent_initial_call=True,
 )
-def on_select(picked, ids, model_name):
-    """Picked thumbnails (in gallery order) become a link to the compare page (the first :data:`MAX_COMPARE_IMAGES`).
+def on_pick(picked, ids, basket):
+    """A ticked thumbnail joins the end of the compare basket, an unticked one leaves it; the basket keeps the order
+    in which images were picked, across filter changes (a new gallery is ticked from the basket, so showing it
+    changes nothing). Images beyond the compare limit are not added (the link says so).
 
     The checkboxes' ids carry the image numbers; an id or a value that is not what the gallery made is skipped.
     """
     if not isinstance(picked, list) or not isinstance(ids, list) or len(picked) != len(ids):
         return no_update
-    selected = [
-        index for component, value in zip(ids, picked, strict=True)
-        if value is True and isinstance(component, dict)
-        and (index := inputs.integer_or_none(component.get("index"), 0)) is not None
-    ]
-    if not selected:
+    current = parse_basket(basket)
+    ticked, unticked = [], set()
+    for component, value in zip(ids, picked, strict=True):
+        index = inputs.integer_or_none(component.get("index"), 0) if isinstance(component, dict) else None
+        if index is None or not isinstance(value, bool):
+            continue
+        if value and index not in current:
+            ticked.append(index)
+        elif not value and index in current:
+            unticked.add(index)
+    if not ticked and not unticked:
+        return no_update
+    new_basket, _ = add_to_basket([image for image in current if image not in unticked], ticked)
+    return new_basket
+
+
+@callback(
+    Output(COMPARE_LINK, "children"),
+    Input(BASKET, "data"),
+    Input({"type": PICK, "index": ALL}, "value"),
+    State({"type": PICK, "index": ALL}, "id"),
+    State(IDS.model, "value"),
+)
+def on_basket_change(basket, picked, ids, model_name):
+    """The picked images (the compare basket, in the order picked) as a link to the compare page; a tick the full
+    basket could not take is pointed out."""
+    chosen = parse_basket(basket)
+    if not chosen:
         return html.Span(f"Pick up to {MAX_COMPARE_IMAGES} images to compare them.", className="small text-muted")
-    chosen = selected[:MAX_COMPARE_IMAGES]
-    note = f" (first {MAX_COMPARE_IMAGES} of {len(selected)})" if len(selected) > MAX_COMPARE_IMAGES else ""
-    return dbc.Button(f"Compare {len(chosen)} image{'s' if len(chosen) != 1 else ''}{note}",
-                      href=compare_link(inputs.name_or_none(model_name), chosen), size="sm", color="primary")
+    pairs = zip(ids, picked, strict=True) if isinstance(ids, list) and isinstance(picked, list) and \
+        len(ids) == len(picked) else []
+    refused = [component.get("index") for component, value in pairs
+               if value is True and isinstance(component, dict) and component.get("index") not in chosen]
+    note = f" (the basket is full: {MAX_COMPARE_IMAGES} at most)" if refused else ""
+    return dbc.Button(f"Compare {len(chosen)} picked image{'s' if len(chosen) != 1 else ''}{note}",
+                      id=OPEN_COMPARE, href=compare_link(inputs.name_or_none(model_name), chosen), size="sm",
+                      color="primary")

@@ -80,7 +80,7 @@ def test_compare_cards_share_one_colour_scale_and_difference_is_b_minus_a(pages,
 
 def test_finder_lists_exactly_the_cell_of_the_confusion_matrix(pages, bundled):
     thumbnails, count, confusion, query, message = pages["finder"].render("mnist-cnn", 4, 9, "all", [0, 1],
-                                                                          "index")
+                                                                          "index", [])
     predicted = layer_outputs(bundled, "Dense_2").argmax(axis=1)
     expected = np.flatnonzero((bundled.labels == 4) & (predicted == 9))
     assert [item.to_plotly_json()["props"]["data-image"] for item in thumbnails] == expected.tolist()
