@@ -38,9 +38,13 @@ PICK = "finder-pick"  # pattern-matching: {"type": PICK, "index": image number},
 COUNT = "finder-count"
 COMPARE_LINK = "finder-compare-link"
 OPEN_COMPARE = "finder-open-compare"
+PROBABILITY_CLASS = "finder-probability-class"
+CLOSEST = "finder-closest"
+CLOSEST_CELL = "finder-closest-cell"
 
 SORT_LABELS = {"confidence-asc": "confidence, lowest first", "confidence-desc": "confidence, highest first",
-               "index": "image number"}
+               "index": "image number", "probability-desc": "P(class below), highest first",
+               "probability-asc": "P(class below), lowest first"}
 CORRECTNESS_LABELS = {"all": "all", "correct": "correct", "wrong": "wrong"}
 
 register_url_sync(IDS)
@@ -62,7 +66,7 @@ def _parse_confidence(raw) -> list[float]:
     return [low, high] if low is not None and high is not None and 0 <= low <= high <= 1 else [0.0, 1.0]
 
 
-def layout(model=None, true=None, predicted=None, correct=None, conf=None, sort=None, **_other):
+def layout(model=None, true=None, predicted=None, correct=None, conf=None, sort=None, prob=None, **_other):
     """The page, opened with the filters of the query string (invalid values fall back to "any")."""
     choice = open_model(first(model))
     correct, sort = first(correct), first(sort)
@@ -97,6 +101,9 @@ def layout(model=None, true=None, predicted=None, correct=None, conf=None, sort=
                          value=sort if sort in SORT_ORDERS else "confidence-asc", clearable=False),
             2,
         ),
+        labelled("Probability of class (to sort by)",
+                 dcc.Dropdown(id=PROBABILITY_CLASS, options=class_options, value=_parse_class(prob, n_classes),
+                              placeholder="none"), 2),
     ]
     results = dbc.Row(
         [
@@ -105,6 +112,9 @@ def layout(model=None, true=None, predicted=None, correct=None, conf=None, sort=
                     figure_card(CONFUSION, "430px"),
                     html.Div("Click a cell to list its images (row: true class, column: predicted).",
                              className="small text-muted"),
+                    html.Div(dbc.Button("", id=CLOSEST, size="sm", color="secondary", outline=True,
+                                        className="mt-1", style={"display": "none"})),
+                    dcc.Store(id=CLOSEST_CELL),
                 ],
                 md=4,
             ),
@@ -148,19 +158,46 @@ def on_model_change(model_name):
     Output(PREDICTED_CLASS, "value", allow_duplicate=True),
     Output(CORRECTNESS, "value"),
     Output(CONFIDENCE, "value"),
+    Output(CLOSEST, "children"),
+    Output(CLOSEST, "style"),
+    Output(CLOSEST_CELL, "data"),
     Input(CONFUSION, "clickData"),
     prevent_initial_call=True,
 )
 def on_cell_click(click_data):
-    """A confusion-matrix cell: exactly its images (other filters reset to "any")."""
+    """A confusion-matrix cell: exactly its images (other filters reset to "any"), and for an off-diagonal cell
+    the offer of the true class's images closest to the other class (useful when the cell is empty)."""
     try:
         point = click_data["points"][0]
         true_class, predicted_class = inputs.integer_or_none(point["y"], 0), inputs.integer_or_none(point["x"], 0)
     except (TypeError, KeyError, IndexError):
-        return (no_update,) * 4
+        return (no_update,) * 7
     if true_class is None or predicted_class is None:
+        return (no_update,) * 7
+    if true_class == predicted_class:
+        return true_class, predicted_class, "all", [0.0, 1.0], "", {"display": "none"}, None
+    offer = f"class {true_class} closest to class {predicted_class} (by P({predicted_class}))"
+    return (true_class, predicted_class, "all", [0.0, 1.0], offer, {}, [true_class, predicted_class])
+
+
+@callback(
+    Output(TRUE_CLASS, "value", allow_duplicate=True),
+    Output(PREDICTED_CLASS, "value", allow_duplicate=True),
+    Output(PROBABILITY_CLASS, "value"),
+    Output(SORT, "value"),
+    Input(CLOSEST, "n_clicks"),
+    State(CLOSEST_CELL, "data"),
+    prevent_initial_call=True,
+)
+def on_closest(clicks, cell):
+    """"closest to the other class": every image of the cell's true class, sorted by the probability of the
+    cell's predicted class, highest first, whatever the model predicted."""
+    if not inputs.integer_or_none(clicks, 1) or not isinstance(cell, list) or len(cell) != 2:
         return (no_update,) * 4
-    return true_class, predicted_class, "all", [0.0, 1.0]
+    true_class, other = (inputs.integer_or_none(value, 0) for value in cell)
+    if true_class is None or other is None:
+        return (no_update,) * 4
+    return true_class, None, other, "probability-desc"
 
 
 def _thumbnail(loaded, index: int, predicted: int, confidence: float, picked: bool = False) -> html.Div:
@@ -205,11 +242,12 @@ def _confidence_range(raw) -> tuple[float, float]:
     Input(CORRECTNESS, "value"),
     Input(CONFIDENCE, "value"),
     Input(SORT, "value"),
+    Input(PROBABILITY_CLASS, "value"),
     State(BASKET, "data"),
     prevent_initial_call="initial_duplicate",
 )
 @reports_errors(5)
-def render(model_name, true_class, predicted_class, correctness, confidence, sort, basket):
+def render(model_name, true_class, predicted_class, correctness, confidence, sort, probability_class, basket):
     """The matching thumbnails (at most :data:`MAX_THUMBNAILS`), their count and the confusion matrix."""
     if not model_name:
         raise InvalidInput("Choose a model.")
@@ -217,8 +255,11 @@ def render(model_name, true_class, predicted_class, correctness, confidence, sor
     predicted_class = inputs.optional_integer(predicted_class, "the predicted class")
     correctness = inputs.choice(correctness or "all", "the prediction filter", CORRECTNESS_CHOICES)
     sort = inputs.choice(sort or "confidence-asc", "the sort order", SORT_ORDERS)
+    probability_class = inputs.optional_integer(probability_class, "the probability's class")
+    if sort.startswith("probability") and probability_class is None:
+        raise InvalidInput("Choose the class whose probability to sort by.")
     low, high = _confidence_range(confidence)
-    query = ImageQuery(true_class, predicted_class, correctness, low, high, sort)
+    query = ImageQuery(true_class, predicted_class, correctness, low, high, sort, probability_class)
     loaded = open_named(model_name)
     indices = model_find_images(loaded, query)
     matrix = model_confusion(loaded)
@@ -237,7 +278,7 @@ def render(model_name, true_class, predicted_class, correctness, confidence, sor
         {"model": loaded.name, "true": true_class, "predicted": predicted_class,
          "correct": correctness if correctness != "all" else None,
          "conf": f"{low:g},{high:g}" if (low, high) != (0, 1) else None,
-         "sort": sort if sort != "confidence-asc" else None}
+         "sort": sort if sort != "confidence-asc" else None, "prob": probability_class}
     )
     return thumbnails, count, confusion_figure(matrix, loaded.class_names, selected), url, []
 

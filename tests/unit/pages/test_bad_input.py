@@ -51,7 +51,9 @@ def valid_calls(pages) -> dict[str, tuple]:
         "compare.render_difference": (pages["compare"].render_difference,
                                       (3, 12, "mnist-cnn", "Conv2D_3", "3, 12", "jet")),
         "compare.on_model_change": (pages["compare"].on_model_change, ("tiny", "Conv2D_3")),
-        "finder.render": (pages["finder"].render, ("mnist-cnn", 4, 9, "wrong", [0.0, 1.0], "index", [3])),
+        "finder.render": (pages["finder"].render, ("mnist-cnn", 4, 9, "wrong", [0.0, 1.0], "probability-desc", 9,
+                                                     [3])),
+        "finder.on_closest": (pages["finder"].on_closest, (1, [4, 9])),
         "finder.on_model_change": (pages["finder"].on_model_change, ("tiny",)),
         "finder.on_cell_click": (pages["finder"].on_cell_click, (CLICK,)),
         "finder.on_pick": (pages["finder"].on_pick, ([True, False], [{"type": "finder-pick", "index": 3},
@@ -150,9 +152,9 @@ def test_bad_values_become_the_pages_message(pages, store):
     assert "the test image must be an integer" in str(message.children)
     *_, message = pages["explore"].render("mnist-cnn", "Conv2D_1", 1, "nope", False, False)
     assert "the colormap must be one of viridis" in str(message.children)
-    *_, message = pages["finder"].render("mnist-cnn", "４", None, "all", [0, 1], "index", None)
+    *_, message = pages["finder"].render("mnist-cnn", "４", None, "all", [0, 1], "index", None, None)
     assert "the true class must be an integer" in str(message.children)
-    *_, message = pages["finder"].render("mnist-cnn", None, None, "all", [0, 10**400], "index", None)
+    *_, message = pages["finder"].render("mnist-cnn", None, None, "all", [0, 10**400], "index", None, None)
     assert "the highest confidence is too large" in str(message.children)
     *_, message = pages["classes"].render_classes("mnist-cnn", "Dense_1", 4, [9], "viridis")
     assert "class B must be an integer" in str(message.children)
