@@ -18,8 +18,9 @@ from werkzeug.exceptions import HTTPException
 from app import auth, services
 from app.api import api
 from app.core.limits import json_safe
-from app.ui.copy_link import copy_link_control, register_copy_link
+from app.ui.copy_link import register_copy_link
 from app.ui.model_admin import DELETE_MESSAGE
+from app.ui.navigation import navbar
 from app.ui.training_form import FORM_MESSAGE
 
 APP_DIR = Path(__file__).resolve().parent
@@ -31,28 +32,6 @@ TITLE = "CNN Activation Explorer"
 WRITE_CALLBACK_OUTPUTS = frozenset({FORM_MESSAGE, DELETE_MESSAGE})
 
 logger = logging.getLogger(__name__)
-
-
-def _navbar() -> dbc.Navbar:
-    ordered = sorted(
-        (page for page in dash.page_registry.values() if page.get("nav_order") is not None),
-        key=lambda page: page["nav_order"],
-    )
-    links = [dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact")) for page in ordered]
-    return dbc.Navbar(
-        dbc.Container(
-            [
-                dbc.NavbarBrand(TITLE, href="/"),
-                dbc.Nav(links, navbar=True),
-                copy_link_control(),
-                html.A("API", href="/api/models", className="nav-link text-light small", target="_blank"),
-            ],
-            fluid=True,
-        ),
-        color="dark",
-        dark=True,
-        className="mb-3",
-    )
 
 
 class StrictJSONProvider(DefaultJSONProvider):
@@ -168,7 +147,7 @@ def create_app() -> dash.Dash:
         update_title=None,
         on_error=callback_failed,
     )
-    app.layout = html.Div([_navbar(), dbc.Container(dash.page_container, fluid=True)])
+    app.layout = html.Div([navbar(TITLE), dbc.Container(dash.page_container, fluid=True)])
     register_copy_link()
     server = app.server
     server.json = StrictJSONProvider(server)

@@ -1,50 +1,121 @@
-// Clientside helpers: keep the address bar in step with a page's state without a navigation; copy its URL.
-window.dash_clientside = Object.assign({}, window.dash_clientside, {
-    explorer: {
-        replaceQuery: function (query) {
-            if (typeof query === "string" && window.location.search !== query) {
-                window.history.replaceState(window.history.state, "", window.location.pathname + query);
-            }
-            return query;
-        },
-        // The "Copy link" button (app/ui/copy_link.py): returns [feedback, the link field's value, its class].
-        copyLink: function () {
-            const hidden = "visually-hidden";
-            const url = window.location.href;
-            clearTimeout(window.explorerCopyLinkTimer);
-            const copied = function () {
-                window.explorerCopyLinkTimer = setTimeout(function () {
-                    window.dash_clientside.set_props("copy-link-feedback", {children: ""});
-                }, 2000);
-                return ["Link copied", url, hidden];
-            };
-            // Without the Clipboard API (plain HTTP to another host) or when it is refused: select the link in a
-            // scratch text field and copy the selection. Not in the page's own link field: measured in chromium,
-            // copying from a dcc.Input whose value was set from script copies an empty string.
-            const fallback = function () {
-                const scratch = document.createElement("textarea");
-                scratch.value = url;
-                scratch.readOnly = true;
-                scratch.className = hidden;
-                document.body.appendChild(scratch);
-                scratch.focus();
-                scratch.select();
-                let ok = false;
-                try {
-                    ok = document.execCommand("copy");
-                } catch (error) {
-                    ok = false;
-                } finally {
-                    document.body.removeChild(scratch);
-                    document.getElementById("copy-link").focus();
+// Clientside helpers: the address bar follows the view (Back and Forward move through views), the navigation bar
+// follows the user's place, the keyboard steps through images on Explore, and "Copy link" copies the URL.
+(function () {
+    var PLACE_KEYS = ["model", "layer", "cmap", "image"];
+
+    function basketText(basket) {
+        return Array.isArray(basket) ? basket.filter(function (i) { return Number.isInteger(i) && i >= 0; }).join(",") : "";
+    }
+
+    // `search` with its basket parameter set to `basket` (removed when the basket is empty).
+    function withBasket(search, basket) {
+        var params = new URLSearchParams(search || "");
+        var text = basketText(basket);
+        if (text) { params.set("basket", text); } else { params.delete("basket"); }
+        var out = params.toString().replace(/%2C/g, ",");
+        return out ? "?" + out : "";
+    }
+
+    // The place a page's query describes, merged into the previous one: a page without a layer (Find images)
+    // keeps the layer the user had; Compare's place image is its first image.
+    function mergePlace(previous, query) {
+        var params = new URLSearchParams(query || "");
+        var place = Object.assign({}, previous || {});
+        if (params.has("model") && params.get("model") !== place.model && !params.has("layer")) { delete place.layer; }
+        PLACE_KEYS.forEach(function (key) { if (params.has(key)) { place[key] = params.get(key); } });
+        if (params.has("images")) { place.image = params.get("images").split(",")[0]; }
+        return place;
+    }
+
+    function setProps(id, props) {
+        if (window.dash_clientside && window.dash_clientside.set_props) { window.dash_clientside.set_props(id, props); }
+    }
+
+    window.dash_clientside = Object.assign({}, window.dash_clientside, {
+        explorer: {
+            // A page's query string into the address bar: replaced for a freshly built page (sink not yet set),
+            // pushed for every later change, so Back returns to the previous view.
+            syncQuery: function (query, sink, basket, place) {
+                if (typeof query !== "string") { return window.dash_clientside.no_update; }
+                var target = withBasket(query, basket);
+                if (window.location.search !== target) {
+                    var url = window.location.pathname + target;
+                    if (sink === null || sink === undefined) {
+                        window.history.replaceState(window.history.state, "", url);
+                    } else {
+                        window.history.pushState({}, "", url);
+                    }
                 }
-                // Refused too: show the link for the user to copy by hand.
-                return ok ? copied() : ["Copy this link:", url, "form-control form-control-sm ms-2"];
-            };
-            if (navigator.clipboard && window.isSecureContext) {
-                return navigator.clipboard.writeText(url).then(copied, fallback);
-            }
-            return fallback();
+                setProps("app-place", {data: mergePlace(place, query)});
+                return query;
+            },
+            // A basket change rewrites the basket parameter of the current URL in place.
+            basketToUrl: function (basket) {
+                var target = withBasket(window.location.search, basket);
+                if (window.location.search !== target) {
+                    window.history.replaceState(window.history.state, "", window.location.pathname + target);
+                }
+                return basketText(basket);
+            },
+            // The "Copy link" button (app/ui/copy_link.py): returns [feedback, the link field's value, its class].
+            copyLink: function () {
+                const hidden = "visually-hidden";
+                const url = window.location.href;
+                clearTimeout(window.explorerCopyLinkTimer);
+                const copied = function () {
+                    window.explorerCopyLinkTimer = setTimeout(function () {
+                        window.dash_clientside.set_props("copy-link-feedback", {children: ""});
+                    }, 2000);
+                    return ["Link copied", url, hidden];
+                };
+                // Without the Clipboard API (plain HTTP to another host) or when it is refused: select the link in a
+                // scratch text field and copy the selection. Not in the page's own link field: measured in chromium,
+                // copying from a dcc.Input whose value was set from script copies an empty string.
+                const fallback = function () {
+                    const scratch = document.createElement("textarea");
+                    scratch.value = url;
+                    scratch.readOnly = true;
+                    scratch.className = hidden;
+                    document.body.appendChild(scratch);
+                    scratch.focus();
+                    scratch.select();
+                    let ok = false;
+                    try {
+                        ok = document.execCommand("copy");
+                    } catch (error) {
+                        ok = false;
+                    } finally {
+                        document.body.removeChild(scratch);
+                        document.getElementById("copy-link").focus();
+                    }
+                    // Refused too: show the link for the user to copy by hand.
+                    return ok ? copied() : ["Copy this link:", url, "form-control form-control-sm ms-2"];
+                };
+                if (navigator.clipboard && window.isSecureContext) {
+                    return navigator.clipboard.writeText(url).then(copied, fallback);
+                }
+                return fallback();
+            },
         },
-    },
-});
+    });
+
+    // Back and Forward: view changes were pushed without telling Dash's location component, whose props may still
+    // hold the popped URL; setting them here (before the component compares) makes the page router rebuild the view.
+    window.addEventListener("popstate", function () {
+        var here = window.location;
+        setProps("_pages_location", {pathname: here.pathname, search: here.search, hash: here.hash, href: here.href});
+    });
+
+    // Explore's keyboard: ←/→ previous/next image, r random; never while typing in a text box.
+    var KEYS = {ArrowLeft: "explore-previous", ArrowRight: "explore-next", r: "explore-random"};
+    document.addEventListener("keydown", function (event) {
+        if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) { return; }
+        var target = event.target;
+        if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) { return; }
+        var button = KEYS[event.key] && document.getElementById(KEYS[event.key]);
+        if (button) {
+            event.preventDefault();
+            button.click();
+        }
+    });
+})();

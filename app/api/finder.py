@@ -32,7 +32,8 @@ def confusion(name: str):
 @api.get("/api/models/<name>/images")
 def find_images(name: str):
     """The image finder: test images filtered by ``true``, ``predicted``, ``correct`` (all/correct/wrong) and
-    confidence (``min_conf``, ``max_conf``), sorted by ``sort`` (confidence-asc, confidence-desc, index)."""
+    confidence (``min_conf``, ``max_conf``) and the probability of class ``class`` (``min_prob``), sorted by ``sort``
+    (confidence-asc, confidence-desc, index, probability-desc, probability-asc: by the probability of ``class``)."""
     loaded = services.store().get(name)
     query = ImageQuery(
         true_class=_optional_class_arg(loaded, "true"),
@@ -41,6 +42,8 @@ def find_images(name: str):
         min_confidence=float_arg("min_conf", 0.0),
         max_confidence=float_arg("max_conf", 1.0),
         sort=request.args.get("sort", "confidence-asc"),
+        probability_class=_optional_class_arg(loaded, "class"),
+        min_probability=float_arg("min_prob", 0.0),
     )
     indices = model_find_images(loaded, query)
     probabilities = loaded.engine.predictions()
@@ -54,6 +57,8 @@ def find_images(name: str):
                 "label": int(loaded.labels[index]),
                 "predicted": int(probabilities[index].argmax()),
                 "confidence": float(probabilities[index].max()),
+                **({"probability": float(probabilities[index, query.probability_class])}
+                   if query.probability_class is not None else {}),
             }
             for index in indices
         ],

@@ -17,7 +17,7 @@ from app.core.limits import parse_int
 if TYPE_CHECKING:
     from app.core.store import LoadedModel
 
-SORT_ORDERS = ("confidence-asc", "confidence-desc", "index")
+SORT_ORDERS = ("confidence-asc", "confidence-desc", "index", "probability-desc", "probability-asc")
 CORRECTNESS = ("all", "correct", "wrong")
 
 
@@ -53,7 +53,11 @@ class ImageQuery:
         true_class, predicted_class: class numbers.
         correctness: ``all``, ``correct`` (predicted == true) or ``wrong``.
         min_confidence, max_confidence: bounds (inclusive) on the probability of the predicted class.
-        sort: ``confidence-asc`` (least sure first), ``confidence-desc`` or ``index``.
+        sort: ``confidence-asc`` (least sure first), ``confidence-desc``, ``index``, or ``probability-desc`` /
+            ``probability-asc``: by the probability of ``probability_class`` (e.g. the 4s that look most like 9s,
+            even when none is predicted 9).
+        probability_class: the class whose probability ``min_probability`` and the probability sorts refer to.
+        min_probability: lower bound (inclusive) on that class's probability.
     """
 
     true_class: int | None = None
@@ -62,10 +66,13 @@ class ImageQuery:
     min_confidence: float = 0.0
     max_confidence: float = 1.0
     sort: str = "confidence-asc"
+    probability_class: int | None = None
+    min_probability: float = 0.0
 
     def validate(self, n_classes: int) -> ImageQuery:
         """Return self if every field is usable for a model with ``n_classes`` classes, else raise InvalidInput."""
-        for name, value in (("true class", self.true_class), ("predicted class", self.predicted_class)):
+        for name, value in (("true class", self.true_class), ("predicted class", self.predicted_class),
+                            ("probability class", self.probability_class)):
             if value is not None and not 0 <= value < n_classes:
                 raise InvalidInput(f"{name} {value} is out of range: the model has classes 0-{n_classes - 1}")
         if self.correctness not in CORRECTNESS:
@@ -76,6 +83,10 @@ class ImageQuery:
             raise InvalidInput(
                 f"confidence range must satisfy 0 <= min <= max <= 1, got {self.min_confidence}-{self.max_confidence}"
             )
+        if not 0 <= self.min_probability <= 1:
+            raise InvalidInput(f"the lowest probability must be between 0 and 1, got {self.min_probability}")
+        if self.probability_class is None and (self.sort.startswith("probability") or self.min_probability > 0):
+            raise InvalidInput("choose the class whose probability to sort or filter by")
         return self
 
 
@@ -101,10 +112,14 @@ def find_images(labels: np.ndarray, probabilities: np.ndarray, query: ImageQuery
         keep &= predicted == query.predicted_class
     if query.correctness != "all":
         keep &= (predicted == labels) == (query.correctness == "correct")
+    if query.probability_class is not None:
+        keep &= probabilities[:, query.probability_class] >= query.min_probability
     indices = np.flatnonzero(keep)
     if query.sort == "index":
         return indices
-    order = np.argsort(confidence[indices] * (1 if query.sort == "confidence-asc" else -1), kind="stable")
+    key = probabilities[indices, query.probability_class] if query.sort.startswith("probability") \
+        else confidence[indices]
+    order = np.argsort(key * (1 if query.sort.endswith("-asc") else -1), kind="stable")
     return indices[order]
 
 

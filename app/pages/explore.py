@@ -10,13 +10,14 @@ import random
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, ctx, dcc, html
+from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from app.core.errors import ExplorerError, InvalidInput
 from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figure, probability_bars
 from app.ui import inputs
 from app.ui.components import colormap_dropdown, error_alert, figure_card, labelled, output_unit_names, verdict
-from app.ui.links import first, parse_flag, parse_int, query_string
+from app.ui.links import compare_link, first, parse_flag, parse_int, query_string
+from app.ui.navigation import BASKET, add_to_basket
 from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
 from app.ui.unit_panel import unit_panel
 
@@ -37,6 +38,10 @@ INPUT_IMAGE = "explore-input"
 PROBABILITIES = "explore-probabilities"
 MODEL_INFO = "explore-model-info"
 UNIT_PANEL = "explore-unit-panel"
+ADD_TO_COMPARE = "explore-add-to-compare"
+OPEN_IN_COMPARE = "explore-open-in-compare"
+COMPARE_NOTE = "explore-compare-note"
+KEYS_HELP = "explore-keys-help"
 
 register_url_sync(IDS)
 
@@ -71,12 +76,28 @@ def layout(model=None, layer=None, image=None, cmap=None, reverse=None, scale=No
             dbc.Input(id=IMAGE, type="number", min=0, max=image_max, step=1, value=image_index, debounce=0.3),
             dbc.Button("▶", id=NEXT, color="secondary", outline=True, title="next image"),
             dbc.Button("random", id=RANDOM, color="secondary", outline=True, title="random image"),
+            dbc.Button("?", id=KEYS_HELP, color="secondary", outline=True, title="keyboard shortcuts"),
         ],
         size="sm",
     )
+    keys_help = dbc.Popover(
+        dbc.PopoverBody([html.Div([html.Kbd("←"), " / ", html.Kbd("→"), " previous / next image"]),
+                         html.Div([html.Kbd("r"), " random image"]),
+                         html.Div("(when no text box has the focus)", className="text-muted")]),
+        target=KEYS_HELP, trigger="legacy", placement="bottom",
+    )
+    compare_controls = html.Div(
+        [
+            dbc.Button("add to compare", id=ADD_TO_COMPARE, size="sm", color="secondary", outline=True,
+                       className="me-1"),
+            dbc.Button("open in compare", id=OPEN_IN_COMPARE, size="sm", color="primary", href="/compare"),
+            html.Span(id=COMPARE_NOTE, className="small ms-2"),
+        ],
+        className="mb-2",
+    )
     controls = [
         labelled("Layer", dcc.Dropdown(id=LAYER, options=layers, value=layer_value, clearable=False), 3),
-        labelled("Test image", image_controls, 3),
+        labelled("Test image", html.Div([image_controls, keys_help]), 3),
         labelled("Colormap", colormap_dropdown(CMAP, first(cmap)), 2),
         dbc.Col(
             [
@@ -92,6 +113,7 @@ def layout(model=None, layer=None, image=None, cmap=None, reverse=None, scale=No
                 [
                     figure_card(INPUT_IMAGE, "260px", toolbar=False),
                     html.Div(id=IMAGE_INFO, className="small mb-2"),
+                    compare_controls,
                     figure_card(PROBABILITIES, "260px", toolbar=False),
                 ],
                 md=3,
@@ -158,11 +180,20 @@ def on_step_image(_previous, _next, _random, current, maximum):
 @reports_errors(6)
 def render(model_name, layer_name, image, cmap, reverse, scale):
     """The grid, input image and probabilities of the selected view, and the query string that reopens it."""
-    if not model_name or not layer_name or image is None:
-        raise InvalidInput("Choose a model, a layer and an image number.")
+    if not model_name or not layer_name:
+        raise InvalidInput("Choose a model and a layer.")
     loaded, info = open_layer(model_name, layer_name)
     engine = loaded.engine
-    index = engine.check_image(inputs.integer(image, "the test image"))
+    valid_range = f"a test image number, 0-{engine.n_images - 1}"
+    # A number box outside its min/max sends no value at all: the message names the range either way.
+    if image is None:
+        raise InvalidInput(f"Type {valid_range}.")
+    try:
+        index = inputs.integer(image, "the test image")
+    except InvalidInput as exc:
+        raise InvalidInput(f"{exc}: type {valid_range}.") from None
+    if not 0 <= index < engine.n_images:
+        raise InvalidInput(f"Image {index} is out of range: type {valid_range}.")
     cmap = inputs.choice(cmap, "the colormap", COLORMAPS)
     reverse, scale = inputs.flag(reverse), inputs.flag(scale)
     grid, grid_layout = engine.tiled(info.name, index, scaled=scale)
@@ -189,6 +220,60 @@ def render(model_name, layer_name, image, cmap, reverse, scale):
         query,
         [],
     )
+
+
+@callback(
+    Output(IMAGE, "invalid"),
+    Output(IMAGE, "title"),
+    Input(IMAGE, "value"),
+    Input(IMAGE, "max"),
+)
+def check_image_box(image, maximum):
+    """The image box marked invalid, with the valid range as its tooltip, when it holds no test image's number
+    (the message area says the same in words)."""
+    maximum = inputs.integer_or_none(maximum, 0)
+    valid_range = f"a test image number, 0-{maximum}" if maximum is not None else "a test image number"
+    index = inputs.integer_or_none(image)
+    valid = index is not None and maximum is not None and 0 <= index <= maximum
+    return not valid, valid_range
+
+
+@callback(
+    Output(OPEN_IN_COMPARE, "href"),
+    Input(BASKET, "data"),
+    Input(IDS.query, "data"),
+    State(IDS.model, "value"),
+    State(LAYER, "value"),
+    State(IMAGE, "value"),
+    State(CMAP, "value"),
+)
+def on_compare_choice_change(basket, _query, model_name, layer_name, image, cmap):
+    """"open in compare": the basket with the current image (added at the end when it is not in it), at this
+    model, layer and colormap."""
+    images, _ = add_to_basket(basket, [index] if (index := inputs.integer_or_none(image, 0)) is not None else [])
+    return compare_link(inputs.name_or_none(model_name), images, inputs.name_or_none(layer_name),
+                        cmap if cmap in COLORMAPS else None)
+
+
+@callback(
+    Output(BASKET, "data", allow_duplicate=True),
+    Output(COMPARE_NOTE, "children"),
+    Input(ADD_TO_COMPARE, "n_clicks"),
+    State(BASKET, "data"),
+    State(IMAGE, "value"),
+    prevent_initial_call=True,
+)
+def on_add_to_compare(clicks, basket, image):
+    """"add to compare": the current image joins the end of the basket (a full basket says so)."""
+    if not inputs.integer_or_none(clicks, 1):
+        return no_update, no_update
+    index = inputs.integer_or_none(image, 0)
+    if index is None:
+        return no_update, "Choose a test image first."
+    new_basket, left_out = add_to_basket(basket, [index])
+    if left_out:
+        return no_update, f"The basket is full ({len(new_basket)} images): remove one first."
+    return new_basket, f"Image {index} is in the basket."
 
 
 @callback(

@@ -17,7 +17,8 @@ from app.core.finder import SORT_ORDERS, ImageQuery, model_confusion, model_find
 from app.figures.comparison import confusion_figure
 from app.ui import inputs
 from app.ui.components import figure_card, labelled
-from app.ui.links import MAX_COMPARE_IMAGES, compare_link, first, parse_float, parse_int, query_string
+from app.ui.links import MAX_COMPARE_IMAGES, compare_link, first, parse_basket, parse_float, parse_int, query_string
+from app.ui.navigation import BASKET, add_to_basket
 from app.ui.page import PageIds, frame, open_model, open_named, register_url_sync, reports_errors
 from app.ui.thumbnails import image_caption, image_png
 
@@ -36,9 +37,14 @@ GALLERY = "finder-gallery"
 PICK = "finder-pick"  # pattern-matching: {"type": PICK, "index": image number}, one checkbox per thumbnail
 COUNT = "finder-count"
 COMPARE_LINK = "finder-compare-link"
+OPEN_COMPARE = "finder-open-compare"
+PROBABILITY_CLASS = "finder-probability-class"
+CLOSEST = "finder-closest"
+CLOSEST_CELL = "finder-closest-cell"
 
 SORT_LABELS = {"confidence-asc": "confidence, lowest first", "confidence-desc": "confidence, highest first",
-               "index": "image number"}
+               "index": "image number", "probability-desc": "P(class below), highest first",
+               "probability-asc": "P(class below), lowest first"}
 CORRECTNESS_LABELS = {"all": "all", "correct": "correct", "wrong": "wrong"}
 
 register_url_sync(IDS)
@@ -60,7 +66,7 @@ def _parse_confidence(raw) -> list[float]:
     return [low, high] if low is not None and high is not None and 0 <= low <= high <= 1 else [0.0, 1.0]
 
 
-def layout(model=None, true=None, predicted=None, correct=None, conf=None, sort=None, **_other):
+def layout(model=None, true=None, predicted=None, correct=None, conf=None, sort=None, prob=None, **_other):
     """The page, opened with the filters of the query string (invalid values fall back to "any")."""
     choice = open_model(first(model))
     correct, sort = first(correct), first(sort)
@@ -95,6 +101,9 @@ def layout(model=None, true=None, predicted=None, correct=None, conf=None, sort=
                          value=sort if sort in SORT_ORDERS else "confidence-asc", clearable=False),
             2,
         ),
+        labelled("Probability of class (to sort by)",
+                 dcc.Dropdown(id=PROBABILITY_CLASS, options=class_options, value=_parse_class(prob, n_classes),
+                              placeholder="none"), 2),
     ]
     results = dbc.Row(
         [
@@ -103,6 +112,9 @@ def layout(model=None, true=None, predicted=None, correct=None, conf=None, sort=
                     figure_card(CONFUSION, "430px"),
                     html.Div("Click a cell to list its images (row: true class, column: predicted).",
                              className="small text-muted"),
+                    html.Div(dbc.Button("", id=CLOSEST, size="sm", color="secondary", outline=True,
+                                        className="mt-1", style={"display": "none"})),
+                    dcc.Store(id=CLOSEST_CELL),
                 ],
                 md=4,
             ),
@@ -146,22 +158,49 @@ def on_model_change(model_name):
     Output(PREDICTED_CLASS, "value", allow_duplicate=True),
     Output(CORRECTNESS, "value"),
     Output(CONFIDENCE, "value"),
+    Output(CLOSEST, "children"),
+    Output(CLOSEST, "style"),
+    Output(CLOSEST_CELL, "data"),
     Input(CONFUSION, "clickData"),
     prevent_initial_call=True,
 )
 def on_cell_click(click_data):
-    """A confusion-matrix cell: exactly its images (other filters reset to "any")."""
+    """A confusion-matrix cell: exactly its images (other filters reset to "any"), and for an off-diagonal cell
+    the offer of the true class's images closest to the other class (useful when the cell is empty)."""
     try:
         point = click_data["points"][0]
         true_class, predicted_class = inputs.integer_or_none(point["y"], 0), inputs.integer_or_none(point["x"], 0)
     except (TypeError, KeyError, IndexError):
-        return (no_update,) * 4
+        return (no_update,) * 7
     if true_class is None or predicted_class is None:
+        return (no_update,) * 7
+    if true_class == predicted_class:
+        return true_class, predicted_class, "all", [0.0, 1.0], "", {"display": "none"}, None
+    offer = f"class {true_class} closest to class {predicted_class} (by P({predicted_class}))"
+    return (true_class, predicted_class, "all", [0.0, 1.0], offer, {}, [true_class, predicted_class])
+
+
+@callback(
+    Output(TRUE_CLASS, "value", allow_duplicate=True),
+    Output(PREDICTED_CLASS, "value", allow_duplicate=True),
+    Output(PROBABILITY_CLASS, "value"),
+    Output(SORT, "value"),
+    Input(CLOSEST, "n_clicks"),
+    State(CLOSEST_CELL, "data"),
+    prevent_initial_call=True,
+)
+def on_closest(clicks, cell):
+    """"closest to the other class": every image of the cell's true class, sorted by the probability of the
+    cell's predicted class, highest first, whatever the model predicted."""
+    if not inputs.integer_or_none(clicks, 1) or not isinstance(cell, list) or len(cell) != 2:
         return (no_update,) * 4
-    return true_class, predicted_class, "all", [0.0, 1.0]
+    true_class, other = (inputs.integer_or_none(value, 0) for value in cell)
+    if true_class is None or other is None:
+        return (no_update,) * 4
+    return true_class, None, other, "probability-desc"
 
 
-def _thumbnail(loaded, index: int, predicted: int, confidence: float) -> html.Div:
+def _thumbnail(loaded, index: int, predicted: int, confidence: float, picked: bool = False) -> html.Div:
     """One gallery item: the image (red frame when misclassified), its caption and a "compare" checkbox.
 
     A plain grid of checkboxes rather than a ``dcc.Checklist``: Dash 4 renders checklist options as a virtualised
@@ -177,7 +216,7 @@ def _thumbnail(loaded, index: int, predicted: int, confidence: float) -> html.Di
     )
     caption = html.Div(image_caption(index, label, predicted, confidence, loaded.class_names),
                        className="small text-center", style={"lineHeight": "1.1"})
-    pick = dbc.Checkbox(id={"type": PICK, "index": index}, value=False, label="pick", className="small",
+    pick = dbc.Checkbox(id={"type": PICK, "index": index}, value=picked, label="pick", className="small",
                         label_class_name="small")
     return html.Div([picture, caption, pick], className="m-1", style={"width": "64px"}, **{"data-image": index})
 
@@ -203,10 +242,12 @@ def _confidence_range(raw) -> tuple[float, float]:
     Input(CORRECTNESS, "value"),
     Input(CONFIDENCE, "value"),
     Input(SORT, "value"),
+    Input(PROBABILITY_CLASS, "value"),
+    State(BASKET, "data"),
     prevent_initial_call="initial_duplicate",
 )
 @reports_errors(5)
-def render(model_name, true_class, predicted_class, correctness, confidence, sort):
+def render(model_name, true_class, predicted_class, correctness, confidence, sort, probability_class, basket):
     """The matching thumbnails (at most :data:`MAX_THUMBNAILS`), their count and the confusion matrix."""
     if not model_name:
         raise InvalidInput("Choose a model.")
@@ -214,15 +255,20 @@ def render(model_name, true_class, predicted_class, correctness, confidence, sor
     predicted_class = inputs.optional_integer(predicted_class, "the predicted class")
     correctness = inputs.choice(correctness or "all", "the prediction filter", CORRECTNESS_CHOICES)
     sort = inputs.choice(sort or "confidence-asc", "the sort order", SORT_ORDERS)
+    probability_class = inputs.optional_integer(probability_class, "the probability's class")
+    if sort.startswith("probability") and probability_class is None:
+        raise InvalidInput("Choose the class whose probability to sort by.")
     low, high = _confidence_range(confidence)
-    query = ImageQuery(true_class, predicted_class, correctness, low, high, sort)
+    query = ImageQuery(true_class, predicted_class, correctness, low, high, sort, probability_class)
     loaded = open_named(model_name)
     indices = model_find_images(loaded, query)
     matrix = model_confusion(loaded)
     probabilities = loaded.engine.predictions()
     shown = indices[:MAX_THUMBNAILS]
+    picked = set(parse_basket(basket))
     thumbnails = [
-        _thumbnail(loaded, int(i), int(probabilities[i].argmax()), float(probabilities[i].max())) for i in shown
+        _thumbnail(loaded, int(i), int(probabilities[i].argmax()), float(probabilities[i].max()), int(i) in picked)
+        for i in shown
     ]
     count = f"{len(indices)} image{'s' if len(indices) != 1 else ''} match"
     if len(indices) > len(shown):
@@ -232,32 +278,61 @@ def render(model_name, true_class, predicted_class, correctness, confidence, sor
         {"model": loaded.name, "true": true_class, "predicted": predicted_class,
          "correct": correctness if correctness != "all" else None,
          "conf": f"{low:g},{high:g}" if (low, high) != (0, 1) else None,
-         "sort": sort if sort != "confidence-asc" else None}
+         "sort": sort if sort != "confidence-asc" else None, "prob": probability_class}
     )
     return thumbnails, count, confusion_figure(matrix, loaded.class_names, selected), url, []
 
 
 @callback(
-    Output(COMPARE_LINK, "children"),
+    Output(BASKET, "data", allow_duplicate=True),
     Input({"type": PICK, "index": ALL}, "value"),
     State({"type": PICK, "index": ALL}, "id"),
-    State(IDS.model, "value"),
+    State(BASKET, "data"),
+    prevent_initial_call=True,
 )
-def on_select(picked, ids, model_name):
-    """Picked thumbnails (in gallery order) become a link to the compare page (the first :data:`MAX_COMPARE_IMAGES`).
+def on_pick(picked, ids, basket):
+    """A ticked thumbnail joins the end of the compare basket, an unticked one leaves it; the basket keeps the order
+    in which images were picked, across filter changes (a new gallery is ticked from the basket, so showing it
+    changes nothing). Images beyond the compare limit are not added (the link says so).
 
     The checkboxes' ids carry the image numbers; an id or a value that is not what the gallery made is skipped.
     """
     if not isinstance(picked, list) or not isinstance(ids, list) or len(picked) != len(ids):
         return no_update
-    selected = [
-        index for component, value in zip(ids, picked, strict=True)
-        if value is True and isinstance(component, dict)
-        and (index := inputs.integer_or_none(component.get("index"), 0)) is not None
-    ]
-    if not selected:
+    current = parse_basket(basket)
+    ticked, unticked = [], set()
+    for component, value in zip(ids, picked, strict=True):
+        index = inputs.integer_or_none(component.get("index"), 0) if isinstance(component, dict) else None
+        if index is None or not isinstance(value, bool):
+            continue
+        if value and index not in current:
+            ticked.append(index)
+        elif not value and index in current:
+            unticked.add(index)
+    if not ticked and not unticked:
+        return no_update
+    new_basket, _ = add_to_basket([image for image in current if image not in unticked], ticked)
+    return new_basket
+
+
+@callback(
+    Output(COMPARE_LINK, "children"),
+    Input(BASKET, "data"),
+    Input({"type": PICK, "index": ALL}, "value"),
+    State({"type": PICK, "index": ALL}, "id"),
+    State(IDS.model, "value"),
+)
+def on_basket_change(basket, picked, ids, model_name):
+    """The picked images (the compare basket, in the order picked) as a link to the compare page; a tick the full
+    basket could not take is pointed out."""
+    chosen = parse_basket(basket)
+    if not chosen:
         return html.Span(f"Pick up to {MAX_COMPARE_IMAGES} images to compare them.", className="small text-muted")
-    chosen = selected[:MAX_COMPARE_IMAGES]
-    note = f" (first {MAX_COMPARE_IMAGES} of {len(selected)})" if len(selected) > MAX_COMPARE_IMAGES else ""
-    return dbc.Button(f"Compare {len(chosen)} image{'s' if len(chosen) != 1 else ''}{note}",
-                      href=compare_link(inputs.name_or_none(model_name), chosen), size="sm", color="primary")
+    pairs = zip(ids, picked, strict=True) if isinstance(ids, list) and isinstance(picked, list) and \
+        len(ids) == len(picked) else []
+    refused = [component.get("index") for component, value in pairs
+               if value is True and isinstance(component, dict) and component.get("index") not in chosen]
+    note = f" (the basket is full: {MAX_COMPARE_IMAGES} at most)" if refused else ""
+    return dbc.Button(f"Compare {len(chosen)} picked image{'s' if len(chosen) != 1 else ''}{note}",
+                      id=OPEN_COMPARE, href=compare_link(inputs.name_or_none(model_name), chosen), size="sm",
+                      color="primary")

@@ -28,16 +28,88 @@ def query_string(params: dict) -> str:
     return "?" + urlencode({k: (1 if v is True else v) for k, v in kept.items()}).replace("%2C", ",")
 
 
-def explorer_link(model_name: str | None, layer_name: str | None = None, image: int | None = None) -> str:
-    """The explorer URL showing ``image`` at ``layer_name`` of ``model_name``."""
-    return "/" + query_string({"model": model_name, "layer": layer_name, "image": image})
+def explorer_link(model_name: str | None, layer_name: str | None = None, image: int | None = None,
+                  cmap: str | None = None) -> str:
+    """The explorer URL showing ``image`` at ``layer_name`` of ``model_name`` (in ``cmap``)."""
+    return "/" + query_string({"model": model_name, "layer": layer_name, "image": image, "cmap": cmap})
 
 
-def compare_link(model_name: str | None, images: Iterable[int], layer: str | None = None) -> str:
+def compare_link(model_name: str | None, images: Iterable[int], layer: str | None = None,
+                 cmap: str | None = None) -> str:
     """The compare URL of ``images``, in the given order."""
     return "/compare" + query_string(
-        {"model": model_name, "layer": layer, "images": ",".join(str(int(i)) for i in images)}
+        {"model": model_name, "layer": layer, "images": ",".join(str(int(i)) for i in images), "cmap": cmap}
     )
+
+
+# What travels from view to view (see :func:`place_links`): a page's URL parameters of these names.
+PLACE_KEYS = ("model", "layer", "cmap", "image")
+MAX_PLACE_TEXT = 200
+
+
+def parse_basket(raw, limit: int = MAX_COMPARE_IMAGES) -> list[int]:
+    """The compare basket from a URL parameter or the browser's store: image numbers (``"252,227,810"`` or a
+    list), in the order picked, without repeats, at most ``limit``; anything malformed is skipped."""
+    if isinstance(raw, str):
+        items = raw[: limit * 12].split(",")
+    elif isinstance(raw, list):
+        items = raw[: limit * 4]
+    else:
+        return []
+    basket: list[int] = []
+    for item in items:
+        if isinstance(item, bool):
+            continue
+        value = item if isinstance(item, int) else parse_int(item.strip() if isinstance(item, str) else None, None)
+        if value is not None and 0 <= value < 10**9 and value not in basket:
+            basket.append(value)
+    return basket[:limit]
+
+
+def clean_place(raw) -> dict[str, str | int]:
+    """The travelling part of a view (:data:`PLACE_KEYS`) from what the browser sent: short text for names, a
+    non-negative integer for the image; anything else left out."""
+    if not isinstance(raw, dict):
+        return {}
+    place: dict[str, str | int] = {}
+    for key in ("model", "layer", "cmap"):
+        value = raw.get(key)
+        if isinstance(value, str) and 0 < len(value) <= MAX_PLACE_TEXT:
+            place[key] = value
+    image = raw.get("image")
+    image = image if isinstance(image, int) and not isinstance(image, bool) else parse_int(image, None)
+    if image is not None and 0 <= image < 10**9:
+        place["image"] = image
+    return place
+
+
+def place_links(place: dict, basket: list[int]) -> dict[str, str]:
+    """The navigation bar's link of every page, carrying the user's place (model, layer, colormap, image) and
+    the compare basket, so that moving to another page keeps what is being looked at.
+
+    Compare opens the basket's images, the current image first when it is not already in it; Explore opens the
+    current image; the finder keeps the model.
+
+    Args:
+        place: from :func:`clean_place`.
+        basket: from :func:`parse_basket`.
+
+    Returns:
+        ``{page path: href}`` for ``/``, ``/compare``, ``/finder``, ``/classes`` and ``/train``.
+    """
+    model, layer, cmap, image = (place.get(key) for key in PLACE_KEYS)
+    carried = ",".join(map(str, basket)) or None
+    images = ([image] if image is not None and image not in basket else []) + list(basket)
+    return {
+        "/": "/" + query_string({"model": model, "layer": layer, "image": image, "cmap": cmap, "basket": carried}),
+        "/compare": "/compare" + query_string(
+            {"model": model, "layer": layer, "images": ",".join(map(str, images[:MAX_COMPARE_IMAGES])) or None,
+             "cmap": cmap, "basket": carried}),
+        "/finder": "/finder" + query_string({"model": model, "basket": carried}),
+        "/classes": "/classes" + query_string({"model": model, "layer": layer, "cmap": cmap, "image": image,
+                                                "basket": carried}),
+        "/train": "/train" + query_string({"basket": carried}),
+    }
 
 
 def job_link(job_id: str) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import ClientsideFunction, Input, Output, clientside_callback, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, clientside_callback, dcc, html, no_update
 
 from app import services
 from app.core.activations import LayerInfo
@@ -29,6 +29,7 @@ from app.core.errors import ExplorerError
 from app.core.store import LoadedModel
 from app.ui.components import default_layer, error_alert, labelled, layer_options
 from app.ui.inputs import name, shown
+from app.ui.navigation import BASKET, PLACE
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,12 @@ class PageIds:
     def message(self) -> str:
         """The notices above the controls (fallbacks, errors)."""
         return f"{self.prefix}-message"
+
+    @property
+    def notice(self) -> str:
+        """The notices of the link that opened the page (an unknown model, layer or image): written once by the
+        layout and never by a callback, so the first render cannot clear them."""
+        return f"{self.prefix}-notice"
 
     @property
     def query(self) -> str:
@@ -147,7 +154,8 @@ def frame(ids: PageIds, choice: ModelChoice, controls: list, *sections, model_wi
     model_dropdown = dcc.Dropdown(id=ids.model, options=choice.options, value=choice.name, clearable=False)
     return html.Div(
         [
-            html.Div(choice.messages, id=ids.message),
+            html.Div(choice.messages, id=ids.notice),
+            html.Div(id=ids.message),
             controls_card([labelled("Model", model_dropdown, model_width), *controls]),
             *sections,
             dcc.Store(id=ids.query),
@@ -157,16 +165,20 @@ def frame(ids: PageIds, choice: ModelChoice, controls: list, *sections, model_wi
 
 
 def register_url_sync(ids: PageIds) -> None:
-    """Mirror a page's query string (kept in ``dcc.Store(ids.query)``) into the address bar.
+    """Mirror a page's query string (kept in ``dcc.Store(ids.query)``) into the address bar, with the compare
+    basket, and publish the user's place to the navigation bar (see :mod:`app.ui.navigation`).
 
-    Call once at import of the page module. ``history.replaceState`` changes the URL without a navigation event, so
-    the page is not rebuilt and the back button is not flooded; a copied link reopens the same view through
-    ``layout(**query)``.
+    Call once at import of the page module. The first query of a freshly built page replaces the URL (the link that
+    opened it, completed); every later change of view is pushed, so Back and Forward move through views; the page
+    is not rebuilt by it, and a copied link reopens the same view through ``layout(**query)``.
     """
     clientside_callback(
-        ClientsideFunction(namespace="explorer", function_name="replaceQuery"),
+        ClientsideFunction(namespace="explorer", function_name="syncQuery"),
         Output(ids.query_sink, "data"),
         Input(ids.query, "data"),
+        State(ids.query_sink, "data"),
+        State(BASKET, "data"),
+        State(PLACE, "data"),
     )
 
 

@@ -102,7 +102,7 @@ def test_finder_confusion_cell_click_lists_exactly_its_images(dash_duo, app_stor
     # picking two thumbnails offers them to the compare page
     boxes[0].click()
     boxes[1].click()
-    dash_duo.wait_for_contains_text("#finder-compare-link", "Compare 2 images", timeout=10)
+    dash_duo.wait_for_contains_text("#finder-compare-link", "Compare 2 picked images", timeout=10)
     href = dash_duo.find_element("#finder-compare-link a").get_attribute("href")
     assert f"images={expected[0]},{expected[1]}" in href
     assert dash_duo.get_logs() == []

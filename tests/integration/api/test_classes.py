@@ -107,6 +107,18 @@ def test_images_route_filters_wrong_and_confidence(client):
     assert confidences == sorted(confidences, reverse=True)
 
 
+def test_images_route_sorts_the_4s_by_the_probability_of_9(client):
+    body = get_ok(client, "/api/models/mnist-cnn/images?true=4&class=9&sort=probability-desc&min_prob=0.001")
+    probabilities = services.store().get("mnist-cnn").engine.predictions()
+    labels = services.store().get("mnist-cnn").labels
+    expected = [i for i in np.flatnonzero(labels == 4) if probabilities[i, 9] >= 0.001]
+    assert sorted(row["image"] for row in body["images"]) == sorted(expected) and body["count"] > 0
+    values = [row["probability"] for row in body["images"]]
+    assert values == sorted(values, reverse=True)
+    np.testing.assert_allclose(values, probabilities[[row["image"] for row in body["images"]], 9], rtol=1e-6)
+    assert client.get("/api/models/mnist-cnn/images?sort=probability-desc").status_code == 400
+
+
 BAD_REQUESTS = [
     # (url, status, words in the message)
     ("/api/models/nope/confusion", 404, "no model"),

@@ -68,3 +68,23 @@ def test_parse_indices_keeps_valid_unique_numbers_up_to_limit():
     indices, problems = parse_indices("3, 5 x 3 99 7 8", n_images=10, limit=3)
     assert indices == [3, 5, 7]
     assert len(problems) == 3  # 'x', 99 out of range, 8 over the limit
+
+
+def test_find_images_sorts_and_filters_by_the_probability_of_a_chosen_class():
+    rng = np.random.default_rng(7)
+    logits = rng.normal(size=(200, 10))
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = rng.integers(0, 10, size=200)
+    query = ImageQuery(true_class=4, sort="probability-desc", probability_class=9)
+    found = find_images(labels, probabilities, query)
+    # independent: the 4s ordered by P(9), highest first, by a Python sort
+    expected = sorted((i for i in range(200) if labels[i] == 4), key=lambda i: -probabilities[i, 9])
+    assert found.tolist() == expected
+    floor = ImageQuery(true_class=4, probability_class=9, min_probability=0.2, sort="probability-asc")
+    kept = find_images(labels, probabilities, floor)
+    above = [i for i in expected if probabilities[i, 9] >= 0.2]
+    assert kept.tolist() == sorted(above, key=lambda i: probabilities[i, 9])
+    for bad in (ImageQuery(sort="probability-desc"), ImageQuery(probability_class=10), ImageQuery(min_probability=0.5),
+                ImageQuery(probability_class=1, min_probability=1.5)):
+        with pytest.raises(InvalidInput):
+            find_images(labels, probabilities, bad)

@@ -23,10 +23,10 @@ UNIT_STATE = {"model": "mnist-cnn", "layer": "Conv2D_1", "unit": 3}
 def pages():
     from app.main import app  # noqa: F401 - creating the app imports the pages
     from app.pages import classes, compare, explore, finder, models, train
-    from app.ui import unit_panel
+    from app.ui import navigation, unit_panel
 
     return {"explore": explore, "compare": compare, "finder": finder, "classes": classes, "train": train,
-            "models": models, "unit_panel": unit_panel}
+            "models": models, "unit_panel": unit_panel, "navigation": navigation}
 
 
 @pytest.fixture
@@ -51,12 +51,15 @@ def valid_calls(pages) -> dict[str, tuple]:
         "compare.render_difference": (pages["compare"].render_difference,
                                       (3, 12, "mnist-cnn", "Conv2D_3", "3, 12", "jet")),
         "compare.on_model_change": (pages["compare"].on_model_change, ("tiny", "Conv2D_3")),
-        "finder.render": (pages["finder"].render, ("mnist-cnn", 4, 9, "wrong", [0.0, 1.0], "index")),
+        "finder.render": (pages["finder"].render, ("mnist-cnn", 4, 9, "wrong", [0.0, 1.0], "probability-desc", 9,
+                                                     [3])),
+        "finder.on_closest": (pages["finder"].on_closest, (1, [4, 9])),
         "finder.on_model_change": (pages["finder"].on_model_change, ("tiny",)),
         "finder.on_cell_click": (pages["finder"].on_cell_click, (CLICK,)),
-        "finder.on_select": (pages["finder"].on_select,
-                             ([True, False], [{"type": "finder-pick", "index": 3}, {"type": "finder-pick", "index": 5}],
-                              "mnist-cnn")),
+        "finder.on_pick": (pages["finder"].on_pick, ([True, False], [{"type": "finder-pick", "index": 3},
+                                                                       {"type": "finder-pick", "index": 4}], [4])),
+        "finder.on_basket_change": (pages["finder"].on_basket_change,
+                                    ([3, 4], [True], [{"type": "finder-pick", "index": 3}], "mnist-cnn")),
         "classes.render_classes": (pages["classes"].render_classes, ("mnist-cnn", "Dense_1", 4, 9, "viridis")),
         "classes.render_mlp": (pages["classes"].render_mlp, ("mnist-cnn", "Dense_1", 5, 4, 9)),
         "classes.sync_query": (pages["classes"].sync_query, ("mnist-cnn", "Conv2D_3", 4, 9, "jet", "Dense_1", 5)),
@@ -71,6 +74,15 @@ def valid_calls(pages) -> dict[str, tuple]:
         "models.delete_confirmed": (pages["models"].delete_confirmed, (1, "no-such-model")),
         "models.show_model_file": (pages["models"].show_model_file, ("my cnn.keras",)),
         "models.show_test_set_file": (pages["models"].show_test_set_file, ("digits.npz",)),
+        "explore.check_image_box": (pages["explore"].check_image_box, (5, 99)),
+        "explore.on_compare_choice_change": (pages["explore"].on_compare_choice_change,
+                                             ([3, 4], "?x", "mnist-cnn", "Conv2D_1", 5, "jet")),
+        "explore.on_add_to_compare": (pages["explore"].on_add_to_compare, (1, [3], 5)),
+        "navigation.on_place_or_basket_change": (
+            pages["navigation"].on_place_or_basket_change,
+            ([3, 4], {"model": "mnist-cnn", "layer": "Conv2D_1", "image": 3},
+             [{"type": pages["navigation"].NAV_LINK, "path": "/"}])),
+        "navigation.on_link_basket": (pages["navigation"].on_link_basket, ("?basket=3,4", [1])),
         "unit_panel.on_rank_by_change": (pages["unit_panel"].on_rank_by_change, ("max", UNIT_STATE)),
         "unit_panel.unit_panel": (  # the page name is the page's own constant, not an input
             lambda *args: pages["unit_panel"].unit_panel("explore", *args), ("mnist-cnn", "Conv2D_1", CLICK)),
@@ -101,7 +113,7 @@ def test_every_page_callback_is_called(pages):
     called = {name.split(".")[1] for name in valid_calls(pages)}
     # these read dash.ctx (tests/integration/hostile calls them); the router (update) is Dash's own
     assert names - called == {"on_step_image", "on_unit_click", "on_class_unit_click", "on_mlp_unit_click",
-                              "ask_to_delete", "update"}
+                              "ask_to_delete", "on_remove", "update"}
 
 
 def test_layouts_answer_bad_query_values(pages, store):
@@ -121,7 +133,7 @@ def test_links_with_non_ascii_or_underscored_numbers_fall_back(pages, store):
                                                                          "train"))
     page = explore.layout(image="１")
     assert page[explore.IMAGE].value == 0
-    assert "Image '１' is not a whole number; showing 0." in str(page[explore.IDS.message].children)
+    assert "Image '１' is not a whole number; showing 0." in str(page[explore.IDS.notice].children)
     assert explore.layout(image=["7", "8"])[explore.IMAGE].value == 7  # a repeated parameter: its first value
     page = finder.layout(true="４", predicted="1_0", conf="0.5,1_0")
     assert page[finder.TRUE_CLASS].value is None and page[finder.PREDICTED_CLASS].value is None
@@ -143,9 +155,9 @@ def test_bad_values_become_the_pages_message(pages, store):
     assert "the test image must be an integer" in str(message.children)
     *_, message = pages["explore"].render("mnist-cnn", "Conv2D_1", 1, "nope", False, False)
     assert "the colormap must be one of viridis" in str(message.children)
-    *_, message = pages["finder"].render("mnist-cnn", "４", None, "all", [0, 1], "index")
+    *_, message = pages["finder"].render("mnist-cnn", "４", None, "all", [0, 1], "index", None, None)
     assert "the true class must be an integer" in str(message.children)
-    *_, message = pages["finder"].render("mnist-cnn", None, None, "all", [0, 10**400], "index")
+    *_, message = pages["finder"].render("mnist-cnn", None, None, "all", [0, 10**400], "index", None, None)
     assert "the highest confidence is too large" in str(message.children)
     *_, message = pages["classes"].render_classes("mnist-cnn", "Dense_1", 4, [9], "viridis")
     assert "class B must be an integer" in str(message.children)

@@ -80,7 +80,7 @@ def test_compare_cards_share_one_colour_scale_and_difference_is_b_minus_a(pages,
 
 def test_finder_lists_exactly_the_cell_of_the_confusion_matrix(pages, bundled):
     thumbnails, count, confusion, query, message = pages["finder"].render("mnist-cnn", 4, 9, "all", [0, 1],
-                                                                          "index")
+                                                                          "index", None, [])
     predicted = layer_outputs(bundled, "Dense_2").argmax(axis=1)
     expected = np.flatnonzero((bundled.labels == 4) & (predicted == 9))
     assert [item.to_plotly_json()["props"]["data-image"] for item in thumbnails] == expected.tolist()
@@ -137,3 +137,13 @@ def test_output_nodes_are_labelled_with_class_names_and_mlp_offers_only_layers_f
     heatmap, *_ = pages["explore"].render("mnist-cnn", "Dense_2", 42, "viridis", 0, 0)
     assert heatmap["data"][0]["text"] == [list(bundled.class_names)]  # one strip of 10, in class order
     assert [option["value"] for option in pages["classes"]._mlp_options(bundled)] == ["Dense_1"]
+
+
+def test_finder_closest_to_the_other_class_lists_every_4_by_p9(pages, bundled):
+    true_class, predicted, probability_class, sort = pages["finder"].on_closest(1, [4, 9])
+    assert (true_class, predicted, probability_class, sort) == (4, None, 9, "probability-desc")
+    thumbnails, *_ = pages["finder"].render("mnist-cnn", 4, None, "all", [0, 1], sort, 9, [])
+    probabilities = layer_outputs(bundled, "Dense_2")
+    fours = np.flatnonzero(bundled.labels == 4)
+    expected = fours[np.argsort(-probabilities[fours, 9], kind="stable")][: pages["finder"].MAX_THUMBNAILS]
+    assert [item.to_plotly_json()["props"]["data-image"] for item in thumbnails] == expected.tolist()

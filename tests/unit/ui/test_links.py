@@ -35,3 +35,27 @@ def test_parse_float_is_strict_and_finite():
 def test_first_and_flags_of_repeated_parameters():
     assert first(["a", "b"]) == "a" and first("a") == "a" and first([]) is None and first(3) is None
     assert parse_flag(["1", "0"]) and not parse_flag(["0", "1"]) and not parse_flag([])
+
+
+def test_basket_keeps_the_picked_order_without_repeats_up_to_the_limit():
+    from app.ui.links import MAX_COMPARE_IMAGES, parse_basket
+
+    assert parse_basket("252,227,810") == [252, 227, 810]
+    assert parse_basket([810, 252, 810, "x", True, -3, 1.5, "４", 227]) == [810, 252, 227]
+    assert parse_basket(",".join(map(str, range(20)))) == list(range(MAX_COMPARE_IMAGES))
+    assert parse_basket(None) == [] and parse_basket({"a": 1}) == [] and parse_basket("") == []
+
+
+def test_place_links_carry_model_layer_colormap_image_and_basket():
+    from app.ui.links import clean_place, place_links
+
+    place = clean_place({"model": "mnist-cnn", "layer": "Conv2D_3", "cmap": "jet", "image": "252", "x": 1})
+    assert place == {"model": "mnist-cnn", "layer": "Conv2D_3", "cmap": "jet", "image": 252}
+    links = place_links(place, [])
+    assert links["/"] == "/?model=mnist-cnn&layer=Conv2D_3&image=252&cmap=jet"
+    assert links["/compare"] == "/compare?model=mnist-cnn&layer=Conv2D_3&images=252&cmap=jet"
+    links = place_links(place, [7, 252, 9])
+    assert links["/compare"] == "/compare?model=mnist-cnn&layer=Conv2D_3&images=7,252,9&cmap=jet&basket=7,252,9"
+    assert place_links({"image": 1}, [2])["/compare"] == "/compare?images=1,2&basket=2"
+    assert links["/finder"] == "/finder?model=mnist-cnn&basket=7,252,9" and links["/train"] == "/train?basket=7,252,9"
+    assert clean_place({"model": ["x"], "image": True, "cmap": "x" * 500}) == {}
