@@ -13,7 +13,7 @@ import time
 import dash
 import dash_bootstrap_components as dbc
 import numpy as np
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from app import services
 from app.auth import current_user_name, write_refusal
@@ -22,7 +22,7 @@ from app.core.grid import tile
 from app.figures.heatmaps import activation_heatmap, input_image_figure, probability_bars
 from app.figures.training import learning_rate_curve, training_curves
 from app.jobs.forms import OPTIONAL_NUMBERS, REQUIRED_NUMBERS, default_form, probe_layer_options, validate_form
-from app.jobs.records import JobNotFound
+from app.jobs.records import JobNotFound, JobRunning
 from app.ui import inputs
 from app.ui.components import SMALL_CHART, TOOLBAR, error_alert, info_alert
 from app.ui.links import explorer_link, first, job_link
@@ -45,6 +45,7 @@ PROBE_INPUT = "train-probe-input"
 PROBE_PROBABILITIES = "train-probe-probabilities"
 PROBE_INFO = "train-probe-info"
 JOBS_TABLE = "train-jobs"
+BANNER_JOB = "train-banner-job"  # the id of the job the form's banner talks about (None: about no job)
 POLL_MS = 500  # with the two callbacks after it and the redraw, an epoch reaches every page well within 2 s
 
 NUMBER_FIELDS = frozenset(REQUIRED_NUMBERS + OPTIONAL_NUMBERS)  # number inputs; the other fields hold text
@@ -120,6 +121,7 @@ def layout(job=None, **_other):
             dcc.Interval(id=INTERVAL, interval=POLL_MS),
             dcc.Store(id=PIN, data=job),
             dcc.Store(id=VIEW),
+            dcc.Store(id=BANNER_JOB),
         ]
     )
 
@@ -171,6 +173,7 @@ def on_architecture_change(filters, pool_size, dense_units, current):
 @callback(
     Output(FORM_MESSAGE, "children"),
     Output(PIN, "data"),
+    Output(BANNER_JOB, "data"),
     Input(START, "n_clicks"),
     [State(field_id, "value") for field_id in FIELD.values()],
     prevent_initial_call=True,
@@ -180,20 +183,23 @@ def on_start(_clicks, *field_values):
     values = _form_values(field_values)
     problems = _type_problems(values)
     if problems:
-        return _fix_these(problems), no_update
+        return _fix_these(problems), no_update, None
     raw, errors = validate_form(values)
     if errors:
-        return _fix_these(errors), no_update
+        return _fix_these(errors), no_update, None
     try:
         job = services.job_runner().start(raw, started_by=current_user_name())
+    except JobRunning as exc:  # about the running job: goes when that job ends
+        return error_alert(str(exc)), no_update, exc.job.id
     except ExplorerError as exc:
-        return error_alert(str(exc)), no_update
+        return error_alert(str(exc)), no_update, None
     # follow the current job again (a pinned page would otherwise keep showing the old one)
-    return info_alert(f"Job {job.id} started: training {job.model!r}."), None
+    return info_alert(f"Job {job.id} started: training {job.model!r}."), None, job.id
 
 
 @callback(
     Output(FORM_MESSAGE, "children", allow_duplicate=True),
+    Output(BANNER_JOB, "data", allow_duplicate=True),
     Input(STOP, "n_clicks"),
     State(VIEW, "data"),
     State(SAVE_PARTIAL, "value"),
@@ -203,18 +209,19 @@ def on_stop(_clicks, view, save_partial):
     """Ask the shown job to stop at its next batch (keeping the partial model if the switch is on)."""
     view = inputs.job_view(view)
     if view is None:
-        return error_alert("No job to stop.")
+        return error_alert("No job to stop."), None
     save_partial = inputs.flag(save_partial)
     try:
         job = services.job_runner().stop(view["job"], save_partial)
     except ExplorerError as exc:
-        return error_alert(str(exc))
+        return error_alert(str(exc)), None
     kept = " The partial model will be saved." if save_partial else ""
-    return info_alert(f"Stopping job {job.id} at the next batch.{kept}")
+    return info_alert(f"Stopping job {job.id} at the next batch.{kept}"), job.id
 
 
 @callback(
     Output(FORM_MESSAGE, "children", allow_duplicate=True),
+    Output(BANNER_JOB, "data", allow_duplicate=True),
     Input(PROBE_NOW, "n_clicks"),
     State(FIELD["probe_image"], "value"),
     State(FIELD["probe_layer"], "value"),
@@ -225,16 +232,28 @@ def on_probe_now(_clicks, image, layer, view):
     """Switch the running job's probe to the form's test image and layer from its next epoch on."""
     view = inputs.job_view(view)
     if view is None:
-        return error_alert("No running job.")
+        return error_alert("No running job."), None
     try:
         image = inputs.optional_integer(image, "the test image", 0)
         layer = None if layer is None else inputs.name(layer, "layer")
         job = services.job_runner().change_probe(view["job"], image, layer)
     except ExplorerError as exc:
-        return error_alert(str(exc))
+        return error_alert(str(exc)), None
     request = job.probe_request
     return info_alert(f"From the next epoch on, job {job.id} records test image {request['image']} at "
-                      f"{request['layer']}.")
+                      f"{request['layer']}."), job.id
+
+
+# In the browser, not on the server: the banner is a write callback's output (viewers may not call those), and
+# clearing it needs nothing but the shown job's status, which every page already holds in VIEW.
+clientside_callback(
+    ClientsideFunction(namespace="training", function_name="clearEndedBanner"),
+    Output(FORM_MESSAGE, "children", allow_duplicate=True),
+    Output(BANNER_JOB, "data", allow_duplicate=True),
+    Input(VIEW, "data"),
+    State(BANNER_JOB, "data"),
+    prevent_initial_call=True,
+)
 
 
 def _duration(seconds) -> str:

@@ -149,7 +149,7 @@ def test_bad_values_become_the_pages_message(pages, store):
     assert "the highest confidence is too large" in str(message.children)
     *_, message = pages["classes"].render_classes("mnist-cnn", "Dense_1", 4, [9], "viridis")
     assert "class B must be an integer" in str(message.children)
-    message, pinned = pages["train"].on_start(1, *([["x"]] * len(pages["train"].FIELD)))
+    message, pinned, *_ = pages["train"].on_start(1, *([["x"]] * len(pages["train"].FIELD)))
     assert "name must be text" in str(message.children) and "epochs must be a number" in str(message.children)
 
 

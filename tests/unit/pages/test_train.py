@@ -1,0 +1,58 @@
+"""The training page's callbacks called directly, on a fresh job store: banners know their job, the progress says
+what a run is doing, the form reports every problem at once and can be refilled from a finished job."""
+
+from __future__ import annotations
+
+import pytest
+from dash import no_update
+
+from app import services
+from app.core.training import parse_config
+
+
+@pytest.fixture(scope="module")
+def train():
+    from app.main import app  # noqa: F401 - creating the app imports the pages
+    from app.pages import train
+
+    return train
+
+
+@pytest.fixture
+def jobs(app_store, tmp_path, monkeypatch):
+    """A fresh job store (SQLite under a temporary STATE_DIR) behind the app's services."""
+    monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    services.reset()
+    yield services.job_store()
+    services.reset()
+
+
+def form_args(train, **changes) -> list:
+    values = {**train.default_form(), **changes}
+    return [values[key] for key in train.FIELD]
+
+
+def queued_job(jobs, **config):
+    return jobs.create(parse_config({"name": "queued-run", **config}).to_dict())
+
+
+def test_a_refused_start_names_the_running_job_as_the_banners_job(train, jobs):
+    running = queued_job(jobs)
+    message, pinned, banner_job, *_ = train.on_start(1, *form_args(train, name="second-run"))
+    assert "already running" in str(message.children) and running.id in str(message.children)
+    assert pinned is no_update and banner_job == running.id
+
+
+def test_stop_and_probe_banners_talk_about_the_shown_job(train, jobs):
+    job = queued_job(jobs, probe_image=0)
+    view = {"job": job.id, "epochs": 0, "status": "queued", "total": 0}
+    message, banner_job = train.on_probe_now(1, 3, "Conv2D_1", view)
+    assert "records test image 3" in str(message.children) and banner_job == job.id
+    message, banner_job = train.on_stop(1, view, False)
+    assert f"Stopping job {job.id}" in str(message.children) and banner_job == job.id
+    jobs.finish(job.id, "stopped")
+    message, banner_job = train.on_stop(1, view, False)  # an ended job: the refusal is about no running job
+    assert "already stopped" in str(message.children) and banner_job is None
+    message, banner_job = train.on_stop(1, None, False)
+    assert "No job to stop" in str(message.children) and banner_job is None
