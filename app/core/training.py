@@ -286,6 +286,25 @@ class TrainingObserver:
         return None
 
 
+def mark_epoch(batches: int, batches_per_epoch: int) -> dict[str, Any]:
+    """The fields that say how much of its epoch a metrics row covers: ``batches`` trained of ``batches_per_epoch``
+    and ``partial`` (True when a stop cut the epoch short)."""
+    return {"batches": batches, "batches_per_epoch": batches_per_epoch, "partial": batches < batches_per_epoch}
+
+
+def is_partial(row: dict[str, Any]) -> bool:
+    """Whether a metrics row is of an epoch cut short by a stop (rows recorded before rows said so count as full)."""
+    return bool(row.get("partial"))
+
+
+def epoch_position(row: dict[str, Any]) -> float:
+    """Where a metrics row sits on an epoch axis: its epoch number, or for a partial epoch the point reached in it
+    (epoch 3 stopped after 25 of 100 batches: 2.25)."""
+    if not is_partial(row) or not row.get("batches_per_epoch"):
+        return float(row["epoch"])
+    return row["epoch"] - 1 + row["batches"] / row["batches_per_epoch"]
+
+
 def _observer_callback(observer: TrainingObserver, config: TrainingConfig, dataset: Dataset):
     """A Keras callback that forwards progress to ``observer`` and records the probe image each epoch."""
     import keras
@@ -294,6 +313,7 @@ def _observer_callback(observer: TrainingObserver, config: TrainingConfig, datas
         def __init__(self) -> None:
             super().__init__()
             self.epoch = 0
+            self.epoch_batches = 0
             self.epoch_started = 0.0
             self.stopped = False
             self.probe_model = None
@@ -320,9 +340,11 @@ def _observer_callback(observer: TrainingObserver, config: TrainingConfig, datas
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch + 1
+            self.epoch_batches = 0
             self.epoch_started = time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
+            self.epoch_batches = batch + 1
             observer.on_batch_end(self.epoch, batch + 1, self.batches)
             if observer.should_stop():
                 self.stopped = True
@@ -333,6 +355,9 @@ def _observer_callback(observer: TrainingObserver, config: TrainingConfig, datas
             metrics = {key: float(value) for key, value in logs.items() if key != "learning_rate"}
             metrics["learning_rate"] = float(np.asarray(self.model.optimizer.learning_rate))
             metrics["epoch_seconds"] = time.perf_counter() - self.epoch_started
+            # A stop mid-epoch still ends the epoch in Keras (validation runs, this hook is called): the row must
+            # say it covers only part of the training images, or it reads as one more full epoch.
+            metrics.update(mark_epoch(self.epoch_batches, self.batches))
             target = observer.probe_target()
             if target is not None:  # a viewer chose another image or layer during the run
                 self.set_probe(*target)
@@ -372,7 +397,7 @@ class TrainingResult:
             "history": self.history,
             "metrics": self.metrics,
             "duration_seconds": round(self.duration_seconds, 2),
-            "epochs_completed": len(self.history),
+            "epochs_completed": sum(not is_partial(row) for row in self.history),
             "stopped": self.stopped,
             "train_size": len(self.dataset.x_train),
             "test_size": len(self.dataset.x_test),

@@ -19,6 +19,7 @@ from app import services
 from app.auth import current_user_name, write_refusal
 from app.core.errors import ExplorerError, InvalidInput
 from app.core.grid import tile
+from app.core.training import is_partial
 from app.figures.heatmaps import activation_heatmap, input_image_figure, probability_bars
 from app.figures.training import learning_rate_curve, training_curves
 from app.jobs.forms import OPTIONAL_NUMBERS, REQUIRED_NUMBERS, default_form, probe_layer_options, validate_form
@@ -371,6 +372,17 @@ def on_tick(_n, pinned, view):
     )
 
 
+def _curves_title(job_id: str, epochs: list[dict], total) -> str:
+    """``"<job>: 4 of 20 epochs"``, and ``" + 25 % of epoch 5 (stopped)"`` when a stop cut that epoch short."""
+    full = [row for row in epochs if not is_partial(row)]
+    title = f"{job_id}: {len(full)} of {total or '?'} epochs"
+    cut = next((row for row in epochs if is_partial(row)), None)
+    if cut is not None:
+        share = 100 * cut.get("batches", 0) / (cut.get("batches_per_epoch") or 1)
+        title += f" + {share:.0f} % of epoch {cut['epoch']} (stopped)"
+    return title
+
+
 @callback(
     Output(CURVES, "figure"),
     Output(LEARNING_RATE, "figure"),
@@ -391,7 +403,7 @@ def on_new_epochs(view, slider_value, slider_max):
     store = services.job_store()
     epochs = store.epochs(view["job"])
     probe_epochs = store.probe_epochs(view["job"])
-    title = f"{view['job']}: {len(epochs)} of {view['total'] or '?'} epochs"
+    title = _curves_title(view["job"], epochs, view["total"])
     curves = training_curves(epochs, view["total"], title)
     rate = learning_rate_curve(epochs, view["total"])
     if not probe_epochs:

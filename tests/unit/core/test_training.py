@@ -4,7 +4,16 @@ import numpy as np
 import pytest
 
 from app.core.datasets import Dataset
-from app.core.training import ConfigError, TrainingObserver, build_model, conv_layer_names, parse_config, train
+from app.core.training import (
+    ConfigError,
+    TrainingObserver,
+    build_model,
+    conv_layer_names,
+    epoch_position,
+    is_partial,
+    parse_config,
+    train,
+)
 
 
 def test_defaults_are_the_blogs_run():
@@ -94,7 +103,23 @@ def test_short_run_reports_every_epoch_with_probe():
     assert meta["class_names"] == ["a", "b", "c"] and meta["epochs_completed"] == 2
 
 
-def test_stop_takes_effect_at_the_next_batch():
-    recorder = Recorder(stop_after_batches=3)
+def test_stop_takes_effect_at_the_next_batch_and_marks_the_cut_epoch_partial():
+    recorder = Recorder(stop_after_batches=6)  # 4 batches per epoch: epoch 2 is cut after 2 of them
     result = train(parse_config({**SMALL, "epochs": 5}), recorder, tiny_dataset())
-    assert result.stopped and recorder.batches == 3 and len(result.history) <= 1
+    assert result.stopped and recorder.batches == 6
+    full, cut = result.history
+    assert (full["epoch"], full["batches"], full["batches_per_epoch"], full["partial"]) == (1, 4, 4, False)
+    assert (cut["epoch"], cut["batches"], cut["batches_per_epoch"], cut["partial"]) == (2, 2, 4, True)
+    assert [is_partial(row) for row in result.history] == [False, True]
+    assert [epoch_position(row) for row in result.history] == [1.0, 1.5]
+    assert result.meta(parse_config(SMALL))["epochs_completed"] == 1
+
+
+def test_a_stop_at_an_epochs_last_batch_leaves_no_partial_epoch():
+    recorder = Recorder(stop_after_batches=4)
+    result = train(parse_config({**SMALL, "epochs": 5}), recorder, tiny_dataset())
+    assert result.stopped and [row["partial"] for row in result.history] == [False]
+
+
+def test_rows_recorded_before_rows_said_how_much_they_cover_count_as_full():
+    assert not is_partial({"epoch": 3, "loss": 0.1}) and epoch_position({"epoch": 3, "loss": 0.1}) == 3.0

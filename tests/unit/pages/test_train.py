@@ -56,3 +56,16 @@ def test_stop_and_probe_banners_talk_about_the_shown_job(train, jobs):
     assert "already stopped" in str(message.children) and banner_job is None
     message, banner_job = train.on_stop(1, None, False)
     assert "No job to stop" in str(message.children) and banner_job is None
+
+
+def test_a_stopped_runs_curves_show_the_cut_epoch_as_partial(train, jobs):
+    job = queued_job(jobs, epochs=5)
+    for epoch, batches in ((1, 8), (2, 8), (3, 2)):
+        jobs.add_epoch(job.id, {"epoch": epoch, "loss": 1 / epoch, "val_loss": 1, "accuracy": 0.5, "val_accuracy": 0.5,
+                                "learning_rate": 0.001, "batches": batches, "batches_per_epoch": 8,
+                                "partial": batches < 8})
+    jobs.finish(job.id, "stopped")
+    curves, rate, *_ = train.on_new_epochs({"job": job.id, "epochs": 3, "status": "stopped", "total": 5}, None, None)
+    assert curves["layout"]["title"]["text"] == f"{job.id}: 2 of 5 epochs + 25 % of epoch 3 (stopped)"
+    assert curves["data"][0]["x"] == [1, 2] and curves["data"][4]["x"] == [2.0, 2.25]
+    assert rate["data"][1]["marker"]["symbol"][-1] == "circle-open"
