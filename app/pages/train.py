@@ -278,18 +278,38 @@ def _status_line(job) -> list:
     ]
 
 
-def _progress_text(job, n_epochs: int) -> str:
+def _preparing(job) -> str | None:
+    """What a running job does before its first batch, read from what the worker has stored so far (it stores the
+    class names once the data is loaded, the run's size once the model is built); None once batches are done."""
     if job.status == "queued":
         return "waiting for a worker…"
+    if not job.active or job.batches_done:
+        return None
+    if not job.info.get("class_names"):
+        return "loading data…"
     if not job.batches_total:
-        return "loading data and building the model…" if job.active else ""
+        return "building the model…"
+    return "preparing the first batch…"  # Keras traces and compiles the training step on its first call
+
+
+def _progress(job, n_epochs: int) -> tuple[float, str, bool, str, str]:
+    """The progress bar's value, label, animation and colour, and the line under it.
+
+    Before the first batch the bar is full, striped and grey with what the worker is doing, instead of an empty
+    0 % bar that looks stuck."""
+    preparing = _preparing(job)
+    if preparing is not None:
+        return 100, preparing.rstrip("…"), True, "secondary", preparing
+    percent = round(100 * job.fraction, 1)
+    if not job.batches_total:  # ended before training began: the result card says why
+        return percent, "", False, "primary", ""
     parts = [f"epoch {max(job.epoch, 1)}/{job.epochs_total}", f"batch {job.batch}/{job.batches_per_epoch}",
              f"{job.batches_done:,}/{job.batches_total:,} batches", f"{n_epochs} epochs recorded"]
     if job.active and job.eta_seconds is not None:
         parts.append(f"ETA {_duration(job.eta_seconds)}")
     if job.stop_requested and job.active:
         parts.append("stopping…")
-    return " · ".join(parts)
+    return percent, f"{percent:.0f} %", job.active, "primary", " · ".join(parts)
 
 
 def _result(job):
@@ -326,6 +346,7 @@ def _jobs_table(jobs) -> html.Table:
     Output(PROGRESS, "value"),
     Output(PROGRESS, "label"),
     Output(PROGRESS, "animated"),
+    Output(PROGRESS, "color"),
     Output(PROGRESS_TEXT, "children"),
     Output(RESULT, "children"),
     Output(STOP, "disabled"),
@@ -352,17 +373,13 @@ def on_tick(_n, pinned, view):
         idle = html.Span(f"No job {inputs.shown(pinned)}." if pinned else
                          "No training job yet: configure one and start it.",
                          className="text-muted")
-        return idle, 0, "", False, "", None, True, True, jobs_table, None
+        return idle, 0, "", False, "primary", "", None, True, True, jobs_table, None
     n_epochs = len(store.epochs(job.id))
     signature = {"job": job.id, "epochs": n_epochs, "status": job.status, "total": job.epochs_total}
-    percent = round(100 * job.fraction, 1)
     changed = signature != view
     return (
         _status_line(job),
-        percent,
-        f"{percent:.0f} %" if job.batches_total else "",
-        job.active,
-        _progress_text(job, n_epochs),
+        *_progress(job, n_epochs),
         # redrawn only when the run's state changed: a link re-created every poll can lose the click on it
         _result(job) if changed else no_update,
         not job.active,

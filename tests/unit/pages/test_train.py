@@ -69,3 +69,28 @@ def test_a_stopped_runs_curves_show_the_cut_epoch_as_partial(train, jobs):
     assert curves["layout"]["title"]["text"] == f"{job.id}: 2 of 5 epochs + 25 % of epoch 3 (stopped)"
     assert curves["data"][0]["x"] == [1, 2] and curves["data"][4]["x"] == [2.0, 2.25]
     assert rate["data"][1]["marker"]["symbol"][-1] == "circle-open"
+
+
+def progress_of(train, job_id):
+    _status, value, label, animated, color, text, *_ = train.on_tick(1, job_id, None)
+    return value, label, animated, color, text
+
+
+def test_progress_says_what_the_job_does_before_its_first_batch(train, jobs):
+    job = queued_job(jobs, epochs=5)
+    assert progress_of(train, job.id) == (100, "waiting for a worker", True, "secondary", "waiting for a worker…")
+    assert jobs.claim(job.id, 12345)
+    assert progress_of(train, job.id) == (100, "loading data", True, "secondary", "loading data…")
+    jobs.update(job.id, info={"class_names": list("0123456789"), "train_size": 80, "test_size": 10})
+    assert progress_of(train, job.id)[1:] == ("building the model", True, "secondary", "building the model…")
+    jobs.update(job.id, epochs_total=5, batches_per_epoch=8, epoch=0, batch=0)
+    assert progress_of(train, job.id)[4] == "preparing the first batch…"
+    jobs.update(job.id, epoch=2, batch=4)  # 12 of 40 batches
+    value, label, animated, color, text = progress_of(train, job.id)
+    assert (value, label, animated, color) == (30.0, "30 %", True, "primary")
+    assert text.startswith("epoch 2/5 · batch 4/8 · 12/40 batches")
+    jobs.finish(job.id, "failed", error="boom")
+    assert progress_of(train, job.id)[1:4] == ("30 %", False, "primary")
+    failed_early = queued_job(jobs)
+    jobs.finish(failed_early.id, "failed", error="no data")
+    assert progress_of(train, failed_early.id) == (0.0, "", False, "primary", "")
