@@ -198,6 +198,43 @@ def conv_layer_names(config: TrainingConfig) -> list[str]:
     return names + ["Flatten"] + [f"Dense_{i}" for i in range(1, len(config.dense_layers) + 2)]
 
 
+def feature_map_sizes(config: TrainingConfig, image_shape: tuple[int, ...]) -> list[tuple[str, int, int]]:
+    """``(layer name, height, width)`` of every conv and pooling layer of ``config`` in build order, from the
+    arithmetic alone: Keras' valid padding and stride 1 (``size - kernel + 1``), pooling that drops a remainder
+    (``size // pool``). Sizes below 1 are kept (the layer could not be built), so a caller can say where it breaks.
+
+    Args:
+        config: the run; only its conv layers and pool size matter.
+        image_shape: ``(height, width, channels)`` of the dataset's images.
+    """
+    height, width = int(image_shape[0]), int(image_shape[1])
+    sizes = []
+    for i, conv in enumerate(config.conv_layers, start=1):
+        height, width = height - conv.kernel + 1, width - conv.kernel + 1
+        sizes.append((f"Conv2D_{i}", height, width))
+        if config.pool_size and i < len(config.conv_layers):  # pooling after every conv layer but the last
+            height, width = height // config.pool_size, width // config.pool_size
+            sizes.append((f"Max_Pool_{i}", height, width))
+    return sizes
+
+
+def shrink_problem(config: TrainingConfig, image_shape: tuple[int, ...]) -> str | None:
+    """Why the conv and pooling layers of ``config`` cannot be built on images of ``image_shape`` (the first layer
+    that would leave less than one pixel, with the sizes that lead there), or None if they can."""
+    before = f"{int(image_shape[0])}×{int(image_shape[1])}"
+    for name, height, width in feature_map_sizes(config, image_shape):
+        kind, number = name.rsplit("_", 1)
+        if min(height, width) < 1:
+            if kind == "Conv2D":
+                kernel = config.conv_layers[int(number) - 1].kernel
+                return (f"conv layer {number} (kernel {kernel}) leaves no pixels of the input: its input is {before}; "
+                        "use smaller kernels, fewer conv layers or less pooling")
+            return (f"pooling after conv layer {number} leaves no pixels: {before} pooled by {config.pool_size} is "
+                    f"{max(height, 0)}×{max(width, 0)}; use fewer conv layers, a smaller pool or none")
+        before = f"{height}×{width}"
+    return None
+
+
 def build_model(config: TrainingConfig, input_shape: tuple[int, int, int], n_classes: int):
     """The CNN of ``config`` as a Keras Sequential model with the blog's layer names, compiled.
 
@@ -209,17 +246,13 @@ def build_model(config: TrainingConfig, input_shape: tuple[int, int, int], n_cla
     keras.utils.set_random_seed(config.seed)
     regularizer = {"none": None, "l1": keras.regularizers.L1, "l2": keras.regularizers.L2}[config.regularizer]
     dense_regularizer = regularizer(config.regularizer_factor) if regularizer else None
+    problem = shrink_problem(config, input_shape)
+    if problem:
+        raise ConfigError([problem])
     layers: list[Any] = [keras.Input(shape=input_shape, name="image")]
-    height, width = input_shape[:2]
     for i, conv in enumerate(config.conv_layers, start=1):
-        height, width = height - conv.kernel + 1, width - conv.kernel + 1
-        if min(height, width) < 1:
-            raise ConfigError([f"conv layer {i} (kernel {conv.kernel}) leaves no pixels of the input"])
         layers.append(keras.layers.Conv2D(conv.filters, conv.kernel, activation=conv.activation, name=f"Conv2D_{i}"))
         if config.pool_size and i < len(config.conv_layers):
-            height, width = height // config.pool_size, width // config.pool_size
-            if min(height, width) < 1:
-                raise ConfigError([f"pooling after conv layer {i} leaves no pixels"])
             layers.append(keras.layers.MaxPooling2D(config.pool_size, name=f"Max_Pool_{i}"))
     layers.append(keras.layers.Flatten(name="Flatten"))
     for i, dense in enumerate(config.dense_layers, start=1):
