@@ -19,10 +19,17 @@ from app import services
 from app.auth import current_user_name, write_refusal
 from app.core.errors import ExplorerError, InvalidInput
 from app.core.grid import tile
-from app.core.training import is_partial
+from app.core.training import ConfigError, is_partial
 from app.figures.heatmaps import activation_heatmap, input_image_figure, probability_bars
 from app.figures.training import learning_rate_curve, training_curves
-from app.jobs.forms import OPTIONAL_NUMBERS, REQUIRED_NUMBERS, default_form, probe_layer_options, validate_form
+from app.jobs.forms import (
+    OPTIONAL_NUMBERS,
+    REQUIRED_NUMBERS,
+    check_form,
+    default_form,
+    field_of,
+    probe_layer_options,
+)
 from app.jobs.records import JobNotFound, JobRunning
 from app.ui import inputs
 from app.ui.components import SMALL_CHART, TOOLBAR, error_alert, info_alert
@@ -50,6 +57,8 @@ BANNER_JOB = "train-banner-job"  # the id of the job the form's banner talks abo
 POLL_MS = 500  # with the two callbacks after it and the redraw, an epoch reaches every page well within 2 s
 
 NUMBER_FIELDS = frozenset(REQUIRED_NUMBERS + OPTIONAL_NUMBERS)  # number inputs; the other fields hold text
+# the fields that can show themselves invalid (a dcc.Dropdown, the probe layer, has no such property)
+MARKABLE = tuple(key for key in FIELD if key != "probe_layer")
 
 STATUS_COLORS = {"queued": "secondary", "running": "primary", "succeeded": "success", "failed": "danger",
                  "stopped": "warning"}
@@ -131,10 +140,10 @@ def _form_values(args) -> dict:
     return dict(zip(FIELD, args, strict=True))
 
 
-def _type_problems(values: dict) -> list[str]:
-    """What the form's own checks cannot read: a number field that is not a number, a text field or a choice that
-    is not text (or is longer than a person types). None is a blank field, which those checks report."""
-    problems = []
+def _type_problems(values: dict) -> dict[str, str]:
+    """What the form's own checks cannot read, by field: a number field that is not a number, a text field or a
+    choice that is not text (or is longer than a person types). None is a blank field, which those checks report."""
+    problems = {}
     for key, value in values.items():
         label = key.replace("_", " ")
         try:
@@ -144,7 +153,7 @@ def _type_problems(values: dict) -> list[str]:
             elif value is not None:
                 inputs.text(value, label)
         except InvalidInput as exc:
-            problems.append(str(exc))
+            problems[key] = str(exc)
     return problems
 
 
@@ -175,27 +184,38 @@ def on_architecture_change(filters, pool_size, dense_units, current):
     Output(FORM_MESSAGE, "children"),
     Output(PIN, "data"),
     Output(BANNER_JOB, "data"),
+    *(Output(FIELD[key], "invalid") for key in MARKABLE),
     Input(START, "n_clicks"),
     [State(field_id, "value") for field_id in FIELD.values()],
     prevent_initial_call=True,
 )
 def on_start(_clicks, *field_values):
-    """Validate the form and start the job; every problem, or the refusal, is shown as a message."""
+    """Check the form and start the job: every problem is listed at once and its field marked, or the refusal is
+    shown."""
     values = _form_values(field_values)
-    problems = _type_problems(values)
+    unreadable = _type_problems(values)
+    readable = {key: None if key in unreadable else value for key, value in values.items()}
+    check = check_form(readable, skip=frozenset(unreadable))
+    problems = [*unreadable.items(), *check.problems]
     if problems:
-        return _fix_these(problems), no_update, None
-    raw, errors = validate_form(values)
-    if errors:
-        return _fix_these(errors), no_update, None
+        return _fix_these([message for _key, message in problems]), no_update, None, *_marks(problems)
     try:
-        job = services.job_runner().start(raw, started_by=current_user_name())
+        job = services.job_runner().start(check.raw, started_by=current_user_name())
     except JobRunning as exc:  # about the running job: goes when that job ends
-        return error_alert(str(exc)), no_update, exc.job.id
+        return error_alert(str(exc)), no_update, exc.job.id, *_marks([])
+    except ConfigError as exc:  # what only the runner knows: a dataset path outside the data folder
+        problems = [(field_of(message, values), message) for message in exc.errors]
+        return _fix_these(exc.errors), no_update, None, *_marks(problems)
     except ExplorerError as exc:
-        return error_alert(str(exc)), no_update, None
+        return error_alert(str(exc)), no_update, None, *_marks([])
     # follow the current job again (a pinned page would otherwise keep showing the old one)
-    return info_alert(f"Job {job.id} started: training {job.model!r}."), None, job.id
+    return info_alert(f"Job {job.id} started: training {job.model!r}."), None, job.id, *_marks([])
+
+
+def _marks(problems: list[tuple[str | None, str]]) -> list[bool]:
+    """The ``invalid`` flag of every markable field: True for those a problem names."""
+    named = {key for key, _message in problems}
+    return [key in named for key in MARKABLE]
 
 
 @callback(

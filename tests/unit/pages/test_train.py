@@ -94,3 +94,26 @@ def test_progress_says_what_the_job_does_before_its_first_batch(train, jobs):
     failed_early = queued_job(jobs)
     jobs.finish(failed_early.id, "failed", error="no data")
     assert progress_of(train, failed_early.id) == (0.0, "", False, "primary", "")
+
+
+def start_outputs(train, **changes):
+    message, pinned, banner_job, *invalid = train.on_start(1, *form_args(train, **changes))
+    return message, pinned, banner_job, {key for key, flag in zip(train.MARKABLE, invalid, strict=True) if flag}
+
+
+def test_start_lists_every_problem_at_once_and_marks_each_field(train, jobs):
+    message, pinned, banner_job, marked = start_outputs(train, epochs=0, filters="32, x", momentum=["x"],
+                                                        name="../evil", conv_activation="swish")
+    text = str(message.children)
+    assert pinned is no_update and banner_job is None
+    assert marked == {"epochs", "filters", "momentum", "name", "conv_activation"}
+    for part in ("epochs must be between 1 and 500", "Conv filters", "momentum must be a number",
+                 "invalid model name", "conv layer 1 activation"):
+        assert part in text
+    assert jobs.list() == []
+
+
+def test_a_run_that_cannot_be_built_is_refused_before_a_job_exists(train, jobs):
+    message, pinned, _banner, marked = start_outputs(train, filters="8, 8, 8, 8, 8, 8", kernels="1", pool_size=2)
+    assert "pooling after conv layer 5 leaves no pixels" in str(message.children) and marked == {"pool_size"}
+    assert pinned is no_update and jobs.list() == []
