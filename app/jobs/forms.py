@@ -47,6 +47,30 @@ def default_form() -> dict[str, Any]:
     return values
 
 
+def form_from_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The form's fields for a stored run's configuration (a job's ``config``): what "run again with these
+    settings" fills in. The inverse of :func:`config_from_form` for every configuration the form can express.
+
+    Raises:
+        ConfigError: ``config`` is not a valid configuration.
+    """
+    parsed = parse_config(config)
+    values = default_form() | {key: value for key, value in parsed.to_dict().items()
+                               if key not in ("conv_layers", "dense_layers", "dataset")}
+    named = parsed.dataset in NAMED_DATASETS
+    values["dataset"] = parsed.dataset if named else default_form()["dataset"]
+    values["dataset_path"] = "" if named else parsed.dataset
+    kernels = [conv.kernel for conv in parsed.conv_layers]
+    values.update(
+        filters=", ".join(str(conv.filters) for conv in parsed.conv_layers),
+        kernels=str(kernels[0]) if len(set(kernels)) == 1 else ", ".join(str(kernel) for kernel in kernels),
+        conv_activation=parsed.conv_layers[0].activation,
+        dense_units=", ".join(str(dense.units) for dense in parsed.dense_layers),
+        dense_activation=parsed.dense_layers[0].activation if parsed.dense_layers else "relu",
+    )
+    return values
+
+
 def parse_int_list(text: Any, label: str, errors: list[str], allow_empty: bool = False) -> list[int]:
     """``"32, 64 128"`` -> ``[32, 64, 128]``; a malformed list adds a message to ``errors`` and returns []."""
     items = [item for item in str(text or "").replace(",", " ").split() if item]

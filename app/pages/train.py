@@ -28,13 +28,24 @@ from app.jobs.forms import (
     check_form,
     default_form,
     field_of,
+    form_from_config,
     probe_layer_options,
 )
 from app.jobs.records import JobNotFound, JobRunning
 from app.ui import inputs
 from app.ui.components import SMALL_CHART, TOOLBAR, error_alert, info_alert
 from app.ui.links import explorer_link, first, job_link
-from app.ui.training_form import FIELD, FORM_MESSAGE, PROBE_NOW, SAVE_PARTIAL, START, STOP, choices, training_form
+from app.ui.training_form import (
+    FIELD,
+    FORM_MESSAGE,
+    PROBE_NOW,
+    SAVE_PARTIAL,
+    START,
+    STOP,
+    choices,
+    settings_list,
+    training_form,
+)
 
 dash.register_page(__name__, path="/train", name="Train", title="Train · CNN Activation Explorer", nav_order=4)
 
@@ -53,6 +64,10 @@ PROBE_INPUT = "train-probe-input"
 PROBE_PROBABILITIES = "train-probe-probabilities"
 PROBE_INFO = "train-probe-info"
 JOBS_TABLE = "train-jobs"
+SETTINGS = "train-settings"  # the shown job's settings, read-only
+RERUN = "train-rerun"
+RERUN_BOX = "train-rerun-box"  # shows the button only for an ended job (a dbc.Button has no hidden property)
+RERUN_NOTE = "train-rerun-note"
 BANNER_JOB = "train-banner-job"  # the id of the job the form's banner talks about (None: about no job)
 POLL_MS = 500  # with the two callbacks after it and the redraw, an epoch reaches every page well within 2 s
 
@@ -70,8 +85,19 @@ def layout(job=None, **_other):
     values["name"] = services.store().free_name(values["name"])
     job = inputs.job_id_or_none(first(job))
     form = training_form(values)
-    if refusal := write_refusal():  # a viewer or a read-only instance: a note; the hidden form keeps the callbacks' ids
-        form = [dbc.Alert(refusal, color="secondary", id="train-read-only"), html.Div(form, hidden=True)]
+    refusal = write_refusal()
+    # Run again fills the form: offered only to those who have one. Always in the page (its callbacks need the id).
+    rerun = html.Div([
+        html.Span(dbc.Button("Run again with these settings", id=RERUN, color="secondary", outline=True, size="sm",
+                             className="mt-2", title="copy this job's settings into the form"),
+                  id=RERUN_BOX, hidden=True),
+        html.Span(id=RERUN_NOTE, className="small text-muted ms-2"),
+    ], hidden=bool(refusal))
+    settings = dbc.Card(dbc.CardBody([html.Div(id=SETTINGS), rerun]), className="mb-3")
+    if refusal:  # a viewer or a read-only instance: a note; the hidden form keeps the callbacks' ids
+        form = [dbc.Alert(refusal, color="secondary", id="train-read-only"), settings, html.Div(form, hidden=True)]
+    else:
+        form = [form, settings]
     watch = dbc.Card(
         dbc.CardBody(
             [
@@ -489,3 +515,49 @@ def on_probe_epoch(epoch, view):
     return (heatmap, image, probability_bars(probe["probabilities"], names, label),
             f"epoch {epoch} of {job.epochs_total}: {probe['layer']} · {probe['activations'].shape}")
 
+
+
+@callback(
+    Output(SETTINGS, "children"),
+    Output(RERUN_BOX, "hidden"),
+    Input(VIEW, "data"),
+)
+def on_view_settings(view):
+    """The shown job's own settings, read-only and labelled with the job (never the form's editable defaults),
+    and, once it has ended, the button that copies them into the form."""
+    view = inputs.job_view(view)
+    if view is None:
+        return html.Span("The settings of a job appear here once one runs.", className="small text-muted"), True
+    try:
+        job = services.job_store().get(view["job"])
+        values = form_from_config(job.config)
+    except ExplorerError as exc:
+        return html.Span(str(exc), className="small text-muted"), True
+    heading = html.H6([f"Settings of job {job.id} ", dbc.Badge("read-only", color="light", text_color="dark")],
+                      className="card-title")
+    return [heading, settings_list(values)], job.active
+
+
+@callback(
+    *(Output(field_id, "value", allow_duplicate=True) for field_id in FIELD.values()),
+    *(Output(FIELD[key], "invalid", allow_duplicate=True) for key in MARKABLE),
+    Output(RERUN_NOTE, "children"),
+    Input(RERUN, "n_clicks"),
+    State(VIEW, "data"),
+    prevent_initial_call=True,
+)
+def on_rerun(_clicks, view):
+    """Fill the form with the shown job's settings, under a model name not yet taken; nothing starts until the
+    user presses Start."""
+    keep = (no_update,) * (len(FIELD) + len(MARKABLE))
+    view = inputs.job_view(view)
+    if view is None:
+        return *keep, "No job shown."
+    try:
+        job = services.job_store().get(view["job"])
+        values = form_from_config(job.config)
+    except ExplorerError as exc:
+        return *keep, str(exc)
+    values["name"] = services.store().free_name(values["name"])
+    return (*(values[key] for key in FIELD), *(False for _key in MARKABLE),
+            f"The form now holds job {job.id}'s settings, as {values['name']!r}: press Start training to run them.")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
+from app.core.training import parse_config
 from app.jobs.forms import (
     check_form,
     config_from_form,
     default_form,
+    form_from_config,
     parse_int_list,
     probe_layer_options,
     validate_form,
@@ -111,3 +115,20 @@ def test_a_run_over_the_jobs_budget_is_refused_by_the_form_as_a_whole():
     check = check_form(hostile)
     assert check.errors and any("parameters, the cap is 5,000,000" in e for e in check.errors)
     assert check.invalid == set()  # about the run as a whole, no single field
+
+
+@pytest.mark.parametrize("raw", [
+    {},  # the blog's run
+    {"name": "x2", "dataset": "fashion-mnist", "conv_layers": [{"filters": 8, "kernel": 5}, {"filters": 16}],
+     "pool_size": 0, "dense_layers": [], "optimizer": "adam", "lr_schedule": "none", "epochs": 3, "max_train": 500,
+     "max_test": 100, "probe_image": None, "probe_layer": None, "seed": 7},
+    {"name": "by-path", "dataset": "my-digits.npz", "conv_layers": [{"filters": 4, "activation": "tanh"}],
+     "dense_layers": [{"units": 32, "activation": "elu"}, {"units": 16, "activation": "elu"}],
+     "regularizer": "l1", "regularizer_factor": 0.01, "probe_image": 4, "probe_layer": "Flatten"},
+])
+def test_a_stored_configuration_fills_the_form_and_reads_back_the_same(raw):
+    config = parse_config(raw).to_dict()
+    values = form_from_config(config)
+    assert set(values) == set(default_form())
+    back, errors = config_from_form(values)
+    assert errors == [] and parse_config(back).to_dict() == config

@@ -68,6 +68,8 @@ def valid_calls(pages) -> dict[str, tuple]:
         "train.on_tick": (pages["train"].on_tick, (1, VIEW["job"], None)),
         "train.on_new_epochs": (pages["train"].on_new_epochs, (VIEW, 2, 3)),
         "train.on_probe_epoch": (pages["train"].on_probe_epoch, (2, VIEW)),
+        "train.on_view_settings": (pages["train"].on_view_settings, (VIEW,)),
+        "train.on_rerun": (pages["train"].on_rerun, (1, VIEW)),
         "models.delete_confirmed": (pages["models"].delete_confirmed, (1, "no-such-model")),
         "models.show_model_file": (pages["models"].show_model_file, ("my cnn.keras",)),
         "models.show_test_set_file": (pages["models"].show_test_set_file, ("digits.npz",)),

@@ -117,3 +117,35 @@ def test_a_run_that_cannot_be_built_is_refused_before_a_job_exists(train, jobs):
     message, pinned, _banner, marked = start_outputs(train, filters="8, 8, 8, 8, 8, 8", kernels="1", pool_size=2)
     assert "pooling after conv layer 5 leaves no pixels" in str(message.children) and marked == {"pool_size"}
     assert pinned is no_update and jobs.list() == []
+
+
+def test_the_settings_shown_are_the_jobs_read_only_and_run_again_fills_the_form_with_them(train, jobs, app_store):
+    job = queued_job(jobs, name="mnist-cnn", epochs=3, conv_layers=[{"filters": 8, "kernel": 5}, {"filters": 16}],
+                     pool_size=0, dense_layers=[], optimizer="adam", max_train=500, probe_image=None)
+    view = {"job": job.id, "epochs": 0, "status": "queued", "total": 0}
+    settings, rerun_hidden = train.on_view_settings(view)
+    text = str(settings)
+    assert f"Settings of job {job.id}" in text and "read-only" in text
+    assert "'8, 16'" in text and "'5, 3'" in text and "'adam'" in text and "'500'" in text
+    assert rerun_hidden  # not while it runs
+    jobs.finish(job.id, "succeeded", saved=True)
+    assert train.on_view_settings({**view, "status": "succeeded"})[1] is False
+    *outputs, note = train.on_rerun(1, {**view, "status": "succeeded"})
+    values = dict(zip(train.FIELD, outputs[: len(train.FIELD)], strict=False))
+    assert values["filters"] == "8, 16" and values["kernels"] == "5, 3" and values["epochs"] == 3
+    assert values["optimizer"] == "adam" and values["max_train"] == 500 and values["probe_image"] is None
+    assert values["name"] == "mnist-cnn-2"  # the name it was saved under is taken
+    assert outputs[len(train.FIELD):] == [False] * len(train.MARKABLE)  # earlier invalid marks go
+    assert job.id in note and "'mnist-cnn-2'" in note
+    # the filled form describes the job's run exactly, under the new name
+    check = train.check_form(values)
+    assert check.errors == [] and parse_config(check.raw).to_dict() == {**job.config, "name": "mnist-cnn-2"}
+
+
+def test_settings_and_run_again_without_a_job(train, jobs):
+    settings, hidden = train.on_view_settings(None)
+    assert "appear here" in str(settings) and hidden
+    *outputs, note = train.on_rerun(1, None)
+    assert note == "No job shown." and all(output is no_update for output in outputs)
+    *outputs, note = train.on_rerun(1, {"job": "0123456789ab", "epochs": 0, "status": "succeeded", "total": 0})
+    assert "0123456789ab" in note and all(output is no_update for output in outputs)
