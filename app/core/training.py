@@ -198,6 +198,43 @@ def conv_layer_names(config: TrainingConfig) -> list[str]:
     return names + ["Flatten"] + [f"Dense_{i}" for i in range(1, len(config.dense_layers) + 2)]
 
 
+def feature_map_sizes(config: TrainingConfig, image_shape: tuple[int, ...]) -> list[tuple[str, int, int]]:
+    """``(layer name, height, width)`` of every conv and pooling layer of ``config`` in build order, from the
+    arithmetic alone: Keras' valid padding and stride 1 (``size - kernel + 1``), pooling that drops a remainder
+    (``size // pool``). Sizes below 1 are kept (the layer could not be built), so a caller can say where it breaks.
+
+    Args:
+        config: the run; only its conv layers and pool size matter.
+        image_shape: ``(height, width, channels)`` of the dataset's images.
+    """
+    height, width = int(image_shape[0]), int(image_shape[1])
+    sizes = []
+    for i, conv in enumerate(config.conv_layers, start=1):
+        height, width = height - conv.kernel + 1, width - conv.kernel + 1
+        sizes.append((f"Conv2D_{i}", height, width))
+        if config.pool_size and i < len(config.conv_layers):  # pooling after every conv layer but the last
+            height, width = height // config.pool_size, width // config.pool_size
+            sizes.append((f"Max_Pool_{i}", height, width))
+    return sizes
+
+
+def shrink_problem(config: TrainingConfig, image_shape: tuple[int, ...]) -> str | None:
+    """Why the conv and pooling layers of ``config`` cannot be built on images of ``image_shape`` (the first layer
+    that would leave less than one pixel, with the sizes that lead there), or None if they can."""
+    before = f"{int(image_shape[0])}×{int(image_shape[1])}"
+    for name, height, width in feature_map_sizes(config, image_shape):
+        kind, number = name.rsplit("_", 1)
+        if min(height, width) < 1:
+            if kind == "Conv2D":
+                kernel = config.conv_layers[int(number) - 1].kernel
+                return (f"conv layer {number} (kernel {kernel}) leaves no pixels of the input: its input is {before}; "
+                        "use smaller kernels, fewer conv layers or less pooling")
+            return (f"pooling after conv layer {number} leaves no pixels: {before} pooled by {config.pool_size} is "
+                    f"{max(height, 0)}×{max(width, 0)}; use fewer conv layers, a smaller pool or none")
+        before = f"{height}×{width}"
+    return None
+
+
 def build_model(config: TrainingConfig, input_shape: tuple[int, int, int], n_classes: int):
     """The CNN of ``config`` as a Keras Sequential model with the blog's layer names, compiled.
 
@@ -209,17 +246,13 @@ def build_model(config: TrainingConfig, input_shape: tuple[int, int, int], n_cla
     keras.utils.set_random_seed(config.seed)
     regularizer = {"none": None, "l1": keras.regularizers.L1, "l2": keras.regularizers.L2}[config.regularizer]
     dense_regularizer = regularizer(config.regularizer_factor) if regularizer else None
+    problem = shrink_problem(config, input_shape)
+    if problem:
+        raise ConfigError([problem])
     layers: list[Any] = [keras.Input(shape=input_shape, name="image")]
-    height, width = input_shape[:2]
     for i, conv in enumerate(config.conv_layers, start=1):
-        height, width = height - conv.kernel + 1, width - conv.kernel + 1
-        if min(height, width) < 1:
-            raise ConfigError([f"conv layer {i} (kernel {conv.kernel}) leaves no pixels of the input"])
         layers.append(keras.layers.Conv2D(conv.filters, conv.kernel, activation=conv.activation, name=f"Conv2D_{i}"))
         if config.pool_size and i < len(config.conv_layers):
-            height, width = height // config.pool_size, width // config.pool_size
-            if min(height, width) < 1:
-                raise ConfigError([f"pooling after conv layer {i} leaves no pixels"])
             layers.append(keras.layers.MaxPooling2D(config.pool_size, name=f"Max_Pool_{i}"))
     layers.append(keras.layers.Flatten(name="Flatten"))
     for i, dense in enumerate(config.dense_layers, start=1):
@@ -286,6 +319,25 @@ class TrainingObserver:
         return None
 
 
+def mark_epoch(batches: int, batches_per_epoch: int) -> dict[str, Any]:
+    """The fields that say how much of its epoch a metrics row covers: ``batches`` trained of ``batches_per_epoch``
+    and ``partial`` (True when a stop cut the epoch short)."""
+    return {"batches": batches, "batches_per_epoch": batches_per_epoch, "partial": batches < batches_per_epoch}
+
+
+def is_partial(row: dict[str, Any]) -> bool:
+    """Whether a metrics row is of an epoch cut short by a stop (rows recorded before rows said so count as full)."""
+    return bool(row.get("partial"))
+
+
+def epoch_position(row: dict[str, Any]) -> float:
+    """Where a metrics row sits on an epoch axis: its epoch number, or for a partial epoch the point reached in it
+    (epoch 3 stopped after 25 of 100 batches: 2.25)."""
+    if not is_partial(row) or not row.get("batches_per_epoch"):
+        return float(row["epoch"])
+    return row["epoch"] - 1 + row["batches"] / row["batches_per_epoch"]
+
+
 def _observer_callback(observer: TrainingObserver, config: TrainingConfig, dataset: Dataset):
     """A Keras callback that forwards progress to ``observer`` and records the probe image each epoch."""
     import keras
@@ -294,6 +346,7 @@ def _observer_callback(observer: TrainingObserver, config: TrainingConfig, datas
         def __init__(self) -> None:
             super().__init__()
             self.epoch = 0
+            self.epoch_batches = 0
             self.epoch_started = 0.0
             self.stopped = False
             self.probe_model = None
@@ -320,9 +373,11 @@ def _observer_callback(observer: TrainingObserver, config: TrainingConfig, datas
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch + 1
+            self.epoch_batches = 0
             self.epoch_started = time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
+            self.epoch_batches = batch + 1
             observer.on_batch_end(self.epoch, batch + 1, self.batches)
             if observer.should_stop():
                 self.stopped = True
@@ -333,6 +388,9 @@ def _observer_callback(observer: TrainingObserver, config: TrainingConfig, datas
             metrics = {key: float(value) for key, value in logs.items() if key != "learning_rate"}
             metrics["learning_rate"] = float(np.asarray(self.model.optimizer.learning_rate))
             metrics["epoch_seconds"] = time.perf_counter() - self.epoch_started
+            # A stop mid-epoch still ends the epoch in Keras (validation runs, this hook is called): the row must
+            # say it covers only part of the training images, or it reads as one more full epoch.
+            metrics.update(mark_epoch(self.epoch_batches, self.batches))
             target = observer.probe_target()
             if target is not None:  # a viewer chose another image or layer during the run
                 self.set_probe(*target)
@@ -372,7 +430,7 @@ class TrainingResult:
             "history": self.history,
             "metrics": self.metrics,
             "duration_seconds": round(self.duration_seconds, 2),
-            "epochs_completed": len(self.history),
+            "epochs_completed": sum(not is_partial(row) for row in self.history),
             "stopped": self.stopped,
             "train_size": len(self.dataset.x_train),
             "test_size": len(self.dataset.x_test),

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from app.core.errors import InvalidInput
 from app.core.limits import format_bytes
-from app.core.training import MAX_PARAMETERS, MAX_TRAIN_IMAGES, ConfigError, TrainingConfig
+from app.core.training import MAX_PARAMETERS, MAX_TRAIN_IMAGES, ConfigError, TrainingConfig, shrink_problem
 
 BYTES_PER_FLOAT = 4  # Keras' float32 default
 
@@ -170,21 +170,21 @@ def estimate(
         The per-layer and total costs.
 
     Raises:
-        InvalidInput: the layers shrink the image below one pixel (the same sentences as build_model's).
+        InvalidInput: the layers shrink the image below one pixel (:func:`~app.core.training.shrink_problem`'s
+            sentence, as build_model's).
     """
+    problem = shrink_problem(config, input_shape)
+    if problem:
+        raise InvalidInput(problem)
     height, width, channels = (int(d) for d in input_shape)
     layers: list[LayerCost] = []
     for i, conv in enumerate(config.conv_layers, start=1):
         layer = _conv(f"Conv2D_{i}", height, width, channels, conv.filters, conv.kernel)
-        if min(layer.output_shape[:2]) < 1:
-            raise InvalidInput(f"conv layer {i} (kernel {conv.kernel}) leaves no pixels of the input")
         layers.append(layer)
         height, width, channels = layer.output_shape
         if config.pool_size and i < len(config.conv_layers):  # build_model pools after every conv but the last
             pool = config.pool_size
             out_h, out_w = height // pool, width // pool
-            if min(out_h, out_w) < 1:
-                raise InvalidInput(f"pooling after conv layer {i} leaves no pixels")
             layers.append(LayerCost(f"Max_Pool_{i}", "MaxPooling2D", (out_h, out_w, channels), 0,
                                     out_h * out_w * channels, out_h * out_w * channels * pool * pool))
             height, width = out_h, out_w

@@ -7,6 +7,7 @@ Plain dicts, like :mod:`app.figures.heatmaps`: building them costs well under a 
 
 from __future__ import annotations
 
+from app.core.training import epoch_position, is_partial
 from app.figures.heatmaps import MARGIN, MODEBAR_PX, TITLE_FONT_PX, TITLE_PAD_PX, chart_title, title_height
 
 TRAIN_COLOR = "#1f77b4"
@@ -43,6 +44,34 @@ def _note(show: bool) -> list[dict]:
              "font": {"color": "#888"}}]
 
 
+def _partial_trace(epochs: list[dict], key: str, color: str, axes: tuple[str, str], number_format: str) -> list[dict]:
+    """The epoch a stop cut short, if any: a dotted segment from the last full epoch to a hollow marker placed at
+    the point reached in that epoch, "partial" in its hover; no legend entry (it continues the metric's curve)."""
+    cut = next((row for row in epochs if is_partial(row)), None)
+    if cut is None:
+        return []
+    full = [row for row in epochs if not is_partial(row)]
+    rows = full[-1:] + [cut]
+    labels = [f"epoch {row['epoch']}" for row in full[-1:]] + [
+        f"epoch {cut['epoch']}, partial: {cut.get('batches', '?')} of {cut.get('batches_per_epoch', '?')} batches"]
+    return [{
+        "type": "scatter",
+        "x": [epoch_position(row) for row in rows],
+        "y": [row.get(key) for row in rows],
+        "text": labels,
+        "name": f"{key} (partial epoch)",
+        "showlegend": False,
+        "mode": "lines+markers",
+        "line": {"color": color, "dash": "dot"},
+        # the last full epoch's point is drawn by the main curve already
+        "marker": {"symbol": ["circle"] * (len(rows) - 1) + ["circle-open"], "size": [0] * (len(rows) - 1) + [10],
+                   "color": color, "line": {"width": 2, "color": color}},
+        "xaxis": axes[0],
+        "yaxis": axes[1],
+        "hovertemplate": f"%{{text}}<br>{key} %{{y:{number_format}}}<extra></extra>",
+    }]
+
+
 def training_curves(epochs: list[dict[str, float]], epochs_total: int = 0, title: str = "") -> dict:
     """Loss and val_loss (left), accuracy and val_accuracy (right) per epoch: four traces, x = epoch.
 
@@ -52,17 +81,20 @@ def training_curves(epochs: list[dict[str, float]], epochs_total: int = 0, title
         title: figure title.
 
     Returns:
-        A Plotly figure dict; ``data`` holds loss, val_loss (axes x/y) and accuracy, val_accuracy (x2/y2).
+        A Plotly figure dict; ``data`` holds loss, val_loss (axes x/y) and accuracy, val_accuracy (x2/y2) over the
+        full epochs, then, if a stop cut an epoch short, one dotted "(partial epoch)" trace per metric, in that order.
     """
-    x = [row["epoch"] for row in epochs]
-    data = []
+    full = [row for row in epochs if not is_partial(row)]
+    x = [row["epoch"] for row in full]
+    data, partial = [], []
     for axes, metric in ((("x", "y"), "loss"), (("x2", "y2"), "accuracy")):
         for prefix, color, dash in (("", TRAIN_COLOR, "solid"), ("val_", VALIDATION_COLOR, "dash")):
             key = prefix + metric
+            partial += _partial_trace(epochs, key, color, axes, ".4f")
             data.append({
                 "type": "scatter",
                 "x": x,
-                "y": [row.get(key) for row in epochs],
+                "y": [row.get(key) for row in full],
                 "name": key,
                 "mode": "lines+markers",
                 "line": {"color": color, "dash": dash},
@@ -92,15 +124,17 @@ def training_curves(epochs: list[dict[str, float]], epochs_total: int = 0, title
         "yaxis2": {"gridcolor": GRID_COLOR, "anchor": "x2", "visible": bool(epochs), "automargin": True},
         "annotations": subplot_titles + _note(not epochs),
     }
-    return {"data": data, "layout": layout}
+    return {"data": data + partial, "layout": layout}
 
 
 def learning_rate_curve(epochs: list[dict[str, float]], epochs_total: int = 0) -> dict:
-    """The learning rate at the end of each epoch (the blog's LrHistory), one trace, as a Plotly figure dict."""
+    """The learning rate at the end of each full epoch (the blog's LrHistory) as a Plotly figure dict; an epoch cut
+    short by a stop is a second, dotted trace ending in a hollow marker."""
+    full = [row for row in epochs if not is_partial(row)]
     trace = {
         "type": "scatter",
-        "x": [row["epoch"] for row in epochs],
-        "y": [row.get("learning_rate") for row in epochs],
+        "x": [row["epoch"] for row in full],
+        "y": [row.get("learning_rate") for row in full],
         "mode": "lines+markers",
         "name": "learning rate",
         "line": {"color": "#2ca02c"},
@@ -116,4 +150,5 @@ def learning_rate_curve(epochs: list[dict[str, float]], epochs_total: int = 0) -
         "yaxis": {"exponentformat": "e", "gridcolor": GRID_COLOR, "visible": bool(epochs), "automargin": True},
         "annotations": _note(not epochs),
     }
-    return {"data": [trace], "layout": layout}
+    return {"data": [trace, *_partial_trace(epochs, "learning_rate", "#2ca02c", ("x", "y"), ".3e")],
+            "layout": layout}

@@ -8,9 +8,13 @@ numbers), so every message a user sees is a sentence naming the field.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
+from app.core.datasets import NAMED_SHAPES
 from app.core.training import ConfigError, TrainingConfig, conv_layer_names, parse_config
+from app.core.training_cost import refuse_over_budget
 
 NAMED_DATASETS = {
     "mnist-subset": "Bundled MNIST subset (4,000 train / 1,000 test)",
@@ -40,6 +44,30 @@ def default_form() -> dict[str, Any]:
     )
     for key in ("conv_layers", "dense_layers"):
         values.pop(key)
+    return values
+
+
+def form_from_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The form's fields for a stored run's configuration (a job's ``config``): what "run again with these
+    settings" fills in. The inverse of :func:`config_from_form` for every configuration the form can express.
+
+    Raises:
+        ConfigError: ``config`` is not a valid configuration.
+    """
+    parsed = parse_config(config)
+    values = default_form() | {key: value for key, value in parsed.to_dict().items()
+                               if key not in ("conv_layers", "dense_layers", "dataset")}
+    named = parsed.dataset in NAMED_DATASETS
+    values["dataset"] = parsed.dataset if named else default_form()["dataset"]
+    values["dataset_path"] = "" if named else parsed.dataset
+    kernels = [conv.kernel for conv in parsed.conv_layers]
+    values.update(
+        filters=", ".join(str(conv.filters) for conv in parsed.conv_layers),
+        kernels=str(kernels[0]) if len(set(kernels)) == 1 else ", ".join(str(kernel) for kernel in kernels),
+        conv_activation=parsed.conv_layers[0].activation,
+        dense_units=", ".join(str(dense.units) for dense in parsed.dense_layers),
+        dense_activation=parsed.dense_layers[0].activation if parsed.dense_layers else "relu",
+    )
     return values
 
 
@@ -73,12 +101,17 @@ def config_from_form(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]
         ``(raw_config, errors)``; when ``errors`` is empty, ``raw_config`` is ready for ``parse_config``.
     """
     errors: list[str] = []
+    # An unreadable list stands in as one harmless layer, so the checks of the other fields of those layers
+    # (kernels, activations) still run and every problem is reported at once; with errors, raw is not used.
     filters = parse_int_list(values.get("filters"), "Conv filters", errors)
     kernels = parse_int_list(values.get("kernels"), "Kernel sizes", errors)
     if filters and kernels and len(kernels) not in (1, len(filters)):
         errors.append(f"Kernel sizes: give one size for all conv layers or one per layer ({len(filters)})")
+    filters, kernels = filters or [1], kernels or [1]
     kernels = kernels * len(filters) if len(kernels) == 1 else kernels
+    known = len(errors)
     dense = parse_int_list(values.get("dense_units"), "Dense units", errors, allow_empty=True)
+    dense = [1] if len(errors) > known else dense
     raw: dict[str, Any] = {
         "name": (values.get("name") or "").strip(),
         "dataset": (values.get("dataset_path") or "").strip() or values.get("dataset") or "",
@@ -114,12 +147,114 @@ def probe_layer_options(filters_text: Any, pool_size: Any = 2, dense_text: Any =
     return conv_layer_names(config)
 
 
-def validate_form(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """:func:`config_from_form` plus the full configuration check: every problem at once, for the page."""
-    raw, errors = config_from_form(values)
-    if not errors:
+# Which form field a sentence of parse_config or of the size checks is about, by how it starts (the labels those
+# checks use; a test walks every field). The first match wins: the specific per-layer labels come first.
+FIELD_OF_MESSAGE = (
+    (r"conv layer \d+ \(kernel", "kernels"),
+    (r"conv layer \d+ filters", "filters"),
+    (r"conv layer \d+ kernel", "kernels"),
+    (r"conv layer \d+ activation", "conv_activation"),
+    (r"conv(_| )layers?", "filters"),
+    (r"pooling after", "pool_size"),
+    (r"dense layer \d+ activation", "dense_activation"),
+    (r"dense(_| )layers?", "dense_units"),
+    (r"invalid model name", "name"),
+    (r"regularizer_factor", "regularizer_factor"),
+    (r"lr_schedule", "lr_schedule"),
+    *((re.escape(key), key) for key in (*REQUIRED_NUMBERS, *OPTIONAL_NUMBERS, "regularizer", "optimizer",
+                                        "probe_layer")),
+)
+
+
+@dataclass
+class FormCheck:
+    """What the form describes and everything wrong with it.
+
+    Attributes:
+        raw: the raw training configuration (ready for the job runner when ``errors`` is empty).
+        problems: ``(field, sentence)`` pairs; the field is a key of :func:`default_form`, or None when the
+            sentence is about the run as a whole (e.g. a time budget).
+    """
+
+    raw: dict[str, Any]
+    problems: list[tuple[str | None, str]] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[str]:
+        """Every sentence, in the order found."""
+        return [message for _field, message in self.problems]
+
+    @property
+    def invalid(self) -> set[str]:
+        """The fields to mark invalid."""
+        return {name for name, _message in self.problems if name}
+
+
+def field_of(message: str, values: dict[str, Any]) -> str | None:
+    """The form field a sentence of the configuration checks is about (None: the run as a whole)."""
+    if message.startswith("dataset"):
+        return "dataset_path" if (values.get("dataset_path") or "").strip() else "dataset"
+    for pattern, key in FIELD_OF_MESSAGE:
+        if re.match(pattern, message):
+            return key
+    return None
+
+
+def check_form(values: dict[str, Any], skip: frozenset[str] = frozenset()) -> FormCheck:
+    """Every problem of the form at once: the form's own (lists, blanks), the configuration's (types and bounds),
+    and for a named dataset, whose image size is known, whether the layers fit its images and the job's budget;
+    so a run that cannot be built is refused here, not seconds into its job.
+
+    Args:
+        values: the form's fields, keyed as in :func:`default_form`.
+        skip: fields already reported (by the page's type checks): their other sentences would repeat them.
+
+    Returns:
+        The raw configuration and the problems, each tied to its field.
+    """
+    raw, form_errors = config_from_form(values)
+    problems = [(_form_field(message) or field_of(message, values), message) for message in form_errors]
+    problems = [(name, message) for name, message in problems if name not in skip]
+    reported = set(skip) | {name for name, _message in problems if name}
+    later: list[tuple[str | None, str]] = []
+    config = None
+    try:
+        config = parse_config(raw)
+    except ConfigError as exc:
+        later += [(field_of(message, values), message) for message in exc.errors]
+    if config is not None and config.dataset in NAMED_SHAPES:
+        image_shape, n_classes, n_train = NAMED_SHAPES[config.dataset]
         try:
-            parse_config(raw)
+            refuse_over_budget(config, image_shape, n_classes, min(n_train, config.max_train or n_train))
         except ConfigError as exc:
-            errors = exc.errors
-    return raw, errors
+            later += [(field_of(message, values), message) for message in exc.errors]
+    # a field already found wrong (blank, malformed, not a number) is not reported a second time in other words
+    problems += [(name, message) for name, message in later if name is None or name not in reported]
+    return FormCheck(raw, _once_per_field(problems))
+
+
+def _once_per_field(problems: list[tuple[str | None, str]]) -> list[tuple[str | None, str]]:
+    """One sentence where the configuration's checks say the same of every layer that a single form field fills
+    (one activation, one kernel size for all conv layers): "conv layer 1 kernel ... got 0" stands for them all."""
+    seen, kept = set(), []
+    for name, message in problems:
+        key = (name, re.sub(r"layer \d+ ", "layer # ", message))
+        if key not in seen:
+            seen.add(key)
+            kept.append((name, message))
+    return kept
+
+
+def _form_field(message: str) -> str | None:
+    """The field of one of :func:`config_from_form`'s own sentences (``"epochs is required"``, ``"Conv filters:"``)."""
+    for label, key in (("Conv filters", "filters"), ("Kernel sizes", "kernels"), ("Dense units", "dense_units")):
+        if message.startswith(label):
+            return key
+    key = message.split(" is required")[0].replace(" ", "_")
+    return key if key in REQUIRED_NUMBERS else None
+
+
+def validate_form(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """:func:`check_form`'s configuration and sentences: every problem at once."""
+    check = check_form(values)
+    return check.raw, check.errors

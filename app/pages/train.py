@@ -13,20 +13,39 @@ import time
 import dash
 import dash_bootstrap_components as dbc
 import numpy as np
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from app import services
 from app.auth import current_user_name, write_refusal
 from app.core.errors import ExplorerError, InvalidInput
 from app.core.grid import tile
+from app.core.training import ConfigError, is_partial
 from app.figures.heatmaps import activation_heatmap, input_image_figure, probability_bars
 from app.figures.training import learning_rate_curve, training_curves
-from app.jobs.forms import OPTIONAL_NUMBERS, REQUIRED_NUMBERS, default_form, probe_layer_options, validate_form
-from app.jobs.records import JobNotFound
+from app.jobs.forms import (
+    OPTIONAL_NUMBERS,
+    REQUIRED_NUMBERS,
+    check_form,
+    default_form,
+    field_of,
+    form_from_config,
+    probe_layer_options,
+)
+from app.jobs.records import JobNotFound, JobRunning
 from app.ui import inputs
 from app.ui.components import SMALL_CHART, TOOLBAR, error_alert, info_alert
 from app.ui.links import explorer_link, first, job_link
-from app.ui.training_form import FIELD, FORM_MESSAGE, PROBE_NOW, SAVE_PARTIAL, START, STOP, choices, training_form
+from app.ui.training_form import (
+    FIELD,
+    FORM_MESSAGE,
+    PROBE_NOW,
+    SAVE_PARTIAL,
+    START,
+    STOP,
+    choices,
+    settings_list,
+    training_form,
+)
 
 dash.register_page(__name__, path="/train", name="Train", title="Train · CNN Activation Explorer", nav_order=4)
 
@@ -45,9 +64,16 @@ PROBE_INPUT = "train-probe-input"
 PROBE_PROBABILITIES = "train-probe-probabilities"
 PROBE_INFO = "train-probe-info"
 JOBS_TABLE = "train-jobs"
+SETTINGS = "train-settings"  # the shown job's settings, read-only
+RERUN = "train-rerun"
+RERUN_BOX = "train-rerun-box"  # shows the button only for an ended job (a dbc.Button has no hidden property)
+RERUN_NOTE = "train-rerun-note"
+BANNER_JOB = "train-banner-job"  # the id of the job the form's banner talks about (None: about no job)
 POLL_MS = 500  # with the two callbacks after it and the redraw, an epoch reaches every page well within 2 s
 
 NUMBER_FIELDS = frozenset(REQUIRED_NUMBERS + OPTIONAL_NUMBERS)  # number inputs; the other fields hold text
+# the fields that can show themselves invalid (a dcc.Dropdown, the probe layer, has no such property)
+MARKABLE = tuple(key for key in FIELD if key != "probe_layer")
 
 STATUS_COLORS = {"queued": "secondary", "running": "primary", "succeeded": "success", "failed": "danger",
                  "stopped": "warning"}
@@ -59,8 +85,19 @@ def layout(job=None, **_other):
     values["name"] = services.store().free_name(values["name"])
     job = inputs.job_id_or_none(first(job))
     form = training_form(values)
-    if refusal := write_refusal():  # a viewer or a read-only instance: a note; the hidden form keeps the callbacks' ids
-        form = [dbc.Alert(refusal, color="secondary", id="train-read-only"), html.Div(form, hidden=True)]
+    refusal = write_refusal()
+    # Run again fills the form: offered only to those who have one. Always in the page (its callbacks need the id).
+    rerun = html.Div([
+        html.Span(dbc.Button("Run again with these settings", id=RERUN, color="secondary", outline=True, size="sm",
+                             className="mt-2", title="copy this job's settings into the form"),
+                  id=RERUN_BOX, hidden=True),
+        html.Span(id=RERUN_NOTE, className="small text-muted ms-2"),
+    ], hidden=bool(refusal))
+    settings = dbc.Card(dbc.CardBody([html.Div(id=SETTINGS), rerun]), className="mb-3")
+    if refusal:  # a viewer or a read-only instance: a note; the hidden form keeps the callbacks' ids
+        form = [dbc.Alert(refusal, color="secondary", id="train-read-only"), settings, html.Div(form, hidden=True)]
+    else:
+        form = [form, settings]
     watch = dbc.Card(
         dbc.CardBody(
             [
@@ -120,6 +157,7 @@ def layout(job=None, **_other):
             dcc.Interval(id=INTERVAL, interval=POLL_MS),
             dcc.Store(id=PIN, data=job),
             dcc.Store(id=VIEW),
+            dcc.Store(id=BANNER_JOB),
         ]
     )
 
@@ -128,10 +166,10 @@ def _form_values(args) -> dict:
     return dict(zip(FIELD, args, strict=True))
 
 
-def _type_problems(values: dict) -> list[str]:
-    """What the form's own checks cannot read: a number field that is not a number, a text field or a choice that
-    is not text (or is longer than a person types). None is a blank field, which those checks report."""
-    problems = []
+def _type_problems(values: dict) -> dict[str, str]:
+    """What the form's own checks cannot read, by field: a number field that is not a number, a text field or a
+    choice that is not text (or is longer than a person types). None is a blank field, which those checks report."""
+    problems = {}
     for key, value in values.items():
         label = key.replace("_", " ")
         try:
@@ -141,7 +179,7 @@ def _type_problems(values: dict) -> list[str]:
             elif value is not None:
                 inputs.text(value, label)
         except InvalidInput as exc:
-            problems.append(str(exc))
+            problems[key] = str(exc)
     return problems
 
 
@@ -171,29 +209,44 @@ def on_architecture_change(filters, pool_size, dense_units, current):
 @callback(
     Output(FORM_MESSAGE, "children"),
     Output(PIN, "data"),
+    Output(BANNER_JOB, "data"),
+    *(Output(FIELD[key], "invalid") for key in MARKABLE),
     Input(START, "n_clicks"),
     [State(field_id, "value") for field_id in FIELD.values()],
     prevent_initial_call=True,
 )
 def on_start(_clicks, *field_values):
-    """Validate the form and start the job; every problem, or the refusal, is shown as a message."""
+    """Check the form and start the job: every problem is listed at once and its field marked, or the refusal is
+    shown."""
     values = _form_values(field_values)
-    problems = _type_problems(values)
+    unreadable = _type_problems(values)
+    readable = {key: None if key in unreadable else value for key, value in values.items()}
+    check = check_form(readable, skip=frozenset(unreadable))
+    problems = [*unreadable.items(), *check.problems]
     if problems:
-        return _fix_these(problems), no_update
-    raw, errors = validate_form(values)
-    if errors:
-        return _fix_these(errors), no_update
+        return _fix_these([message for _key, message in problems]), no_update, None, *_marks(problems)
     try:
-        job = services.job_runner().start(raw, started_by=current_user_name())
+        job = services.job_runner().start(check.raw, started_by=current_user_name())
+    except JobRunning as exc:  # about the running job: goes when that job ends
+        return error_alert(str(exc)), no_update, exc.job.id, *_marks([])
+    except ConfigError as exc:  # what only the runner knows: a dataset path outside the data folder
+        problems = [(field_of(message, values), message) for message in exc.errors]
+        return _fix_these(exc.errors), no_update, None, *_marks(problems)
     except ExplorerError as exc:
-        return error_alert(str(exc)), no_update
+        return error_alert(str(exc)), no_update, None, *_marks([])
     # follow the current job again (a pinned page would otherwise keep showing the old one)
-    return info_alert(f"Job {job.id} started: training {job.model!r}."), None
+    return info_alert(f"Job {job.id} started: training {job.model!r}."), None, job.id, *_marks([])
+
+
+def _marks(problems: list[tuple[str | None, str]]) -> list[bool]:
+    """The ``invalid`` flag of every markable field: True for those a problem names."""
+    named = {key for key, _message in problems}
+    return [key in named for key in MARKABLE]
 
 
 @callback(
     Output(FORM_MESSAGE, "children", allow_duplicate=True),
+    Output(BANNER_JOB, "data", allow_duplicate=True),
     Input(STOP, "n_clicks"),
     State(VIEW, "data"),
     State(SAVE_PARTIAL, "value"),
@@ -203,18 +256,19 @@ def on_stop(_clicks, view, save_partial):
     """Ask the shown job to stop at its next batch (keeping the partial model if the switch is on)."""
     view = inputs.job_view(view)
     if view is None:
-        return error_alert("No job to stop.")
+        return error_alert("No job to stop."), None
     save_partial = inputs.flag(save_partial)
     try:
         job = services.job_runner().stop(view["job"], save_partial)
     except ExplorerError as exc:
-        return error_alert(str(exc))
+        return error_alert(str(exc)), None
     kept = " The partial model will be saved." if save_partial else ""
-    return info_alert(f"Stopping job {job.id} at the next batch.{kept}")
+    return info_alert(f"Stopping job {job.id} at the next batch.{kept}"), job.id
 
 
 @callback(
     Output(FORM_MESSAGE, "children", allow_duplicate=True),
+    Output(BANNER_JOB, "data", allow_duplicate=True),
     Input(PROBE_NOW, "n_clicks"),
     State(FIELD["probe_image"], "value"),
     State(FIELD["probe_layer"], "value"),
@@ -225,16 +279,28 @@ def on_probe_now(_clicks, image, layer, view):
     """Switch the running job's probe to the form's test image and layer from its next epoch on."""
     view = inputs.job_view(view)
     if view is None:
-        return error_alert("No running job.")
+        return error_alert("No running job."), None
     try:
         image = inputs.optional_integer(image, "the test image", 0)
         layer = None if layer is None else inputs.name(layer, "layer")
         job = services.job_runner().change_probe(view["job"], image, layer)
     except ExplorerError as exc:
-        return error_alert(str(exc))
+        return error_alert(str(exc)), None
     request = job.probe_request
     return info_alert(f"From the next epoch on, job {job.id} records test image {request['image']} at "
-                      f"{request['layer']}.")
+                      f"{request['layer']}."), job.id
+
+
+# In the browser, not on the server: the banner is a write callback's output (viewers may not call those), and
+# clearing it needs nothing but the shown job's status, which every page already holds in VIEW.
+clientside_callback(
+    ClientsideFunction(namespace="training", function_name="clearEndedBanner"),
+    Output(FORM_MESSAGE, "children", allow_duplicate=True),
+    Output(BANNER_JOB, "data", allow_duplicate=True),
+    Input(VIEW, "data"),
+    State(BANNER_JOB, "data"),
+    prevent_initial_call=True,
+)
 
 
 def _duration(seconds) -> str:
@@ -258,18 +324,38 @@ def _status_line(job) -> list:
     ]
 
 
-def _progress_text(job, n_epochs: int) -> str:
+def _preparing(job) -> str | None:
+    """What a running job does before its first batch, read from what the worker has stored so far (it stores the
+    class names once the data is loaded, the run's size once the model is built); None once batches are done."""
     if job.status == "queued":
         return "waiting for a worker…"
+    if not job.active or job.batches_done:
+        return None
+    if not job.info.get("class_names"):
+        return "loading data…"
     if not job.batches_total:
-        return "loading data and building the model…" if job.active else ""
+        return "building the model…"
+    return "preparing the first batch…"  # Keras traces and compiles the training step on its first call
+
+
+def _progress(job, n_epochs: int) -> tuple[float, str, bool, str, str]:
+    """The progress bar's value, label, animation and colour, and the line under it.
+
+    Before the first batch the bar is full, striped and grey with what the worker is doing, instead of an empty
+    0 % bar that looks stuck."""
+    preparing = _preparing(job)
+    if preparing is not None:
+        return 100, preparing.rstrip("…"), True, "secondary", preparing
+    percent = round(100 * job.fraction, 1)
+    if not job.batches_total:  # ended before training began: the result card says why
+        return percent, "", False, "primary", ""
     parts = [f"epoch {max(job.epoch, 1)}/{job.epochs_total}", f"batch {job.batch}/{job.batches_per_epoch}",
              f"{job.batches_done:,}/{job.batches_total:,} batches", f"{n_epochs} epochs recorded"]
     if job.active and job.eta_seconds is not None:
         parts.append(f"ETA {_duration(job.eta_seconds)}")
     if job.stop_requested and job.active:
         parts.append("stopping…")
-    return " · ".join(parts)
+    return percent, f"{percent:.0f} %", job.active, "primary", " · ".join(parts)
 
 
 def _result(job):
@@ -306,6 +392,7 @@ def _jobs_table(jobs) -> html.Table:
     Output(PROGRESS, "value"),
     Output(PROGRESS, "label"),
     Output(PROGRESS, "animated"),
+    Output(PROGRESS, "color"),
     Output(PROGRESS_TEXT, "children"),
     Output(RESULT, "children"),
     Output(STOP, "disabled"),
@@ -332,17 +419,13 @@ def on_tick(_n, pinned, view):
         idle = html.Span(f"No job {inputs.shown(pinned)}." if pinned else
                          "No training job yet: configure one and start it.",
                          className="text-muted")
-        return idle, 0, "", False, "", None, True, True, jobs_table, None
+        return idle, 0, "", False, "primary", "", None, True, True, jobs_table, None
     n_epochs = len(store.epochs(job.id))
     signature = {"job": job.id, "epochs": n_epochs, "status": job.status, "total": job.epochs_total}
-    percent = round(100 * job.fraction, 1)
     changed = signature != view
     return (
         _status_line(job),
-        percent,
-        f"{percent:.0f} %" if job.batches_total else "",
-        job.active,
-        _progress_text(job, n_epochs),
+        *_progress(job, n_epochs),
         # redrawn only when the run's state changed: a link re-created every poll can lose the click on it
         _result(job) if changed else no_update,
         not job.active,
@@ -350,6 +433,17 @@ def on_tick(_n, pinned, view):
         jobs_table,
         signature if changed else no_update,
     )
+
+
+def _curves_title(job_id: str, epochs: list[dict], total) -> str:
+    """``"<job>: 4 of 20 epochs"``, and ``" + 25 % of epoch 5 (stopped)"`` when a stop cut that epoch short."""
+    full = [row for row in epochs if not is_partial(row)]
+    title = f"{job_id}: {len(full)} of {total or '?'} epochs"
+    cut = next((row for row in epochs if is_partial(row)), None)
+    if cut is not None:
+        share = 100 * cut.get("batches", 0) / (cut.get("batches_per_epoch") or 1)
+        title += f" + {share:.0f} % of epoch {cut['epoch']} (stopped)"
+    return title
 
 
 @callback(
@@ -372,7 +466,7 @@ def on_new_epochs(view, slider_value, slider_max):
     store = services.job_store()
     epochs = store.epochs(view["job"])
     probe_epochs = store.probe_epochs(view["job"])
-    title = f"{view['job']}: {len(epochs)} of {view['total'] or '?'} epochs"
+    title = _curves_title(view["job"], epochs, view["total"])
     curves = training_curves(epochs, view["total"], title)
     rate = learning_rate_curve(epochs, view["total"])
     if not probe_epochs:
@@ -421,3 +515,49 @@ def on_probe_epoch(epoch, view):
     return (heatmap, image, probability_bars(probe["probabilities"], names, label),
             f"epoch {epoch} of {job.epochs_total}: {probe['layer']} · {probe['activations'].shape}")
 
+
+
+@callback(
+    Output(SETTINGS, "children"),
+    Output(RERUN_BOX, "hidden"),
+    Input(VIEW, "data"),
+)
+def on_view_settings(view):
+    """The shown job's own settings, read-only and labelled with the job (never the form's editable defaults),
+    and, once it has ended, the button that copies them into the form."""
+    view = inputs.job_view(view)
+    if view is None:
+        return html.Span("The settings of a job appear here once one runs.", className="small text-muted"), True
+    try:
+        job = services.job_store().get(view["job"])
+        values = form_from_config(job.config)
+    except ExplorerError as exc:
+        return html.Span(str(exc), className="small text-muted"), True
+    heading = html.H6([f"Settings of job {job.id} ", dbc.Badge("read-only", color="light", text_color="dark")],
+                      className="card-title")
+    return [heading, settings_list(values)], job.active
+
+
+@callback(
+    *(Output(field_id, "value", allow_duplicate=True) for field_id in FIELD.values()),
+    *(Output(FIELD[key], "invalid", allow_duplicate=True) for key in MARKABLE),
+    Output(RERUN_NOTE, "children"),
+    Input(RERUN, "n_clicks"),
+    State(VIEW, "data"),
+    prevent_initial_call=True,
+)
+def on_rerun(_clicks, view):
+    """Fill the form with the shown job's settings, under a model name not yet taken; nothing starts until the
+    user presses Start."""
+    keep = (no_update,) * (len(FIELD) + len(MARKABLE))
+    view = inputs.job_view(view)
+    if view is None:
+        return *keep, "No job shown."
+    try:
+        job = services.job_store().get(view["job"])
+        values = form_from_config(job.config)
+    except ExplorerError as exc:
+        return *keep, str(exc)
+    values["name"] = services.store().free_name(values["name"])
+    return (*(values[key] for key in FIELD), *(False for _key in MARKABLE),
+            f"The form now holds job {job.id}'s settings, as {values['name']!r}: press Start training to run them.")

@@ -20,6 +20,18 @@ SAVE_PARTIAL = "train-save-partial"
 FORM_MESSAGE = "train-form-message"
 PROBE_NOW = "train-probe-now"
 
+# The settings as a read-only list (a job's, on the page of everyone who watches it): the form's labels, in its order.
+SETTING_LABELS = {
+    "name": "Model name", "epochs": "Epochs", "dataset": "Dataset", "dataset_path": "Dataset file",
+    "filters": "Filters per conv layer", "kernels": "Kernel size(s)", "conv_activation": "Conv activation",
+    "pool_size": "Max pooling", "dense_units": "Hidden units", "dense_activation": "Dense activation",
+    "regularizer": "Regularizer", "regularizer_factor": "Factor", "optimizer": "Optimizer",
+    "momentum": "Momentum", "lr_schedule": "LR schedule", "learning_rate": "Initial rate",
+    "decay_steps": "Decay steps", "decay_rate": "Decay rate", "batch_size": "Batch size",
+    "max_train": "Max train images", "max_test": "Max test images", "seed": "Seed", "probe_image": "Test image",
+    "probe_layer": "Probe layer",
+}
+
 
 def choices(values) -> list[dict]:
     return [{"label": value, "value": value} for value in values]
@@ -91,3 +103,17 @@ def training_form(values: dict) -> dbc.Card:
         html.Div(id=FORM_MESSAGE, className="mt-2"),
     ]
     return dbc.Card(dbc.CardBody(body), className="mb-3")
+
+
+def settings_list(values: dict) -> html.Dl:
+    """A run's settings (keys of :func:`default_form`) as a read-only list: blank ones (no dataset file, no probe)
+    are left out, a missing limit reads "all"."""
+    items = []
+    for key, label in SETTING_LABELS.items():
+        value = values.get(key)
+        if key in ("max_train", "max_test") and value is None:
+            value = "all"
+        if value in (None, ""):
+            continue
+        items += [html.Dt(label, className="col-6 fw-normal text-muted"), html.Dd(str(value), className="col-6 mb-0")]
+    return html.Dl(items, className="row small mb-0")

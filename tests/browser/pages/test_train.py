@@ -1,5 +1,6 @@
 """The training page in headless chromium: validation messages, a tiny run started from the form whose curves grow
-in the starting window AND in a second window, the refusal of a second start, and the link to the explorer."""
+in the starting window AND in a second window, the refusal of a second start, the banner cleared when the run
+ends, "run again" filling the form, and the link to the explorer."""
 
 from __future__ import annotations
 
@@ -131,6 +132,16 @@ def test_train_page_run_grows_curves_in_two_windows_and_links_the_model(dash_duo
             assert not badge or "browser-run" in line  # both windows show the same run
         time.sleep(0.25)
     assert statuses == {first: "succeeded", second: "succeeded"}
+    driver.switch_to.window(first)
+    # the banner about the run ("records test image 9") goes once the run has ended; its outcome is in the card
+    dash_duo.wait_for_text_to_equal("#train-form-message", "", timeout=5)
+    assert "Settings of job" in dash_duo.find_element("#train-settings").text
+    # run again: the form gets the finished job's settings, under a name not yet taken
+    set_field(dash_duo, "train-dense-units", "64")
+    click(dash_duo, "train-rerun")
+    dash_duo.wait_for_contains_text("#train-rerun-note", "'browser-run-2'", timeout=5)
+    assert dash_duo.find_element("#train-name").get_attribute("value") == "browser-run-2"
+    assert dash_duo.find_element("#train-dense-units").get_attribute("value") == "16"
     time.sleep(1.5)  # the last epoch's redraw
 
 

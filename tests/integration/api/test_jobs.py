@@ -163,6 +163,11 @@ def test_invalid_requests_get_clear_errors(client):
     assert exists.status_code == 409 and "already exists" in exists.get_json()["error"]
     assert client.get("/api/jobs/nope").status_code == 404
     assert client.post("/api/jobs/nope/stop").status_code == 404
+    # six 1x1 conv layers pooled by 2 after each but the last: 28 14 7 3 1, and the fifth pooling leaves nothing
+    pooled_away = client.post("/api/jobs", json={**TINY, "name": "pooled-away", "pool_size": 2,
+                                                 "conv_layers": [{"filters": 2, "kernel": 1}] * 6})
+    assert pooled_away.status_code == 400
+    assert pooled_away.get_json()["errors"][0].startswith("pooling after conv layer 5 leaves no pixels: 1×1 pooled")
     assert client.get("/api/jobs").get_json()["jobs"] == []  # nothing was started
 
 

@@ -4,7 +4,18 @@ import numpy as np
 import pytest
 
 from app.core.datasets import Dataset
-from app.core.training import ConfigError, TrainingObserver, build_model, conv_layer_names, parse_config, train
+from app.core.training import (
+    ConfigError,
+    TrainingObserver,
+    build_model,
+    conv_layer_names,
+    epoch_position,
+    feature_map_sizes,
+    is_partial,
+    parse_config,
+    shrink_problem,
+    train,
+)
 
 
 def test_defaults_are_the_blogs_run():
@@ -94,7 +105,82 @@ def test_short_run_reports_every_epoch_with_probe():
     assert meta["class_names"] == ["a", "b", "c"] and meta["epochs_completed"] == 2
 
 
-def test_stop_takes_effect_at_the_next_batch():
-    recorder = Recorder(stop_after_batches=3)
+def test_stop_takes_effect_at_the_next_batch_and_marks_the_cut_epoch_partial():
+    recorder = Recorder(stop_after_batches=6)  # 4 batches per epoch: epoch 2 is cut after 2 of them
     result = train(parse_config({**SMALL, "epochs": 5}), recorder, tiny_dataset())
-    assert result.stopped and recorder.batches == 3 and len(result.history) <= 1
+    assert result.stopped and recorder.batches == 6
+    full, cut = result.history
+    assert (full["epoch"], full["batches"], full["batches_per_epoch"], full["partial"]) == (1, 4, 4, False)
+    assert (cut["epoch"], cut["batches"], cut["batches_per_epoch"], cut["partial"]) == (2, 2, 4, True)
+    assert [is_partial(row) for row in result.history] == [False, True]
+    assert [epoch_position(row) for row in result.history] == [1.0, 1.5]
+    assert result.meta(parse_config(SMALL))["epochs_completed"] == 1
+
+
+def test_a_stop_at_an_epochs_last_batch_leaves_no_partial_epoch():
+    recorder = Recorder(stop_after_batches=4)
+    result = train(parse_config({**SMALL, "epochs": 5}), recorder, tiny_dataset())
+    assert result.stopped and [row["partial"] for row in result.history] == [False]
+
+
+def test_rows_recorded_before_rows_said_how_much_they_cover_count_as_full():
+    assert not is_partial({"epoch": 3, "loss": 0.1}) and epoch_position({"epoch": 3, "loss": 0.1}) == 3.0
+
+
+ONE_BY_ONE = {"filters": 2, "kernel": 1}
+SHAPES = [  # (config, image shape, the layer Keras cannot build or None)
+    ({}, (28, 28, 1), None),  # the blog's
+    ({"conv_layers": [ONE_BY_ONE] * 5, "pool_size": 2}, (28, 28, 1), None),  # 28 14 7 3 1: just fits
+    ({"conv_layers": [ONE_BY_ONE] * 6, "pool_size": 2}, (28, 28, 1), "Max_Pool_5"),  # too many poolings
+    ({"conv_layers": [{"filters": 2}] * 4, "pool_size": 2}, (28, 28, 1), "Conv2D_4"),  # 3x3 kernel on 1x1
+    ({"conv_layers": [{"filters": 2}] * 3, "pool_size": 4}, (28, 28, 1), "Conv2D_3"),
+    ({"conv_layers": [{"filters": 2}, {"filters": 2, "kernel": 2}], "pool_size": 3}, (28, 28, 3), None),
+    ({"conv_layers": [{"filters": 2}] * 2, "pool_size": 4}, (5, 5, 1), "Max_Pool_1"),
+    ({"conv_layers": [{"filters": 2, "kernel": 7}], "pool_size": 2}, (6, 9, 1), "Conv2D_1"),  # not square
+]
+
+
+@pytest.mark.parametrize(("raw", "image_shape", "breaks_at"), SHAPES)
+def test_feature_map_arithmetic_agrees_with_keras_building_the_layers(raw, image_shape, breaks_at):
+    """Keras itself, layer by layer (not build_model, whose guard is this arithmetic), gives the same sizes and
+    refuses the same layer."""
+    import keras
+
+    config = parse_config({"name": "t", **raw})
+    predicted = feature_map_sizes(config, image_shape)
+    tensor, built, refused = keras.Input(shape=image_shape), [], None
+    for i, conv in enumerate(config.conv_layers, start=1):
+        layers = [(f"Conv2D_{i}", keras.layers.Conv2D(conv.filters, conv.kernel))]
+        if config.pool_size and i < len(config.conv_layers):
+            layers.append((f"Max_Pool_{i}", keras.layers.MaxPooling2D(config.pool_size)))
+        for name, layer in layers:
+            try:
+                tensor = layer(tensor)
+            except ValueError as exc:
+                assert "zero or negative" in str(exc)
+                refused = name
+                break
+            built.append((name, tensor.shape[1], tensor.shape[2]))
+        if refused:
+            break
+    keras.backend.clear_session()
+    assert refused == breaks_at
+    assert predicted[: len(built)] == built
+    if breaks_at is None:
+        assert len(built) == len(predicted) and shrink_problem(config, image_shape) is None
+    else:
+        name, height, width = predicted[len(built)]
+        assert name == breaks_at and min(height, width) < 1
+        assert shrink_problem(config, image_shape) is not None
+
+
+def test_shrink_problem_says_where_and_from_which_size():
+    config = parse_config({"conv_layers": [ONE_BY_ONE] * 6, "pool_size": 2})
+    assert shrink_problem(config, (28, 28, 1)) == (
+        "pooling after conv layer 5 leaves no pixels: 1×1 pooled by 2 is 0×0; use fewer conv layers, a smaller pool "
+        "or none")
+    config = parse_config({"conv_layers": [{"filters": 2}] * 4, "pool_size": 2})
+    assert shrink_problem(config, (28, 28, 1)).startswith(
+        "conv layer 4 (kernel 3) leaves no pixels of the input: its input is 1×1; ")
+    with pytest.raises(ConfigError, match="conv layer 4 .kernel 3. leaves no pixels"):
+        build_model(config, (28, 28, 1), 10)

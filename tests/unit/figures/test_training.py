@@ -21,3 +21,26 @@ def test_training_curves_have_four_traces_over_the_epochs():
     empty = training_curves([])
     assert empty["data"][0]["x"] == [] and EMPTY_NOTE in str(empty["layout"]["annotations"])
     assert not empty["layout"]["xaxis"]["visible"] and not empty["layout"]["yaxis"]["visible"]
+
+
+def test_an_epoch_cut_short_is_a_dotted_hollow_point_at_the_place_reached_not_a_full_epoch():
+    rows = [{"epoch": e, "loss": 1 / e, "val_loss": 1.1 / e, "accuracy": 0.5 + e / 10, "val_accuracy": 0.5,
+             "learning_rate": 0.001 / e, "batches": 8, "batches_per_epoch": 8, "partial": False} for e in (1, 2)]
+    rows.append({"epoch": 3, "loss": 0.4, "val_loss": 0.45, "accuracy": 0.7, "val_accuracy": 0.6,
+                 "learning_rate": 0.0003, "batches": 2, "batches_per_epoch": 8, "partial": True})
+    figure = training_curves(rows, epochs_total=5)
+    main, partial = figure["data"][:4], figure["data"][4:]
+    assert all(trace["x"] == [1, 2] for trace in main)  # the full epochs only
+    assert [trace["name"] for trace in partial] == ["loss (partial epoch)", "val_loss (partial epoch)",
+                                                    "accuracy (partial epoch)", "val_accuracy (partial epoch)"]
+    loss = partial[0]
+    assert loss["x"] == [2.0, 2.25] and loss["y"] == [0.5, 0.4]  # from epoch 2 to a quarter into epoch 3
+    assert loss["line"]["dash"] == "dot" and loss["marker"]["symbol"][-1] == "circle-open"
+    assert loss["text"][-1] == "epoch 3, partial: 2 of 8 batches" and not loss["showlegend"]
+    assert [trace["xaxis"] for trace in partial] == ["x", "x", "x2", "x2"]
+    rate = learning_rate_curve(rows, 5)
+    assert rate["data"][0]["x"] == [1, 2] and rate["data"][1]["x"] == [2.0, 2.25]
+    assert "partial" in rate["data"][1]["text"][-1]
+    only_cut = training_curves(rows[2:], 5)  # stopped inside the first epoch: just the hollow point
+    assert only_cut["data"][0]["x"] == [] and only_cut["data"][4]["x"] == [2.25]
+    assert len(training_curves(rows[:2], 5)["data"]) == 4  # no cut epoch, no extra trace

@@ -71,6 +71,8 @@ def valid_calls(pages) -> dict[str, tuple]:
         "train.on_tick": (pages["train"].on_tick, (1, VIEW["job"], None)),
         "train.on_new_epochs": (pages["train"].on_new_epochs, (VIEW, 2, 3)),
         "train.on_probe_epoch": (pages["train"].on_probe_epoch, (2, VIEW)),
+        "train.on_view_settings": (pages["train"].on_view_settings, (VIEW,)),
+        "train.on_rerun": (pages["train"].on_rerun, (1, VIEW)),
         "models.delete_confirmed": (pages["models"].delete_confirmed, (1, "no-such-model")),
         "models.show_model_file": (pages["models"].show_model_file, ("my cnn.keras",)),
         "models.show_test_set_file": (pages["models"].show_test_set_file, ("digits.npz",)),
@@ -161,7 +163,7 @@ def test_bad_values_become_the_pages_message(pages, store):
     assert "the highest confidence is too large" in str(message.children)
     *_, message = pages["classes"].render_classes("mnist-cnn", "Dense_1", 4, [9], "viridis")
     assert "class B must be an integer" in str(message.children)
-    message, pinned = pages["train"].on_start(1, *([["x"]] * len(pages["train"].FIELD)))
+    message, pinned, *_ = pages["train"].on_start(1, *([["x"]] * len(pages["train"].FIELD)))
     assert "name must be text" in str(message.children) and "epochs must be a number" in str(message.children)
 
 

@@ -106,7 +106,7 @@ def test_classes_means_and_mlp_contributions_add_up(pages, bundled):
 def test_train_form_refuses_invalid_values_with_every_problem(pages, app_store):
     train = pages["train"]
     values = {**train.default_form(), "epochs": 0, "filters": "32, x"}
-    message, pinned = train.on_start(1, *(values[key] for key in train.FIELD))
+    message, pinned, *_ = train.on_start(1, *(values[key] for key in train.FIELD))
     assert pinned is no_update
     text = str(message.children)
     assert "Conv filters" in text
