@@ -44,7 +44,7 @@ def navbar(title: str) -> dbc.Navbar:
         dbc.Container(
             [
                 dbc.NavbarBrand(title, href="/"),
-                dbc.Nav(links, navbar=True),
+                dbc.Nav(links, navbar=True, className="flex-row flex-wrap column-gap-2"),
                 html.Div(id=BASKET_BAR, className="d-flex flex-wrap align-items-center gap-1 ms-auto me-2"),
                 copy_link_control(),
                 html.A("API", href="/api/models", className="nav-link text-light small", target="_blank"),
@@ -53,6 +53,7 @@ def navbar(title: str) -> dbc.Navbar:
                 dcc.Store(id=BASKET_SINK),
             ],
             fluid=True,
+            className="flex-wrap row-gap-1",  # on narrow windows the bar grows a row instead of scrolling sideways
         ),
         color="dark",
         dark=True,
