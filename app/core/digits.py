@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from PIL import Image, ImageOps
 
 from app.core.errors import InvalidInput, TooLarge
 from app.core.limits import format_bytes
@@ -196,8 +197,6 @@ def decode_image(data: bytes, max_bytes: int) -> np.ndarray:
             pixels (checked from the header, before the pixels are decoded).
         InvalidInput: empty, not a PNG/JPEG/GIF/BMP/WebP, truncated or corrupt.
     """
-    from PIL import Image, ImageOps
-
     if len(data) > max_bytes:
         raise TooLarge(f"the image ({format_bytes(len(data))}) is larger than the limit of {format_bytes(max_bytes)}")
     if not data:
@@ -233,8 +232,6 @@ def decode_image(data: bytes, max_bytes: int) -> np.ndarray:
 def _on_white(image):
     """``image`` as RGB, any transparency composited onto white (a digit drawn on a transparent background is dark
     ink on "paper")."""
-    from PIL import Image
-
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -244,8 +241,6 @@ def _on_white(image):
 
 def encode_png(pixels: np.ndarray) -> bytes:
     """``pixels`` (float [H, W] or [H, W, 1|3] in [0, 1]) as PNG bytes: the previews."""
-    from PIL import Image
-
     values = np.asarray(pixels, dtype=np.float32)
     if values.ndim == 3 and values.shape[2] == 1:
         values = values[:, :, 0]
