@@ -3,7 +3,8 @@
 Each image is a folder ``<root>/<hash>/`` named after a content hash of the preprocessed model input, holding:
 
 - ``input.npy``: the model input [H, W, C] float32 (read back with ``allow_pickle=False``);
-- ``preview.png``: what the model sees, in [0, 1];
+- ``preview.png``: what the model sees, drawn as the app draws test images (one channel: high values dark on
+  white);
 - ``original.png``: the drawing or upload as it was given, at most :data:`ORIGINAL_SIDE` px;
 - ``meta.json``: the model it was made for, the recipe, the source (``strokes``, ``upload``, ``array``), when.
 
@@ -193,6 +194,8 @@ def _shrunk(pixels: np.ndarray) -> np.ndarray:
 def _save(images: UserImageStore, loaded: LoadedModel, recipe: digits.Recipe, model_input: np.ndarray,
           original: np.ndarray, source: str) -> UserImage:
     preview = digits.preview(model_input, recipe)
+    if preview.shape[-1] == 1:
+        preview = 1.0 - preview  # drawn as the app draws one-channel test images: high values dark on white
     meta = {"model": loaded.name, "version": loaded.version, "recipe": recipe.as_dict(), "source": source,
             "shape": list(model_input.shape)}
     reference = images.save(model_input, digits.encode_png(preview), digits.encode_png(_shrunk(original)), meta)
@@ -237,7 +240,8 @@ def add_array(images: UserImageStore, loaded: LoadedModel, values: Any) -> UserI
     """
     recipe = _recipe(loaded, True)
     model_input = digits.check_array(values, recipe)
-    return _save(images, loaded, recipe, model_input, digits.preview(model_input, recipe), "array")
+    shown = digits.preview(model_input, recipe)
+    return _save(images, loaded, recipe, model_input, shown if recipe.channels == 3 else 1.0 - shown, "array")
 
 
 def provided_image(images: UserImageStore, loaded: LoadedModel, reference: str) -> ProvidedImage:
