@@ -134,15 +134,16 @@ class UserImageStore:
         for entry in os.scandir(self.root):
             if not entry.is_dir(follow_symlinks=False):
                 continue
-            modified = entry.stat(follow_symlinks=False).st_mtime
             if entry.name.startswith(TEMPORARY):
-                if now - modified > 3600:
+                if now - entry.stat(follow_symlinks=False).st_mtime > 3600:
                     shutil.rmtree(entry.path, ignore_errors=True)
             else:
-                images.append((modified, entry.path))
-        images.sort()
-        for _, path in images[: max(0, len(images) - self.max_images)]:
-            shutil.rmtree(path, ignore_errors=True)
+                images.append(entry)
+        if len(images) <= self.max_images:
+            return  # the common case: no image's age needs reading
+        images.sort(key=lambda entry: entry.stat(follow_symlinks=False).st_mtime)
+        for entry in images[: len(images) - self.max_images]:
+            shutil.rmtree(entry.path, ignore_errors=True)
 
     def get(self, reference: str) -> UserImage:
         """The stored image ``reference``.
