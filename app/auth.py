@@ -13,7 +13,8 @@
   POSTs: a callback is a write when one of its outputs is in ``write_outputs``. Only for users who may not write is
   a callback's body read, after they authenticated and bounded by ``MAX_CONTENT_LENGTH`` (413 beyond it): its
   ``output`` field is the key Dash looks the callback up by, so the callback that would run is the callback that
-  is judged. Writes by viewers, and by everyone when ``READ_ONLY`` is set, get 403.
+  is judged. Writes by viewers, and by everyone when ``READ_ONLY`` is set, get 403. A few POSTs are view-level
+  actions, not writes (:data:`VIEW_LEVEL_POSTS`: drawing or uploading your own digit to look at).
 - Passwords are checked with werkzeug's ``check_password_hash`` (its comparison is ``hmac.compare_digest``); names
   are compared with ``hmac.compare_digest`` too, and an unknown name is checked against a dummy hash of the same
   method, so the time taken does not tell which names exist. A hash check costs ~0.2 s of CPU (scrypt): each
@@ -46,6 +47,10 @@ from app.core.cache import LRUCache
 logger = logging.getLogger(__name__)
 
 PUBLIC_ENDPOINTS = frozenset({"api.healthz"})  # GET/HEAD only: a load balancer's health check needs no login
+# POSTs that are view-level actions: drawing or uploading a digit to look at stores it in a bounded cache of
+# user images (STATE_DIR), never in the model store; viewers and read-only instances may do it (a login is still
+# needed where one is configured).
+VIEW_LEVEL_POSTS = frozenset({"api.add_input"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # The longest Authorization header read: 64-character names, long passwords and base64 fit well within it.
 MAX_AUTHORIZATION_CHARS = 4096
@@ -269,6 +274,8 @@ class Gate:
         g.auth_user = user
         g.auth_refusal = refusal(user, settings)
         if g.auth_refusal is None or request.method in SAFE_METHODS:
+            return None
+        if request.method == "POST" and request.endpoint in VIEW_LEVEL_POSTS:
             return None
         if request.endpoint != self.callback_endpoint:
             return _error(403, g.auth_refusal)

@@ -16,6 +16,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Callback requests of the pages are a few kB, a training configuration less; only model uploads ask for more.
 DEFAULT_MAX_REQUEST_BYTES = 1_000_000
 DEFAULT_MAX_UPLOAD_BYTES = 200_000_000
+# A drawn digit is a few kB of strokes; a phone photo of one a few MB.
+DEFAULT_MAX_IMAGE_BYTES = 10_000_000
 MB = 10**6
 
 
@@ -106,6 +108,10 @@ class Settings:
         max_request_bytes: the largest request body accepted; larger ones get 413 unread (``MAX_REQUEST_BYTES``).
         max_upload_bytes: the largest model upload (its request, each file, an archive unpacked), 413 beyond it
             (``MAX_UPLOAD_BYTES``).
+        max_image_bytes: the largest drawn or uploaded image request (``POST /api/models/<name>/inputs``), 413
+            beyond it (``MAX_IMAGE_BYTES``).
+        user_images_kept: how many drawn and uploaded images are kept in ``state_dir``, the oldest evicted
+            (``USER_IMAGES_KEPT``).
     """
 
     model_store: Path
@@ -119,6 +125,8 @@ class Settings:
     keras_home: Path = DataSources.keras_home
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
+    user_images_kept: int = 1000
     statistics_cache_bytes: int = DEFAULT_STATISTICS_BYTES
     test_set_max_bytes: int = DEFAULT_TEST_SET_MAX_BYTES
     data_dir: Path = PROJECT_ROOT / "data"
@@ -155,6 +163,8 @@ class Settings:
             keras_home=Path(env.get("KERAS_HOME") or DataSources.keras_home),
             max_request_bytes=_int_setting(env, "MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, 10_000, 1_000_000_000),
             max_upload_bytes=_int_setting(env, "MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES, 10_000, 10_000_000_000),
+            max_image_bytes=_int_setting(env, "MAX_IMAGE_BYTES", DEFAULT_MAX_IMAGE_BYTES, 10_000, 1_000_000_000),
+            user_images_kept=_int_setting(env, "USER_IMAGES_KEPT", 1000, 1, 1_000_000),
             statistics_cache_bytes=_megabytes_setting(env, "STATISTICS_CACHE_MB", DEFAULT_STATISTICS_BYTES),
             test_set_max_bytes=_megabytes_setting(env, "TEST_SET_MAX_MB", DEFAULT_TEST_SET_MAX_BYTES),
             data_dir=Path(env.get("DATA_DIR") or PROJECT_ROOT / "data").resolve(),

@@ -12,6 +12,7 @@ import functools
 from app.config import Settings
 from app.core.statistics import StatisticsCache
 from app.core.store import ModelStore
+from app.core.user_images import UserImageStore
 from app.jobs.engines import make_runner
 from app.jobs.runner import JobRunner
 from app.jobs.store import JobStore
@@ -45,6 +46,13 @@ def job_runner() -> JobRunner:
     return make_runner(settings())
 
 
+@functools.cache
+def user_images() -> UserImageStore:
+    """The drawn and uploaded images of this instance, in ``STATE_DIR/user_images`` (every worker sees them)."""
+    current = settings()
+    return UserImageStore(current.state_dir / "user_images", current.user_images_kept)
+
+
 def job_store() -> JobStore:
     """The job store of :func:`job_runner`."""
     return job_runner().store
@@ -52,5 +60,5 @@ def job_store() -> JobStore:
 
 def reset() -> None:
     """Forget everything above (tests that change the environment call this)."""
-    for cached in (job_runner, statistics, store, settings):
+    for cached in (job_runner, statistics, store, user_images, settings):
         cached.cache_clear()

@@ -13,8 +13,11 @@ import re
 from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from app import services
+from app.core.activations import ProvidedImage
 from app.core.errors import Conflict, ExplorerError, InvalidInput, NotFound, TooLarge, Unavailable
 from app.core.limits import loads_json, parse_int
+from app.core.user_images import PREFIX, provided_image
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +103,22 @@ def json_body(required: bool = True) -> dict:
 def image_arg(engine, name: str = "image") -> int:
     """The test-image index in query parameter ``name``, checked against the test set (404 if out of range)."""
     return engine.check_image(int_arg(name))
+
+
+def image_ref(loaded, name: str = "image") -> int | ProvidedImage:
+    """The image in query parameter ``name``: a test-image index (404 if out of range) or a drawn or uploaded
+    image ``u:<id>`` (404 if there is none, 400 if malformed), as the engine takes it."""
+    raw = request.args.get(name, "")
+    if raw.startswith(PREFIX):
+        return provided_image(services.user_images(), loaded, raw)
+    return image_arg(loaded.engine, name)
+
+
+def image_fields(loaded, image: int | ProvidedImage) -> dict:
+    """How an answer names its image: ``image`` (index or ``u:<id>``) and ``label`` (None for a user's image)."""
+    if isinstance(image, ProvidedImage):
+        return {"image": image.key, "label": None}
+    return {"image": image, "label": int(loaded.labels[image])}
 
 
 @api.route("/api/<path:rest>", methods=["GET", "POST", "PUT", "DELETE"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import jsonify
 
 from app import services
-from app.api.blueprint import api, image_arg, int_arg, str_arg
+from app.api.blueprint import api, image_fields, image_ref, int_arg, str_arg
 from app.core.classes import check_class, class_difference
 from app.core.contributions import contributions
 from app.core.errors import InvalidInput, NotFound
@@ -74,18 +74,18 @@ def class_difference_route(name: str):
 
 @api.get("/api/models/<name>/contributions")
 def contributions_route(name: str):
-    """For one image: node activation x weight to two classes' logits of the next Dense layer, plus biases."""
+    """For one image (a test image or ``image=u:<id>``): node activation x weight to two classes' logits of the next
+    Dense layer, plus biases."""
     loaded = services.store().get(name)
     layer = loaded.engine.layer(str_arg("layer")).name
-    index = image_arg(loaded.engine)
-    result = contributions(loaded, layer, index, _classes_arg())
+    image = image_ref(loaded)
+    result = contributions(loaded, layer, image, _classes_arg())
     return jsonify(
         model=loaded.name,
         version=loaded.version,
         layer=result.layer,
         target=result.target,
-        image=index,
-        label=int(loaded.labels[index]),
+        **image_fields(loaded, image),
         classes=list(result.classes),
         activations=result.activations.tolist(),
         contributions=result.contributions.tolist(),

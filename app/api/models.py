@@ -9,7 +9,7 @@ import numpy as np
 from flask import jsonify, request
 
 from app import services
-from app.api.blueprint import api, image_arg, str_arg
+from app.api.blueprint import api, image_fields, image_ref, str_arg
 from app.auth import current_user_name
 from app.core.errors import ExplorerError, InvalidInput, TooLarge
 from app.core.limits import format_bytes
@@ -87,19 +87,19 @@ def get_model(name: str):
 
 @api.get("/api/models/<name>/activations")
 def get_activations(name: str):
-    """The output of one layer for one test image: shape and nested values (batch axis dropped)."""
+    """The output of one layer for one test image (or a drawn or uploaded one, ``image=u:<id>``): shape and nested
+    values (batch axis dropped)."""
     loaded = services.store().get(name)
     engine = loaded.engine
     info = engine.layer(str_arg("layer"))
-    index = image_arg(engine)
-    values = engine.activations(info.name, index)
+    image = image_ref(loaded)
+    values = engine.activations(info.name, image)
     return jsonify(
         model=loaded.name,
         version=loaded.version,
         layer=info.name,
         type=info.class_name,
-        image=index,
-        label=int(loaded.labels[index]),
+        **image_fields(loaded, image),
         shape=list(values.shape),
         values=values.tolist(),
     )
@@ -107,20 +107,20 @@ def get_activations(name: str):
 
 @api.get("/api/models/<name>/predict")
 def predict(name: str):
-    """Class probabilities of one test image with the predicted and true class; an image the model cannot score
-    (non-finite pixels give non-finite outputs) has ``null`` probabilities, no prediction and ``finite: false``."""
+    """Class probabilities of one test image (or ``image=u:<id>``, whose ``label`` is null) with the predicted and
+    true class; an image the model cannot score (non-finite pixels give non-finite outputs) has ``null``
+    probabilities, no prediction and ``finite: false``."""
     loaded = services.store().get(name)
     engine = loaded.engine
-    index = image_arg(engine)
-    probabilities = engine.probabilities(index)
+    image = image_ref(loaded)
+    probabilities = engine.probabilities(image)
     finite = bool(np.isfinite(probabilities).all())
     return jsonify(
         model=loaded.name,
-        image=index,
         probabilities=probabilities.tolist(),
         finite=finite,
         predicted=int(probabilities.argmax()) if finite else None,
-        label=int(loaded.labels[index]),
+        **image_fields(loaded, image),
         class_names=loaded.class_names,
     )
 

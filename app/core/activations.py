@@ -13,11 +13,12 @@ the model's first output, whatever layer comes last in ``model.layers``.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 
 from app.core.cache import LRUCache
-from app.core.errors import NotFound
+from app.core.errors import InvalidInput, NotFound
 from app.core.grid import standardize_and_clip, tile
 from app.core.layer_graph import LayerInfo, LayerVerdict, trace_layers
 
@@ -37,6 +38,20 @@ class LayerNotFound(NotFound):
 
 class ImageOutOfRange(NotFound):
     """An image index outside the test set."""
+
+
+@dataclass(frozen=True, eq=False)
+class ProvidedImage:
+    """An image from outside the test set (drawn or uploaded), taken wherever a test-image index is: the engine's
+    methods accept it in place of ``index``, and cache its forward pass under ``key``.
+
+    Attributes:
+        key: a stable id of the pixels (``u:<content hash>``), never an int, so it cannot clash with a test image.
+        pixels: the model input [H, W, C] float32, already preprocessed.
+    """
+
+    key: str
+    pixels: np.ndarray
 
 
 def visualisable_layers(model, image_shape: tuple[int, ...] | None = None) -> list[LayerInfo]:
@@ -122,13 +137,21 @@ class ActivationEngine:
             raise LayerNotFound(f"model {self.model_name!r} has no layer {name!r}; layers: {valid}")
         return self.layers[self._layer_index[name]]
 
-    def check_image(self, index: int) -> int:
-        """Return ``index`` if it addresses a test image, else raise :class:`ImageOutOfRange`."""
+    def check_image(self, index: int | ProvidedImage) -> int | ProvidedImage:
+        """Return ``index`` if it addresses a test image (or is a :class:`ProvidedImage` of the test images' shape),
+        else raise :class:`ImageOutOfRange` (or :class:`InvalidInput`)."""
+        if isinstance(index, ProvidedImage):
+            if index.pixels.shape != self.images.shape[1:]:
+                raise InvalidInput(f"image {index.key} is {list(index.pixels.shape)}: model {self.model_name!r} takes "
+                                   f"{list(self.images.shape[1:])}")
+            return index
         if not 0 <= index < self.n_images:
             raise ImageOutOfRange(f"image index {index} is out of range: the test set has images 0-{self.n_images - 1}")
         return index
 
-    def _forward(self, index: int) -> list[np.ndarray]:
+    def _forward(self, index: int | ProvidedImage) -> list[np.ndarray]:
+        if isinstance(index, ProvidedImage):
+            return self.forward_image(index)
         self.check_image(index)
 
         def run() -> list[np.ndarray]:
@@ -136,6 +159,17 @@ class ActivationEngine:
             return [np.asarray(out)[0] for out in outputs]
 
         return self._passes.get_or_compute(index, run)
+
+    def forward_image(self, image: ProvidedImage) -> list[np.ndarray]:
+        """Every layer's output (and the class scores) for an image from outside the test set, cached under its
+        key in the same byte-bounded cache as the test images' passes."""
+        self.check_image(image)
+
+        def run() -> list[np.ndarray]:
+            outputs = self._probe(image.pixels[np.newaxis].astype(np.float32, copy=False))
+            return [np.asarray(out)[0] for out in outputs]
+
+        return self._passes.get_or_compute(image.key, run)
 
     def activations(self, layer_name: str, index: int) -> np.ndarray:
         """Output of layer ``layer_name`` for test image ``index``: [H, W, C] or [N], float32 (cached)."""

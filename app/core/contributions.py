@@ -15,7 +15,7 @@ from app.core.activations import LayerNotFound
 from app.core.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from app.core.activations import LayerInfo
+    from app.core.activations import LayerInfo, ProvidedImage
     from app.core.store import LoadedModel
 
 # Layers that are the identity at inference time: a node's contribution passes through them unchanged.
@@ -43,7 +43,7 @@ class Contributions:
 
     layer: str
     target: str
-    image: int
+    image: int | ProvidedImage
     classes: tuple[int, int]
     activations: np.ndarray
     contributions: np.ndarray
@@ -102,13 +102,14 @@ def _consumes(layer, tensor) -> bool:
         return False
 
 
-def contributions(loaded: LoadedModel, layer_name: str, image: int, classes: tuple[int, int]) -> Contributions:
+def contributions(loaded: LoadedModel, layer_name: str, image: int | ProvidedImage,
+                  classes: tuple[int, int]) -> Contributions:
     """Node activation x weight to the two classes' logits of the next Dense layer, for one test image.
 
     Args:
         loaded: the model version.
         layer_name: a vector layer (e.g. the first Dense layer) followed by a Dense layer.
-        image: test-image index.
+        image: test-image index, or a drawn or uploaded image.
         classes: two target units of the next Dense layer (classes when it is the output layer).
 
     Raises:

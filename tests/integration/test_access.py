@@ -52,6 +52,9 @@ EDITORS = ("editor", "AUTH_USERS editor")
 LOGGED_IN = ("viewer", *EDITORS)
 
 
+DRAWING = {"strokes": [[[100, 40], [180, 40], [130, 140], [110, 240]]], "width": 18, "size": 280}  # a 7
+
+
 def callback_key(function_name: str, module: str = "app.pages.train") -> str:
     """The output key Dash dispatches the callback ``module.function_name`` on."""
     for key, spec in app.callback_map.items():
@@ -128,6 +131,8 @@ def families() -> dict[str, tuple[str, str, dict | None, bool, int]]:
         "POST /api/jobs/x/stop": ("POST", "/api/jobs/x/stop", {}, True, 404),
         "POST /api/jobs/x/probe": ("POST", "/api/jobs/x/probe", {}, True, 404),
         "GET /api/models/mnist-cnn/report": ("GET", "/api/models/mnist-cnn/report", None, False, 200),
+        # drawing a digit is a view-level action: viewers and read-only instances may, anonymous users may not
+        "POST /api/models/mnist-cnn/inputs": ("POST", "/api/models/mnist-cnn/inputs", DRAWING, False, 201),
         "POST /api/models": ("POST", "/api/models", {"name": "not-a-form"}, True, 400),
         "DELETE /api/models/no-such-model": ("DELETE", "/api/models/no-such-model", None, True, 404),
         "GET /assets/explorer.js": ("GET", "/assets/explorer.js", None, False, 200),
@@ -190,7 +195,8 @@ FAMILIES = (
     "callback: stop (write)", "callback: probe (write)", "callback: delete a model (write)", "GET /api/models",
     "GET /api/models/mnist-cnn/predict",
     "GET /api/jobs", "POST /api/jobs", "POST /api/jobs/x/stop", "POST /api/jobs/x/probe",
-    "GET /api/models/mnist-cnn/report", "POST /api/models", "DELETE /api/models/no-such-model",
+    "GET /api/models/mnist-cnn/report", "POST /api/models/mnist-cnn/inputs", "POST /api/models",
+    "DELETE /api/models/no-such-model",
     "GET /assets/explorer.js", "GET /_dash-component-suites/…", "GET /_favicon.ico",
     "GET /healthz", "HEAD /healthz",
 )
@@ -285,7 +291,8 @@ class Unreadable(io.RawIOBase):
 
 
 @WITH_LOGIN
-@pytest.mark.parametrize("path", ["/_dash-update-component", "/api/jobs", "/api/jobs/x/stop", "/"])
+@pytest.mark.parametrize("path", ["/_dash-update-component", "/api/jobs", "/api/jobs/x/stop", "/",
+                                  "/api/models/mnist-cnn/inputs"])
 def test_an_unauthenticated_body_is_never_read(instance, path):
     _, client = instance
     for credential in ("none", "Basic !!!", "wrong password"):
@@ -304,6 +311,8 @@ def test_a_viewers_write_to_the_api_is_refused_unread_and_a_callback_body_is_bou
     big = client.post("/_dash-update-component", data=b'{"output": "' + b"x" * 2_000_000 + b'"}',
                       content_type="application/json", headers={"Authorization": CREDENTIALS["viewer"]})
     assert big.status_code == 413
+    drawing = client.open("/api/models/mnist-cnn/inputs", method="POST", input_stream=Unreadable(), headers=headers)
+    assert drawing.status_code == 413 and "MAX_IMAGE_BYTES" in drawing.get_json()["error"]  # sized, unread
     odd = client.post("/_dash-update-component", data=b'["not an object"]', content_type="application/json",
                       headers={"Authorization": CREDENTIALS["viewer"]})
     assert odd.status_code == 400

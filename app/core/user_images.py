@@ -1,0 +1,263 @@
+"""Drawn and uploaded images, kept on disk so that every worker (and a colleague opening a link) sees them.
+
+Each image is a folder ``<root>/<hash>/`` named after a content hash of the preprocessed model input, holding:
+
+- ``input.npy``: the model input [H, W, C] float32 (read back with ``allow_pickle=False``);
+- ``preview.png``: what the model sees, drawn as the app draws test images (one channel: high values dark on
+  white);
+- ``original.png``: the drawing or upload as it was given, at most :data:`ORIGINAL_SIDE` px;
+- ``meta.json``: the model it was made for, the recipe, the source (``strokes``, ``upload``, ``array``), when.
+
+A folder is written under a temporary name and renamed into place, so a reader never sees half an image; the same
+image twice is the same id (the second save only marks it as recent). The store keeps the newest
+:data:`DEFAULT_MAX_IMAGES` (by modification time); older ones are evicted when a new one arrives. These images
+are never part of a model's frozen test set nor of its statistics: they live apart and are addressed as
+``u:<hash>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from app.core import digits
+from app.core.activations import ProvidedImage
+from app.core.errors import InvalidInput, NotFound, Unavailable
+
+if TYPE_CHECKING:
+    from app.core.store import LoadedModel
+
+PREFIX = "u:"
+ID_PATTERN = re.compile(r"u:([0-9a-f]{20})")
+DEFAULT_MAX_IMAGES = 1000
+# The stored original is for display next to the preview; 280 px is the drawing pad's size.
+ORIGINAL_SIDE = 280
+# The largest model input stored: a 512 x 512 RGB float32 image is 3 MB; the store holds at most 1,000.
+MAX_INPUT_BYTES = 4 * 2**20
+TEMPORARY = ".tmp-"
+
+
+def is_user_image(reference: str) -> bool:
+    """True if ``reference`` looks like a user image id (``u:`` and 20 hex digits)."""
+    return bool(ID_PATTERN.fullmatch(reference))
+
+
+def image_id(model_input: np.ndarray) -> str:
+    """The content id of a model input: ``u:`` and 20 hex digits of the SHA-256 of its shape, dtype and bytes."""
+    array = np.ascontiguousarray(model_input)
+    digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+    digest.update(array.tobytes())
+    return PREFIX + digest.hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class UserImage:
+    """One stored image.
+
+    Attributes:
+        id: ``u:<hash>``.
+        model_input: the preprocessed array [H, W, C] float32.
+        meta: model, recipe, source, created (see the module docstring).
+    """
+
+    id: str
+    model_input: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class UserImageStore:
+    """The images of one instance in ``root`` (``STATE_DIR/user_images``).
+
+    Args:
+        root: the folder (created on first save).
+        max_images: how many are kept; the oldest are evicted beyond it.
+    """
+
+    def __init__(self, root: Path, max_images: int = DEFAULT_MAX_IMAGES) -> None:
+        self.root = Path(root)
+        self.max_images = max_images
+
+    def _folder(self, reference: str) -> Path:
+        match = ID_PATTERN.fullmatch(reference)
+        if match is None:
+            raise InvalidInput(f"{reference[:40]!r} is not an image id: expected u: and 20 hex digits")
+        return self.root / match.group(1)
+
+    def save(self, model_input: np.ndarray, preview_png: bytes, original_png: bytes, meta: dict[str, Any]) -> str:
+        """Store an image and return its id; the same ``model_input`` again returns the same id.
+
+        Raises:
+            InvalidInput: not a finite float32 [H, W, C] array of at most :data:`MAX_INPUT_BYTES`.
+            Unavailable: the folder cannot be written (disk full, permissions).
+        """
+        array = np.ascontiguousarray(model_input, dtype=np.float32)
+        if array.ndim != 3 or array.nbytes > MAX_INPUT_BYTES or not np.isfinite(array).all():
+            raise InvalidInput(f"a stored image must be a finite [H, W, C] array of at most {MAX_INPUT_BYTES} bytes")
+        reference = image_id(array)
+        final = self._folder(reference)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            if final.is_dir():
+                os.utime(final)  # seen again: now among the newest
+                return reference
+            staging = Path(tempfile.mkdtemp(prefix=TEMPORARY, dir=self.root))
+            try:
+                np.save(staging / "input.npy", array, allow_pickle=False)
+                (staging / "preview.png").write_bytes(preview_png)
+                (staging / "original.png").write_bytes(original_png)
+                (staging / "meta.json").write_text(json.dumps({**meta, "id": reference, "created": time.time()}))
+                os.rename(staging, final)
+            except OSError:
+                shutil.rmtree(staging, ignore_errors=True)
+                if not final.is_dir():  # another worker renaming the same image first is fine
+                    raise
+            self._evict()
+        except OSError as exc:
+            raise Unavailable(f"cannot store the image in {self.root}: {exc.strerror or exc}") from None
+        return reference
+
+    def _evict(self) -> None:
+        """Remove the oldest images beyond :attr:`max_images`, and temporary folders over an hour old (a killed
+        save's)."""
+        now = time.time()
+        images = []
+        for entry in os.scandir(self.root):
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            if entry.name.startswith(TEMPORARY):
+                if now - entry.stat(follow_symlinks=False).st_mtime > 3600:
+                    shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                images.append(entry)
+        if len(images) <= self.max_images:
+            return  # the common case: no image's age needs reading
+        images.sort(key=lambda entry: entry.stat(follow_symlinks=False).st_mtime)
+        for entry in images[: len(images) - self.max_images]:
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+    def get(self, reference: str) -> UserImage:
+        """The stored image ``reference``.
+
+        Raises:
+            InvalidInput: a malformed id.
+            NotFound: no such image (never made on this instance, or evicted).
+        """
+        folder = self._folder(reference)
+        try:
+            model_input = np.load(folder / "input.npy", allow_pickle=False)
+            meta = json.loads((folder / "meta.json").read_text())
+        except FileNotFoundError:
+            raise NotFound(f"no drawn or uploaded image {reference} on this instance (the newest "
+                           f"{self.max_images:,} are kept)") from None
+        except (OSError, ValueError) as exc:
+            raise NotFound(f"image {reference} cannot be read: {exc}") from None
+        if model_input.dtype != np.float32 or model_input.ndim != 3:
+            raise NotFound(f"image {reference} is not a stored model input")
+        return UserImage(reference, model_input, meta)
+
+    def png(self, reference: str, which: str = "preview") -> bytes:
+        """The ``preview`` or ``original`` PNG of image ``reference`` (NotFound if there is none)."""
+        if which not in ("preview", "original"):
+            raise InvalidInput("which must be 'preview' or 'original'")
+        try:
+            return (self._folder(reference) / f"{which}.png").read_bytes()
+        except OSError:
+            raise NotFound(f"no drawn or uploaded image {reference} on this instance") from None
+
+    def __len__(self) -> int:
+        if not self.root.is_dir():
+            return 0
+        return sum(1 for entry in os.scandir(self.root) if entry.is_dir() and not entry.name.startswith(TEMPORARY))
+
+
+def _recipe(loaded: LoadedModel, centre: bool) -> digits.Recipe:
+    return digits.choose_recipe(loaded.images, loaded.meta, centre)
+
+
+def _shrunk(pixels: np.ndarray) -> np.ndarray:
+    """``pixels`` reduced (area averaging) so the longer side is at most :data:`ORIGINAL_SIDE`."""
+    factor = max(pixels.shape[:2]) / ORIGINAL_SIDE
+    if factor <= 1:
+        return pixels
+    return digits.resize_area(pixels, max(1, round(pixels.shape[0] / factor)), max(1, round(pixels.shape[1] / factor)))
+
+
+def _save(images: UserImageStore, loaded: LoadedModel, recipe: digits.Recipe, model_input: np.ndarray,
+          original: np.ndarray, source: str) -> UserImage:
+    preview = digits.preview(model_input, recipe)
+    if preview.shape[-1] == 1:
+        preview = 1.0 - preview  # drawn as the app draws one-channel test images: high values dark on white
+    meta = {"model": loaded.name, "version": loaded.version, "recipe": recipe.as_dict(), "source": source,
+            "shape": list(model_input.shape)}
+    reference = images.save(model_input, digits.encode_png(preview), digits.encode_png(_shrunk(original)), meta)
+    return UserImage(reference, model_input, {**meta, "id": reference})
+
+
+def add_drawing(images: UserImageStore, loaded: LoadedModel, strokes: Any, width: Any, size: Any,
+                centre: bool = True) -> UserImage:
+    """Rasterise a drawing, preprocess it for ``loaded`` and store it.
+
+    Args:
+        strokes, width, size: as the drawing pad sends them (see :func:`app.core.digits.parse_strokes`).
+        centre: MNIST's crop and centring (False: a plain resize, to see why it matters).
+
+    Raises:
+        InvalidInput: a malformed or empty drawing (nothing is stored).
+    """
+    polylines, pen, side = digits.parse_strokes(strokes, width, size)
+    canvas = digits.rasterise(polylines, pen, side)
+    recipe = _recipe(loaded, centre)
+    model_input = digits.preprocess(canvas, recipe, ink=True)
+    return _save(images, loaded, recipe, model_input, 1.0 - canvas, "strokes")
+
+
+def add_upload(images: UserImageStore, loaded: LoadedModel, data: bytes, max_bytes: int,
+               centre: bool = True) -> UserImage:
+    """Decode an uploaded picture, preprocess it for ``loaded`` and store it.
+
+    Raises:
+        TooLarge, InvalidInput: see :func:`app.core.digits.decode_image` (nothing is stored).
+    """
+    pixels = digits.decode_image(data, max_bytes)
+    recipe = _recipe(loaded, centre)
+    return _save(images, loaded, recipe, digits.preprocess(pixels, recipe), pixels, "upload")
+
+
+def add_array(images: UserImageStore, loaded: LoadedModel, values: Any) -> UserImage:
+    """Store a raw model input (nested lists of ``loaded``'s input shape, in its test set's range) as it is.
+
+    Raises:
+        InvalidInput: see :func:`app.core.digits.check_array` (nothing is stored).
+    """
+    recipe = _recipe(loaded, True)
+    model_input = digits.check_array(values, recipe)
+    shown = digits.preview(model_input, recipe)
+    return _save(images, loaded, recipe, model_input, shown if recipe.channels == 3 else 1.0 - shown, "array")
+
+
+def provided_image(images: UserImageStore, loaded: LoadedModel, reference: str) -> ProvidedImage:
+    """Stored image ``reference`` as an input of ``loaded``'s engine.
+
+    An image made for this model is used as stored. One made for another model is preprocessed again from its
+    original with this model's recipe (its own input size and value range; the same centring choice), so a
+    digit drawn with one model can be looked at with another.
+
+    Raises:
+        InvalidInput: a malformed id; NotFound: no such image.
+    """
+    stored = images.get(reference)
+    if stored.meta.get("model") == loaded.name and stored.model_input.shape == loaded.images.shape[1:]:
+        return ProvidedImage(reference, stored.model_input)
+    pixels = digits.decode_image(images.png(reference, "original"), MAX_INPUT_BYTES)
+    centre = bool(stored.meta.get("recipe", {}).get("centre", True))
+    return ProvidedImage(reference, digits.preprocess(pixels, _recipe(loaded, centre)))
