@@ -1,7 +1,9 @@
 """Explorer page: one model, one layer, one test image; the map/node grid, the input and the class probabilities.
 
 The view lives in the URL (``/?model=mnist-cnn&layer=Conv2D_3&image=1302&cmap=jet&reverse=1&scale=1``), so a link
-reopens it. Callbacks only unpack inputs, call the activation engine and the figure builders, and return.
+reopens it. A digit the user draws or uploads (the drawing pad, :mod:`app.ui.drawing_pad`) is shown like a test image
+and addressed as ``image=u:<id>``, so its link reopens it too, for anyone on the instance. Callbacks only unpack
+inputs, call the activation engine and the figure builders, and return.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
+from app import services
 from app.core.errors import ExplorerError, InvalidInput
+from app.core.user_images import provided_image
 from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figure, probability_bars
 from app.ui import inputs
 from app.ui.components import colormap_dropdown, error_alert, figure_card, labelled, output_unit_names, verdict
+from app.ui.drawing_pad import drawing_pad, drawing_pad_ids, pad_image, upload_image
 from app.ui.links import compare_link, first, parse_flag, parse_int, query_string
 from app.ui.navigation import BASKET, add_to_basket
 from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
@@ -42,6 +47,10 @@ ADD_TO_COMPARE = "explore-add-to-compare"
 OPEN_IN_COMPARE = "explore-open-in-compare"
 COMPARE_NOTE = "explore-compare-note"
 KEYS_HELP = "explore-keys-help"
+# While the user's own image is shown: {"id": "u:<id>", "over": the test image number the box held then, "source":
+# "pad", "upload" or "link"}; else None.
+OWN_IMAGE = "explore-own-image"
+PAD = drawing_pad_ids("explore")
 
 register_url_sync(IDS)
 
@@ -58,7 +67,9 @@ def layout(model=None, layer=None, image=None, cmap=None, reverse=None, scale=No
     """The page, opened in the state the query string describes (invalid values fall back to defaults)."""
     choice = open_model(first(model))
     layers, layer_value = choice.layer_choice(first(layer))
-    image_max, info = 0, ""
+    image_max, info, own_image = 0, "", None
+    if isinstance(first(image), str) and first(image).startswith("u:"):
+        own_image, image = _own_image_or_notice(choice, first(image)), None
     image_index = parse_int(image, None) if first(image) else 0
     if choice.loaded is not None:
         image_max = choice.loaded.engine.n_images - 1
@@ -115,6 +126,10 @@ def layout(model=None, layer=None, image=None, cmap=None, reverse=None, scale=No
                     html.Div(id=IMAGE_INFO, className="small mb-2"),
                     compare_controls,
                     figure_card(PROBABILITIES, "260px", toolbar=False),
+                    dbc.Card(dbc.CardBody([html.H6("Your own digit", className="card-title"),
+                                           html.P("Draw with the mouse, a pen or a finger, or upload a picture: every "
+                                                  "view then shows it.", className="small text-muted mb-2"),
+                                           drawing_pad("explore")]), className="mb-3"),
                 ],
                 md=3,
             ),
@@ -122,7 +137,19 @@ def layout(model=None, layer=None, image=None, cmap=None, reverse=None, scale=No
         ]
     )
     return frame(IDS, choice, controls, html.Div(info, id=MODEL_INFO, className="small text-muted mb-2"), figures,
+                 dcc.Store(id=OWN_IMAGE, data=own_image and {"id": own_image, "over": image_index, "source": "link"}),
                  model_width=2)
+
+
+def _own_image_or_notice(choice, reference: str) -> str | None:
+    """``reference`` if it names a stored user image, else None with a notice (a colleague's link must never show
+    another image unannounced)."""
+    try:
+        services.user_images().get(reference)
+    except ExplorerError as exc:
+        choice.messages.append(error_alert(f"Image {inputs.shown(reference)} is not available ({exc}); showing 0."))
+        return None
+    return reference
 
 
 @callback(
@@ -175,15 +202,56 @@ def on_step_image(_previous, _next, _random, current, maximum):
     Input(CMAP, "value"),
     Input(REVERSE, "value"),
     Input(SCALE, "value"),
+    Input(OWN_IMAGE, "data"),
     prevent_initial_call="initial_duplicate",
 )
 @reports_errors(6)
-def render(model_name, layer_name, image, cmap, reverse, scale):
-    """The grid, input image and probabilities of the selected view, and the query string that reopens it."""
+def render(model_name, layer_name, image, cmap, reverse, scale, own_image=None):
+    """The grid, input image and probabilities of the selected view (a test image, or the user's own while one is
+    shown), and the query string that reopens it."""
     if not model_name or not layer_name:
         raise InvalidInput("Choose a model and a layer.")
     loaded, info = open_layer(model_name, layer_name)
     engine = loaded.engine
+    own_image = own_image.get("id") if isinstance(own_image, dict) else own_image
+    if own_image is not None:
+        index = provided_image(services.user_images(), loaded, inputs.text(own_image, "your image", 80))
+        shown_as, label, pixels = f"your image {index.key}", None, index.pixels
+    else:
+        index = _test_image(engine, image)
+        shown_as, label, pixels = f"image {index}", int(loaded.labels[index]), loaded.images[index]
+    cmap = inputs.choice(cmap, "the colormap", COLORMAPS)
+    reverse, scale = inputs.flag(reverse), inputs.flag(scale)
+    grid, grid_layout = engine.tiled(info.name, index, scaled=scale)
+    probabilities = engine.probabilities(index)
+    unit = "maps" if info.is_map else "nodes"
+    heatmap = activation_heatmap(
+        grid,
+        grid_layout,
+        cmap,
+        reverse,
+        title=f"{info.label}: {info.n_units} {unit} of {shown_as}" + (" (standardised)" if scale else ""),
+        unit_names=output_unit_names(loaded, info.name),
+    )
+    names = loaded.class_names
+    query = query_string({"model": loaded.name, "layer": info.name, "image": own_image if own_image else index,
+                          "cmap": cmap, "reverse": reverse, "scale": scale})
+    if label is None:
+        title, described = "your image · what the model sees", _own_verdict(names, probabilities)
+    else:
+        title, described = f"input · class {names[label]}", verdict(names, label, probabilities)
+    return (
+        heatmap,
+        input_image_figure(pixels, title),
+        probability_bars(probabilities, names, label),
+        [html.Span(f"{shown_as[0].upper()}{shown_as[1:]}: "), *described],
+        query,
+        [],
+    )
+
+
+def _test_image(engine, image) -> int:
+    """The test image the number box asks for; the message names the valid range."""
     valid_range = f"a test image number, 0-{engine.n_images - 1}"
     # A number box outside its min/max sends no value at all: the message names the range either way.
     if image is None:
@@ -194,32 +262,64 @@ def render(model_name, layer_name, image, cmap, reverse, scale):
         raise InvalidInput(f"{exc}: type {valid_range}.") from None
     if not 0 <= index < engine.n_images:
         raise InvalidInput(f"Image {index} is out of range: type {valid_range}.")
-    cmap = inputs.choice(cmap, "the colormap", COLORMAPS)
-    reverse, scale = inputs.flag(reverse), inputs.flag(scale)
-    grid, grid_layout = engine.tiled(info.name, index, scaled=scale)
-    probabilities = engine.probabilities(index)
-    label = int(loaded.labels[index])
-    unit = "maps" if info.is_map else "nodes"
-    heatmap = activation_heatmap(
-        grid,
-        grid_layout,
-        cmap,
-        reverse,
-        title=f"{info.label}: {info.n_units} {unit} of image {index}" + (" (standardised)" if scale else ""),
-        unit_names=output_unit_names(loaded, info.name),
-    )
-    names = loaded.class_names
-    query = query_string(
-        {"model": loaded.name, "layer": info.name, "image": index, "cmap": cmap, "reverse": reverse, "scale": scale}
-    )
-    return (
-        heatmap,
-        input_image_figure(loaded.images[index], f"input · class {names[label]}"),
-        probability_bars(probabilities, names, label),
-        [html.Span(f"Image {index}: "), *verdict(names, label, probabilities)],
-        query,
-        [],
-    )
+    return index
+
+
+def _own_verdict(names: list[str], probabilities) -> list:
+    """``predicted 7 (98.1%)`` for an image without a true class."""
+    predicted = int(probabilities.argmax())
+    return [html.Span("predicted "), html.B(names[predicted]), html.Span(f" ({probabilities[predicted]:.1%})")]
+
+
+@callback(
+    Output(OWN_IMAGE, "data"),
+    Output(PAD.preview, "src"),
+    Output(PAD.message, "children"),
+    Input(PAD.strokes, "data"),
+    Input(PAD.upload, "contents"),
+    Input(PAD.centre, "value"),
+    State(IDS.model, "value"),
+    State(IMAGE, "value"),
+    State(OWN_IMAGE, "data"),
+    prevent_initial_call=True,
+)
+def on_own_image(strokes, uploads, centre, model_name, test_image=None, shown=None):
+    """A stroke ended (or Undo, an upload, the centring switch): the drawing or picture becomes the shown image,
+    preprocessed as the model's training data was. Clearing the pad goes back to the test image when the drawing
+    was shown; an image opened from a link stays until another is chosen."""
+    drawn = isinstance(strokes, dict) and bool(strokes.get("strokes"))
+    from_upload = ctx.triggered_id == PAD.upload or (ctx.triggered_id == PAD.centre and not drawn)
+    source = shown.get("source") if isinstance(shown, dict) else None
+    try:
+        loaded = services.store().get(inputs.name(model_name, "model"))
+        if from_upload and uploads:
+            contents = uploads if isinstance(uploads, list) else [uploads]
+            stored = [upload_image(loaded, inputs.text(item, "the upload", 2_000_000), centre) for item in contents]
+            own, note, source = stored[0], (f"{len(stored)} pictures stored; showing the first." if len(stored) > 1
+                                            else ""), "upload"
+        elif drawn:
+            own, note, source = pad_image(loaded, strokes, centre), "", "pad"
+        elif ctx.triggered_id == PAD.strokes and source == "pad":
+            return None, "", ""
+        else:
+            return no_update, no_update, no_update
+    except ExplorerError as exc:
+        return no_update, no_update, error_alert(str(exc))
+    return ({"id": own.id, "over": test_image, "source": source}, f"/api/inputs/{own.id}/preview.png", note)
+
+
+@callback(
+    Output(OWN_IMAGE, "data", allow_duplicate=True),
+    Input(IMAGE, "value"),
+    State(OWN_IMAGE, "data"),
+    prevent_initial_call=True,
+)
+def on_test_image_chosen(image, own):
+    """Another test image chosen (typed, stepped, random, keyboard): it replaces the user's own image in the view.
+    The number box also reports its value when the page is inserted: the same number changes nothing."""
+    if isinstance(own, dict) and own.get("over") == image:
+        return no_update
+    return None
 
 
 @callback(

@@ -70,7 +70,7 @@ def drawing_pad(prefix: str, size: int = PAD_PX, pen: int = PEN_PX) -> html.Div:
             html.Button("Clear", id=ids.clear, type="button", className="btn btn-sm btn-outline-secondary me-2",
                         **{"data-pad": ids.pad, "data-pad-action": "clear"}),
             dcc.Upload(dbc.Button("Upload a picture…", size="sm", color="secondary", outline=True), id=ids.upload,
-                       accept=UPLOAD_ACCEPT, multiple=True, max_size=services.settings().max_image_bytes,
+                       accept=UPLOAD_ACCEPT, multiple=True, max_size=upload_limit(),
                        className="d-inline-block"),
         ],
         className="d-flex flex-wrap align-items-center mt-2",
@@ -101,6 +101,13 @@ def drawing_pad(prefix: str, size: int = PAD_PX, pen: int = PEN_PX) -> html.Div:
         ],
         className="drawing-pad-area",
     )
+
+
+def upload_limit() -> int:
+    """The largest picture the pad's upload takes: it travels base64-encoded (4/3 of its size) in a callback
+    request, which ``MAX_REQUEST_BYTES`` bounds; larger pictures go to ``POST /api/models/<name>/inputs``."""
+    settings = services.settings()
+    return max(1, min(settings.max_image_bytes, settings.max_request_bytes * 3 // 4 - 16_384))
 
 
 def pad_image(loaded, data: dict | None, centre: bool = True) -> UserImage | None:

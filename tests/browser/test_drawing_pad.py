@@ -1,54 +1,25 @@
-"""The drawing pad in a real browser: strokes drawn with real pointer events (selenium actions) reach the server
-as vectors and are read as the digit drawn; Undo and Clear change what is sent."""
+"""The explorer's drawing pad in a real browser: a digit drawn with real pointer events (selenium actions) reaches
+the server as vectors, is read as the digit drawn, becomes the view (grid, prediction, URL), and its link opened in
+a second window shows the same digit; Clear goes back to the test image."""
 
 from __future__ import annotations
 
-import base64
-
-import dash
-import pytest
-from dash import Input, Output, State, html
 from dash.testing.wait import until
 from selenium.webdriver.common.action_chains import ActionChains
 
 from app import services
-from app.config import PROJECT_ROOT
 from app.core.user_images import provided_image
-from app.ui.drawing_pad import drawing_pad, drawing_pad_ids, pad_image
-from tests.conftest import BUNDLED_MODEL
+from app.ui.drawing_pad import drawing_pad_ids
+from tests.browser.helpers import figure_state, wait_for_figure
 from tests.digit_strokes import place
 
-IDS = drawing_pad_ids("test")
-
-
-@pytest.fixture
-def pad_app(tmp_path, monkeypatch):
-    """A page with the pad whose callback stores each drawing for mnist-cnn and shows the prediction."""
-    monkeypatch.setenv("MODEL_STORE", str(BUNDLED_MODEL.parent))
-    monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
-    services.reset()
-    services.store().get("mnist-cnn")  # opened before the browser waits on it: TensorFlow's start takes seconds
-    app = dash.Dash(__name__, assets_folder=str(PROJECT_ROOT / "assets"))
-    app.layout = html.Div([drawing_pad("test"), html.Div(id="verdict")])
-
-    @app.callback(Output("verdict", "children"), Output(IDS.preview, "src"), Input(IDS.strokes, "data"),
-                  State(IDS.centre, "value"), prevent_initial_call=True)
-    def show(data, centre):
-        loaded = services.store().get("mnist-cnn")
-        image = pad_image(loaded, data, centre)
-        if image is None:
-            return "empty", None
-        predicted = int(loaded.engine.probabilities(provided_image(services.user_images(), loaded, image.id))
-                        .argmax())
-        preview = base64.b64encode(services.user_images().png(image.id)).decode()
-        return f"{predicted} {image.id} {len(data['strokes'])}", f"data:image/png;base64,{preview}"
-
-    yield app
-    services.reset()
+IDS = drawing_pad_ids("explore")
+PORT = 8059
 
 
 def draw(driver, canvas, strokes) -> None:
     """Draw ``strokes`` (canvas pixels of a 280 px pad) with mouse pointer events, one press per stroke."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", canvas)
     for stroke in strokes:
         actions = ActionChains(driver)
         # from the canvas' centre: selenium versions disagree on where move_to_element_with_offset starts
@@ -59,19 +30,43 @@ def draw(driver, canvas, strokes) -> None:
         actions.release().perform()
 
 
-def test_drawing_a_seven_with_pointer_events_is_read_as_a_seven_and_undo_and_clear_resend(dash_duo, pad_app):
-    dash_duo.start_server(pad_app)
+def test_a_digit_drawn_on_the_explorer_becomes_the_view_and_its_link_reopens_it(dash_duo, app_store, tmp_path,
+                                                                               monkeypatch):
+    from app.main import app
+
+    monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
+    services.reset()
+
+    dash_duo.start_server(app, port=PORT)
+    dash_duo.wait_for_page(url=f"{dash_duo.server_url}/?layer=Conv2D_1&image=3")
+    dash_duo.wait_for_contains_text("#explore-image-info", "Image 3:", timeout=30)
+    before = figure_state(dash_duo, "explore-heatmap")
     canvas = dash_duo.find_element(f"#{IDS.pad} canvas")
     assert canvas.size["width"] == 280
     assert dash_duo.driver.execute_script("return getComputedStyle(arguments[0]).touchAction", canvas) == "none"
-    seven = place(7, 70, 40, 200)
-    draw(dash_duo.driver, canvas, seven)
-    until(lambda: dash_duo.find_element("#verdict").text.startswith("7 u:"), 15,
-          msg=f"verdict: {dash_duo.find_element('#verdict').text!r}")
-    draw(dash_duo.driver, canvas, [[[60, 150], [220, 150]]])  # a cross bar: two strokes now
-    until(lambda: dash_duo.find_element("#verdict").text.endswith(" 2"), 10)
-    dash_duo.find_element(f"#{IDS.undo}").click()
-    until(lambda: dash_duo.find_element("#verdict").text.endswith(" 1"), 10)
-    dash_duo.find_element(f"#{IDS.clear}").click()
-    until(lambda: dash_duo.find_element("#verdict").text == "empty", 10)
+
+    draw(dash_duo.driver, canvas, place(7, 70, 40, 200))
+    until(lambda: "predicted 7" in dash_duo.find_element("#explore-image-info").text, 20,
+          msg=f"info: {dash_duo.find_element('#explore-image-info').text!r}")
+    own = dash_duo.find_element("#explore-image-info").text.split(":")[1].split()[-1]
+    assert f"image=u%3A{own}" in dash_duo.driver.current_url
+    drawn = wait_for_figure(dash_duo, "explore-heatmap", lambda state: "your image" in state["title"])
+    assert drawn["z"] != before["z"]
+    engine = services.store().get("mnist-cnn").engine
+    reference = provided_image(services.user_images(), services.store().get("mnist-cnn"), f"u:{own}")
+    assert int(engine.probabilities(reference).argmax()) == 7
+    assert dash_duo.find_element(f"#{IDS.preview}").get_attribute("src").endswith(f"/api/inputs/u:{own}/preview.png")
+
+    link = dash_duo.driver.current_url
+    dash_duo.driver.switch_to.new_window("window")
+    dash_duo.driver.get(link)
+    dash_duo.wait_for_contains_text("#explore-image-info", f"u:{own}", timeout=30)
+    reopened = wait_for_figure(dash_duo, "explore-heatmap", lambda state: f"u:{own}" in state["title"])
+    assert reopened["z"] == drawn["z"]
+    assert "predicted 7" in dash_duo.find_element("#explore-image-info").text
+
+    dash_duo.driver.switch_to.window(dash_duo.driver.window_handles[0])
+    clear = dash_duo.find_element(f"#{IDS.clear}")
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", clear)
+    dash_duo.wait_for_contains_text("#explore-image-info", "Image 3:", timeout=15)
     assert dash_duo.get_logs() == []

@@ -76,6 +76,8 @@ def valid_calls(pages) -> dict[str, tuple]:
         "models.delete_confirmed": (pages["models"].delete_confirmed, (1, "no-such-model")),
         "models.show_model_file": (pages["models"].show_model_file, ("my cnn.keras",)),
         "models.show_test_set_file": (pages["models"].show_test_set_file, ("digits.npz",)),
+        "explore.on_test_image_chosen": (pages["explore"].on_test_image_chosen,
+                                          (5, {"id": "u:0123456789abcdef0123", "over": 4})),
         "explore.check_image_box": (pages["explore"].check_image_box, (5, 99)),
         "explore.on_compare_choice_change": (pages["explore"].on_compare_choice_change,
                                              ([3, 4], "?x", "mnist-cnn", "Conv2D_1", 5, "jet")),
@@ -115,7 +117,7 @@ def test_every_page_callback_is_called(pages):
     called = {name.split(".")[1] for name in valid_calls(pages)}
     # these read dash.ctx (tests/integration/hostile calls them); the router (update) is Dash's own
     assert names - called == {"on_step_image", "on_unit_click", "on_class_unit_click", "on_mlp_unit_click",
-                              "ask_to_delete", "on_remove", "update"}
+                              "ask_to_delete", "on_remove", "on_own_image", "update"}
 
 
 def test_layouts_answer_bad_query_values(pages, store):
