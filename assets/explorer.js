@@ -57,6 +57,21 @@
                 }
                 return basketText(basket);
             },
+            // A unit panel opened by a click (app/ui/unit_panel.py) scrolled into view once drawn: all of it when it
+            // fits the window, else from its top.
+            scrollUnitPanel: function (children, unit, panelId) {
+                if (!children || (Array.isArray(children) && !children.length) || !unit || unit.clicked !== true) {
+                    return window.dash_clientside.no_update;
+                }
+                window.requestAnimationFrame(function () {
+                    var panel = document.getElementById(panelId);
+                    if (panel) {
+                        var fits = panel.getBoundingClientRect().height <= window.innerHeight;
+                        panel.scrollIntoView({block: fits ? "nearest" : "start"});
+                    }
+                });
+                return unit.unit;
+            },
             // The "Copy link" button (app/ui/copy_link.py): returns [feedback, the link field's value, its class].
             copyLink: function () {
                 const hidden = "visually-hidden";
