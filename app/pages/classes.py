@@ -39,6 +39,8 @@ from app.ui.unit_panel import (
 dash.register_page(__name__, path="/classes", name="Classes", title="Classes · CNN Activation Explorer", nav_order=3)
 
 TOP_UNITS = 20
+# A class-mean grid's size on a 1400 px window (a third of the width, 420 px high), for the maps' number labels.
+MEAN_PX = (420, 420)
 IDS = PageIds("classes")
 UNIT = UnitIds("classes")
 LAYER = "classes-layer"
@@ -212,10 +214,10 @@ def render_classes(model_name, layer_name, class_a, class_b, cmap):
     zrange = value_range([grid for grid, _ in tiles.values()])
     word = "maps" if info.is_map else "nodes"
 
-    def mean_figure(label, title):
+    def mean_figure(label, title, size_px=None):
         grid, grid_layout = tiles[label]
         return activation_heatmap(grid, grid_layout, cmap, zrange=zrange, title=title,
-                                  unit_names=output_unit_names(loaded, info.name))
+                                  unit_names=output_unit_names(loaded, info.name), size_px=size_px)
 
     a_name, b_name = names[class_a], names[class_b]
     small = [
@@ -233,8 +235,8 @@ def render_classes(model_name, layer_name, class_a, class_b, cmap):
         "its top images."
     )
     return (
-        mean_figure(class_a, f"mean of class {a_name} · {info.name}"),
-        mean_figure(class_b, f"mean of class {b_name} · {info.name}"),
+        mean_figure(class_a, f"mean of class {a_name} · {info.name}", MEAN_PX),
+        mean_figure(class_b, f"mean of class {b_name} · {info.name}", MEAN_PX),
         difference_heatmap(diff.difference, f"mean {a_name} − mean {b_name} (red: stronger for {a_name})")
         if class_a != class_b else note_figure(f"Class A and class B are both {a_name}: the difference of a mean "
                                                "with itself is zero everywhere. Choose two different classes."),

@@ -47,6 +47,9 @@ DIFF_B = "compare-diff-b"
 DIFFERENCE = "compare-difference"
 DIFF_MESSAGE = "compare-diff-message"
 UNIT_PANEL = UNIT.panel
+GRID_HEIGHT_PX = 380
+# A card's grid width on a 1400 px window, by the card's column width (of 12), for the maps' number labels.
+GRID_WIDTH_PX = {3: 300, 6: 620}
 
 register_url_sync(IDS)
 register_unit_scroll(UNIT)
@@ -119,7 +122,7 @@ def _image_card(position, index, loaded, grid_figure, column_width):
                   config={"displayModeBar": False, "staticPlot": True}),
         html.Div([html.B(f"#{index}"), html.Span(" · "), *verdict(loaded.class_names, label, probabilities)],
                  className="small"),
-        dcc.Graph(id={"type": GRID, "index": position}, figure=grid_figure, style={"height": "380px"},
+        dcc.Graph(id={"type": GRID, "index": position}, figure=grid_figure, style={"height": f"{GRID_HEIGHT_PX}px"},
                   config=TOOLBAR),
     ]
     return dbc.Col(dbc.Card(dbc.CardBody(body, className="p-2"), className="mb-3"), md=column_width)
@@ -158,7 +161,8 @@ def render_images(model_name, layer_name, images_text, cmap, current_a, current_
         _image_card(
             position, index, loaded,
             activation_heatmap(grid, grid_layout, cmap, zrange=zrange, title=f"image {index} · {info.name}",
-                               unit_names=output_unit_names(loaded, info.name)),
+                               unit_names=output_unit_names(loaded, info.name),
+                               size_px=(GRID_WIDTH_PX[column_width], GRID_HEIGHT_PX)),
             column_width,
         )
         for position, ((grid, grid_layout), index) in enumerate(zip(tiles, indices, strict=True))
