@@ -57,6 +57,21 @@
                 }
                 return basketText(basket);
             },
+            // A unit panel opened by a click (app/ui/unit_panel.py) scrolled into view once drawn: all of it when it
+            // fits the window, else from its top.
+            scrollUnitPanel: function (children, unit, panelId) {
+                if (!children || (Array.isArray(children) && !children.length) || !unit || unit.clicked !== true) {
+                    return window.dash_clientside.no_update;
+                }
+                window.requestAnimationFrame(function () {
+                    var panel = document.getElementById(panelId);
+                    if (panel) {
+                        var fits = panel.getBoundingClientRect().height <= window.innerHeight;
+                        panel.scrollIntoView({block: fits ? "nearest" : "start"});
+                    }
+                });
+                return unit.unit;
+            },
             // The "Copy link" button (app/ui/copy_link.py): returns [feedback, the link field's value, its class].
             copyLink: function () {
                 const hidden = "visually-hidden";
@@ -101,7 +116,17 @@
 
     // Back and Forward: view changes were pushed without telling Dash's location component, whose props may still
     // hold the popped URL; setting them here (before the component compares) makes the page router rebuild the view.
+    // The basket is not part of a view: the URL Back returns to gets the basket as it is now (the browser's store),
+    // not as it was when that view was left, so going Back never drops a pick.
     window.addEventListener("popstate", function () {
+        var basket = null;
+        try { basket = JSON.parse(window.localStorage.getItem("app-basket")); } catch (error) { basket = null; }
+        if (Array.isArray(basket)) {
+            var search = withBasket(window.location.search, basket);
+            if (search !== window.location.search) {
+                window.history.replaceState(window.history.state, "", window.location.pathname + search);
+            }
+        }
         var here = window.location;
         setProps("_pages_location", {pathname: here.pathname, search: here.search, hash: here.hash, href: here.href});
     });

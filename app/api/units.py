@@ -11,7 +11,8 @@ from app.core.units import MAX_TOP_K, check_rank_by
 
 @api.get("/api/models/<name>/top-images")
 def top_images(name: str):
-    """The ``k`` test images that activate one unit most (``by`` = mean or max over the map), best first."""
+    """The ``k`` test images that activate one unit most (``by`` = mean or max over the map), best first; ``dead``
+    says the unit is 0 on every test image (its "top" images are then any images with value 0)."""
     loaded = services.store().get(name)
     info = loaded.engine.layer(str_arg("layer"))
     unit = int_arg("unit", low=0, high=info.n_units - 1)
@@ -25,6 +26,7 @@ def top_images(name: str):
         layer=info.name,
         unit=unit,
         by=by,
+        dead=services.statistics().is_dead(loaded, info.name, unit),
         images=[
             {
                 "image": int(index),

@@ -67,4 +67,12 @@ class StatisticsCache:
             raise InvalidInput(f"k must be between 1 and {MAX_TOP_K}, got {k}")
         return self.top_units(loaded, layer_name, by).unit(unit, k)
 
+    def is_dead(self, loaded: LoadedModel, layer_name: str, unit: int) -> bool:
+        """Whether ``unit`` of ``layer_name`` is 0 everywhere on the whole test set (see :meth:`TopUnits.is_dead`).
+
+        Raises:
+            LayerNotFound; InvalidInput for a bad unit.
+        """
+        return self.top_units(loaded, layer_name).is_dead(unit)
+
 

@@ -1,6 +1,8 @@
 """Top images per unit: the test images that activate each map or node most, by mean or max over the map.
 
-One streamed pass over the test set keeps a running top k for every unit of a layer at once.
+One streamed pass over the test set keeps a running top k for every unit of a layer at once, and each unit's peak
+(its largest absolute value anywhere on any test image): a unit whose peak is 0 never fires, and its "top images"
+would be any images with value 0.
 """
 
 from __future__ import annotations
@@ -51,12 +53,14 @@ class TopUnits:
         indices: int64 [k, units], image numbers; ties keep the lower image number first.
         values: float32 [k, units], the units' scores for those images.
         by: ``mean`` or ``max`` over the map.
+        peaks: float32 [units], the largest absolute value of each unit at any position of any test image.
     """
 
     layer: str
     indices: np.ndarray
     values: np.ndarray
     by: str
+    peaks: np.ndarray
 
     @property
     def n_units(self) -> int:
@@ -70,6 +74,13 @@ class TopUnits:
         if not 1 <= k <= len(self.indices):
             raise InvalidInput(f"k must be between 1 and {len(self.indices)}, got {k}")
         return self.indices[:k, unit], self.values[:k, unit]
+
+    def is_dead(self, unit: int) -> bool:
+        """Whether ``unit`` is 0 everywhere on every test image (a ReLU unit that never fires); raises
+        :class:`InvalidInput` if out of range."""
+        if not 0 <= unit < self.n_units:
+            raise InvalidInput(f"unit {unit} is out of range: layer {self.layer!r} has units 0-{self.n_units - 1}")
+        return bool(self.peaks[unit] == 0)
 
 
 def compute_top_units(
@@ -86,13 +97,15 @@ def compute_top_units(
     k = min(k, engine.n_images)
     values = np.empty((0, info.n_units), dtype=np.float32)
     indices = np.empty((0, info.n_units), dtype=np.int64)
+    peaks = np.zeros(info.n_units, dtype=np.float32)
     for batch, outputs in engine.iter_layer_batches(info.name, batch_size=batch_size):
+        peaks = np.maximum(peaks, np.abs(outputs).reshape(-1, info.n_units).max(axis=0))
         scores = unit_scores(outputs, by).astype(np.float32)
         values = np.concatenate([values, scores])
         indices = np.concatenate([indices, np.broadcast_to(batch[:, np.newaxis], scores.shape)])
         order = np.argsort(-values, axis=0, kind="stable")[:k]
         values = np.take_along_axis(values, order, axis=0)
         indices = np.take_along_axis(indices, order, axis=0)
-    return TopUnits(info.name, indices, values, by)
+    return TopUnits(info.name, indices, values, by, peaks)
 
 

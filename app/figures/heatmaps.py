@@ -27,6 +27,12 @@ SEPARATOR_COLORS = (("rgba(0,0,0,0.6)", 3), ("rgba(255,255,255,0.95)", 1))
 # there are at most this many nodes (a 12 x 12 block); more would not fit in a readable font.
 MAX_LABELLED_NODES = 144
 LABEL_FONT_PX = 10
+# Map grids number each map in its top-left corner when a map is drawn at least this large (a 3-digit number in a
+# 9 px font is ~17 px wide), up to this many maps; white on a translucent dark box reads under every colormap.
+MIN_LABELLED_MAP_PX = 20
+MAX_LABELLED_MAPS = 512
+MAP_LABEL_FONT_PX = 9
+COLORBAR_PX = 60  # the colour bar and its tick labels, right of the plot area
 MARGIN = {"l": 10, "r": 10, "t": 10, "b": 10}
 # Plotly's mode bar (the toolbar shown on hover) sits in the top 2-28 px of a graph, right-aligned and as wide as its
 # buttons (~250 px): a title centred in a narrow card runs under it. Titles are therefore anchored to the top of the
@@ -107,6 +113,32 @@ def node_labels(layout: GridLayout, names: Sequence[str] | None = None) -> list[
     return [labels[r * layout.cols:(r + 1) * layout.cols] for r in range(layout.rows)]
 
 
+def map_label_annotations(layout: GridLayout, size_px: tuple[int, int] | None, top_px: int) -> list[dict]:
+    """Each map's number as a light label in its top-left corner, when a map is at least
+    :data:`MIN_LABELLED_MAP_PX` wide at the graph's size; [] for node grids (see :func:`node_labels`), for an
+    unknown size and for maps too small.
+
+    Args:
+        size_px: the graph's (width, height) in px, as its page draws it.
+        top_px: the figure's top margin (mode bar band and title).
+    """
+    if size_px is None or layout.unit_height == layout.unit_width == 1 or layout.n_units > MAX_LABELLED_MAPS:
+        return []
+    width = size_px[0] - MARGIN["l"] - MARGIN["r"] - COLORBAR_PX
+    height = size_px[1] - top_px - MARGIN["b"]
+    grid_height, grid_width = layout.shape
+    cell_px = min(width / grid_width, height / grid_height)  # square cells fit the smaller ratio
+    if cell_px * min(layout.unit_height, layout.unit_width) < MIN_LABELLED_MAP_PX:
+        return []
+    font = {"size": MAP_LABEL_FONT_PX, "color": "rgba(255,255,255,0.95)"}
+    return [
+        {"x": (unit % layout.cols) * layout.unit_width - 0.5, "y": (unit // layout.cols) * layout.unit_height - 0.5,
+         "xref": "x", "yref": "y", "xanchor": "left", "yanchor": "top", "text": str(unit), "showarrow": False,
+         "font": font, "bgcolor": "rgba(0,0,0,0.45)", "borderpad": 1}
+        for unit in range(layout.n_units)
+    ]
+
+
 def typed_array(values: np.ndarray) -> dict:
     """A numpy array as a plotly.js typed-array spec (base64 bytes, dtype, shape), decoded by the browser.
 
@@ -148,6 +180,7 @@ def activation_heatmap(
     zmid: float | None = None,
     unit_word: str | None = None,
     unit_names: Sequence[str] | None = None,
+    size_px: tuple[int, int] | None = None,
 ) -> dict:
     """One heatmap of a tiled layer output, top-down, with separators and a hover naming the unit.
 
@@ -161,6 +194,8 @@ def activation_heatmap(
         unit_word: "map" or "node" in the hover (default: from the layout).
         unit_names: names of the nodes (the class names of an output layer), written in their cells instead of
             the node numbers.
+        size_px: the graph's (width, height) in px where the page knows it: maps drawn large enough there get
+            their numbers as light labels (:func:`map_label_annotations`).
 
     Returns:
         A figure dict whose ``data[0]["z"]`` is ``grid`` (float32 typed array) and ``customdata`` holds
@@ -196,6 +231,9 @@ def activation_heatmap(
         "plot_bgcolor": "white",
         "uirevision": str(layout.shape),
     }
+    annotations = map_label_annotations(layout, size_px, figure_layout["margin"]["t"])
+    if annotations:
+        figure_layout["annotations"] = annotations
     return {"data": [heatmap], "layout": _image_axes(figure_layout)}
 
 

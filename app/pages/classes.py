@@ -4,7 +4,8 @@ Top: the mean activation grid of class A and class B over the whole test set (on
 A − B with the units that differ most ranked, and every class's mean side by side. Bottom, the MLP view: for one
 image and a dense layer, each node's activation x weight to the logits of class A and B of the next Dense layer,
 and A − B; the numbers add up to the logits (plus bias). The view lives in the URL
-(``/classes?model=mnist-cnn&layer=Conv2D_3&a=4&b=9&mlp=Dense_1&image=12``).
+(``/classes?model=mnist-cnn&layer=Conv2D_3&a=4&b=9&mlp=Dense_1&image=12&unit=5``); ``unit`` is the unit of the class
+grids whose top images show, chosen by a click on a grid or on the ranking.
 """
 
 from __future__ import annotations
@@ -24,12 +25,24 @@ from app.ui import inputs
 from app.ui.components import TOOLBAR, colormap_dropdown, error_alert, figure_card, labelled, output_unit_names
 from app.ui.links import first, parse_int, query_string
 from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
-from app.ui.unit_panel import unit_panel
+from app.ui.unit_panel import (
+    UnitIds,
+    chosen_unit,
+    clicked_unit,
+    register_unit_scroll,
+    unit_area,
+    unit_from_click,
+    unit_on_layer,
+    unit_panel,
+)
 
 dash.register_page(__name__, path="/classes", name="Classes", title="Classes · CNN Activation Explorer", nav_order=3)
 
 TOP_UNITS = 20
+# A class-mean grid's size on a 1400 px window (a third of the width, 420 px high), for the maps' number labels.
+MEAN_PX = (420, 420)
 IDS = PageIds("classes")
+UNIT = UnitIds("classes")
 LAYER = "classes-layer"
 CLASS_A = "classes-a"
 CLASS_B = "classes-b"
@@ -40,7 +53,7 @@ DIFFERENCE = "classes-difference"
 RANKING = "classes-ranking"
 ALL_CLASSES = "classes-all"
 INFO = "classes-info"
-UNIT_PANEL = "classes-unit-panel"
+UNIT_PANEL = UNIT.panel
 MLP_LAYER = "classes-mlp-layer"
 MLP_IMAGE = "classes-mlp-image"
 MLP_A = "classes-mlp-a"
@@ -51,6 +64,7 @@ MLP_MESSAGE = "classes-mlp-message"
 MLP_UNIT_PANEL = "classes-mlp-unit-panel"
 
 register_url_sync(IDS)
+register_unit_scroll(UNIT)
 
 
 def _class_options(loaded) -> list[dict]:
@@ -72,10 +86,11 @@ def _graph(graph_id: str, height: str):
     return dcc.Graph(id=graph_id, style={"height": height}, config=TOOLBAR)
 
 
-def layout(model=None, layer=None, a=None, b=None, cmap=None, mlp=None, image=None, **_other):
+def layout(model=None, layer=None, a=None, b=None, cmap=None, mlp=None, image=None, unit=None, **_other):
     """The page, opened in the state the query string describes (invalid values fall back to defaults)."""
     choice = open_model(first(model))
     layers, layer_value = choice.layer_choice(first(layer), "Conv2D_3")
+    chosen = choice.unit_choice(first(unit), layer_value)
     class_options, mlp_options, image_max = [], [], 0
     if choice.loaded is not None:
         class_options, mlp_options = _class_options(choice.loaded), _mlp_options(choice.loaded)
@@ -101,7 +116,7 @@ def layout(model=None, layer=None, a=None, b=None, cmap=None, mlp=None, image=No
             ],
             className="g-2",
         ),
-        html.Div(id=UNIT_PANEL),
+        unit_area(UNIT, chosen),
         figure_card(RANKING, "300px"),
         html.H6("Mean grid of every class (one colour scale)"),
         dcc.Loading(html.Div(id=ALL_CLASSES), delay_show=300),
@@ -199,10 +214,10 @@ def render_classes(model_name, layer_name, class_a, class_b, cmap):
     zrange = value_range([grid for grid, _ in tiles.values()])
     word = "maps" if info.is_map else "nodes"
 
-    def mean_figure(label, title):
+    def mean_figure(label, title, size_px=None):
         grid, grid_layout = tiles[label]
         return activation_heatmap(grid, grid_layout, cmap, zrange=zrange, title=title,
-                                  unit_names=output_unit_names(loaded, info.name))
+                                  unit_names=output_unit_names(loaded, info.name), size_px=size_px)
 
     a_name, b_name = names[class_a], names[class_b]
     small = [
@@ -216,11 +231,12 @@ def render_classes(model_name, layer_name, class_a, class_b, cmap):
     ]
     info_text = (
         f"{info.label}: mean over all {means.counts[class_a]} test images of class {a_name} and all "
-        f"{means.counts[class_b]} of class {b_name}; {info.n_units} {word}. Click a unit to see its top images."
+        f"{means.counts[class_b]} of class {b_name}; {info.n_units} {word}. Click a unit or a ranked bar to see "
+        "its top images."
     )
     return (
-        mean_figure(class_a, f"mean of class {a_name} · {info.name}"),
-        mean_figure(class_b, f"mean of class {b_name} · {info.name}"),
+        mean_figure(class_a, f"mean of class {a_name} · {info.name}", MEAN_PX),
+        mean_figure(class_b, f"mean of class {b_name} · {info.name}", MEAN_PX),
         difference_heatmap(diff.difference, f"mean {a_name} − mean {b_name} (red: stronger for {a_name})")
         if class_a != class_b else note_figure(f"Class A and class B are both {a_name}: the difference of a mean "
                                                "with itself is zero everywhere. Choose two different classes."),
@@ -292,29 +308,46 @@ def render_mlp(model_name, layer_name, image, class_a, class_b):
     Input(CMAP, "value"),
     Input(MLP_LAYER, "value"),
     Input(MLP_IMAGE, "value"),
+    Input(UNIT.unit, "data"),
 )
-def sync_query(model_name, layer_name, class_a, class_b, cmap, mlp_layer, image):
+def sync_query(model_name, layer_name, class_a, class_b, cmap, mlp_layer, image, unit):
     """The query string that reopens this view (a value that is not one the page offers is left out)."""
     return query_string({"model": inputs.name_or_none(model_name), "layer": inputs.name_or_none(layer_name),
                          "a": inputs.integer_or_none(class_a, 0), "b": inputs.integer_or_none(class_b, 0),
                          "cmap": cmap if cmap in COLORMAPS else None, "mlp": inputs.name_or_none(mlp_layer),
-                         "image": inputs.integer_or_none(image, 0)})
+                         "image": inputs.integer_or_none(image, 0), "unit": chosen_unit(unit)})
+
+
+@callback(
+    Output(UNIT.unit, "data"),
+    Input(MEAN_A, "clickData"),
+    Input(MEAN_B, "clickData"),
+    Input(DIFFERENCE, "clickData"),
+    Input(RANKING, "clickData"),
+    Input(IDS.model, "value"),
+    Input(LAYER, "value"),
+    State(UNIT.unit, "data"),
+    prevent_initial_call=True,
+)
+def on_class_unit_choice(_a, _b, _difference, _ranking, model_name, layer_name, current):
+    """A click on a unit of a class grid or on a bar of the ranking chooses that unit; a new model or layer keeps
+    it where the layer has it."""
+    if ctx.triggered_id in (IDS.model, LAYER):
+        return unit_on_layer(current, model_name, layer_name)
+    if not ctx.triggered:
+        return no_update
+    return clicked_unit(ctx.triggered[0]["value"])
 
 
 @callback(
     Output(UNIT_PANEL, "children"),
-    Input(MEAN_A, "clickData"),
-    Input(MEAN_B, "clickData"),
-    Input(DIFFERENCE, "clickData"),
-    Input(IDS.model, "value"),
-    Input(LAYER, "value"),
-    prevent_initial_call=True,
+    Input(UNIT.unit, "data"),
+    State(IDS.model, "value"),
+    State(LAYER, "value"),
 )
-def on_class_unit_click(_a, _b, _difference, model_name, layer_name):
-    """A click on a unit of a class-mean grid: the test images that activate it most (cleared on a new layer)."""
-    if not ctx.triggered or ctx.triggered_id in (IDS.model, LAYER):
-        return []
-    return unit_panel("classes", model_name, layer_name, ctx.triggered[0]["value"])
+def on_class_unit_change(unit, model_name, layer_name):
+    """The test images that activate the chosen unit most (see :mod:`app.ui.unit_panel`); none chosen, no panel."""
+    return unit_panel("classes", model_name, layer_name, chosen_unit(unit))
 
 
 @callback(
@@ -330,4 +363,4 @@ def on_mlp_unit_click(_a, _b, _difference, model_name, layer_name):
     """A click on a node of a contribution grid: the test images that activate that node most."""
     if not ctx.triggered or ctx.triggered_id in (IDS.model, MLP_LAYER):
         return []
-    return unit_panel("classes-mlp", model_name, layer_name, ctx.triggered[0]["value"])
+    return unit_panel("classes-mlp", model_name, layer_name, unit_from_click(ctx.triggered[0]["value"]))

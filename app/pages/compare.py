@@ -1,6 +1,6 @@
 """Compare page: up to 8 test images side by side at one layer, on ONE shared colour scale, plus B − A.
 
-The view lives in the URL (``/compare?model=mnist-cnn&layer=Conv2D_3&images=12,7,300&cmap=jet&a=12&b=7``). Every
+The view lives in the URL (``/compare?model=mnist-cnn&layer=Conv2D_3&images=12,7,300&cmap=jet&a=12&b=7&unit=5``). Every
 image shows its input, its grid, the predicted class and confidence; the grids share zmin/zmax computed over all of
 them, so a colour means the same value everywhere. Clicking a map or node lists its top test images.
 """
@@ -17,9 +17,17 @@ from app.figures.comparison import difference_heatmap, value_range
 from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figure, note_figure
 from app.ui import inputs
 from app.ui.components import TOOLBAR, colormap_dropdown, error_alert, labelled, output_unit_names, verdict
-from app.ui.links import MAX_COMPARE_IMAGES, first, parse_int, query_string
+from app.ui.links import MAX_COMPARE_IMAGES, first, parse_int, query_string, with_unit
 from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
-from app.ui.unit_panel import unit_panel
+from app.ui.unit_panel import (
+    UnitIds,
+    chosen_unit,
+    clicked_unit,
+    register_unit_scroll,
+    unit_area,
+    unit_on_layer,
+    unit_panel,
+)
 
 dash.register_page(__name__, path="/compare", name="Compare", title="Compare · CNN Activation Explorer", nav_order=1)
 
@@ -27,6 +35,8 @@ DEFAULT_IMAGES = "0,1,2"
 MAX_IMAGES_TEXT = 200  # 8 image numbers with commas take ~40 characters
 MAX_PROBLEMS_SHOWN = 5
 IDS = PageIds("compare")
+UNIT = UnitIds("compare")
+VIEW = "compare-view"  # the query string of the view without the chosen unit
 LAYER = "compare-layer"
 IMAGES = "compare-images"
 CMAP = "compare-cmap"
@@ -36,15 +46,20 @@ DIFF_A = "compare-diff-a"
 DIFF_B = "compare-diff-b"
 DIFFERENCE = "compare-difference"
 DIFF_MESSAGE = "compare-diff-message"
-UNIT_PANEL = "compare-unit-panel"
+UNIT_PANEL = UNIT.panel
+GRID_HEIGHT_PX = 380
+# A card's grid width on a 1400 px window, by the card's column width (of 12), for the maps' number labels.
+GRID_WIDTH_PX = {3: 300, 6: 620}
 
 register_url_sync(IDS)
+register_unit_scroll(UNIT)
 
 
-def layout(model=None, layer=None, images=None, cmap=None, a=None, b=None, **_other):
+def layout(model=None, layer=None, images=None, cmap=None, a=None, b=None, unit=None, **_other):
     """The page, opened in the state the query string describes (invalid values fall back to defaults)."""
     choice = open_model(first(model))
     layers, layer_value = choice.layer_choice(first(layer), "Conv2D_3")
+    chosen = choice.unit_choice(first(unit), layer_value)
     controls = [
         labelled("Layer", dcc.Dropdown(id=LAYER, options=layers, value=layer_value, clearable=False), 3),
         labelled(
@@ -72,7 +87,7 @@ def layout(model=None, layer=None, images=None, cmap=None, a=None, b=None, **_ot
         ),
         className="mb-3",
     )
-    return frame(IDS, choice, controls, html.Div(id=CARDS), html.Div(id=UNIT_PANEL), difference)
+    return frame(IDS, choice, controls, html.Div(id=CARDS), unit_area(UNIT, chosen), difference, dcc.Store(id=VIEW))
 
 
 @callback(
@@ -107,7 +122,7 @@ def _image_card(position, index, loaded, grid_figure, column_width):
                   config={"displayModeBar": False, "staticPlot": True}),
         html.Div([html.B(f"#{index}"), html.Span(" · "), *verdict(loaded.class_names, label, probabilities)],
                  className="small"),
-        dcc.Graph(id={"type": GRID, "index": position}, figure=grid_figure, style={"height": "380px"},
+        dcc.Graph(id={"type": GRID, "index": position}, figure=grid_figure, style={"height": f"{GRID_HEIGHT_PX}px"},
                   config=TOOLBAR),
     ]
     return dbc.Col(dbc.Card(dbc.CardBody(body, className="p-2"), className="mb-3"), md=column_width)
@@ -146,7 +161,8 @@ def render_images(model_name, layer_name, images_text, cmap, current_a, current_
         _image_card(
             position, index, loaded,
             activation_heatmap(grid, grid_layout, cmap, zrange=zrange, title=f"image {index} · {info.name}",
-                               unit_names=output_unit_names(loaded, info.name)),
+                               unit_names=output_unit_names(loaded, info.name),
+                               size_px=(GRID_WIDTH_PX[column_width], GRID_HEIGHT_PX)),
             column_width,
         )
         for position, ((grid, grid_layout), index) in enumerate(zip(tiles, indices, strict=True))
@@ -163,7 +179,7 @@ def render_images(model_name, layer_name, images_text, cmap, current_a, current_
 
 @callback(
     Output(DIFFERENCE, "figure"),
-    Output(IDS.query, "data"),
+    Output(VIEW, "data"),
     Output(DIFF_MESSAGE, "children"),
     Input(DIFF_A, "value"),
     Input(DIFF_B, "value"),
@@ -174,7 +190,8 @@ def render_images(model_name, layer_name, images_text, cmap, current_a, current_
 )
 @reports_errors(3, blank=({}, no_update))
 def render_difference(a, b, model_name, layer_name, images_text, cmap):
-    """B − A on the diverging RdBu scale centred on 0, and the query string that reopens the whole view."""
+    """B − A on the diverging RdBu scale centred on 0, and the query string that reopens the whole view (the chosen
+    unit is added by :func:`sync_query`)."""
     if a is None or b is None or not model_name or not layer_name:
         return {}, no_update, []
     loaded, info = open_layer(model_name, layer_name)
@@ -195,15 +212,40 @@ def render_difference(a, b, model_name, layer_name, images_text, cmap):
 
 
 @callback(
-    Output(UNIT_PANEL, "children"),
+    Output(UNIT.unit, "data"),
     Input({"type": GRID, "index": ALL}, "clickData"),
     Input(DIFFERENCE, "clickData"),
     Input(IDS.model, "value"),
     Input(LAYER, "value"),
+    State(UNIT.unit, "data"),
     prevent_initial_call=True,
 )
-def on_unit_click(_grid_clicks, _difference_click, model_name, layer_name):
-    """A click on a map or node of any grid: the test images that activate that unit most (cleared on a new layer)."""
-    if ctx.triggered_id is None or not ctx.triggered or ctx.triggered_id in (IDS.model, LAYER):
-        return []
-    return unit_panel("compare", model_name, layer_name, ctx.triggered[0]["value"])
+def on_unit_choice(_grid_clicks, _difference_click, model_name, layer_name, current):
+    """A click on a map or node of any grid chooses it (new cards, not clicks, change nothing); a new model or layer
+    keeps the chosen unit where the layer has it."""
+    if ctx.triggered_id in (IDS.model, LAYER):
+        return unit_on_layer(current, model_name, layer_name)
+    if ctx.triggered_id is None or not ctx.triggered:
+        return no_update
+    return clicked_unit(ctx.triggered[0]["value"])
+
+
+@callback(
+    Output(UNIT_PANEL, "children"),
+    Input(UNIT.unit, "data"),
+    State(IDS.model, "value"),
+    State(LAYER, "value"),
+)
+def on_unit_change(unit, model_name, layer_name):
+    """The test images that activate the chosen unit most (see :mod:`app.ui.unit_panel`); none chosen, no panel."""
+    return unit_panel("compare", model_name, layer_name, chosen_unit(unit))
+
+
+@callback(
+    Output(IDS.query, "data"),
+    Input(VIEW, "data"),
+    Input(UNIT.unit, "data"),
+)
+def sync_query(view, unit):
+    """The query string that reopens the view and its chosen unit."""
+    return with_unit(view, chosen_unit(unit)) or no_update

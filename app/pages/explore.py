@@ -1,9 +1,10 @@
 """Explorer page: one model, one layer, one test image; the map/node grid, the input and the class probabilities.
 
-The view lives in the URL (``/?model=mnist-cnn&layer=Conv2D_3&image=1302&cmap=jet&reverse=1&scale=1``), so a link
-reopens it. A digit the user draws or uploads (the drawing pad, :mod:`app.ui.drawing_pad`) is shown like a test image
-and addressed as ``image=u:<id>``, so its link reopens it too, for anyone on the instance. Callbacks only unpack
-inputs, call the activation engine and the figure builders, and return.
+The view lives in the URL (``/?model=mnist-cnn&layer=Conv2D_3&image=1302&cmap=jet&reverse=1&scale=1&unit=5``),
+so a link reopens it, with the chosen unit's top images. A digit the user draws or uploads (the drawing pad,
+:mod:`app.ui.drawing_pad`) is shown like a test image and addressed as ``image=u:<id>``, so its link reopens it too,
+for anyone on the instance. Callbacks only unpack inputs, call the activation engine and the figure builders, and
+return.
 """
 
 from __future__ import annotations
@@ -21,14 +22,24 @@ from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figu
 from app.ui import inputs
 from app.ui.components import colormap_dropdown, error_alert, figure_card, labelled, output_unit_names, verdict
 from app.ui.drawing_pad import drawing_pad, drawing_pad_ids, pad_image, upload_image
-from app.ui.links import compare_link, first, parse_flag, parse_int, query_string
+from app.ui.links import compare_link, first, parse_flag, parse_int, query_string, with_unit
 from app.ui.navigation import BASKET, add_to_basket
 from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
-from app.ui.unit_panel import unit_panel
+from app.ui.unit_panel import (
+    UnitIds,
+    chosen_unit,
+    clicked_unit,
+    register_unit_scroll,
+    unit_area,
+    unit_on_layer,
+    unit_panel,
+)
 
 dash.register_page(__name__, path="/", name="Explore", title="Explore · CNN Activation Explorer", nav_order=0)
 
 IDS = PageIds("explore")
+UNIT = UnitIds("explore")
+VIEW = "explore-view"  # the query string of the view without the chosen unit
 LAYER = "explore-layer"
 IMAGE = "explore-image"
 PREVIOUS = "explore-previous"
@@ -42,7 +53,7 @@ HEATMAP = "explore-heatmap"
 INPUT_IMAGE = "explore-input"
 PROBABILITIES = "explore-probabilities"
 MODEL_INFO = "explore-model-info"
-UNIT_PANEL = "explore-unit-panel"
+UNIT_PANEL = UNIT.panel
 ADD_TO_COMPARE = "explore-add-to-compare"
 OPEN_IN_COMPARE = "explore-open-in-compare"
 COMPARE_NOTE = "explore-compare-note"
@@ -51,8 +62,11 @@ KEYS_HELP = "explore-keys-help"
 # "pad", "upload" or "link"}; else None.
 OWN_IMAGE = "explore-own-image"
 PAD = drawing_pad_ids("explore")
+# The grid's size on a 1400 x 900 window (72vh high, 3/4 of the width), for the maps' number labels.
+HEATMAP_PX = (900, 560)
 
 register_url_sync(IDS)
+register_unit_scroll(UNIT)
 
 
 def _model_info(loaded) -> str:
@@ -63,7 +77,7 @@ def _model_info(loaded) -> str:
     return " · ".join(parts)
 
 
-def layout(model=None, layer=None, image=None, cmap=None, reverse=None, scale=None, **_other):
+def layout(model=None, layer=None, image=None, cmap=None, reverse=None, scale=None, unit=None, **_other):
     """The page, opened in the state the query string describes (invalid values fall back to defaults)."""
     choice = open_model(first(model))
     layers, layer_value = choice.layer_choice(first(layer))
@@ -81,6 +95,7 @@ def layout(model=None, layer=None, image=None, cmap=None, reverse=None, scale=No
             image_index = 0
         info = _model_info(choice.loaded)
     image_index = image_index or 0
+    chosen = choice.unit_choice(first(unit), layer_value)
     image_controls = dbc.InputGroup(
         [
             dbc.Button("◀", id=PREVIOUS, color="secondary", outline=True, title="previous image"),
@@ -133,7 +148,7 @@ def layout(model=None, layer=None, image=None, cmap=None, reverse=None, scale=No
                 ],
                 md=3,
             ),
-            dbc.Col([figure_card(HEATMAP, "72vh"), html.Div(id=UNIT_PANEL)], md=9),
+            dbc.Col([figure_card(HEATMAP, "72vh"), unit_area(UNIT, chosen), dcc.Store(id=VIEW)], md=9),
         ]
     )
     return frame(IDS, choice, controls, html.Div(info, id=MODEL_INFO, className="small text-muted mb-2"), figures,
@@ -194,7 +209,7 @@ def on_step_image(_previous, _next, _random, current, maximum):
     Output(INPUT_IMAGE, "figure"),
     Output(PROBABILITIES, "figure"),
     Output(IMAGE_INFO, "children"),
-    Output(IDS.query, "data"),
+    Output(VIEW, "data"),
     Output(IDS.message, "children", allow_duplicate=True),
     Input(IDS.model, "value"),
     Input(LAYER, "value"),
@@ -208,7 +223,7 @@ def on_step_image(_previous, _next, _random, current, maximum):
 @reports_errors(6)
 def render(model_name, layer_name, image, cmap, reverse, scale, own_image=None):
     """The grid, input image and probabilities of the selected view (a test image, or the user's own while one is
-    shown), and the query string that reopens it."""
+    shown), and the query string that reopens it (the chosen unit is added by :func:`sync_query`)."""
     if not model_name or not layer_name:
         raise InvalidInput("Choose a model and a layer.")
     loaded, info = open_layer(model_name, layer_name)
@@ -232,6 +247,7 @@ def render(model_name, layer_name, image, cmap, reverse, scale, own_image=None):
         reverse,
         title=f"{info.label}: {info.n_units} {unit} of {shown_as}" + (" (standardised)" if scale else ""),
         unit_names=output_unit_names(loaded, info.name),
+        size_px=HEATMAP_PX,
     )
     names = loaded.class_names
     query = query_string({"model": loaded.name, "layer": info.name, "image": own_image if own_image else index,
@@ -377,17 +393,36 @@ def on_add_to_compare(clicks, basket, image):
 
 
 @callback(
-    Output(UNIT_PANEL, "children"),
+    Output(UNIT.unit, "data"),
     Input(HEATMAP, "clickData"),
     Input(IDS.model, "value"),
     Input(LAYER, "value"),
+    State(UNIT.unit, "data"),
     prevent_initial_call=True,
 )
-def on_unit_click(click_data, model_name, layer_name):
-    """A click on a map or node: the test images that activate that unit most (see :mod:`app.ui.unit_panel`).
-
-    A new model or layer clears the panel, which would otherwise describe a unit no longer shown.
-    """
+def on_unit_choice(click_data, model_name, layer_name, current):
+    """A click on a map or node chooses it; a new model or layer keeps the chosen unit where the layer has it."""
     if ctx.triggered_id in (IDS.model, LAYER):
-        return []
-    return unit_panel("explore", model_name, layer_name, click_data)
+        return unit_on_layer(current, model_name, layer_name)
+    return clicked_unit(click_data)
+
+
+@callback(
+    Output(UNIT_PANEL, "children"),
+    Input(UNIT.unit, "data"),
+    State(IDS.model, "value"),
+    State(LAYER, "value"),
+)
+def on_unit_change(unit, model_name, layer_name):
+    """The test images that activate the chosen unit most (see :mod:`app.ui.unit_panel`); none chosen, no panel."""
+    return unit_panel("explore", model_name, layer_name, chosen_unit(unit))
+
+
+@callback(
+    Output(IDS.query, "data"),
+    Input(VIEW, "data"),
+    Input(UNIT.unit, "data"),
+)
+def sync_query(view, unit):
+    """The query string that reopens the view and its chosen unit."""
+    return with_unit(view, chosen_unit(unit)) or no_update

@@ -42,6 +42,19 @@ def compare_link(model_name: str | None, images: Iterable[int], layer: str | Non
     )
 
 
+MAX_QUERY_CHARS = 2000
+
+
+def with_unit(query, unit: int | None) -> str | None:
+    """A view's query string (from :func:`query_string`) with the chosen map or node appended as ``unit=``;
+    None when ``query`` is not such a string (a callback's input may be any JSON)."""
+    if not isinstance(query, str) or len(query) > MAX_QUERY_CHARS or (query and not query.startswith("?")):
+        return None
+    if unit is None:
+        return query
+    return query + ("&" if query else "?") + query_string({"unit": int(unit)})[1:]
+
+
 # What travels from view to view (see :func:`place_links`): a page's URL parameters of these names.
 PLACE_KEYS = ("model", "layer", "cmap", "image")
 MAX_PLACE_TEXT = 200

@@ -95,7 +95,7 @@ def on_place_or_basket_change(basket, place, link_ids):
     """The basket bar and every navigation link, rebuilt from the place and the basket."""
     basket, place = parse_basket(basket), clean_place(place)
     hrefs = place_links(place, basket)
-    paths = [link.get("path") if isinstance(link, dict) else None
+    paths = [link.get("path") if isinstance(link, dict) and isinstance(link.get("path"), str) else None
              for link in (link_ids if isinstance(link_ids, list) else [])]
     return basket_bar(basket, place), [hrefs.get(path, path or "/") for path in paths]
 

@@ -1,13 +1,18 @@
 """The "top images of a unit" panel, shared by every page with a clickable grid.
 
-Clicking a map or node of any grid calls :func:`unit_panel` with the click; the panel holds its own mean/max
-switch, whose one pattern-matching callback (below) serves every page, keyed by a ``page`` name.
+A page keeps its chosen unit in a store (:class:`UnitIds`; in the URL as ``unit=``): a click on a map or node
+sets it (:func:`clicked_unit`), a change of model or layer keeps it where the new layer has that unit
+(:func:`unit_on_layer`), and the panel (:func:`unit_panel`) shows its top test images, scrolled into view when a
+click opened it. The panel holds its own mean/max switch, whose one pattern-matching callback (below) serves
+every page, keyed by a ``page`` name.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import dash_bootstrap_components as dbc
-from dash import MATCH, Input, Output, State, callback, dcc, html
+from dash import MATCH, ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from app import services
 from app.core.errors import ExplorerError
@@ -24,6 +29,75 @@ UNIT_GALLERY = "unit-panel-gallery"
 TOP_K = 9
 
 
+@dataclass(frozen=True)
+class UnitIds:
+    """The ids of a page's unit panel, derived from the page's prefix (``explore-unit-panel``, ...)."""
+
+    prefix: str
+
+    @property
+    def panel(self) -> str:
+        """Where the panel shows."""
+        return f"{self.prefix}-unit-panel"
+
+    @property
+    def unit(self) -> str:
+        """The ``dcc.Store`` of the chosen unit: ``{"unit": 5, "clicked": true}`` or None."""
+        return f"{self.prefix}-unit"
+
+    @property
+    def scrolled(self) -> str:
+        """The output of the clientside callback that scrolls a panel opened by a click into view."""
+        return f"{self.prefix}-unit-scrolled"
+
+
+def unit_area(ids: UnitIds, unit: int | None) -> html.Div:
+    """The panel's place on a page, opened on ``unit`` (from the page's link) or empty."""
+    return html.Div([html.Div(id=ids.panel), dcc.Store(id=ids.unit, data=None if unit is None else {"unit": unit}),
+                     dcc.Store(id=ids.scrolled)])
+
+
+def register_unit_scroll(ids: UnitIds) -> None:
+    """Scroll the panel into view when a click opened it (not when a link or a layer change did): the grids and
+    the ranking that open it fill the screen, and a panel below the fold looks like a click that did nothing.
+
+    Call once at import of the page module.
+    """
+    clientside_callback(
+        ClientsideFunction(namespace="explorer", function_name="scrollUnitPanel"),
+        Output(ids.scrolled, "data"),
+        Input(ids.panel, "children"),
+        State(ids.unit, "data"),
+        State(ids.panel, "id"),
+        prevent_initial_call=True,
+    )
+
+
+def chosen_unit(data) -> int | None:
+    """The unit number held by a page's unit store (any JSON may arrive): None when there is none."""
+    return inputs.integer_or_none(data.get("unit"), 0) if isinstance(data, dict) else None
+
+
+def clicked_unit(click_data):
+    """The unit store's new value for a click on a grid or the ranking: ``{"unit": n, "clicked": True}``, or
+    ``no_update`` when there is no unit under it (padding, a note) or no click at all (a graph being inserted)."""
+    unit = unit_from_click(click_data)
+    return no_update if unit is None else {"unit": unit, "clicked": True}
+
+
+def unit_on_layer(data, model_name, layer_name) -> dict | None:
+    """The unit store after a change of model or layer: the unit kept when the new layer has it (unit < its
+    number of units), else None."""
+    unit = chosen_unit(data)
+    if unit is None:
+        return None
+    try:
+        _, info = open_layer(model_name, layer_name)
+    except ExplorerError:
+        return None
+    return {"unit": unit} if unit < info.n_units else None
+
+
 def unit_from_click(click_data) -> int | None:
     """The unit number of a click on an activation heatmap (its customdata[0]); None for padding or no click."""
     try:
@@ -37,8 +111,13 @@ def unit_from_click(click_data) -> int | None:
 
 def _gallery(model_name: str, layer_name: str, unit: int, by: str):
     loaded, info = open_layer(model_name, layer_name)
-    indices, values = services.statistics().top_images(loaded, info.name, unit, TOP_K,
-                                                       inputs.choice(by, "the ranking", RANK_BY))
+    by = inputs.choice(by, "the ranking", RANK_BY)
+    if services.statistics().is_dead(loaded, info.name, unit):
+        word = "map" if info.is_map else "node"
+        return html.P(f"{word.capitalize()} {unit} of {info.name} is dead on the whole test set: it is 0 on all "
+                      f"{loaded.engine.n_images} test images, so no image activates it more than another.",
+                      className="text-muted mb-0 unit-dead")
+    indices, values = services.statistics().top_images(loaded, info.name, unit, TOP_K, by)
     predicted = loaded.engine.predictions().argmax(axis=1)
     return top_images_gallery(
         loaded.images, indices, values, loaded.labels, predicted, loaded.class_names,
@@ -46,18 +125,18 @@ def _gallery(model_name: str, layer_name: str, unit: int, by: str):
     )
 
 
-def unit_panel(page: str, model_name: str | None, layer_name: str | None, click_data, by: str = "mean"):
-    """The panel listing the test images that activate the clicked unit most, or [] when nothing is clicked.
+def unit_panel(page: str, model_name, layer_name, unit: int | None, by: str = "mean"):
+    """The panel listing the test images that activate ``unit`` most (or saying it never fires), [] for no unit.
 
     Args:
         page: a name unique to the page, so its panel's switch drives only its own gallery.
-        model_name, layer_name: what the clicked grid shows.
-        click_data: the heatmap's clickData.
+        model_name, layer_name: what the clicked grid shows (as the callback received them).
+        unit: the map or node (see :func:`chosen_unit`, :func:`unit_from_click`).
     """
-    unit = unit_from_click(click_data)
     if unit is None or not model_name or not layer_name:
         return []
     try:
+        unit = inputs.integer(unit, "the unit", 0)
         _, info = open_layer(model_name, layer_name)
         gallery = _gallery(model_name, info.name, unit, by)
     except ExplorerError as exc:
@@ -88,7 +167,7 @@ def unit_panel(page: str, model_name: str | None, layer_name: str | None, click_
     state = dcc.Store(id={"type": UNIT_STATE, "page": page}, data={"model": model_name, "layer": info.name,
                                                                    "unit": unit})
     body = html.Div(gallery, id={"type": UNIT_GALLERY, "page": page})
-    return dbc.Card(dbc.CardBody([header, state, body]), className="mb-3")
+    return dbc.Card(dbc.CardBody([header, state, body]), className="mb-3 unit-panel")
 
 
 @callback(

@@ -1,10 +1,14 @@
 """The user's journey across pages in headless chromium: the place travels, Back and Forward move through views,
-the compare basket keeps its order, bad input is announced, the keyboard steps images."""
+the compare basket keeps its order, bad input is announced, the keyboard steps images, the chosen unit is in the URL
+and its panel opens in view."""
 
 from dash.testing.wait import until
+from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.keys import Keys
 
-from tests.browser.helpers import wait_for_figure
+from app import services
+from app.core.classes import class_difference
+from tests.browser.helpers import choose_option, wait_for_figure
 
 PORT = 8173
 
@@ -20,9 +24,32 @@ def press(dash_duo, key):
     dash_duo.find_element("body").send_keys(key)
 
 
+def mouse_click(dash_duo, element):
+    """A real mouse click at the centre of ``element`` (plotly makes clickData only from its own mouse events)."""
+    left, top = dash_duo.driver.execute_script(
+        "var r = arguments[0].getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2];", element)
+    actions = ActionBuilder(dash_duo.driver)
+    actions.pointer_action.move_to_location(int(left), int(top))
+    actions.pointer_action.pause(0.3)  # let plotly compute the hover point the click reports
+    actions.pointer_action.click()
+    actions.perform()
+
+
+def basket(dash_duo):
+    """The image numbers in the navigation bar's basket, in its order."""
+    return dash_duo.driver.execute_script(  # in one read: the bar is rebuilt as the basket changes
+        "return Array.from(document.querySelectorAll('.basket-item'), item => Number(item.dataset.image));")
+
+
+def first_thumbnail(dash_duo, finder):
+    """The image number and the pick box of the finder's first thumbnail."""
+    item = dash_duo.find_element(f"#{finder.GALLERY} [data-image]")
+    return int(item.get_attribute("data-image")), item.find_element("css selector", "input[type='checkbox']")
+
+
 def test_explore_place_travels_to_compare_and_back_with_keyboard_and_bad_input(dash_duo, app_store):
     from app.main import app
-    from app.pages import compare, explore
+    from app.pages import compare, explore, finder
 
     dash_duo.start_server(app, port=PORT)
     dash_duo.wait_for_page(f"{dash_duo.server_url}/?model=mnist-cnn&layer=Conv2D_3&image=252&cmap=jet")
@@ -62,4 +89,70 @@ def test_explore_place_travels_to_compare_and_back_with_keyboard_and_bad_input(d
     # Back returns to Explore's view
     dash_duo.driver.back()
     wait_for_figure(dash_duo, explore.HEATMAP, lambda s: "128 maps of image 252" in s["title"])
+
+    # Find images: one pick among the 9s, a filter change to the 4s, a second pick; the basket keeps both in the
+    # order picked (not in image order), and Back returns to the 9s
+    dash_duo.find_element("a.nav-link[href^='/finder']").click()
+    dash_duo.wait_for_element_by_css_selector(f"#{finder.GALLERY} [data-image]", timeout=20)
+    choose_option(dash_duo, f"#{finder.TRUE_CLASS}", "9")
+    until(lambda: "true=9" in dash_duo.driver.current_url, 10)
+    dash_duo._wait_for_callbacks()
+    nine, box = first_thumbnail(dash_duo, finder)
+    assert loaded_label(nine) == 9
+    box.click()
+    until(lambda: basket(dash_duo) == [nine], 10)
+    choose_option(dash_duo, f"#{finder.TRUE_CLASS}", "4")
+    until(lambda: "true=4" in dash_duo.driver.current_url, 10)
+    dash_duo._wait_for_callbacks()
+    four, box = first_thumbnail(dash_duo, finder)
+    assert loaded_label(four) == 4
+    box.click()
+    until(lambda: basket(dash_duo) == [nine, four], 10)
+    until(lambda: f"basket={nine},{four}" in dash_duo.driver.current_url, 10)
+    dash_duo.driver.back()
+    until(lambda: "true=9" in dash_duo.driver.current_url, 10)
+    dash_duo.wait_for_contains_text(f"#{finder.TRUE_CLASS}", "9", timeout=10)
+    assert basket(dash_duo) == [nine, four]
+    assert dash_duo.get_logs() == []
+
+
+def loaded_label(index):
+    """The true class of a test image of the bundled model."""
+    return int(services.store().get("mnist-cnn").labels[index])
+
+
+def test_ranked_unit_opens_its_panel_in_view_and_the_unit_follows_layer_changes(dash_duo, app_store):
+    from app.main import app
+    from app.pages import classes
+
+    loaded = services.store().get("mnist-cnn")
+    top_unit = int(class_difference(services.statistics().class_means(loaded, "Conv2D_3"), 4, 9).ranking[0])
+    dash_duo.start_server(app, port=PORT + 1)
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/classes?model=mnist-cnn&layer=Conv2D_3&a=4&b=9")
+    wait_for_figure(dash_duo, classes.RANKING, lambda s: s["y"] is not None)
+    dash_duo._wait_for_callbacks()
+
+    # the ranking at the top of the window: the panel, which opens above it, would open out of sight
+    ranking = dash_duo.find_element(f"#{classes.RANKING}")
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", ranking)
+    mouse_click(dash_duo, dash_duo.find_elements(f"#{classes.RANKING} .bars .point path")[0])
+    dash_duo.wait_for_contains_text(f"#{classes.UNIT_PANEL}", f"map {top_unit} of Conv2D_3", timeout=20)
+    until(lambda: f"unit={top_unit}" in dash_duo.driver.current_url, 10)
+    in_view = """var r = arguments[0].getBoundingClientRect();
+                 return r.height > 0 && r.top >= 0 && r.top < window.innerHeight;"""
+    until(lambda: dash_duo.driver.execute_script(in_view, dash_duo.find_element(".unit-panel")), 5,
+          msg="the unit panel did not open in view")
+
+    # a layer without that unit clears it; a link's unit survives a change to a layer that has it
+    assert top_unit >= 32, "the check below needs a unit that Conv2D_1 (32 maps) lacks"
+    dash_duo.driver.execute_script("window.scrollTo(0, 0)")
+    choose_option(dash_duo, f"#{classes.LAYER}", "Conv2D_1 · 26×26×32")
+    until(lambda: "layer=Conv2D_1" in dash_duo.driver.current_url, 10)
+    until(lambda: "unit=" not in dash_duo.driver.current_url, 10)
+    until(lambda: not dash_duo.find_elements(".unit-panel"), 10)
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/classes?model=mnist-cnn&layer=Conv2D_3&a=4&b=9&unit=7")
+    dash_duo.wait_for_contains_text(f"#{classes.UNIT_PANEL}", "map 7 of Conv2D_3", timeout=20)
+    choose_option(dash_duo, f"#{classes.LAYER}", "Conv2D_1 · 26×26×32")
+    dash_duo.wait_for_contains_text(f"#{classes.UNIT_PANEL}", "map 7 of Conv2D_1", timeout=20)
+    until(lambda: "layer=Conv2D_1" in dash_duo.driver.current_url and "unit=7" in dash_duo.driver.current_url, 10)
     assert dash_duo.get_logs() == []

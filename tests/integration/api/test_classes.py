@@ -70,7 +70,7 @@ def test_top_images_route_returns_the_k_largest(client):
     values = [row["value"] for row in body["images"]]
     np.testing.assert_allclose(values, np.sort(direct)[::-1][:5], rtol=1e-5)
     np.testing.assert_allclose(direct[[row["image"] for row in body["images"]]], values, rtol=1e-5)
-    assert body["by"] == "mean"
+    assert body["by"] == "mean" and body["dead"] is bool(np.all(direct == 0))
     body = get_ok(client, "/api/models/mnist-cnn/top-images?layer=Conv2D_3&unit=0&by=max")
     assert len(body["images"]) == 9 and body["by"] == "max"
 

@@ -42,3 +42,28 @@ def test_top_images_rejects_bad_unit_k_and_by(tiny_loaded):
         StatisticsCache().top_images(tiny_loaded, "conv", 0, 3, by="median")
     with pytest.raises(LayerNotFound):
         StatisticsCache().top_images(tiny_loaded, "nope", 0, 3)
+
+
+def test_dead_units_are_those_zero_on_every_test_image_tiny(tiny_loaded):
+    for layer in ("conv", "pool", "hidden"):
+        outputs = layer_outputs(tiny_loaded, layer)
+        top = compute_top_units(tiny_loaded.engine, layer, 3, batch_size=5)
+        expected = [bool(np.all(outputs[..., unit] == 0)) for unit in range(outputs.shape[-1])]
+        assert [top.is_dead(unit) for unit in range(top.n_units)] == expected
+    with pytest.raises(InvalidInput, match="unit 4 is out of range"):
+        top.is_dead(4)  # "hidden" has units 0-3
+
+
+def test_mnist_dense_1_has_dead_units_found_exactly(app_store):
+    from app import services
+
+    loaded = services.store().get("mnist-cnn")
+    outputs = layer_outputs(loaded, "Dense_1")
+    expected = np.flatnonzero(np.all(outputs == 0, axis=0)).tolist()
+    assert expected, "the bundled model's Dense_1 is known to have units that never fire"
+    statistics = StatisticsCache()
+    found = [unit for unit in range(outputs.shape[1]) if statistics.is_dead(loaded, "Dense_1", unit)]
+    assert found == expected
+    # the ranking of a dead unit is all zeros: exactly what the panel must not present as "top images"
+    _, values = statistics.top_images(loaded, "Dense_1", expected[0], 3)
+    assert values.tolist() == [0.0, 0.0, 0.0]

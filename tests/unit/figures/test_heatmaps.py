@@ -126,3 +126,34 @@ def test_small_node_grids_are_a_labelled_strip():
     numbered = hm.activation_heatmap(*tile(np.arange(100, dtype=np.float32)))["data"][0]
     assert numbered["text"][3][7] == "37"  # node 37 sits in row 3, column 7 of the 10 x 10 block
     assert "text" not in hm.activation_heatmap(*tile(np.zeros(1152, dtype=np.float32)))["data"][0]
+
+
+def test_maps_large_enough_carry_their_number_in_their_own_corner():
+    from app.core.grid import unit_coordinates
+
+    grid, layout = tile(np.random.default_rng(1).random((26, 26, 32), dtype=np.float32))  # 4 rows of 8 maps
+    figure = activation_heatmap(grid, layout, title="t", size_px=(900, 560))
+    labels = figure["layout"]["annotations"]
+    assert [label["text"] for label in labels] == [str(unit) for unit in range(32)]
+    units = unit_coordinates(layout)[..., 0]
+    for label in labels:  # the cell just inside the label's corner belongs to the labelled map
+        row, col = int(label["y"] + 0.5), int(label["x"] + 0.5)
+        assert units[row, col] == int(label["text"]) and label["xref"] == "x" and label["yref"] == "y"
+    # a titled 300 x 380 compare card draws 16 rows of 3 x 3 maps under 20 px each: no labels; nor without a size
+    small_grid, small_layout = tile(np.zeros((3, 3, 128), dtype=np.float32))
+    assert "annotations" not in activation_heatmap(small_grid, small_layout, title="t", size_px=(300, 380))["layout"]
+    assert "annotations" in activation_heatmap(small_grid, small_layout, size_px=(900, 560))["layout"]
+    assert "annotations" not in activation_heatmap(grid, layout)["layout"]
+    # node grids are labelled in their cells instead (node_labels)
+    node_grid, node_layout = tile(np.zeros(10, dtype=np.float32))
+    assert "annotations" not in activation_heatmap(node_grid, node_layout, size_px=(900, 560))["layout"]
+
+
+def test_a_map_label_needs_twenty_pixels():
+    from app.core.grid import layout_for
+    from app.figures.heatmaps import COLORBAR_PX, MARGIN, map_label_annotations
+
+    layout = layout_for((4, 4, 8))  # one row of 8 maps of 4 x 4 cells: 32 cells wide
+    width_at = lambda map_px: map_px / 4 * 32 + MARGIN["l"] + MARGIN["r"] + COLORBAR_PX  # noqa: E731
+    assert len(map_label_annotations(layout, (width_at(20), 1000), 40)) == 8
+    assert map_label_annotations(layout, (width_at(19.9), 1000), 40) == []

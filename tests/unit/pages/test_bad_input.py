@@ -17,6 +17,7 @@ BAD_VALUES = [None, True, False, 0, -1, 1.5, 10**30, 10**400, "", "１", "1_0", 
 CLICK = {"points": [{"x": 2, "y": 1, "customdata": [3, 1, 2]}]}
 VIEW = {"job": "0123456789ab", "epochs": 3, "status": "succeeded", "total": 3}
 UNIT_STATE = {"model": "mnist-cnn", "layer": "Conv2D_1", "unit": 3}
+UNIT = {"unit": 3, "clicked": True}
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,13 @@ def valid_calls(pages) -> dict[str, tuple]:
                                     ([3, 4], [True], [{"type": "finder-pick", "index": 3}], "mnist-cnn")),
         "classes.render_classes": (pages["classes"].render_classes, ("mnist-cnn", "Dense_1", 4, 9, "viridis")),
         "classes.render_mlp": (pages["classes"].render_mlp, ("mnist-cnn", "Dense_1", 5, 4, 9)),
-        "classes.sync_query": (pages["classes"].sync_query, ("mnist-cnn", "Conv2D_3", 4, 9, "jet", "Dense_1", 5)),
+        "classes.sync_query": (pages["classes"].sync_query, ("mnist-cnn", "Conv2D_3", 4, 9, "jet", "Dense_1", 5,
+                                                             UNIT)),
+        "classes.on_class_unit_change": (pages["classes"].on_class_unit_change, (UNIT, "mnist-cnn", "Conv2D_3")),
+        "explore.on_unit_change": (pages["explore"].on_unit_change, (UNIT, "mnist-cnn", "Conv2D_3")),
+        "explore.sync_query": (pages["explore"].sync_query, ("?model=mnist-cnn&image=3", UNIT)),
+        "compare.on_unit_change": (pages["compare"].on_unit_change, (UNIT, "mnist-cnn", "Conv2D_3")),
+        "compare.sync_query": (pages["compare"].sync_query, ("?model=mnist-cnn&images=3,4", UNIT)),
         "classes.on_model_change": (pages["classes"].on_model_change, ("tiny", "Conv2D_3", 4, 9, "Dense_1")),
         "train.on_architecture_change": (pages["train"].on_architecture_change, ("32, 64", 2, "100", "Conv2D_1")),
         "train.on_start": (pages["train"].on_start, (1, *(form[key] for key in pages["train"].FIELD))),
@@ -89,7 +96,7 @@ def valid_calls(pages) -> dict[str, tuple]:
         "navigation.on_link_basket": (pages["navigation"].on_link_basket, ("?basket=3,4", [1])),
         "unit_panel.on_rank_by_change": (pages["unit_panel"].on_rank_by_change, ("max", UNIT_STATE)),
         "unit_panel.unit_panel": (  # the page name is the page's own constant, not an input
-            lambda *args: pages["unit_panel"].unit_panel("explore", *args), ("mnist-cnn", "Conv2D_1", CLICK)),
+            lambda *args: pages["unit_panel"].unit_panel("explore", *args), ("mnist-cnn", "Conv2D_1", 3)),
     }
 
 
@@ -116,7 +123,7 @@ def test_every_page_callback_is_called(pages):
     names = {spec["callback"].__name__ for spec in app.callback_map.values() if "callback" in spec}
     called = {name.split(".")[1] for name in valid_calls(pages)}
     # these read dash.ctx (tests/integration/hostile calls them); the router (update) is Dash's own
-    assert names - called == {"on_step_image", "on_unit_click", "on_class_unit_click", "on_mlp_unit_click",
+    assert names - called == {"on_step_image", "on_unit_choice", "on_class_unit_choice", "on_mlp_unit_click",
                               "ask_to_delete", "on_remove", "on_own_image", "update"}
 
 

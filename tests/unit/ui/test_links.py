@@ -59,3 +59,13 @@ def test_place_links_carry_model_layer_colormap_image_and_basket():
     assert place_links({"image": 1}, [2])["/compare"] == "/compare?images=1,2&basket=2"
     assert links["/finder"] == "/finder?model=mnist-cnn&basket=7,252,9" and links["/train"] == "/train?basket=7,252,9"
     assert clean_place({"model": ["x"], "image": True, "cmap": "x" * 500}) == {}
+
+
+def test_with_unit_appends_the_chosen_unit_to_a_view():
+    from app.ui.links import with_unit
+
+    assert with_unit("?model=m&image=0", 5) == "?model=m&image=0&unit=5"
+    assert with_unit("?model=m", 0) == "?model=m&unit=0"
+    assert with_unit("", 3) == "?unit=3"
+    assert with_unit("?model=m", None) == "?model=m"
+    assert [with_unit(bad, 1) for bad in (None, 3, ["?a"], "model=m", "?" + "x" * 3000)] == [None] * 5
