@@ -26,7 +26,9 @@ def press(dash_duo, key):
 
 def mouse_click(dash_duo, element):
     """A real mouse click at the centre of ``element`` (plotly makes clickData only from its own mouse events)."""
+    # "nearest" scrolls only when the element is out of the window (a late layout shift), else leaves the page be
     left, top = dash_duo.driver.execute_script(
+        "arguments[0].scrollIntoView({block: 'nearest', inline: 'nearest'});"
         "var r = arguments[0].getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2];", element)
     actions = ActionBuilder(dash_duo.driver)
     actions.pointer_action.move_to_location(int(left), int(top))
