@@ -10,9 +10,11 @@ from __future__ import annotations
 import functools
 
 from app.config import Settings
+from app.core.attribution import GradientModelCache
 from app.core.statistics import StatisticsCache
 from app.core.store import ModelStore
 from app.jobs.engines import make_runner
+from app.jobs.features import FeatureJobs
 from app.jobs.runner import JobRunner
 from app.jobs.store import JobStore
 
@@ -45,6 +47,19 @@ def job_runner() -> JobRunner:
     return make_runner(settings())
 
 
+@functools.cache
+def gradient_models() -> GradientModelCache:
+    """Gradient models (attribution, single-unit feature visualisation) of the last few opened model versions."""
+    return GradientModelCache()
+
+
+@functools.cache
+def feature_jobs() -> FeatureJobs:
+    """Whole-layer feature visualisations, stored in ``STATE_DIR`` and computed by background processes."""
+    current = settings()
+    return FeatureJobs(current.state_dir, current.model_store)
+
+
 def job_store() -> JobStore:
     """The job store of :func:`job_runner`."""
     return job_runner().store
@@ -52,5 +67,5 @@ def job_store() -> JobStore:
 
 def reset() -> None:
     """Forget everything above (tests that change the environment call this)."""
-    for cached in (job_runner, statistics, store, settings):
+    for cached in (feature_jobs, gradient_models, job_runner, statistics, store, settings):
         cached.cache_clear()

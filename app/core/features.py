@@ -83,6 +83,9 @@ class Settings:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+DEFAULT_SETTINGS = Settings()
+
+
 @dataclass(frozen=True)
 class LayerFeatures:
     """The optimal inputs of a layer's units.
@@ -206,7 +209,7 @@ def objective_values(models: GradientModels, layer_name: str, images: np.ndarray
     return outputs[np.arange(len(units)), units].astype(np.float32)
 
 
-def optimise_units(models: GradientModels, layer_name: str, units: np.ndarray, settings: Settings = Settings(),
+def optimise_units(models: GradientModels, layer_name: str, units: np.ndarray, settings: Settings = DEFAULT_SETTINGS,
                    progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Maximise each of ``units`` of ``layer_name`` from a near-grey start, :data:`UNITS_PER_BATCH` at a time.
 
@@ -243,7 +246,7 @@ def models_cached_optimiser(models: GradientModels, layer_name: str, settings: S
     return models.cached(("ascend", layer_name, settings), lambda: _optimiser(models, layer_name, settings))
 
 
-def layer_features(models: GradientModels, layer_name: str, settings: Settings = Settings(),
+def layer_features(models: GradientModels, layer_name: str, settings: Settings = DEFAULT_SETTINGS,
                    progress: Callable[[int, int], None] | None = None) -> LayerFeatures:
     """The optimal input of every live unit of ``layer_name`` (dead ones marked, not optimised), plus the kernels
     when it is the first conv layer."""
@@ -299,3 +302,49 @@ def load_result(path: Path) -> LayerFeatures | None:
             )
     except (OSError, ValueError, KeyError):
         return None
+
+
+@dataclass(frozen=True)
+class UnitFeature:
+    """One unit's optimal input.
+
+    Attributes:
+        unit: the unit's number.
+        image: float32 [H, W, C] (grey for a dead unit).
+        objective, start_objective: the objective at the optimal input (NaN when dead) and at the grey start.
+        dead: whether the unit never fires on the test set.
+    """
+
+    unit: int
+    image: np.ndarray
+    objective: float
+    start_objective: float
+    dead: bool
+
+
+def unit_feature(models: GradientModels, layer_name: str, unit: int, unit_max: float,
+                 settings: Settings = DEFAULT_SETTINGS) -> UnitFeature:
+    """The optimal input of one unit, computed now (≈ 0.2 s for ``mnist-cnn``).
+
+    Args:
+        unit_max: the unit's largest output over the test set (0: dead, not optimised), e.g. from the cached top
+            images by max (:meth:`~app.core.statistics.StatisticsCache.top_units`).
+    """
+    info = models.engine.layer(layer_name)
+    if not 0 <= unit < info.n_units:
+        raise InvalidInput(f"unit {unit} is out of range: layer {info.name!r} has units 0-{info.n_units - 1}")
+    start = grey_start(models, 1, settings.seed)
+    start_value = float(objective_values(models, info.name, start, np.array([unit]))[0])
+    if unit_max == 0.0:
+        middle = np.float32((models.low + models.high) / 2)
+        return UnitFeature(unit, np.full(models.image_shape, middle, np.float32), float("nan"), start_value, True)
+    images, objective, _ = optimise_units(models, info.name, np.array([unit]), settings)
+    return UnitFeature(unit, images[0], float(objective[0]), start_value, False)
+
+
+def unit_of(features: LayerFeatures, unit: int) -> UnitFeature:
+    """Unit ``unit`` of a stored layer result (raises :class:`InvalidInput` when out of range)."""
+    if not 0 <= unit < features.n_units:
+        raise InvalidInput(f"unit {unit} is out of range: layer {features.layer!r} has units 0-{features.n_units - 1}")
+    return UnitFeature(unit, features.images[unit], float(features.objective[unit]),
+                       float(features.start_objective[unit]), bool(features.dead[unit]))
