@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 FOLDER = "features"
 STALE_SECONDS = 1800  # no layer of a model the explorer can show takes this long (mnist-cnn's largest: ~15 s)
 RETRY_AFTER_SECONDS = 60
+# Layer jobs running at once per instance: each is a process with its own TensorFlow (~0.5-0.8 GB) that uses every
+# core it gets, so a viewer opening one layer after another queues them instead of starting one process per layer.
+MAX_RUNNING = 1
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class LayerJob:
     """Where a layer's visualisation stands.
 
     Attributes:
-        status: ``done``, ``running`` or ``failed``.
+        status: ``done``, ``running``, ``queued`` (waiting for another layer's job) or ``failed``.
         result: the features when done.
         done, total: units optimised so far and in all (0, 0 before the first chunk).
         stage: what the job is doing now, in words.
@@ -131,10 +134,18 @@ class FeatureJobs:
         if isinstance(failed_at, int | float) and time.time() - failed_at < RETRY_AFTER_SECONDS:
             return LayerJob("failed", error=str(progress.get("error", ""))[:500])
         if not self._holds_live_lock(lock_file):
+            if self.running() >= MAX_RUNNING:
+                return LayerJob("queued", stage="waiting for another layer's visualisation to finish")
             self._launch(model, version, layer, settings, lock_file, progress_file, log_file)
             progress = {}
         return LayerJob("running", None, int(progress.get("done", 0) or 0), int(progress.get("total", 0) or 0),
                         str(progress.get("stage", "starting")))
+
+    def running(self) -> int:
+        """How many layer jobs hold a live lock now (stale locks are removed on the way)."""
+        if not self.folder.is_dir():
+            return 0
+        return sum(self._holds_live_lock(lock) for lock in self.folder.glob("*.lock"))
 
     def _holds_live_lock(self, lock_file: Path) -> bool:
         """True when another job holds the lock; a stale lock (dead process on this host, or too old) is removed."""
