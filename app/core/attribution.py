@@ -27,6 +27,7 @@ import numpy as np
 
 from app.core.cache import LRUCache
 from app.core.errors import InvalidInput
+from app.core.layer_graph import NESTED_SEPARATOR
 
 if TYPE_CHECKING:
     from app.core.activations import ActivationEngine
@@ -228,6 +229,9 @@ class GradientModels:
         info = self.graph.layers[position]
         if not info.is_map:
             raise NotAMapLayer(f"Grad-CAM needs a layer with maps; {info.name} is a vector of {info.n_units} nodes")
+        if not reaches_output(info.name):
+            raise NotAMapLayer(f"Grad-CAM cannot use {info.name}: it is inside a nested model, whose output the "
+                               "model computes as one call; choose a layer of the outer model")
 
         def build():
             import tensorflow as tf
@@ -258,6 +262,12 @@ class GradientModelCache:
     def for_model(self, loaded: LoadedModel) -> GradientModels:
         """The gradient models of ``loaded``'s version, built on first use."""
         return self._models.get_or_compute(loaded.key, lambda: GradientModels(loaded.engine))
+
+
+def reaches_output(layer_name: str) -> bool:
+    """Whether the class scores are computed from this layer's traced output: not for a layer inside a nested
+    model (the trace records it on a path of its own, beside the nested model's single call)."""
+    return NESTED_SEPARATOR not in layer_name
 
 
 def check_method(method: Any) -> str:
@@ -344,7 +354,7 @@ def integrated_gradients(models: GradientModels, image: np.ndarray, class_index:
 
 def default_cam_layer(engine: ActivationEngine) -> str | None:
     """The last layer with maps (Grad-CAM's usual choice: the most semantic maps that still have a position)."""
-    maps = [info.name for info in engine.layers if info.is_map]
+    maps = [info.name for info in engine.layers if info.is_map and reaches_output(info.name)]
     return maps[-1] if maps else None
 
 

@@ -60,7 +60,8 @@ def _class_options(loaded) -> list[dict]:
 
 
 def _cam_options(loaded) -> list[dict]:
-    return [{"label": info.label, "value": info.name} for info in loaded.engine.layers if info.is_map]
+    return [{"label": info.label, "value": info.name} for info in loaded.engine.layers
+            if info.is_map and attr.reaches_output(info.name)]
 
 
 def layout(model=None, layer=None, image=None, method=None, target=None, cam=None, **_other):

@@ -130,3 +130,36 @@ def test_pre_activation_equals_the_layer_with_a_linear_activation():
     np.testing.assert_allclose(pre_activation(relu_conv, x), linear_conv(x), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(pre_activation(relu_dense, x[:, 0, 0]), linear_dense(x[:, 0, 0]), rtol=1e-5,
                                atol=1e-6)
+
+
+def test_nested_models_and_logit_outputs_work(tmp_path):
+    import keras
+
+    from app.core.features import optimise_units
+    from tests.conftest import tiny_test_set, write_model_folder
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(3)
+    backbone_in = keras.Input((6, 6, 1))
+    backbone = keras.Model(backbone_in, keras.layers.Conv2D(3, 3, activation="relu", name="conv")(backbone_in),
+                           name="backbone")
+    inputs = keras.Input((6, 6, 1))
+    logits = keras.layers.Dense(3, name="logits")(keras.layers.Flatten(name="flat")(backbone(inputs)))
+    images, labels = tiny_test_set()
+    write_model_folder(tmp_path, "nested", keras.Model(inputs, logits), images, labels)
+    loaded = ModelStore(tmp_path).get("nested")
+    models = GradientModels(loaded.engine)
+    # a model that outputs logits: they are its output as it is
+    np.testing.assert_allclose(models.logits()(images[:4]), loaded.model(images[:4]), rtol=1e-5, atol=1e-6)
+    with pytest.raises(InvalidInput, match="inside a nested model"):
+        attribute(models, images[0], "gradcam", 1, "backbone/conv")
+    assert attribute(models, images[0], "gradcam", 1, "backbone").values.shape == (4, 4)  # the nested model's output
+    ig = attribute(models, images[0], "integrated_gradients", 1, steps=128)
+    assert ig.values.sum() == pytest.approx(ig.extras["logit_difference"], rel=0.01, abs=1e-4)
+    # the nested conv's pre-activation is reached through the outer graph
+    found, objective, start = optimise_units(models, "backbone/conv", np.array([0, 2]))
+    kernel, bias = backbone.get_layer("conv").get_weights()
+    import tensorflow as tf
+
+    pre = tf.nn.conv2d(found, kernel, 1, "VALID").numpy() + bias
+    np.testing.assert_allclose(objective, pre.mean(axis=(1, 2))[[0, 1], [0, 2]], rtol=1e-4, atol=1e-5)
