@@ -10,10 +10,12 @@ from __future__ import annotations
 import functools
 
 from app.config import Settings
+from app.core.attribution import GradientModelCache
 from app.core.statistics import StatisticsCache
 from app.core.store import ModelStore
 from app.core.user_images import UserImageStore
 from app.jobs.engines import make_runner
+from app.jobs.features import FeatureJobs
 from app.jobs.runner import JobRunner
 from app.jobs.store import JobStore
 
@@ -53,6 +55,19 @@ def user_images() -> UserImageStore:
     return UserImageStore(current.state_dir / "user_images", current.user_images_kept)
 
 
+@functools.cache
+def gradient_models() -> GradientModelCache:
+    """Gradient models (attribution, single-unit feature visualisation) of the last few opened model versions."""
+    return GradientModelCache()
+
+
+@functools.cache
+def feature_jobs() -> FeatureJobs:
+    """Whole-layer feature visualisations, stored in ``STATE_DIR`` and computed by background processes."""
+    current = settings()
+    return FeatureJobs(current.state_dir, current.model_store)
+
+
 def job_store() -> JobStore:
     """The job store of :func:`job_runner`."""
     return job_runner().store
@@ -60,5 +75,5 @@ def job_store() -> JobStore:
 
 def reset() -> None:
     """Forget everything above (tests that change the environment call this)."""
-    for cached in (job_runner, statistics, store, user_images, settings):
+    for cached in (feature_jobs, gradient_models, job_runner, statistics, store, user_images, settings):
         cached.cache_clear()

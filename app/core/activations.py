@@ -126,6 +126,12 @@ class ActivationEngine:
         self._lock = threading.Lock()
 
     @property
+    def graph(self):
+        """The traced :class:`~app.core.layer_graph.LayerGraph` the engine's models are built on (read-only use:
+        gradient models for attribution and feature visualisation are built on it too)."""
+        return self._graph
+
+    @property
     def n_images(self) -> int:
         """Size of the frozen test set."""
         return len(self.images)

@@ -99,6 +99,10 @@ class LayerGraph:
         tensors: their outputs, in the same order.
         output: the model's (first) output, the class scores.
         verdicts: every layer in the same order, shown or not, with the reason when not.
+        layer_inputs: what each shown layer was called on (its first argument), in the order of ``layers``; the
+            input of a ReLU or softmax layer gives its pre-activation (feature visualisation, logits).
+        layer_objects: the Keras layer of each shown layer, in the order of ``layers``.
+        output_layer: the name of the layer whose output is :attr:`output` (None if no shown layer gives it).
     """
 
     inputs: Any
@@ -106,6 +110,9 @@ class LayerGraph:
     tensors: tuple[Any, ...]
     output: Any
     verdicts: tuple[LayerVerdict, ...] = ()
+    layer_inputs: tuple[Any, ...] = ()
+    layer_objects: tuple[Any, ...] = ()
+    output_layer: str | None = None
 
     def model(self, outputs):
         """``keras.Model`` from this graph's input to ``outputs`` (tensors of this graph)."""
@@ -133,30 +140,39 @@ def trace_layers(model, image_shape: tuple[int, ...] | None = None) -> LayerGrap
     shape = tuple(image_shape) if image_shape is not None else tuple(model.inputs[0].shape[1:])
     inputs = keras.Input(shape=shape)
     recorded: dict[str, Any] = {}
-    outputs = _call_layers(model, inputs, "", recorded)
-    layers, tensors, verdicts = [], [], []
+    called_on: dict[str, Any] = {}
+    outputs = _call_layers(model, inputs, "", recorded, called_on)
+    output = keras.tree.flatten(outputs)[0]
+    layers, tensors, verdicts, layer_inputs, objects = [], [], [], [], []
     for name, layer in _ordered_layers(model, ""):
         tensor = recorded.get(name)
         output_shape = _grid_shape(tensor)
         if output_shape is not None:
             layers.append(LayerInfo(name, type(layer).__name__, output_shape))
             tensors.append(tensor)
+            layer_inputs.append(called_on.get(name))
+            objects.append(layer)
         verdicts.append(_verdict(name, type(layer).__name__, tensor, output_shape))
-    return LayerGraph(inputs, tuple(layers), tuple(tensors), keras.tree.flatten(outputs)[0], tuple(verdicts))
+    output_layer = next((info.name for info, tensor in zip(layers, tensors, strict=True) if tensor is output), None)
+    return LayerGraph(inputs, tuple(layers), tuple(tensors), output, tuple(verdicts), tuple(layer_inputs),
+                      tuple(objects), output_layer)
 
 
-def _call_layers(model, inputs, prefix: str, recorded: dict[str, Any]):
+def _call_layers(model, inputs, prefix: str, recorded: dict[str, Any], called_on: dict[str, Any] | None = None):
     """Call ``model``'s layers on ``inputs`` (a tensor of the new graph), recording each layer's output under
-    ``prefix + name`` in ``recorded``; nested models are also entered. Returns the model's outputs."""
+    ``prefix + name`` in ``recorded`` (and its first argument in ``called_on``); nested models are also entered.
+    Returns the model's outputs."""
+    called_on = {} if called_on is None else called_on
     import keras
 
     def call(layer, *args, **kwargs):
         callee = _renamed_class()(layer, _graph_name(prefix + layer.name)) if prefix else layer
         outputs = callee(*args, **kwargs)
         if isinstance(layer, keras.Model) and args:
-            _enter(layer, args[0], f"{prefix}{layer.name}{NESTED_SEPARATOR}", recorded)
+            _enter(layer, args[0], f"{prefix}{layer.name}{NESTED_SEPARATOR}", recorded, called_on)
         # A layer called twice (shared) is shown at its first call, as ``layer.output`` would show it.
         recorded.setdefault(prefix + layer.name, outputs)
+        called_on.setdefault(prefix + layer.name, args[0] if args else None)
         return outputs
 
     if isinstance(model, keras.Sequential):
@@ -196,17 +212,20 @@ def _renamed_class():
     return Renamed
 
 
-def _enter(nested, inputs, prefix: str, recorded: dict[str, Any]) -> None:
+def _enter(nested, inputs, prefix: str, recorded: dict[str, Any], called_on: dict[str, Any]) -> None:
     """Record the layers of the nested model ``nested`` called on ``inputs``; a model whose layers cannot be reached
     (a subclassed model has no graph) keeps only its own output, which the caller records."""
     found: dict[str, Any] = {}
+    found_inputs: dict[str, Any] = {}
     try:
-        _call_layers(nested, inputs, prefix, found)
+        _call_layers(nested, inputs, prefix, found, found_inputs)
     except (ValueError, TypeError, AttributeError, NotImplementedError) as exc:
         logger.info("showing nested model %s as one layer: %s", nested.name, exc)
         return
     for name, tensor in found.items():
         recorded.setdefault(name, tensor)
+    for name, tensor in found_inputs.items():
+        called_on.setdefault(name, tensor)
 
 
 def _ordered_layers(model, prefix: str) -> Iterator[tuple[str, Any]]:

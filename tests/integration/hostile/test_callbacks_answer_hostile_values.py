@@ -94,10 +94,10 @@ DEPENDENCIES = _all_dependencies()
 @pytest.fixture(scope="module")
 def baselines(client, finished_job) -> dict[tuple[str, str], object]:
     """``(component id, property) -> value`` as the browser holds them after opening each page with no query."""
-    from app.pages import classes, compare, explore, finder, train
+    from app.pages import classes, compare, explore, features, finder, train
 
     found = Baselines()
-    for page in (explore, compare, finder, classes, train):
+    for page in (explore, compare, finder, classes, train, features):
         tree = page.layout()
         for component_id in tree:
             if isinstance(component_id, str):

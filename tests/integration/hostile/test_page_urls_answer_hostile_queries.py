@@ -26,7 +26,8 @@ from tests.integration.hostile.support import (
 )
 from tests.integration.hostile.test_callbacks_answer_hostile_values import DEPENDENCIES, FAILURE_LOGGERS
 
-PAGES = {"/": "explore", "/compare": "compare", "/finder": "finder", "/classes": "classes", "/train": "train"}
+PAGES = {"/": "explore", "/compare": "compare", "/finder": "finder", "/classes": "classes", "/train": "train",
+         "/features": "features"}
 ROUTER = next(dependency for dependency in DEPENDENCIES if dependency.inputs[0]["id"] == "_pages_location")
 UNKNOWN_KEYS = ["x", "_other", "layout", "model[]", "", "a b", "é", "__class__", "kwargs"]
 

@@ -15,6 +15,7 @@ from app.jobs.runner import EmbeddedRunner
 BAD_VALUES = [None, True, False, 0, -1, 1.5, 10**30, 10**400, "", "１", "1_0", "٣", "NaN", "x" * 5000, "\ud800",
               [], [1], ["Conv2D_1"], [0.2, "x"], {}, {"a": 1}, {"job": ["x"], "total": "3"}, [[[[]]]]]
 CLICK = {"points": [{"x": 2, "y": 1, "customdata": [3, 1, 2]}]}
+TINY_CLICK = {"points": [{"x": 0, "y": 0, "customdata": [1, 0, 0]}]}  # map 1 of the tiny model's conv layer
 VIEW = {"job": "0123456789ab", "epochs": 3, "status": "succeeded", "total": 3}
 UNIT_STATE = {"model": "mnist-cnn", "layer": "Conv2D_1", "unit": 3}
 UNIT = {"unit": 3, "clicked": True}
@@ -23,11 +24,11 @@ UNIT = {"unit": 3, "clicked": True}
 @pytest.fixture(scope="module")
 def pages():
     from app.main import app  # noqa: F401 - creating the app imports the pages
-    from app.pages import classes, compare, explore, finder, models, train
+    from app.pages import classes, compare, explore, features, finder, models, train
     from app.ui import navigation, unit_panel
 
     return {"explore": explore, "compare": compare, "finder": finder, "classes": classes, "train": train,
-            "models": models, "unit_panel": unit_panel, "navigation": navigation}
+            "models": models, "unit_panel": unit_panel, "navigation": navigation, "features": features}
 
 
 @pytest.fixture
@@ -94,6 +95,15 @@ def valid_calls(pages) -> dict[str, tuple]:
             ([3, 4], {"model": "mnist-cnn", "layer": "Conv2D_1", "image": 3},
              [{"type": pages["navigation"].NAV_LINK, "path": "/"}])),
         "navigation.on_link_basket": (pages["navigation"].on_link_basket, ("?basket=3,4", [1])),
+        # the tiny model's layer: a valid call starts a background job, and a small one ends in a second
+        "features.render_features": (pages["features"].render_features, ("tiny", "hidden", 1)),
+        "features.on_features_model_change": (pages["features"].on_features_model_change,
+                                              ("tiny", "conv", "Conv2D_3")),
+        "features.show_unit": (pages["features"].show_unit, (TINY_CLICK, 5, "tiny", "conv")),
+        "features.render_attribution": (pages["features"].render_attribution,
+                                        ("mnist-cnn", 12, "gradcam", -1, "Conv2D_3", False)),
+        "features.sync_features_query": (pages["features"].sync_features_query,
+                                         ("mnist-cnn", "Conv2D_3", 12, "gradient", 4, "Conv2D_3")),
         "unit_panel.on_rank_by_change": (pages["unit_panel"].on_rank_by_change, ("max", UNIT_STATE)),
         "unit_panel.unit_panel": (  # the page name is the page's own constant, not an input
             lambda *args: pages["unit_panel"].unit_panel("explore", *args), ("mnist-cnn", "Conv2D_1", 3)),
@@ -130,7 +140,7 @@ def test_every_page_callback_is_called(pages):
 def test_layouts_answer_bad_query_values(pages, store):
     import inspect
 
-    for page in ("explore", "compare", "finder", "classes", "train", "models"):
+    for page in ("explore", "compare", "finder", "classes", "train", "models", "features"):
         layout = pages[page].layout
         for parameter in inspect.signature(layout).parameters.values():
             if parameter.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD:

@@ -1,0 +1,84 @@
+"""JSON routes of the Features page: what input a unit looks for, and where the model looks in an image.
+
+``GET /api/models/<name>/features?layer=L`` answers a whole layer's optimal inputs once they are computed (the
+first request starts a background job and gets 202 with its progress); ``&unit=u`` answers one unit at once, from
+the stored layer when there is one, else computed on demand. ``GET /api/models/<name>/attribution`` answers one
+attribution map.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from flask import jsonify, request
+
+from app import services
+from app.api.blueprint import api, float_arg, image_arg, int_arg, str_arg
+from app.core import attribution as attr
+from app.core.errors import Conflict, InvalidInput
+from app.core.features import UnitFeature, unit_feature, unit_of
+
+
+def _unit_json(feature: UnitFeature) -> dict[str, Any]:
+    return {"unit": feature.unit, "dead": feature.dead, "objective": feature.objective,
+            "start_objective": feature.start_objective, "shape": list(feature.image.shape),
+            "image": feature.image.tolist()}
+
+
+def unit_max(loaded, layer_name: str, unit: int) -> float:
+    """The unit's largest output over the test set, from the cached top images by max (one pass per layer)."""
+    return float(services.statistics().top_units(loaded, layer_name, "max").values[0, unit])
+
+
+@api.get("/api/models/<name>/features")
+def features(name: str):
+    """A layer's optimal inputs (200), or its job's progress (202); with ``unit``, one unit's at once."""
+    loaded = services.store().get(name)
+    info = loaded.engine.layer(str_arg("layer"))
+    head = {"model": loaded.name, "version": loaded.version, "layer": info.name}
+    jobs = services.feature_jobs()
+    if request.args.get("unit") is not None:
+        unit = int_arg("unit", low=0, high=info.n_units - 1)
+        stored = jobs.cached(loaded.name, loaded.version, info.name)
+        if stored is not None:
+            return jsonify(**head, source="stored", **_unit_json(unit_of(stored, unit)))
+        models = services.gradient_models().for_model(loaded)
+        feature = unit_feature(models, info.name, unit, unit_max(loaded, info.name, unit))
+        return jsonify(**head, source="computed", **_unit_json(feature))
+    job = jobs.get(loaded.name, loaded.version, info.name)
+    if job.status == "failed":
+        raise Conflict(f"the visualisation of {info.name} failed: {job.error}; it is tried again in a minute")
+    if job.status != "done":
+        return jsonify(**head, **job.progress()), 202
+    result = job.result
+    units = [_unit_json(unit_of(result, unit)) for unit in range(result.n_units)]
+    kernels = None if result.kernels is None else np.moveaxis(result.kernels, -1, 0).tolist()
+    return jsonify(**head, **job.progress(), units=units, kernels=kernels)
+
+
+@api.get("/api/models/<name>/attribution")
+def attribution(name: str):
+    """One attribution map of a test image for a class (default: the predicted class)."""
+    loaded = services.store().get(name)
+    engine = loaded.engine
+    index = image_arg(engine)
+    method = attr.check_method(request.args.get("method", "gradient"))
+    n_classes = len(loaded.class_names)
+    probabilities = engine.probabilities(index)
+    if not np.isfinite(loaded.images[index]).all():
+        raise InvalidInput(f"test image {index} has pixels that are not finite numbers: no gradient to show")
+    default_class = int(probabilities.argmax())
+    class_index = int_arg("class", default_class, 0, n_classes - 1)
+    layer = None
+    if method == "gradcam" and request.args.get("layer"):
+        layer = engine.layer(str_arg("layer")).name
+    result = attr.attribute(
+        services.gradient_models().for_model(loaded), loaded.images[index], method, class_index, layer,
+        samples=int_arg("samples", attr.DEFAULT_SAMPLES, 1, attr.MAX_SAMPLES),
+        noise=float_arg("noise", attr.DEFAULT_NOISE),
+        steps=int_arg("steps", attr.DEFAULT_STEPS, 1, attr.MAX_STEPS),
+    )
+    return jsonify(model=loaded.name, version=loaded.version, image=index, label=int(loaded.labels[index]),
+                   predicted=default_class, method=method, **{"class": class_index}, logit=result.logit,
+                   shape=list(result.map.shape), map=result.map.tolist(), **result.extras)

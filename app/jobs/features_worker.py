@@ -1,0 +1,72 @@
+"""Compute one layer's feature visualisation and store it (see :mod:`app.jobs.features`).
+
+Started as ``python -m app.jobs.features_worker --model-store DIR --model NAME --version V --layer L
+--settings JSON --state-dir DIR`` by :class:`~app.jobs.features.FeatureJobs`: a fresh interpreter, so TensorFlow is
+never inherited through a fork. Progress goes to the job's ``.progress.json`` after every chunk of units.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+from app.core.attribution import GradientModels
+from app.core.errors import ExplorerError
+from app.core.features import Settings, layer_features, save_result
+from app.core.store import ModelStore
+from app.jobs.features import FeatureJobs, write_json
+
+logger = logging.getLogger(__name__)
+
+NICENESS = 5  # below the web workers: a page stays responsive while a layer is computed
+
+
+def run(model_store: Path, state_dir: Path, model: str, version: str, layer: str, settings: Settings) -> None:
+    """Optimise every live unit of ``layer`` of ``model`` (at ``version``) and store the result.
+
+    Raises:
+        ExplorerError: the model changed since the request, or it has no such layer.
+    """
+    jobs = FeatureJobs(state_dir, model_store)
+    result_file, progress_file, lock_file, _ = jobs.paths(model, version, layer, settings)
+    started = time.time()
+
+    def report(done: int, total: int, stage: str = "optimising units") -> None:
+        write_json(progress_file, {"done": done, "total": total, "stage": stage, "started": started})
+
+    try:
+        loaded = ModelStore(model_store).get(model)
+        if loaded.version != version:
+            raise ExplorerError(f"model {model!r} changed while its features were requested; ask again")
+        info = loaded.engine.layer(layer)
+        report(0, info.n_units, "finding dead units over the test set")
+        features = layer_features(GradientModels(loaded.engine), info.name, settings, report)
+        save_result(result_file, features)
+        report(features.n_units, features.n_units, "done")
+        logger.info("features of %s/%s: %d units in %.1f s", model, layer, features.n_units, time.time() - started)
+    except Exception as exc:
+        write_json(progress_file, {"failed": time.time(), "error": str(exc) if isinstance(exc, ExplorerError)
+                                   else f"internal error: {type(exc).__name__}"})
+        raise
+    finally:
+        lock_file.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The command line above."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for flag in ("--model-store", "--state-dir", "--model", "--version", "--layer", "--settings"):
+        parser.add_argument(flag, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.nice(NICENESS)
+    settings = Settings(**json.loads(args.settings)).check()
+    run(Path(args.model_store), Path(args.state_dir), args.model, args.version, args.layer, settings)
+
+
+if __name__ == "__main__":
+    main()
