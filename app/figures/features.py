@@ -20,6 +20,11 @@ DEAD_FILL = "rgba(214,39,40,0.35)"
 OVERLAY_OPACITY = 0.55
 
 
+# The attribution methods (app.core.attribution.METHODS) as the pages name them.
+METHOD_LABELS = {"gradient": "Gradient", "smoothgrad": "SmoothGrad", "gradcam": "Grad-CAM",
+                 "integrated_gradients": "Integrated gradients"}
+
+
 def feature_grid(images: np.ndarray, dead: np.ndarray, is_map: bool, value_range: tuple[float, float],
                  title: str = "") -> tuple[dict, GridLayout]:
     """The optimal inputs of every unit of a layer in one grid, unit k where map (or node) k sits in the layer's

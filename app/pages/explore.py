@@ -16,8 +16,10 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from app import services
+from app.core import attribution
 from app.core.errors import ExplorerError, InvalidInput
 from app.core.user_images import provided_image
+from app.figures.features import METHOD_LABELS, attribution_figure
 from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figure, probability_bars
 from app.ui import inputs
 from app.ui.components import colormap_dropdown, error_alert, figure_card, labelled, output_unit_names, verdict
@@ -62,6 +64,10 @@ KEYS_HELP = "explore-keys-help"
 # "pad", "upload" or "link"}; else None.
 OWN_IMAGE = "explore-own-image"
 PAD = drawing_pad_ids("explore")
+ATTRIBUTION_METHOD = "explore-attribution-method"
+ATTRIBUTION_CLASS = "explore-attribution-class"
+ATTRIBUTION = "explore-attribution"
+ATTRIBUTION_CARD = "explore-attribution-card"
 # The grid's size on a 1400 x 900 window (72vh high, 3/4 of the width), for the maps' number labels.
 HEATMAP_PX = (900, 560)
 
@@ -140,6 +146,7 @@ def layout(model=None, layer=None, image=None, cmap=None, reverse=None, scale=No
                     figure_card(INPUT_IMAGE, "260px", toolbar=False),
                     html.Div(id=IMAGE_INFO, className="small mb-2"),
                     compare_controls,
+                    _attribution_controls(choice),
                     figure_card(PROBABILITIES, "260px", toolbar=False),
                     dbc.Card(dbc.CardBody([html.H6("Your own digit", className="card-title"),
                                            html.P("Draw with the mouse, a pen or a finger, or upload a picture: every "
@@ -154,6 +161,28 @@ def layout(model=None, layer=None, image=None, cmap=None, reverse=None, scale=No
     return frame(IDS, choice, controls, html.Div(info, id=MODEL_INFO, className="small text-muted mb-2"), figures,
                  dcc.Store(id=OWN_IMAGE, data=own_image and {"id": own_image, "over": image_index, "source": "link"}),
                  model_width=2)
+
+
+def _attribution_controls(choice) -> html.Div:
+    """"Where the model looks": a method (off by default) and the class to explain (default: the predicted one);
+    the overlay appears under them."""
+    names = choice.loaded.class_names if choice.loaded is not None else []
+    methods = [{"label": "off", "value": ""}] + [{"label": METHOD_LABELS[m], "value": m} for m in attribution.METHODS]
+    classes = _class_options(names)
+    return html.Div(
+        [
+            dbc.Row(
+                [
+                    labelled("Where the model looks",
+                             dcc.Dropdown(id=ATTRIBUTION_METHOD, options=methods, value="", clearable=False), 7),
+                    labelled("for", dcc.Dropdown(id=ATTRIBUTION_CLASS, options=classes, value=-1, clearable=False),
+                             5),
+                ],
+                className="g-1",
+            ),
+            html.Div(figure_card(ATTRIBUTION, "260px", toolbar=False), id=ATTRIBUTION_CARD, hidden=True),
+        ]
+    )
 
 
 def _own_image_or_notice(choice, reference: str) -> str | None:
@@ -172,17 +201,26 @@ def _own_image_or_notice(choice, reference: str) -> str | None:
     Output(LAYER, "value"),
     Output(IMAGE, "max"),
     Output(MODEL_INFO, "children"),
+    Output(ATTRIBUTION_CLASS, "options"),
+    Output(ATTRIBUTION_CLASS, "value"),
     Input(IDS.model, "value"),
     State(LAYER, "value"),
     prevent_initial_call=True,
 )
 def on_model_change(model_name, current_layer):
-    """A new model: its layers (keeping the current one if it has it), its test-set size and summary."""
+    """A new model: its layers (keeping the current one if it has it), its test-set size, summary and classes."""
     try:
         loaded, options, layer = model_layers(model_name, current_layer)
     except ExplorerError as exc:
-        return [], None, 0, str(exc)
-    return options, layer, loaded.engine.n_images - 1, _model_info(loaded)
+        return [], None, 0, str(exc), _class_options([]), -1
+    return (options, layer, loaded.engine.n_images - 1, _model_info(loaded), _class_options(loaded.class_names),
+            -1)
+
+
+def _class_options(names: list[str]) -> list[dict]:
+    return [{"label": "predicted class", "value": -1}] + [
+        {"label": f"class {name}", "value": i} for i, name in enumerate(names)
+    ]
 
 
 @callback(
@@ -426,3 +464,37 @@ def on_unit_change(unit, model_name, layer_name):
 def sync_query(view, unit):
     """The query string that reopens the view and its chosen unit."""
     return with_unit(view, chosen_unit(unit)) or no_update
+
+
+@callback(
+    Output(ATTRIBUTION, "figure"),
+    Output(ATTRIBUTION_CARD, "hidden"),
+    Input(ATTRIBUTION_METHOD, "value"),
+    Input(ATTRIBUTION_CLASS, "value"),
+    Input(IDS.model, "value"),
+    Input(IMAGE, "value"),
+    Input(OWN_IMAGE, "data"),
+)
+def render_attribution(method, target, model_name, image, own_image):
+    """The attribution overlay of the shown image (a test image or the user's own) for the chosen class, or
+    nothing when the method is off; what cannot be computed is said in the figure's title."""
+    if not method:
+        return no_update, True
+    try:
+        method = attribution.check_method(method)
+        loaded = services.store().get(inputs.name(model_name, "model"))
+        own = own_image.get("id") if isinstance(own_image, dict) else None
+        if own is not None:
+            subject = provided_image(services.user_images(), loaded, inputs.text(own, "your image", 80))
+            pixels, shown_as = subject.pixels, "your image"
+        else:
+            subject = loaded.engine.check_image(inputs.integer(image, "the test image"))
+            pixels, shown_as = loaded.images[subject], f"image {subject}"
+        target = inputs.integer(target, "the class", -1, len(loaded.class_names) - 1)
+        if target == -1:
+            target = int(loaded.engine.probabilities(subject).argmax())
+        result = attribution.attribute(services.gradient_models().for_model(loaded), pixels, method, target)
+    except ExplorerError as exc:
+        return {"data": [], "layout": {"title": {"text": str(exc)[:120], "font": {"size": 11}}}}, False
+    title = f"{METHOD_LABELS[method]} · class {loaded.class_names[target]} · {shown_as}"
+    return attribution_figure(pixels, result.map, method == "integrated_gradients", title), False

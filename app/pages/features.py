@@ -20,7 +20,7 @@ from app.core import attribution as attr
 from app.core.errors import ExplorerError, InvalidInput
 from app.core.features import unit_feature, unit_of
 from app.core.grid import tile
-from app.figures.features import attribution_figure, feature_grid, kernel_grid
+from app.figures.features import METHOD_LABELS, attribution_figure, feature_grid, kernel_grid
 from app.figures.heatmaps import activation_heatmap, input_image_figure, note_figure
 from app.ui import inputs
 from app.ui.components import TOOLBAR, error_alert, labelled
@@ -48,8 +48,6 @@ ATTRIBUTION_MESSAGE = "features-attribution-message"
 
 POLL_MS = 1000
 PAIR_CLASSES = (4, 9)  # the blog's 4 that looks like a 9
-METHOD_LABELS = {"gradient": "Gradient", "smoothgrad": "SmoothGrad", "gradcam": "Grad-CAM",
-                 "integrated_gradients": "Integrated gradients"}
 
 register_url_sync(IDS)
 

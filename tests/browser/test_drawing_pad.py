@@ -1,6 +1,7 @@
 """The explorer's drawing pad in a real browser: a digit drawn with real pointer events (selenium actions) reaches
 the server as vectors, is read as the digit drawn, becomes the view (grid, prediction, URL), and its link opened in
-a second window shows the same digit; Clear goes back to the test image."""
+a second window shows the same digit; the attribution overlay shows where the model looks at it; Clear goes back
+to the test image."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from app import services
 from app.core.user_images import provided_image
 from app.ui.drawing_pad import drawing_pad_ids
-from tests.browser.helpers import figure_state, wait_for_figure
+from tests.browser.helpers import choose_option, figure_state, wait_for_figure
 from tests.digit_strokes import place
 
 IDS = drawing_pad_ids("explore")
@@ -56,6 +57,13 @@ def test_a_digit_drawn_on_the_explorer_becomes_the_view_and_its_link_reopens_it(
     reference = provided_image(services.user_images(), services.store().get("mnist-cnn"), f"u:{own}")
     assert int(engine.probabilities(reference).argmax()) == 7
     assert dash_duo.find_element(f"#{IDS.preview}").get_attribute("src").endswith(f"/api/inputs/u:{own}/preview.png")
+
+    # where the model looks at the drawn 7: the overlay appears for the predicted class
+    assert not dash_duo.find_element("#explore-attribution-card").is_displayed()
+    choose_option(dash_duo, "#explore-attribution-method", "Grad-CAM")
+    overlay = wait_for_figure(dash_duo, "explore-attribution", lambda state: "Grad-CAM" in (state["title"] or ""))
+    assert overlay["title"] == "Grad-CAM · class 7 · your image"
+    assert len(overlay["z"]) == 28 and len(overlay["z"][0]) == 28
 
     link = dash_duo.driver.current_url
     dash_duo.driver.switch_to.new_window("window")

@@ -86,6 +86,7 @@ def valid_calls(pages) -> dict[str, tuple]:
         "models.show_test_set_file": (pages["models"].show_test_set_file, ("digits.npz",)),
         "explore.on_test_image_chosen": (pages["explore"].on_test_image_chosen,
                                           (5, {"id": "u:0123456789abcdef0123", "over": 4})),
+        "explore.render_attribution": (pages["explore"].render_attribution, ("gradcam", 9, "mnist-cnn", 12, None)),
         "explore.check_image_box": (pages["explore"].check_image_box, (5, 99)),
         "explore.on_compare_choice_change": (pages["explore"].on_compare_choice_change,
                                              ([3, 4], "?x", "mnist-cnn", "Conv2D_1", 5, "jet")),
