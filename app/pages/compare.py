@@ -11,9 +11,12 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
+from app import services
+from app.core import attribution
 from app.core.errors import ExplorerError, InvalidInput
 from app.core.finder import parse_indices
 from app.figures.comparison import difference_heatmap, value_range
+from app.figures.features import METHOD_LABELS, attribution_figure
 from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figure, note_figure
 from app.ui import inputs
 from app.ui.components import TOOLBAR, colormap_dropdown, error_alert, labelled, output_unit_names, verdict
@@ -42,6 +45,9 @@ IMAGES = "compare-images"
 CMAP = "compare-cmap"
 CARDS = "compare-cards"
 GRID = "compare-grid"  # pattern-matching: {"type": GRID, "index": position}
+INPUT = "compare-input"  # pattern-matching: {"type": INPUT, "index": position}
+ATTRIBUTION_METHOD = "compare-attribution-method"
+ATTRIBUTION_CLASS = "compare-attribution-class"
 DIFF_A = "compare-diff-a"
 DIFF_B = "compare-diff-b"
 DIFFERENCE = "compare-difference"
@@ -68,6 +74,12 @@ def layout(model=None, layer=None, images=None, cmap=None, a=None, b=None, unit=
             4,
         ),
         labelled("Colormap", colormap_dropdown(CMAP, first(cmap)), 2),
+        labelled("Where the model looks", dcc.Dropdown(
+            id=ATTRIBUTION_METHOD, clearable=False, value="",
+            options=[{"label": "off", "value": ""}] + [{"label": METHOD_LABELS[m], "value": m}
+                                                        for m in attribution.METHODS]), 2),
+        labelled("for", dcc.Dropdown(id=ATTRIBUTION_CLASS, clearable=False, value=-1, options=_class_options(choice)),
+                 2),
     ]
     difference = dbc.Card(
         dbc.CardBody(
@@ -106,6 +118,11 @@ def on_model_change(model_name, current_layer):
     return options, layer
 
 
+def _class_options(choice) -> list[dict]:
+    names = choice.loaded.class_names if choice.loaded is not None else []
+    return [{"label": "predicted", "value": -1}] + [{"label": name, "value": i} for i, name in enumerate(names)]
+
+
 def _image_numbers(images_text, n_images: int) -> tuple[list[int], list[str]]:
     """The image numbers typed in the images field (see :func:`app.core.finder.parse_indices`), the text checked
     first: what arrives may be any JSON, or text long enough to produce a problem per word."""
@@ -118,8 +135,8 @@ def _image_card(position, index, loaded, grid_figure, column_width):
     probabilities = loaded.engine.probabilities(index)
     label = int(loaded.labels[index])
     body = [
-        dcc.Graph(figure=input_image_figure(loaded.images[index]), style={"height": "140px"},
-                  config={"displayModeBar": False, "staticPlot": True}),
+        dcc.Graph(id={"type": INPUT, "index": position}, figure=input_image_figure(loaded.images[index]),
+                  style={"height": "140px"}, config={"displayModeBar": False, "staticPlot": True}),
         html.Div([html.B(f"#{index}"), html.Span(" · "), *verdict(loaded.class_names, label, probabilities)],
                  className="small"),
         dcc.Graph(id={"type": GRID, "index": position}, figure=grid_figure, style={"height": f"{GRID_HEIGHT_PX}px"},
@@ -249,3 +266,37 @@ def on_unit_change(unit, model_name, layer_name):
 def sync_query(view, unit):
     """The query string that reopens the view and its chosen unit."""
     return with_unit(view, chosen_unit(unit)) or no_update
+
+
+@callback(
+    Output({"type": INPUT, "index": ALL}, "figure"),
+    Input(ATTRIBUTION_METHOD, "value"),
+    Input(ATTRIBUTION_CLASS, "value"),
+    Input({"type": INPUT, "index": ALL}, "id"),
+    State(IDS.model, "value"),
+    State(IMAGES, "value"),
+    prevent_initial_call=True,
+)
+def overlay_inputs(method, target, shown_inputs, model_name, images_text):
+    """Each card's input with where the model looks for the chosen class (default: each image's predicted class),
+    or the plain input when the method is off; redrawn when the cards are."""
+    count = len(shown_inputs) if isinstance(shown_inputs, list) else 0
+    try:
+        loaded = services.store().get(inputs.name(model_name, "model"))
+        indices, _ = _image_numbers(images_text, loaded.engine.n_images)
+        if len(indices) != count:  # the cards are being redrawn for another list: the new cards will ask again
+            return [no_update] * count
+        if not method:
+            return [input_image_figure(loaded.images[index]) for index in indices]
+        method = attribution.check_method(method)
+        target = inputs.integer(target, "the class", -1, len(loaded.class_names) - 1)
+        models = services.gradient_models().for_model(loaded)
+        figures = []
+        for index in indices:
+            explained = int(loaded.engine.probabilities(index).argmax()) if target == -1 else target
+            result = attribution.attribute(models, loaded.images[index], method, explained)
+            figures.append(attribution_figure(loaded.images[index], result.map, method == "integrated_gradients",
+                                              f"{METHOD_LABELS[method]} · class {loaded.class_names[explained]}"))
+        return figures
+    except ExplorerError:
+        return [no_update] * count
