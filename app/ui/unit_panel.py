@@ -11,6 +11,7 @@ from dash import MATCH, Input, Output, State, callback, dcc, html
 
 from app import services
 from app.core.errors import ExplorerError
+from app.core.grid import GridLayout, layout_for, unit_at
 from app.core.units import RANK_BY
 from app.ui import inputs
 from app.ui.components import error_alert
@@ -24,15 +25,15 @@ UNIT_GALLERY = "unit-panel-gallery"
 TOP_K = 9
 
 
-def unit_from_click(click_data) -> int | None:
-    """The unit number of a click on an activation heatmap (its customdata[0]); None for padding or no click."""
+def unit_from_click(click_data, layout: GridLayout) -> int | None:
+    """The unit under a click on an activation heatmap of ``layout`` (from the cell's x/y: the figure carries no
+    per-cell unit numbers); None for padding, a cell outside the grid, or no click."""
     try:
-        custom = click_data["points"][0]["customdata"]
-        # plotly 7 ships customdata as a typed array, which reaches Python as {"0": unit, "1": row, "2": col}
-        raw = custom["0"] if isinstance(custom, dict) else custom[0]
+        point = click_data["points"][0]
+        x, y = inputs.integer_or_none(point["x"], 0), inputs.integer_or_none(point["y"], 0)
     except (TypeError, KeyError, IndexError):
         return None
-    return inputs.integer_or_none(raw, 0)
+    return None if x is None or y is None else unit_at(layout, x, y)
 
 
 def _gallery(model_name: str, layer_name: str, unit: int, by: str):
@@ -54,11 +55,13 @@ def unit_panel(page: str, model_name: str | None, layer_name: str | None, click_
         model_name, layer_name: what the clicked grid shows.
         click_data: the heatmap's clickData.
     """
-    unit = unit_from_click(click_data)
-    if unit is None or not model_name or not layer_name:
+    if not click_data or not model_name or not layer_name:
         return []
     try:
         _, info = open_layer(model_name, layer_name)
+        unit = unit_from_click(click_data, layout_for(info.output_shape))
+        if unit is None:
+            return []
         gallery = _gallery(model_name, info.name, unit, by)
     except ExplorerError as exc:
         return error_alert(str(exc))
