@@ -166,6 +166,7 @@ def render(model_name, layer_name, image, cmap, reverse, scale):
     cmap = inputs.choice(cmap, "the colormap", COLORMAPS)
     reverse, scale = inputs.flag(reverse), inputs.flag(scale)
     grid, grid_layout = engine.tiled(info.name, index, scaled=scale)
+    engine.prefetch_neighbours(index)  # in the background: "previous" and "next" then find their pass cached
     probabilities = engine.probabilities(index)
     label = int(loaded.labels[index])
     unit = "maps" if info.is_map else "nodes"
