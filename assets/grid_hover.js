@@ -6,6 +6,7 @@
     "use strict";
     const LABEL_CLASS = "grid-hover";
     let label = null;
+    let owner = null;  // the graph whose cell the label describes
 
     // The shortest decimal that reads back as the same float32: the value numpy prints for the engine's number.
     function float32Text(value) {
@@ -80,10 +81,25 @@
         if (typeof graph.on !== "function" || !graph._ev) {
             return;
         }
-        if (graph._ev.listeners("plotly_hover").indexOf(show) < 0) {
-            graph.on("plotly_hover", show);
+        if (!graph.gridHover) {
+            graph.gridHover = {
+                hover: function (event) {
+                    owner = graph;
+                    show(event);
+                },
+                // A new view under a still pointer: the label of the old one is stale. Only this graph's label:
+                // the page's other graphs redraw on their own.
+                redrawn: function () {
+                    if (owner === graph) {
+                        hide();
+                    }
+                },
+            };
+        }
+        if (graph._ev.listeners("plotly_hover").indexOf(graph.gridHover.hover) < 0) {
+            graph.on("plotly_hover", graph.gridHover.hover);
             graph.on("plotly_unhover", hide);
-            graph.on("plotly_afterplot", hide);  // a new view under a still pointer: the old label is stale
+            graph.on("plotly_afterplot", graph.gridHover.redrawn);
         }
     }
 

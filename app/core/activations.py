@@ -84,7 +84,10 @@ def compiled(model):
     import tensorflow as tf
 
     spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32)
-    function = tf.function(lambda images: model(images, training=False), input_signature=[spec])
+    # autograph=False: a model call has no Python control flow to convert, and autograph parses source with
+    # Python's ast, which CPython 3.11.7 does not guard between threads (seen: "AST constructor recursion depth
+    # mismatch" in a later ast.parse after traces ran in request and prefetch threads).
+    function = tf.function(lambda images: model(images, training=False), input_signature=[spec], autograph=False)
     traced = []
 
     def call(images):

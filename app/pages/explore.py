@@ -6,11 +6,9 @@ reopens it. Callbacks only unpack inputs, call the activation engine and the fig
 
 from __future__ import annotations
 
-import random
-
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, ctx, dcc, html
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 
 from app.core.errors import ExplorerError, InvalidInput
 from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figure, probability_bars
@@ -121,7 +119,10 @@ def on_model_change(model_name, current_layer):
     return options, layer, loaded.engine.n_images - 1, _model_info(loaded)
 
 
-@callback(
+# Previous/next wrap around the test set; random picks any image; a malformed number counts as 0. Resolved in the
+# browser (assets/explorer.js), so a click costs one round trip, the render's, not two.
+clientside_callback(
+    ClientsideFunction(namespace="explorer", function_name="stepImage"),
     Output(IMAGE, "value"),
     Input(PREVIOUS, "n_clicks"),
     Input(NEXT, "n_clicks"),
@@ -130,14 +131,6 @@ def on_model_change(model_name, current_layer):
     State(IMAGE, "max"),
     prevent_initial_call=True,
 )
-def on_step_image(_previous, _next, _random, current, maximum):
-    """Previous/next wrap around the test set; random picks any image (a malformed number counts as 0)."""
-    maximum = inputs.integer_or_none(maximum, 0) or 0
-    current = inputs.integer_or_none(current) or 0
-    if ctx.triggered_id == RANDOM:
-        return random.randint(0, maximum)
-    step = -1 if ctx.triggered_id == PREVIOUS else 1
-    return (current + step) % (maximum + 1)
 
 
 @callback(

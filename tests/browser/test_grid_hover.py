@@ -1,6 +1,6 @@
 """The hover label of an activation grid, drawn in the browser from the cell's x/y (the figure carries no per-cell
 hover data): it names the map, the row and column in it and the cell's exact float32 value; a click on the same
-cell opens that map's top images."""
+cell opens that map's top images; "previous" (resolved in the browser) wraps from the first image to the last."""
 
 import re
 
@@ -34,14 +34,16 @@ def test_grid_hover_names_map_row_column_and_exact_value_and_a_click_opens_that_
     label = {}
 
     def hovered():
-        dash_duo.driver.execute_cdp_cmd("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": left, "y": top})
+        # away and back: plotly emits a hover event only when the hovered cell changes
+        for x_px, y_px in ((0, 0), (left, top)):
+            dash_duo.driver.execute_cdp_cmd("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x_px, "y": y_px})
         shown = dash_duo.driver.execute_script(
             "const l = document.querySelector('.grid-hover');"
             "return l && l.style.display !== 'none' ? l.textContent : null;")
         label["text"] = shown
         return shown is not None
 
-    until(hovered, 5, msg="no hover label over the grid")
+    until(hovered, 10, msg="no hover label over the grid")
     first, second = label["text"].split("\n")
     assert first == "map 11 · row 7, col 5"
     value = re.fullmatch(r"value (\S+)", second).group(1)
@@ -50,5 +52,12 @@ def test_grid_hover_names_map_row_column_and_exact_value_and_a_click_opens_that_
     for kind in ("mousePressed", "mouseReleased"):
         dash_duo.driver.execute_cdp_cmd("Input.dispatchMouseEvent", {"type": kind, "x": left, "y": top,
                                                                      "button": "left", "clickCount": 1})
-    dash_duo.wait_for_contains_text(f"#{explore.UNIT_PANEL}", "activate map 11 of Conv2D_1", timeout=20)
+    dash_duo.wait_for_contains_text(f"#{explore.UNIT_PANEL}", "activate map 11 of Conv2D_1", timeout=60)
+
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/?model=mnist-cnn&layer=Dense_1&image=0")
+    wait_for_figure(dash_duo, explore.HEATMAP, lambda s: s["title"].endswith("image 0"))
+    dash_duo.find_element(f"#{explore.PREVIOUS}").click()
+    last = services.store().get("mnist-cnn").engine.n_images - 1
+    wait_for_figure(dash_duo, explore.HEATMAP, lambda s: s["title"].endswith(f"image {last}"))
+    assert dash_duo.find_element(f"#{explore.IMAGE}").get_attribute("value") == str(last)
     assert dash_duo.get_logs() == []
