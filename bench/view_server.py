@@ -18,6 +18,7 @@ Usage: ``python bench/view_server.py [--tree DIR] [--views 60] [--blog 8] [--jso
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import statistics
@@ -51,11 +52,13 @@ def main() -> None:
 
     import numpy as np
     from dash._utils import to_json
-    from explore_latency import blog_view
 
     from app import services
     from app.main import app
     from app.pages import explore
+
+    # after app: explore_latency puts this checkout first on sys.path
+    blog_view = importlib.import_module("explore_latency").blog_view
 
     loaded = services.store().get("mnist-cnn")
     rng = np.random.default_rng(0)
