@@ -32,7 +32,7 @@ from serving import HOST, Server, render_body, served
 ROOT = Path(__file__).resolve().parent.parent
 ACCEPT_ENCODING = "zstd, br, gzip"  # what chromium asks for, minus deflate
 DECODERS = {"zstd": zstd.decompress, "br": brotli.decompress, "gzip": gzip.decompress, None: lambda data: data}
-WARM_UP_S = 2.0
+WARM_UP_S = 1.0
 MAX_REQUESTS_PER_CLIENT = 50_000
 TIMEOUT_S = 30
 

@@ -141,6 +141,7 @@ def main() -> None:
     parser.add_argument("--skip-fashion", action="store_true")
     parser.add_argument("--fashion-plain", action="store_true", help="also a plain fit of the Fashion epoch")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--hook-repeats", type=int, default=200, help="calls per hook when timed alone")
     args = parser.parse_args()
     report = run(args)
     if args.json:
@@ -188,7 +189,7 @@ def run(args: argparse.Namespace) -> dict:
         print(f"ratio job/plain (budget 1.05): wall {wall_ratio:.3f} {'OK' if wall_ratio <= 1.05 else 'OVER'}, "
               f"cpu {cpu_ratio:.3f} {'OK' if cpu_ratio <= 1.05 else 'OVER'}")
 
-        costs = hook_costs(config, load_dataset(args.dataset), workdir)
+        costs = hook_costs(config, load_dataset(args.dataset), workdir, args.hook_repeats)
         batches = -(-n_train // config.batch_size)
         epoch_seconds = medians["plain"][0] / args.epochs  # an upper bound: includes load, build, evaluate, save
         per_epoch = (batches * costs["batch_hook"] + costs["probe_pass"] + costs["epoch_hook"]
