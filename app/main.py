@@ -13,6 +13,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 from flask import jsonify, request
 from flask.json.provider import DefaultJSONProvider
+from flask_compress import Compress
 from werkzeug.exceptions import HTTPException
 
 from app import auth, services
@@ -95,6 +96,18 @@ CSP_DIRECTIVES = {
 }
 
 
+# Responses are compressed for browsers that ask (a hosted instance's users are not on loopback). The fastest levels:
+# measured on a Conv2D_1 view (131 kB of JSON), zstd level 1 gives 28 kB in 0.27 ms, brotli 1 30 kB in 0.6 ms,
+# gzip 1 30 kB in 1.3 ms, where the libraries' defaults (zstd 3, brotli 4, gzip 6) took 0.4-3.2 ms for 26-28 kB.
+COMPRESSION = {
+    "COMPRESS_ALGORITHM": ["zstd", "br", "gzip"],
+    "COMPRESS_ALGORITHM_STREAMING": ["zstd", "br"],
+    "COMPRESS_ZSTD_LEVEL": 1,
+    "COMPRESS_BR_LEVEL": 1,
+    "COMPRESS_LEVEL": 1,
+}
+
+
 def content_security_policy(script_hashes: list[str]) -> str:
     """The Content-Security-Policy header: :data:`CSP_DIRECTIVES` with ``script_hashes`` (``'sha256-...'``, the
     inline scripts Dash writes into every page) added to ``script-src``."""
@@ -155,6 +168,8 @@ def create_app() -> dash.Dash:
     server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     server.register_error_handler(Exception, refuse_malformed_callback)
     server.register_blueprint(api)
+    server.config.update(COMPRESSION)
+    Compress(server)
     auth.install(server, services.settings, callback_endpoint=app.config.routes_pathname_prefix
                  + "_dash-update-component", write_outputs=WRITE_CALLBACK_OUTPUTS, realm=TITLE)
     server.extensions["security_headers"] = SecurityHeaders(app)

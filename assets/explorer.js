@@ -33,6 +33,24 @@
 
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
         explorer: {
+            // The explorer's ◀ ▶ and random buttons (app/pages/explore.py): the next image number, found here so a
+            // click costs one round trip (the render's). Previous/next wrap around; a malformed number counts as 0.
+            stepImage: function (_previous, _next, _random, current, maximum) {
+                const whole = function (value) {
+                    if (typeof value === "number" && Number.isInteger(value)) {
+                        return value;
+                    }
+                    return typeof value === "string" && /^\s*\d+\s*$/.test(value) ? parseInt(value, 10) : 0;
+                };
+                const count = Math.max(whole(maximum), 0) + 1;
+                const triggered = window.dash_clientside.callback_context.triggered;
+                const button = triggered.length ? triggered[0].prop_id.split(".")[0] : "";
+                if (button === "explore-random") {
+                    return Math.floor(Math.random() * count);
+                }
+                const step = button === "explore-previous" ? -1 : 1;
+                return (((whole(current) + step) % count) + count) % count;
+            },
             // A page's query string into the address bar: replaced for a freshly built page (sink not yet set),
             // pushed for every later change, so Back returns to the previous view.
             syncQuery: function (query, sink, basket, place) {

@@ -10,16 +10,19 @@
    One untimed warm-up run of each comes first. Wall time and process CPU time (all threads) are measured; the
    ratios are median(b) / median(a). Budget: 1.05. On a busy shared machine both swing by several per cent
    between identical runs, so the added work is also timed directly, call by call (3.), which is steady.
-2. Full-size epoch: one epoch of the blog config on Debian's 60,000-image Fashion-MNIST through run_job.
+2. Full-size epoch: one epoch of the blog config on Debian's 60,000-image Fashion-MNIST through run_job, and
+   (``--fashion-plain``) the same epoch as a plain fit, its same-run baseline.
 3. The added work per epoch, timed call by call: batch hook x batches, probe forward pass, epoch hook (SQLite
    writes), heartbeats (every 0.5 s on their own thread), as a share of a plain epoch.
 
-Usage: ``python bench/training_overhead.py [--rounds 5] [--epochs 2] [--skip-fashion]``
+Usage: ``python bench/training_overhead.py [--rounds 5] [--epochs 2] [--skip-fashion] [--fashion-plain]
+[--json PATH]`` (``--json``: the medians, ratios and epoch times as JSON, for ``bench/run.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -136,7 +139,17 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--dataset", default="mnist-subset")
     parser.add_argument("--skip-fashion", action="store_true")
+    parser.add_argument("--fashion-plain", action="store_true", help="also a plain fit of the Fashion epoch")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--hook-repeats", type=int, default=200, help="calls per hook when timed alone")
     args = parser.parse_args()
+    report = run(args)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Every part (see the module docstring); prints tables and returns the figures."""
 
     raw = {"dataset": args.dataset, "epochs": args.epochs, "probe_image": 0, "probe_layer": "Conv2D_1"}
     config = parse_config({**raw, "name": "x"})
@@ -176,7 +189,7 @@ def main() -> None:
         print(f"ratio job/plain (budget 1.05): wall {wall_ratio:.3f} {'OK' if wall_ratio <= 1.05 else 'OVER'}, "
               f"cpu {cpu_ratio:.3f} {'OK' if cpu_ratio <= 1.05 else 'OVER'}")
 
-        costs = hook_costs(config, load_dataset(args.dataset), workdir)
+        costs = hook_costs(config, load_dataset(args.dataset), workdir, args.hook_repeats)
         batches = -(-n_train // config.batch_size)
         epoch_seconds = medians["plain"][0] / args.epochs  # an upper bound: includes load, build, evaluate, save
         per_epoch = (batches * costs["batch_hook"] + costs["probe_pass"] + costs["epoch_hook"]
@@ -193,12 +206,15 @@ def main() -> None:
         share = per_epoch / epoch_seconds
         print(f"per epoch: {per_epoch * 1000:.1f} ms of ~{epoch_seconds:.2f} s = {share:.2%} "
               f"(budget 5 %): {'OK' if share <= 0.05 else 'OVER'}")
+        report = {"plain_wall_s": medians["plain"][0], "job_wall_s": medians["job"][0],
+                  "plain_cpu_s": medians["plain"][1], "job_cpu_s": medians["job"][1],
+                  "hook_share": share, "rounds": args.rounds, "epochs": args.epochs}
 
         if args.skip_fashion:
-            return
+            return report
         if not SOURCES.fashion_mnist_dir.is_dir():
             print(f"\nFashion-MNIST not installed at {SOURCES.fashion_mnist_dir} (make bench-deps); skipped")
-            return
+            return report
         print("\nFull Fashion-MNIST epoch (60,000 train / 10,000 test), blog config, through run_job:", flush=True)
         store = SqliteJobStore(workdir / "fashion.sqlite3")
         job = store.create(parse_config({"name": "fashion", "dataset": "fashion-mnist", "epochs": 1}).to_dict())
@@ -210,6 +226,12 @@ def main() -> None:
         print(f"|{'-' * 12}|{'-' * 10}|{'-' * 9}|{'-' * 14}|{'-' * 13}|")
         print(f"| {status:<10} | {epoch['epoch_seconds']:8.1f} | {store.get(job.id).batches_per_epoch:7d} | "
               f"{epoch['val_accuracy']:12.4f} | {total:11.1f} |")
+        report.update(fashion_epoch_s=epoch["epoch_seconds"], fashion_job_s=total)
+        if args.fashion_plain:
+            plain_wall, _ = plain_run({"dataset": "fashion-mnist", "epochs": 1}, workdir, "fashion-plain")
+            print(f"the same epoch as a plain fit (load, fit, evaluate, save): {plain_wall:.1f} s")
+            report["fashion_plain_s"] = plain_wall
+        return report
 
 
 if __name__ == "__main__":

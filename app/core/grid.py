@@ -80,11 +80,21 @@ def tile(activations: np.ndarray, per_row: int | None = None) -> tuple[np.ndarra
     return grid.reshape(layout.shape), layout
 
 
+def unit_at(layout: GridLayout, x: int, y: int) -> int | None:
+    """The unit under grid cell (column ``x``, row ``y``), as ``assets/grid_hover.js`` names it; None outside the
+    grid or past the last unit."""
+    height, width = layout.shape
+    if not (0 <= x < width and 0 <= y < height):
+        return None
+    unit = (y // layout.unit_height) * layout.cols + x // layout.unit_width
+    return unit if unit < layout.n_units else None
+
+
 def unit_coordinates(layout: GridLayout) -> np.ndarray:
     """For every grid cell: (unit number, row in the unit, column in the unit); unit -1 for padding.
 
     Returns:
-        int32 array of shape [grid height, grid width, 3], used for hover text and click lookup.
+        int32 array of shape [grid height, grid width, 3] (what the hover label shows, cell by cell).
     """
     ys, xs = np.indices(layout.shape)
     units = (ys // layout.unit_height) * layout.cols + xs // layout.unit_width

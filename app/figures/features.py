@@ -37,16 +37,14 @@ def feature_grid(images: np.ndarray, dead: np.ndarray, is_map: bool, value_range
         value_range: the test set's (low, high): one grey scale for every unit.
 
     Returns:
-        ``(figure, layout)``; the figure's ``customdata`` names the unit of each cell, as activation grids do, so a
-        click is read the same way.
+        ``(figure, layout)``; hover labels and clicks name the unit from a cell's x/y and ``layout``, as on
+        activation grids (:func:`app.core.grid.unit_at`).
     """
     n_units = len(images)
     stacked = np.moveaxis(images.mean(axis=-1), 0, -1)  # [H, W, units]
     grid, layout = tile(stacked, default_per_row(n_units, is_map))
     figure = activation_heatmap(grid, layout, "greys", reverse=True, zrange=value_range, title=title,
                                 unit_word="map" if is_map else "node")
-    figure["data"][0]["hovertemplate"] = (
-        ("map" if is_map else "node") + " %{customdata[0]}<br>pixel %{z:.3f}<extra></extra>")
     figure["data"][0]["showscale"] = False
     shapes = figure["layout"]["shapes"]
     for unit in np.flatnonzero(dead):

@@ -15,7 +15,7 @@ import numpy as np
 import plotly.colors
 
 from app.core.errors import InvalidInput
-from app.core.grid import GridLayout, unit_coordinates
+from app.core.grid import GridLayout
 
 COLORMAPS = ("viridis", "inferno", "magma", "plasma", "cividis", "jet", "greys", "hot", "rdbu")
 # Plotly's names where they differ from matplotlib's (the blog's vocabulary).
@@ -163,6 +163,24 @@ def decode_array(spec) -> np.ndarray:
     return np.frombuffer(base64.b64decode(spec["bdata"]), dtype=dtype[spec["dtype"]]).reshape(shape)
 
 
+def grid_hover_meta(layout: GridLayout, word: str, unit_names: Sequence[str] | None = None) -> dict:
+    """What ``assets/grid_hover.js`` needs to name the unit under any cell of a grid from the cell's x/y alone.
+
+    Args:
+        layout: the grid's layout.
+        word: "map" or "node", the word the label uses.
+        unit_names: names of the units (the class names of an output layer), shown after the unit number.
+
+    Returns:
+        ``{"grid": [unit height, unit width, units per row, units], "unit": word}``, plus ``"names"`` when given
+        one per unit. The unit under cell (x, y) is ``(y // unit height) * units per row + x // unit width``.
+    """
+    meta = {"grid": [layout.unit_height, layout.unit_width, layout.cols, layout.n_units], "unit": word}
+    if unit_names is not None and len(unit_names) == layout.n_units:
+        meta["names"] = [str(name) for name in unit_names]
+    return meta
+
+
 def _image_axes(layout: dict) -> dict:
     """Hidden axes, y pointing down, square cells: how an image or a grid of maps is drawn."""
     layout["xaxis"] = {"visible": False, "constrain": "domain"}
@@ -198,23 +216,18 @@ def activation_heatmap(
             their numbers as light labels (:func:`map_label_annotations`).
 
     Returns:
-        A figure dict whose ``data[0]["z"]`` is ``grid`` (float32 typed array) and ``customdata`` holds
-        (unit, row, col) per cell; read them back with :func:`decode_array`.
+        A figure dict whose ``data[0]["z"]`` is ``grid`` (float32 typed array; read it back with
+        :func:`decode_array`) and whose ``data[0]["meta"]`` is :func:`grid_hover_meta`.
     """
     word = unit_word or ("node" if layout.unit_height == layout.unit_width == 1 else "map")
-    if word == "node":
-        hover = "node %{customdata[0]}<br>value %{z:.4g}<extra></extra>"
-        if unit_names is not None and len(unit_names) == layout.n_units:
-            hover = "node %{customdata[0]} (%{text})<br>value %{z:.4g}<extra></extra>"
-    else:
-        hover = "map %{customdata[0]}<br>row %{customdata[1]}, col %{customdata[2]}<br>value %{z:.4g}<extra></extra>"
     heatmap = {
         "type": "heatmap",
-        "z": typed_array(grid.astype(np.float32)),
-        "customdata": typed_array(unit_coordinates(layout).astype(np.int16)),
+        "z": typed_array(grid.astype(np.float32, copy=False)),
         "colorscale": colorscale(cmap, reverse),
-        "hovertemplate": hover,
-        "hoverongaps": False,
+        # assets/grid_hover.js draws the label from the cell's x/y and ``meta``; Plotly's own would need three
+        # numbers per cell sent with the figure (173 kB of a 297 kB view of Conv2D_1).
+        "hoverinfo": "none",
+        "meta": grid_hover_meta(layout, word, unit_names),
         "colorbar": {"thickness": 12, "len": 0.9},
     }
     labels = node_labels(layout, unit_names)

@@ -29,6 +29,7 @@ from app.ui.unit_panel import (
     UnitIds,
     chosen_unit,
     clicked_unit,
+    layer_layout,
     register_unit_scroll,
     unit_area,
     unit_from_click,
@@ -336,7 +337,7 @@ def on_class_unit_choice(_a, _b, _difference, _ranking, model_name, layer_name, 
         return unit_on_layer(current, model_name, layer_name)
     if not ctx.triggered:
         return no_update
-    return clicked_unit(ctx.triggered[0]["value"])
+    return clicked_unit(ctx.triggered[0]["value"], layer_layout(model_name, layer_name))
 
 
 @callback(
@@ -363,4 +364,5 @@ def on_mlp_unit_click(_a, _b, _difference, model_name, layer_name):
     """A click on a node of a contribution grid: the test images that activate that node most."""
     if not ctx.triggered or ctx.triggered_id in (IDS.model, MLP_LAYER):
         return []
-    return unit_panel("classes-mlp", model_name, layer_name, unit_from_click(ctx.triggered[0]["value"]))
+    return unit_panel("classes-mlp", model_name, layer_name,
+                      unit_from_click(ctx.triggered[0]["value"], layer_layout(model_name, layer_name)))

@@ -26,6 +26,7 @@ from app.ui.unit_panel import (
     UnitIds,
     chosen_unit,
     clicked_unit,
+    layer_layout,
     register_unit_scroll,
     unit_area,
     unit_on_layer,
@@ -244,7 +245,7 @@ def on_unit_choice(_grid_clicks, _difference_click, model_name, layer_name, curr
         return unit_on_layer(current, model_name, layer_name)
     if ctx.triggered_id is None or not ctx.triggered:
         return no_update
-    return clicked_unit(ctx.triggered[0]["value"])
+    return clicked_unit(ctx.triggered[0]["value"], layer_layout(model_name, layer_name))
 
 
 @callback(

@@ -9,11 +9,9 @@ return.
 
 from __future__ import annotations
 
-import random
-
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from app import services
 from app.core import attribution
@@ -31,6 +29,7 @@ from app.ui.unit_panel import (
     UnitIds,
     chosen_unit,
     clicked_unit,
+    layer_layout,
     register_unit_scroll,
     unit_area,
     unit_on_layer,
@@ -223,7 +222,10 @@ def _class_options(names: list[str]) -> list[dict]:
     ]
 
 
-@callback(
+# Previous/next wrap around the test set; random picks any image; a malformed number counts as 0. Resolved in the
+# browser (assets/explorer.js), so a click costs one round trip, the render's, not two.
+clientside_callback(
+    ClientsideFunction(namespace="explorer", function_name="stepImage"),
     Output(IMAGE, "value"),
     Input(PREVIOUS, "n_clicks"),
     Input(NEXT, "n_clicks"),
@@ -232,14 +234,6 @@ def _class_options(names: list[str]) -> list[dict]:
     State(IMAGE, "max"),
     prevent_initial_call=True,
 )
-def on_step_image(_previous, _next, _random, current, maximum):
-    """Previous/next wrap around the test set; random picks any image (a malformed number counts as 0)."""
-    maximum = inputs.integer_or_none(maximum, 0) or 0
-    current = inputs.integer_or_none(current) or 0
-    if ctx.triggered_id == RANDOM:
-        return random.randint(0, maximum)
-    step = -1 if ctx.triggered_id == PREVIOUS else 1
-    return (current + step) % (maximum + 1)
 
 
 @callback(
@@ -276,6 +270,8 @@ def render(model_name, layer_name, image, cmap, reverse, scale, own_image=None):
     cmap = inputs.choice(cmap, "the colormap", COLORMAPS)
     reverse, scale = inputs.flag(reverse), inputs.flag(scale)
     grid, grid_layout = engine.tiled(info.name, index, scaled=scale)
+    if own_image is None:  # in the background: "previous" and "next" then find their pass cached
+        engine.prefetch_neighbours(index)
     probabilities = engine.probabilities(index)
     unit = "maps" if info.is_map else "nodes"
     heatmap = activation_heatmap(
@@ -442,7 +438,7 @@ def on_unit_choice(click_data, model_name, layer_name, current):
     """A click on a map or node chooses it; a new model or layer keeps the chosen unit where the layer has it."""
     if ctx.triggered_id in (IDS.model, LAYER):
         return unit_on_layer(current, model_name, layer_name)
-    return clicked_unit(click_data)
+    return clicked_unit(click_data, layer_layout(model_name, layer_name))
 
 
 @callback(

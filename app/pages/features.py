@@ -19,7 +19,7 @@ from app import services
 from app.core import attribution as attr
 from app.core.errors import ExplorerError, InvalidInput
 from app.core.features import unit_feature, unit_of
-from app.core.grid import tile
+from app.core.grid import default_per_row, layout_for, tile
 from app.figures.features import METHOD_LABELS, attribution_figure, feature_grid, kernel_grid
 from app.figures.heatmaps import activation_heatmap, input_image_figure, note_figure
 from app.ui import inputs
@@ -200,11 +200,13 @@ def render_features(model_name, layer_name, _ticks):
 )
 def show_unit(click_data, image, model_name, layer_name):
     """The clicked unit: its optimal input, its activation on the chosen test image, its top test images."""
-    unit = unit_from_click(click_data)
-    if unit is None:
-        return []
     try:
         loaded, info = open_layer(model_name, layer_name)
+        height, width = loaded.images.shape[1:3]
+        unit = unit_from_click(click_data, layout_for((height, width, info.n_units),
+                                                      default_per_row(info.n_units, info.is_map)))
+        if unit is None:
+            return []
         if not 0 <= unit < info.n_units:
             raise InvalidInput(f"unit {unit} is out of range: {info.name} has units 0-{info.n_units - 1}")
         index = loaded.engine.check_image(inputs.integer(image, "the test image"))
@@ -237,7 +239,7 @@ def show_unit(click_data, image, model_name, layer_name):
         html.Div([html.H6(f"{word.capitalize()} {unit} of {info.name}", className="d-inline me-2"),
                   html.A("JSON", href=api, target="_blank", className="small")]),
         figures,
-        unit_panel("features", loaded.name, info.name, click_data),
+        unit_panel("features", loaded.name, info.name, unit),
     ]), className="mb-3")
 
 

@@ -16,6 +16,7 @@ from dash import MATCH, ClientsideFunction, Input, Output, State, callback, clie
 
 from app import services
 from app.core.errors import ExplorerError
+from app.core.grid import GridLayout, layout_for, unit_at
 from app.core.units import RANK_BY
 from app.ui import inputs
 from app.ui.components import error_alert
@@ -78,10 +79,11 @@ def chosen_unit(data) -> int | None:
     return inputs.integer_or_none(data.get("unit"), 0) if isinstance(data, dict) else None
 
 
-def clicked_unit(click_data):
-    """The unit store's new value for a click on a grid or the ranking: ``{"unit": n, "clicked": True}``, or
-    ``no_update`` when there is no unit under it (padding, a note) or no click at all (a graph being inserted)."""
-    unit = unit_from_click(click_data)
+def clicked_unit(click_data, layout: GridLayout | None = None):
+    """The unit store's new value for a click on a grid (of ``layout``) or the ranking: ``{"unit": n, "clicked":
+    True}``, or ``no_update`` when there is no unit under it (padding, a note) or no click at all (a graph being
+    inserted)."""
+    unit = unit_from_click(click_data, layout)
     return no_update if unit is None else {"unit": unit, "clicked": True}
 
 
@@ -98,15 +100,38 @@ def unit_on_layer(data, model_name, layer_name) -> dict | None:
     return {"unit": unit} if unit < info.n_units else None
 
 
-def unit_from_click(click_data) -> int | None:
-    """The unit number of a click on an activation heatmap (its customdata[0]); None for padding or no click."""
+def layer_layout(model_name, layer_name) -> GridLayout | None:
+    """The grid layout a layer's activation grids are drawn in (None when the model or layer cannot be opened):
+    a click on a grid is turned into its unit with it."""
     try:
-        custom = click_data["points"][0]["customdata"]
-        # plotly 7 ships customdata as a typed array, which reaches Python as {"0": unit, "1": row, "2": col}
-        raw = custom["0"] if isinstance(custom, dict) else custom[0]
+        _, info = open_layer(model_name, layer_name)
+    except ExplorerError:
+        return None
+    return layout_for(info.output_shape)
+
+
+def unit_from_click(click_data, layout: GridLayout | None = None) -> int | None:
+    """The unit under a click: the ``customdata[0]`` of a chart that names its units (the ranking's bars, the
+    features grid), else the cell's x/y in an activation grid of ``layout`` (which carries no per-cell unit numbers);
+    None for padding, a cell outside the grid, or no click."""
+    try:
+        point = click_data["points"][0]
     except (TypeError, KeyError, IndexError):
         return None
-    return inputs.integer_or_none(raw, 0)
+    custom = point.get("customdata") if isinstance(point, dict) else None
+    if custom is not None:
+        try:
+            # plotly 7 ships customdata as a typed array, which reaches Python as {"0": unit, "1": ...}
+            return inputs.integer_or_none(custom["0"] if isinstance(custom, dict) else custom[0], 0)
+        except (TypeError, KeyError, IndexError):
+            return None
+    if layout is None:
+        return None
+    try:
+        x, y = inputs.integer_or_none(point["x"], 0), inputs.integer_or_none(point["y"], 0)
+    except (TypeError, KeyError):
+        return None
+    return None if x is None or y is None else unit_at(layout, x, y)
 
 
 def _gallery(model_name: str, layer_name: str, unit: int, by: str):

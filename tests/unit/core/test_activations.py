@@ -138,3 +138,43 @@ def test_passes_are_bounded_in_bytes(tiny_loaded):
     for index in range(10):
         engine.activations("conv", index)
     assert 0 < engine._passes.nbytes <= 3 * one_pass + 100 and len(engine._passes) == 3
+
+
+def _wait_for_prefetch(engine, timeout: float = 30.0) -> None:
+    """Block until the engine's background prefetch (if any) has finished."""
+    if engine._prefetcher is not None:
+        engine._prefetcher.submit(lambda: None).result(timeout)
+
+
+def test_neighbours_are_prefetched_in_the_background_and_then_hit_the_cache(loaded):
+    engine = loaded.engine
+    last = engine.n_images - 1
+    engine.activations(engine.layers[0].name, 0)
+    assert engine.prefetch_neighbours(0)
+    _wait_for_prefetch(engine)
+    passes = []
+    probe = engine._probe
+    engine._probe = lambda images: passes.append(len(images)) or probe(images)
+    # previous of image 0 wraps to the last image, as the explorer's buttons do
+    for index in (1, last):
+        direct = np.asarray(engine.submodel(engine.layers[0].name)(loaded.images[index:index + 1]))[0]
+        np.testing.assert_array_equal(engine.activations(engine.layers[0].name, index), direct)
+    assert passes == []  # both came from the cache
+    assert not engine.prefetch_neighbours(0)  # nothing left to fetch
+
+
+def test_no_prefetch_while_passes_are_asked_for_faster_than_a_person_steps(loaded, monkeypatch):
+    import app.core.activations as activations
+
+    engine = loaded.engine
+    monkeypatch.setattr(activations, "PREFETCH_WINDOW_S", 3600.0)
+    for _ in range(engine._misses.maxlen):
+        engine._misses.append(activations.time.monotonic())
+    assert engine._busy() and not engine.prefetch_neighbours(5)
+    engine._misses.clear()
+    engine._prefetch_pending = True  # a batch queued or running: another request is dropped
+    assert not engine.prefetch_neighbours(5)
+    engine._prefetch_pending = False
+    assert engine.prefetch_neighbours(5)
+    _wait_for_prefetch(engine)
+    assert 4 in engine._passes and 6 in engine._passes and 8 not in engine._passes

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from app.core.grid import layout_for, standardize_and_clip, tile, unit_coordinates
+from app.core.grid import layout_for, standardize_and_clip, tile, unit_at, unit_coordinates
 
 
 def blog_tile(maps: np.ndarray, per_row: int) -> np.ndarray:
@@ -85,3 +85,13 @@ def test_standardize_and_clip_matches_blog_per_map():
             expected *= 64
             expected += 128
         np.testing.assert_allclose(scaled[:, :, k], np.clip(expected, 0, 255), atol=1e-3)
+
+
+@pytest.mark.parametrize("shape", [(3, 3, 20), (5, 4, 8), (1, 1, 3), (100,), (10,), (7,)])
+def test_unit_at_names_the_unit_of_every_cell_as_unit_coordinates_does(shape):
+    layout = layout_for(shape)
+    coords = unit_coordinates(layout)
+    height, width = layout.shape
+    found = np.array([[unit_at(layout, x, y) for x in range(width)] for y in range(height)], dtype=object)
+    np.testing.assert_array_equal(np.where(found == None, -1, found).astype(int), coords[..., 0])  # noqa: E711
+    assert unit_at(layout, width, 0) is None and unit_at(layout, 0, height) is None and unit_at(layout, -1, 0) is None

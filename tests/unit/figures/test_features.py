@@ -15,7 +15,7 @@ def test_unit_k_sits_where_map_k_sits_in_the_activation_grid():
     dead[[2, 7]] = True
     figure, layout = feature_grid(images, dead, is_map=True, value_range=(0.0, 9.0))
     z = decode_array(figure["data"][0]["z"])
-    units = decode_array(figure["data"][0]["customdata"])[..., 0]
+    units = unit_coordinates(layout)[..., 0]
     # the activation grid of a 3x3x10 layer: 8 maps to a row, so the optimal inputs go 8 to a row too
     assert layout.cols == default_per_row(10, True) == layout_for((3, 3, 10)).cols
     assert z.shape == (2 * 4, 8 * 5)
@@ -33,7 +33,7 @@ def test_nodes_form_the_activation_grids_block_and_channels_are_averaged():
     assert layout.cols == layout_for((100,)).cols == 10
     z = decode_array(figure["data"][0]["z"])
     np.testing.assert_allclose(z[0:3, 3:6], images[1].mean(axis=-1), rtol=1e-6)
-    assert "node" in figure["data"][0]["hovertemplate"]
+    assert figure["data"][0]["meta"]["unit"] == "node"
     assert unit_coordinates(layout).shape[:2] == z.shape
 
 

@@ -25,10 +25,10 @@ def test_heatmap_carries_grid_units_and_separators():
     z = decode_array(heatmap["z"])
     assert z.shape == (9, 24) and z.dtype == np.float32
     np.testing.assert_array_equal(z, grid)
-    customdata = decode_array(heatmap["customdata"])
-    assert customdata.shape == (9, 24, 3) and customdata[4, 7, 0] == 10
+    # No per-cell hover data: the browser names the unit from x/y and the layout in meta (assets/grid_hover.js).
+    assert "customdata" not in heatmap and heatmap["hoverinfo"] == "none"
+    assert heatmap["meta"] == {"grid": [3, 3, 8, 20], "unit": "map"}
     assert (heatmap["zmin"], heatmap["zmax"]) == (0, 2)
-    assert "map %{customdata[0]}" in heatmap["hovertemplate"]
     assert len(figure["layout"]["shapes"]) == 2 * ((8 - 1) + (3 - 1))  # a dark and a light line each
     go.Figure(figure)  # Plotly accepts it as a valid figure
 
@@ -37,7 +37,9 @@ def test_node_grid_has_no_separators():
     grid, layout = tile(np.arange(100, dtype=np.float32))
     figure = activation_heatmap(grid, layout)
     assert decode_array(figure["data"][0]["z"]).shape == (10, 10) and not figure["layout"]["shapes"]
-    assert "node %{customdata[0]}" in figure["data"][0]["hovertemplate"]
+    assert figure["data"][0]["meta"] == {"grid": [1, 1, 10, 100], "unit": "node"}
+    named = activation_heatmap(*tile(np.arange(3, dtype=np.float32)), unit_names=["cat", "dog", "owl"])
+    assert named["data"][0]["meta"]["names"] == ["cat", "dog", "owl"]
 
 
 @pytest.mark.parametrize(

@@ -78,7 +78,7 @@ def _samples() -> dict[str, list[dict]]:
 
 
 SAMPLES = _samples()
-NOT_FIGURES = {"typed_array", "chart_title"}
+NOT_FIGURES = {"typed_array", "chart_title", "grid_hover_meta"}
 
 
 def test_every_figure_builder_is_checked():

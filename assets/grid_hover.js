@@ -1,0 +1,109 @@
+// The hover label of every activation grid (app/figures/heatmaps.py, activation_heatmap): the map or node under the
+// pointer, its row and column in that map and the cell's exact value, derived here from the cell's x/y and the grid
+// layout the trace carries in its `meta` ({grid: [unit height, unit width, units per row, units], unit, names}).
+// Plotly's own label would need three numbers per cell shipped with every view (173 kB of a 297 kB view).
+(function () {
+    "use strict";
+    const LABEL_CLASS = "grid-hover";
+    let label = null;
+    let owner = null;  // the graph whose cell the label describes
+
+    // The shortest decimal that reads back as the same float32: the value numpy prints for the engine's number.
+    function float32Text(value) {
+        for (let digits = 1; digits < 10; digits++) {
+            const candidate = Number(value.toPrecision(digits));
+            if (Math.fround(candidate) === value) {
+                return String(candidate);
+            }
+        }
+        return String(value);
+    }
+
+    // [first line, second line] for the cell (x, y) of a grid, or null for a cell past the last unit.
+    function describe(meta, x, y, z) {
+        const [unitHeight, unitWidth, perRow, nUnits] = meta.grid;
+        const column = Math.floor(x / unitWidth);
+        const unit = Math.floor(y / unitHeight) * perRow + column;
+        if (column >= perRow || unit >= nUnits || z === null || z === undefined || Number.isNaN(z)) {
+            return null;
+        }
+        let name = `${meta.unit} ${unit}`;
+        if (meta.names) {
+            name += ` (${meta.names[unit]})`;
+        }
+        if (unitHeight > 1 || unitWidth > 1) {
+            name += ` · row ${y % unitHeight}, col ${x % unitWidth}`;
+        }
+        return [name, `value ${float32Text(z)}`];
+    }
+
+    function hide() {
+        if (label) {
+            label.style.display = "none";
+        }
+    }
+
+    function show(event) {
+        const point = event && event.points && event.points[0];
+        const meta = point && point.data && point.data.meta;
+        if (!meta || !Array.isArray(meta.grid)) {
+            return;
+        }
+        const lines = describe(meta, point.x, point.y, point.z);
+        if (!lines) {
+            hide();
+            return;
+        }
+        if (!label) {
+            label = document.createElement("div");
+            label.className = LABEL_CLASS;
+            label.setAttribute("role", "tooltip");
+            Object.assign(label.style, {
+                position: "fixed", zIndex: 1000, pointerEvents: "none", whiteSpace: "pre", font: "12px sans-serif",
+                background: "rgba(255,255,255,0.95)", border: "1px solid #444", borderRadius: "3px",
+                padding: "3px 6px", color: "#111",
+            });
+            document.body.appendChild(label);
+        }
+        label.textContent = lines.join("\n");
+        label.style.display = "block";
+        const mouse = event.event || {};
+        const left = (mouse.clientX || 0) + 14;
+        const top = (mouse.clientY || 0) + 14;
+        // Keep the label inside the window near its right and bottom edges.
+        label.style.left = `${Math.min(left, window.innerWidth - label.offsetWidth - 4)}px`;
+        label.style.top = `${Math.min(top, window.innerHeight - label.offsetHeight - 4)}px`;
+    }
+
+    // Plotly's events are not DOM events: listen on each graph once Plotly has set it up (it then has `on`).
+    // A graph purged and plotted again gets a new emitter, hence the check of its listeners, not a flag.
+    function attach(graph) {
+        if (typeof graph.on !== "function" || !graph._ev) {
+            return;
+        }
+        if (!graph.gridHover) {
+            graph.gridHover = {
+                hover: function (event) {
+                    owner = graph;
+                    show(event);
+                },
+                // A new view under a still pointer: the label of the old one is stale. Only this graph's label:
+                // the page's other graphs redraw on their own.
+                redrawn: function () {
+                    if (owner === graph) {
+                        hide();
+                    }
+                },
+            };
+        }
+        if (graph._ev.listeners("plotly_hover").indexOf(graph.gridHover.hover) < 0) {
+            graph.on("plotly_hover", graph.gridHover.hover);
+            graph.on("plotly_unhover", hide);
+            graph.on("plotly_afterplot", graph.gridHover.redrawn);
+        }
+    }
+
+    new MutationObserver(function () {
+        document.querySelectorAll(".js-plotly-plot").forEach(attach);
+    }).observe(document.documentElement, {childList: true, subtree: true});
+})();

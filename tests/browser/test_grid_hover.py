@@ -1,0 +1,63 @@
+"""The hover label of an activation grid, drawn in the browser from the cell's x/y (the figure carries no per-cell
+hover data): it names the map, the row and column in it and the cell's exact float32 value; a click on the same
+cell opens that map's top images; "previous" (resolved in the browser) wraps from the first image to the last."""
+
+import re
+
+import numpy as np
+from dash.testing.wait import until
+
+from tests.browser.helpers import wait_for_figure
+
+PORT = 8058
+# Page coordinates of grid cell (x, y) in a dcc.Graph, from Plotly's own axes.
+CELL_CENTRE = """
+const gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
+const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+return [box.left + xa._offset + xa.c2p(arguments[1]), box.top + ya._offset + ya.c2p(arguments[2])];
+"""
+
+
+def test_grid_hover_names_map_row_column_and_exact_value_and_a_click_opens_that_map(dash_duo, app_store):
+    from app import services
+    from app.main import app
+    from app.pages import explore
+
+    dash_duo.start_server(app, port=PORT)
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/?model=mnist-cnn&layer=Conv2D_1&image=3")
+    wait_for_figure(dash_duo, explore.HEATMAP, lambda s: s["z"] is not None and "image 3" in s["title"])
+
+    grid, layout = services.store().get("mnist-cnn").engine.tiled("Conv2D_1", 3)
+    # Map 11 sits in grid row 1, column 3 (8 maps to a row); its row 7, column 5 is cell (3 * 26 + 5, 26 + 7).
+    x, y = 3 * layout.unit_width + 5, layout.unit_height + 7
+    left, top = dash_duo.driver.execute_script(CELL_CENTRE, explore.HEATMAP, x, y)
+    label = {}
+
+    def hovered():
+        # away and back: plotly emits a hover event only when the hovered cell changes
+        for x_px, y_px in ((0, 0), (left, top)):
+            dash_duo.driver.execute_cdp_cmd("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x_px, "y": y_px})
+        shown = dash_duo.driver.execute_script(
+            "const l = document.querySelector('.grid-hover');"
+            "return l && l.style.display !== 'none' ? l.textContent : null;")
+        label["text"] = shown
+        return shown is not None
+
+    until(hovered, 10, msg="no hover label over the grid")
+    first, second = label["text"].split("\n")
+    assert first == "map 11 · row 7, col 5"
+    value = re.fullmatch(r"value (\S+)", second).group(1)
+    assert np.float32(float(value)) == grid[y, x]
+
+    for kind in ("mousePressed", "mouseReleased"):
+        dash_duo.driver.execute_cdp_cmd("Input.dispatchMouseEvent", {"type": kind, "x": left, "y": top,
+                                                                     "button": "left", "clickCount": 1})
+    dash_duo.wait_for_contains_text(f"#{explore.UNIT_PANEL}", "activate map 11 of Conv2D_1", timeout=60)
+
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/?model=mnist-cnn&layer=Dense_1&image=0")
+    wait_for_figure(dash_duo, explore.HEATMAP, lambda s: s["title"].endswith("image 0"))
+    dash_duo.find_element(f"#{explore.PREVIOUS}").click()
+    last = services.store().get("mnist-cnn").engine.n_images - 1
+    wait_for_figure(dash_duo, explore.HEATMAP, lambda s: s["title"].endswith(f"image {last}"))
+    assert dash_duo.find_element(f"#{explore.IMAGE}").get_attribute("value") == str(last)
+    assert dash_duo.get_logs() == []

@@ -1,0 +1,78 @@
+"""The explorer's view as the browser gets it: float32 values equal to the engine's, the same figure whether the
+answer is compressed (zstd, brotli, gzip) or not, and clicks that name their unit without per-cell hover data."""
+
+import gzip
+import json
+
+import brotli
+import numpy as np
+import pytest
+from backports import zstd
+
+from app.core.grid import layout_for
+from app.figures.heatmaps import decode_array
+
+DECODERS = {"zstd": zstd.decompress, "br": brotli.decompress, "gzip": gzip.decompress}
+
+
+@pytest.fixture
+def client(app_store):
+    from app.main import server
+
+    return server.test_client()
+
+
+def render_body(client, layer: str, image: int) -> dict:
+    """The explorer's render callback as dash-renderer posts it (its outputs read from ``/_dash-dependencies``)."""
+    from app.pages import explore
+
+    key = next(item["output"] for item in client.get("/_dash-dependencies").get_json()
+               if item["output"].startswith(f"..{explore.HEATMAP}.figure..."))
+    outputs = [{"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1].split("@")[0]}
+               for part in key[2:-2].split("...")]
+    values = {explore.IDS.model: "mnist-cnn", explore.LAYER: layer, explore.IMAGE: image, explore.CMAP: "viridis",
+              explore.REVERSE: False, explore.SCALE: False}
+    inputs = [{"id": component, "property": "value", "value": value} for component, value in values.items()]
+    return {"output": key, "outputs": outputs, "inputs": inputs, "changedPropIds": [f"{explore.IMAGE}.value"]}
+
+
+def test_view_values_decode_to_the_engines_and_every_encoding_decodes_to_the_same_figure(client, app_store):
+    from app import services
+
+    body = render_body(client, "Conv2D_1", 7)
+    plain = client.post("/_dash-update-component", json=body)
+    assert plain.status_code == 200 and "Content-Encoding" not in plain.headers
+    expected = json.loads(plain.get_data())
+
+    for encoding, decode in DECODERS.items():
+        answer = client.post("/_dash-update-component", json=body, headers={"Accept-Encoding": encoding})
+        assert answer.status_code == 200 and answer.headers["Content-Encoding"] == encoding
+        raw = answer.get_data()
+        assert len(raw) < len(plain.get_data()) / 3, encoding
+        assert json.loads(decode(raw)) == expected, encoding
+
+    heatmap = next(value["figure"] for value in expected["response"].values()
+                   if isinstance(value.get("figure"), dict) and value["figure"]["data"][0].get("meta"))
+    z = decode_array(heatmap["data"][0]["z"])
+    assert z.dtype == np.float32 and "customdata" not in heatmap["data"][0]
+    # An independent path to the same numbers: the truncated sub-model to Conv2D_1, tiled by a plain double loop.
+    loaded = services.store().get("mnist-cnn")
+    maps = np.asarray(loaded.engine.submodel("Conv2D_1")(loaded.images[7:8]))[0]
+    size, n_maps = maps.shape[0], maps.shape[-1]
+    tiled = np.full((4 * size, 8 * size), np.nan, dtype=np.float32)
+    for unit in range(n_maps):
+        row, col = divmod(unit, 8)
+        tiled[row * size:(row + 1) * size, col * size:(col + 1) * size] = maps[..., unit]
+    np.testing.assert_allclose(z, tiled, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(z, loaded.engine.tiled("Conv2D_1", 7)[0])  # exactly the engine's float32 values
+
+
+@pytest.mark.parametrize(
+    ("point", "unit"),
+    [({"x": 2, "y": 1}, 0), ({"x": 26 * 3 + 5, "y": 26 + 25}, 11), ({"x": 207, "y": 103}, 31),
+     ({"x": 208, "y": 0}, None), ({"x": 1.5, "y": 1}, None), ({"y": 1}, None)],
+)
+def test_a_click_names_the_unit_under_its_cell(point, unit):
+    from app.ui.unit_panel import unit_from_click
+
+    assert unit_from_click({"points": [point]}, layout_for((26, 26, 32))) == unit
