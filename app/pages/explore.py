@@ -173,9 +173,9 @@ def _attribution_controls(choice) -> html.Div:
             dbc.Row(
                 [
                     labelled("Where the model looks",
-                             dcc.Dropdown(id=ATTRIBUTION_METHOD, options=methods, value="", clearable=False), 7),
+                             dcc.Dropdown(id=ATTRIBUTION_METHOD, options=methods, value="", clearable=False), 12),
                     labelled("for", dcc.Dropdown(id=ATTRIBUTION_CLASS, options=classes, value=-1, clearable=False),
-                             5),
+                             12),
                 ],
                 className="g-1",
             ),

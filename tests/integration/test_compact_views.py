@@ -33,6 +33,7 @@ def render_body(client, layer: str, image: int) -> dict:
     values = {explore.IDS.model: "mnist-cnn", explore.LAYER: layer, explore.IMAGE: image, explore.CMAP: "viridis",
               explore.REVERSE: False, explore.SCALE: False}
     inputs = [{"id": component, "property": "value", "value": value} for component, value in values.items()]
+    inputs.append({"id": explore.OWN_IMAGE, "property": "data", "value": None})  # a test image, not your own
     return {"output": key, "outputs": outputs, "inputs": inputs, "changedPropIds": [f"{explore.IMAGE}.value"]}
 
 

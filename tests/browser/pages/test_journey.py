@@ -147,7 +147,8 @@ def test_ranked_unit_opens_its_panel_in_view_and_the_unit_follows_layer_changes(
 
     # a layer without that unit clears it; a link's unit survives a change to a layer that has it
     assert top_unit >= 32, "the check below needs a unit that Conv2D_1 (32 maps) lacks"
-    dash_duo.driver.execute_script("window.scrollTo(0, 0)")
+    dash_duo.driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'})")
+    until(lambda: dash_duo.driver.execute_script("return window.scrollY") == 0, 5)  # Bootstrap scrolls smoothly
     choose_option(dash_duo, f"#{classes.LAYER}", "Conv2D_1 · 26×26×32")
     until(lambda: "layer=Conv2D_1" in dash_duo.driver.current_url, 10)
     until(lambda: "unit=" not in dash_duo.driver.current_url, 10)
