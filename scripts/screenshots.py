@@ -34,6 +34,8 @@ PAGES = {
     "finder": "/finder?model=mnist-cnn&true=4",
     "classes": "/classes?model=mnist-cnn&layer=Conv2D_3&a=4&b=9",
     "train": "/train",
+    "models": "/models?model=mnist-cnn",
+    "features": "/features?model=mnist-cnn&layer=Dense_2&image=252",
 }
 WIDTHS = (1400, 800)
 HEIGHT = 1000

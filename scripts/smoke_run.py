@@ -235,7 +235,8 @@ def check_app(base: str, headers: dict[str, str] | None = None) -> None:
     rendered = json.loads(fetch(base, "/_dash-update-component", "POST", callback_request(
         dependencies, "explore-heatmap.figure",
         {"explore-model.value": MODEL, "explore-layer.value": LAYER, "explore-image.value": 0,
-         "explore-cmap.value": "viridis", "explore-reverse.value": False, "explore-scale.value": False},
+         "explore-cmap.value": "viridis", "explore-reverse.value": False, "explore-scale.value": False,
+         "explore-own-image.data": None},
     ), what=f"explorer render: {MODEL} {LAYER} image 0", headers=headers))
     heatmap = rendered["response"]["explore-heatmap"]["figure"]["data"][0]
     z = heatmap["z"]
