@@ -168,6 +168,7 @@ class Plan:
             body = smoke_run.callback_request(self.dependencies, "explore-heatmap.figure", {
                 "explore-model.value": MODEL, "explore-layer.value": layer, "explore-image.value": image,
                 "explore-cmap.value": cmap, "explore-reverse.value": False, "explore-scale.value": scale,
+                "explore-own-image.data": None,
             })
             body["changedPropIds"] = ["explore-image.value"]  # what a browser reports after an image change
             path = "/_dash-update-component"

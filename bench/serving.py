@@ -101,6 +101,7 @@ def render_body(server: Server, layer: str, image: int, changed: str = "explore-
     body = load_test.smoke_run.callback_request(server.dependencies, "explore-heatmap.figure", {
         "explore-model.value": MODEL, "explore-layer.value": layer, "explore-image.value": image,
         "explore-cmap.value": "viridis", "explore-reverse.value": False, "explore-scale.value": False,
+        "explore-own-image.data": None,
     })
     body["changedPropIds"] = [changed]
     return json.dumps(body).encode()

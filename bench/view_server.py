@@ -72,6 +72,7 @@ def main() -> None:
     body = callback_request(dependencies, "explore-heatmap.figure", {
         "explore-model.value": "mnist-cnn", "explore-layer.value": BYTES_LAYER, "explore-image.value": BYTES_IMAGE,
         "explore-cmap.value": "viridis", "explore-reverse.value": False, "explore-scale.value": False,
+        "explore-own-image.data": None,
     })
     plain = client.post("/_dash-update-component", json=body)
     wire = client.post("/_dash-update-component", json=body, headers={"Accept-Encoding": "zstd, br, gzip"})
