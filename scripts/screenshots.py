@@ -80,7 +80,9 @@ def browser(chromium: str) -> webdriver.Chrome:
 GRAPHS_DRAWN = """
 const graphs = Array.from(document.querySelectorAll('.dash-graph'));
 const loading = document.querySelector('._dash-loading, .dash-spinner, [data-dash-is-loading="true"]');
-return !loading && graphs.length > 0 && graphs.every(g => g.querySelector('.main-svg'));
+// the Features page computes a layer in the background first: its picture is the finished grid
+const computing = document.body.innerText.includes('in the background');
+return !loading && !computing && graphs.length > 0 && graphs.every(g => g.querySelector('.main-svg'));
 """
 
 
