@@ -170,12 +170,12 @@ def _attribution_controls(choice) -> html.Div:
     classes = _class_options(names)
     return html.Div(
         [
-            dbc.Row(
+            html.Div(
                 [
+                    # the whole width of the narrow column at every window size (labelled() halves it below 992 px)
                     labelled("Where the model looks",
-                             dcc.Dropdown(id=ATTRIBUTION_METHOD, options=methods, value="", clearable=False), 12),
-                    labelled("for", dcc.Dropdown(id=ATTRIBUTION_CLASS, options=classes, value=-1, clearable=False),
-                             12),
+                             dcc.Dropdown(id=ATTRIBUTION_METHOD, options=methods, value="", clearable=False)),
+                    labelled("for", dcc.Dropdown(id=ATTRIBUTION_CLASS, options=classes, value=-1, clearable=False)),
                 ],
                 className="g-1",
             ),
@@ -217,7 +217,7 @@ def on_model_change(model_name, current_layer):
 
 
 def _class_options(names: list[str]) -> list[dict]:
-    return [{"label": "predicted class", "value": -1}] + [
+    return [{"label": "predicted", "value": -1}] + [
         {"label": f"class {name}", "value": i} for i, name in enumerate(names)
     ]
 

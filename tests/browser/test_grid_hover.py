@@ -30,20 +30,23 @@ def test_grid_hover_names_map_row_column_and_exact_value_and_a_click_opens_that_
     grid, layout = services.store().get("mnist-cnn").engine.tiled("Conv2D_1", 3)
     # Map 11 sits in grid row 1, column 3 (8 maps to a row); its row 7, column 5 is cell (3 * 26 + 5, 26 + 7).
     x, y = 3 * layout.unit_width + 5, layout.unit_height + 7
-    left, top = dash_duo.driver.execute_script(CELL_CENTRE, explore.HEATMAP, x, y)
+    dash_duo._wait_for_callbacks()
     label = {}
 
     def hovered():
-        # away and back: plotly emits a hover event only when the hovered cell changes
-        for x_px, y_px in ((0, 0), (left, top)):
+        # the cell's position now (the page may still have moved since the grid was drawn), then away and back:
+        # plotly emits a hover event only when the hovered cell changes
+        label["at"] = dash_duo.driver.execute_script(CELL_CENTRE, explore.HEATMAP, x, y)
+        for x_px, y_px in ((0, 0), label["at"]):
             dash_duo.driver.execute_cdp_cmd("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x_px, "y": y_px})
         shown = dash_duo.driver.execute_script(
             "const l = document.querySelector('.grid-hover');"
             "return l && l.style.display !== 'none' ? l.textContent : null;")
         label["text"] = shown
-        return shown is not None
+        return shown is not None and shown.startswith("map 11 ·")
 
-    until(hovered, 10, msg="no hover label over the grid")
+    until(hovered, 10, msg=f"no hover label of map 11 over the grid: {label}")
+    left, top = label["at"]
     first, second = label["text"].split("\n")
     assert first == "map 11 · row 7, col 5"
     value = re.fullmatch(r"value (\S+)", second).group(1)
