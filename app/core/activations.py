@@ -104,10 +104,13 @@ def compiled(model):
     # mismatch" in a later ast.parse after traces ran in request and prefetch threads).
     function = tf.function(lambda images: model(images, training=False), input_signature=[spec], autograph=False)
     traced = []
+    tracing = threading.Lock()
 
     def call(images):
-        if not traced:  # two threads may both get here: tf.function traces once and returns the same function
-            traced.append(function.get_concrete_function())
+        if not traced:
+            with tracing:  # the first requests arrive together (threads of a worker, the prefetch): trace once
+                if not traced:
+                    traced.append(function.get_concrete_function())
         return traced[0](tf.convert_to_tensor(images, tf.float32))
 
     return call
