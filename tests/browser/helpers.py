@@ -44,7 +44,10 @@ def choose_option(dash_duo, dropdown_selector: str, text: str) -> None:
     Typing first keeps the option at the top of the list: clicking in a long scrolled list can land on the
     search box instead (selenium's "element click intercepted").
     """
-    dash_duo.find_element(dropdown_selector).click()
+    dropdown = dash_duo.find_element(dropdown_selector)
+    # Bootstrap makes scrolling smooth: a click computed while the page still moves lands beside its target
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", dropdown)
+    dropdown.click()
     search = dash_duo.find_element(".dash-dropdown-search")
     search.send_keys(text)
     until(

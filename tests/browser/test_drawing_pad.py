@@ -20,7 +20,7 @@ PORT = 8059
 
 def draw(driver, canvas, strokes) -> None:
     """Draw ``strokes`` (canvas pixels of a 280 px pad) with mouse pointer events, one press per stroke."""
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", canvas)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", canvas)
     for stroke in strokes:
         actions = ActionChains(driver)
         # from the canvas' centre: selenium versions disagree on where move_to_element_with_offset starts
@@ -75,6 +75,7 @@ def test_a_digit_drawn_on_the_explorer_becomes_the_view_and_its_link_reopens_it(
 
     dash_duo.driver.switch_to.window(dash_duo.driver.window_handles[0])
     clear = dash_duo.find_element(f"#{IDS.clear}")
-    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", clear)
+    dash_duo.driver.execute_script(
+        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'}); arguments[0].click();", clear)
     dash_duo.wait_for_contains_text("#explore-image-info", "Image 3:", timeout=15)
     assert dash_duo.get_logs() == []

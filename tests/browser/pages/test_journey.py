@@ -28,7 +28,7 @@ def mouse_click(dash_duo, element):
     """A real mouse click at the centre of ``element`` (plotly makes clickData only from its own mouse events)."""
     # "nearest" scrolls only when the element is out of the window (a late layout shift), else leaves the page be
     left, top = dash_duo.driver.execute_script(
-        "arguments[0].scrollIntoView({block: 'nearest', inline: 'nearest'});"
+        "arguments[0].scrollIntoView({block: 'nearest', inline: 'nearest', behavior: 'instant'});"
         "var r = arguments[0].getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2];", element)
     actions = ActionBuilder(dash_duo.driver)
     actions.pointer_action.move_to_location(int(left), int(top))
@@ -136,7 +136,7 @@ def test_ranked_unit_opens_its_panel_in_view_and_the_unit_follows_layer_changes(
 
     # the ranking at the top of the window: the panel, which opens above it, would open out of sight
     ranking = dash_duo.find_element(f"#{classes.RANKING}")
-    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", ranking)
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'start', behavior: 'instant'})", ranking)
     mouse_click(dash_duo, dash_duo.find_elements(f"#{classes.RANKING} .bars .point path")[0])
     dash_duo.wait_for_contains_text(f"#{classes.UNIT_PANEL}", f"map {top_unit} of Conv2D_3", timeout=20)
     until(lambda: f"unit={top_unit}" in dash_duo.driver.current_url, 10)

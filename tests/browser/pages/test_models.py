@@ -73,4 +73,5 @@ def click(dash_duo, selector: str) -> None:
     """Scroll an element into view and click it from script: while the page settles after a navigation (alerts
     fading in) selenium's pointer click can land on a neighbour."""
     element = dash_duo.find_element(selector)
-    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", element)
+    dash_duo.driver.execute_script(
+        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'}); arguments[0].click();", element)
