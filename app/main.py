@@ -105,6 +105,9 @@ COMPRESSION = {
     "COMPRESS_ZSTD_LEVEL": 1,
     "COMPRESS_BR_LEVEL": 1,
     "COMPRESS_LEVEL": 1,
+    # Text, scripts and JSON, and the raw float32 grids the hover label fetches (a ReLU grid is mostly zeros).
+    "COMPRESS_MIMETYPES": ["text/html", "text/css", "text/plain", "text/javascript", "application/javascript",
+                           "application/json", "image/svg+xml", "application/octet-stream"],
 }
 
 

@@ -2,11 +2,17 @@
 // pointer, its row and column in that map and the cell's exact value, derived here from the cell's x/y and the grid
 // layout the trace carries in its `meta` ({grid: [unit height, unit width, units per row, units], unit, names}).
 // Plotly's own label would need three numbers per cell shipped with every view (173 kB of a 297 kB view).
+// A grid sent as 8-bit colour codes (`meta.values`, `meta.range`, `meta.levels`) has its exact float32 values at
+// the URL `meta.values`: fetched once per grid on its first hover; until they arrive the label shows the value the
+// code stands for, marked "≈".
 (function () {
     "use strict";
     const LABEL_CLASS = "grid-hover";
     let label = null;
     let owner = null;  // the graph whose cell the label describes
+    let shown = null;  // the hover event the label describes, to write it again when exact values arrive
+    const exactValues = new Map();  // values URL -> Float32Array, or null while it loads; the newest few kept
+    const KEPT_GRIDS = 4;
 
     // The shortest decimal that reads back as the same float32: the value numpy prints for the engine's number.
     function float32Text(value) {
@@ -17,6 +23,49 @@
             }
         }
         return String(value);
+    }
+
+    // The grid's exact values if they have arrived; starts fetching them otherwise.
+    function valuesOf(meta) {
+        const url = meta.values;
+        if (exactValues.has(url)) {
+            return exactValues.get(url);
+        }
+        exactValues.set(url, null);
+        while (exactValues.size > KEPT_GRIDS) {
+            exactValues.delete(exactValues.keys().next().value);
+        }
+        fetch(url, {credentials: "same-origin"})
+            .then(function (response) {
+                if (!response.ok) {
+                    throw new Error(`${response.status} from ${url}`);
+                }
+                return response.arrayBuffer();
+            })
+            .then(function (buffer) {
+                exactValues.set(url, new Float32Array(buffer));
+                if (shown && label && label.style.display !== "none") {
+                    show(shown);
+                }
+            })
+            .catch(function () {
+                exactValues.delete(url);  // the label keeps the approximate value; the next hover tries again
+            });
+        return null;
+    }
+
+    // The value of cell (x, y): exact, or "≈" the value its colour code stands for while the exact ones load.
+    function valueText(meta, x, y, z) {
+        if (!meta.values) {
+            return float32Text(z);
+        }
+        const values = valuesOf(meta);
+        const width = meta.grid[1] * meta.grid[2];
+        if (values && values.length === width * Math.round(values.length / width)) {
+            return float32Text(values[y * width + x]);
+        }
+        const [low, high] = meta.range;
+        return `≈ ${Number((low + z * (high - low) / meta.levels).toPrecision(3))}`;
     }
 
     // [first line, second line] for the cell (x, y) of a grid, or null for a cell past the last unit.
@@ -34,7 +83,7 @@
         if (unitHeight > 1 || unitWidth > 1) {
             name += ` · row ${y % unitHeight}, col ${x % unitWidth}`;
         }
-        return [name, `value ${float32Text(z)}`];
+        return [name, `value ${valueText(meta, x, y, z)}`];
     }
 
     function hide() {
@@ -49,6 +98,7 @@
         if (!meta || !Array.isArray(meta.grid)) {
             return;
         }
+        shown = event;
         const lines = describe(meta, point.x, point.y, point.z);
         if (!lines) {
             hide();

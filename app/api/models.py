@@ -1,17 +1,17 @@
 """JSON routes of the explorer: health, the model list, one model's layers and compatibility report, a layer's
-activations, a prediction; an editor's upload and deletion of models."""
+activations (nested, or a view's grid as raw float32), a prediction; an editor's upload and deletion of models."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-from flask import jsonify, request
+from flask import Response, jsonify, request
 
 from app import services
-from app.api.blueprint import api, image_fields, image_ref, str_arg
+from app.api.blueprint import api, image_fields, image_ref, int_arg, str_arg
 from app.auth import current_user_name
-from app.core.errors import ExplorerError, InvalidInput, TooLarge
+from app.core.errors import Conflict, ExplorerError, InvalidInput, TooLarge
 from app.core.limits import format_bytes
 from app.core.uploads import IncomingFile, add_model
 
@@ -102,6 +102,33 @@ def get_activations(name: str):
         **image_fields(loaded, image),
         shape=list(values.shape),
         values=values.tolist(),
+    )
+
+
+@api.get("/api/models/<name>/grid")
+def get_grid(name: str):
+    """The explorer's grid of one layer for one image (``image``, a number or ``u:<id>``; ``scaled=1`` for the
+    standardised view) as its raw values: little-endian float32, row by row, NaN past the last unit; the shape in
+    ``X-Grid-Shape`` ("height,width"). The grid's hover label reads the exact values from here.
+
+    ``version`` (optional) names the model version the caller's figure was made from: 409 if the model changed
+    since, so a label never shows another version's values. The answer is the same for the same URL while the
+    model version lasts, so the browser may keep it.
+    """
+    loaded = services.store().get(name)
+    engine = loaded.engine
+    info = engine.layer(str_arg("layer"))
+    image = image_ref(loaded)
+    scaled = bool(int_arg("scaled", 0, 0, 1))
+    expected = request.args.get("version")
+    if expected and expected != loaded.version:
+        raise Conflict(f"model {loaded.name!r} changed since this view was made: reload it")
+    grid, _ = engine.tiled(info.name, image, scaled=scaled)
+    return Response(
+        np.ascontiguousarray(grid, dtype="<f4").tobytes(),
+        mimetype="application/octet-stream",
+        headers={"X-Grid-Shape": f"{grid.shape[0]},{grid.shape[1]}", "X-Model-Version": loaded.version,
+                 "Cache-Control": "private, max-age=3600"},
     )
 
 

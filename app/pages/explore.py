@@ -22,7 +22,7 @@ from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figu
 from app.ui import inputs
 from app.ui.components import colormap_dropdown, error_alert, figure_card, labelled, output_unit_names, verdict
 from app.ui.drawing_pad import drawing_pad, drawing_pad_ids, pad_image, upload_image
-from app.ui.links import compare_link, first, parse_flag, parse_int, query_string, with_unit
+from app.ui.links import compare_link, first, grid_values_link, parse_flag, parse_int, query_string, with_unit
 from app.ui.navigation import BASKET, add_to_basket
 from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
 from app.ui.unit_panel import (
@@ -282,6 +282,7 @@ def render(model_name, layer_name, image, cmap, reverse, scale, own_image=None):
         title=f"{info.label}: {info.n_units} {unit} of {shown_as}" + (" (standardised)" if scale else ""),
         unit_names=output_unit_names(loaded, info.name),
         size_px=HEATMAP_PX,
+        values_url=grid_values_link(loaded.name, loaded.version, info.name, own_image or index, scale),
     )
     names = loaded.class_names
     query = query_string({"model": loaded.name, "layer": info.name, "image": own_image if own_image else index,

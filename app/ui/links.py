@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from app.core import limits
 from app.core.errors import InvalidInput
@@ -26,6 +26,13 @@ def query_string(params: dict) -> str:
     if not kept:
         return ""
     return "?" + urlencode({k: (1 if v is True else v) for k, v in kept.items()}).replace("%2C", ",")
+
+
+def grid_values_link(model_name: str, version: str, layer_name: str, image: int | str, scaled: bool) -> str:
+    """Where the exact values of the explorer's grid of ``image`` at ``layer_name`` come from (the API's raw float32
+    grid, ``app.api.models.get_grid``), for the hover label."""
+    return f"/api/models/{quote(model_name, safe='')}/grid" + query_string(
+        {"layer": layer_name, "image": image, "scaled": int(scaled), "version": version})
 
 
 def explorer_link(model_name: str | None, layer_name: str | None = None, image: int | None = None,

@@ -43,7 +43,7 @@ def test_grid_hover_names_map_row_column_and_exact_value_and_a_click_opens_that_
             "const l = document.querySelector('.grid-hover');"
             "return l && l.style.display !== 'none' ? l.textContent : null;")
         label["text"] = shown
-        return shown is not None and shown.startswith("map 11 ·")
+        return shown is not None and shown.startswith("map 11 ·") and "≈" not in shown
 
     until(hovered, 10, msg=f"no hover label of map 11 over the grid: {label}")
     left, top = label["at"]

@@ -1,5 +1,6 @@
-"""The explorer's view as the browser gets it: float32 values equal to the engine's, the same figure whether the
-answer is compressed (zstd, brotli, gzip) or not, and clicks that name their unit without per-cell hover data."""
+"""The explorer's view as the browser gets it: colour codes that stand for the engine's values and, at the grid's
+values link, the engine's exact float32 values; the same figure and values whether the answer is compressed (zstd,
+brotli, gzip) or not; clicks that name their unit without per-cell hover data."""
 
 import gzip
 import json
@@ -10,7 +11,8 @@ import pytest
 from backports import zstd
 
 from app.core.grid import layout_for
-from app.figures.heatmaps import decode_array
+from app.figures.heatmaps import COLOUR_LEVELS, decode_array
+from tests.figure_checks import assert_codes_stand_for
 
 DECODERS = {"zstd": zstd.decompress, "br": brotli.decompress, "gzip": gzip.decompress}
 
@@ -54,8 +56,8 @@ def test_view_values_decode_to_the_engines_and_every_encoding_decodes_to_the_sam
 
     heatmap = next(value["figure"] for value in expected["response"].values()
                    if isinstance(value.get("figure"), dict) and value["figure"]["data"][0].get("meta"))
-    z = decode_array(heatmap["data"][0]["z"])
-    assert z.dtype == np.float32 and "customdata" not in heatmap["data"][0]
+    trace = heatmap["data"][0]
+    assert "customdata" not in trace
     # An independent path to the same numbers: the truncated sub-model to Conv2D_1, tiled by a plain double loop.
     loaded = services.store().get("mnist-cnn")
     maps = np.asarray(loaded.engine.submodel("Conv2D_1")(loaded.images[7:8]))[0]
@@ -64,8 +66,42 @@ def test_view_values_decode_to_the_engines_and_every_encoding_decodes_to_the_sam
     for unit in range(n_maps):
         row, col = divmod(unit, 8)
         tiled[row * size:(row + 1) * size, col * size:(col + 1) * size] = maps[..., unit]
-    np.testing.assert_allclose(z, tiled, rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(z, loaded.engine.tiled("Conv2D_1", 7)[0])  # exactly the engine's float32 values
+    assert_codes_stand_for(trace, tiled)
+    # The colour scale's ends are the grid's own range, so the codes use every level from the lowest to the highest.
+    codes = decode_array(trace["z"])
+    assert codes.min() == 0 and codes.max() == COLOUR_LEVELS
+    assert trace["meta"]["range"] == [float(np.nanmin(tiled)), float(np.nanmax(tiled))]
+
+    # The values link (what the hover label fetches) gives the engine's exact float32 values, compressed or not.
+    link = trace["meta"]["values"]
+    exact = client.get(link)
+    assert exact.status_code == 200 and exact.mimetype == "application/octet-stream"
+    assert exact.headers["X-Grid-Shape"] == f"{4 * size},{8 * size}"
+    values = np.frombuffer(exact.get_data(), dtype="<f4").reshape(4 * size, 8 * size)
+    np.testing.assert_allclose(values, tiled, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(values, loaded.engine.tiled("Conv2D_1", 7)[0])  # exactly the engine's values
+    for encoding, decode in DECODERS.items():
+        answer = client.get(link, headers={"Accept-Encoding": encoding})
+        assert answer.headers["Content-Encoding"] == encoding and len(answer.get_data()) < len(exact.get_data())
+        assert decode(answer.get_data()) == exact.get_data(), encoding
+
+
+def test_the_values_link_of_the_standardised_view_and_of_a_changed_model(client, app_store):
+    from app import services
+    from app.core.grid import standardize_and_clip
+
+    loaded = services.store().get("mnist-cnn")
+    link = f"/api/models/mnist-cnn/grid?layer=Conv2D_2&image=5&scaled=1&version={loaded.version}"
+    values = np.frombuffer(client.get(link).get_data(), dtype="<f4")
+    maps = np.asarray(loaded.engine.submodel("Conv2D_2")(loaded.images[5:6]))[0]
+    np.testing.assert_allclose(np.sort(values[np.isfinite(values)]), np.sort(standardize_and_clip(maps).ravel()),
+                               rtol=1e-5, atol=1e-6)
+    stale = client.get(link.replace(loaded.version, "0" * len(loaded.version)))
+    assert stale.status_code == 409 and "changed" in stale.get_json()["error"]
+    for bad in ("scaled=2", "image=99999", "image=u:zz", "layer=Nope"):
+        key = bad.split("=")[0]
+        query = "&".join(part if not part.startswith(key + "=") else bad for part in link.split("?")[1].split("&"))
+        assert client.get(f"/api/models/mnist-cnn/grid?{query}").status_code in (400, 404), bad
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,8 @@ import numpy as np
 import plotly.colors
 import plotly.graph_objects as go
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.core.grid import tile
 from app.figures import heatmaps as hm
@@ -31,6 +33,63 @@ def test_heatmap_carries_grid_units_and_separators():
     assert (heatmap["zmin"], heatmap["zmax"]) == (0, 2)
     assert len(figure["layout"]["shapes"]) == 2 * ((8 - 1) + (3 - 1))  # a dark and a light line each
     go.Figure(figure)  # Plotly accepts it as a valid figure
+
+
+def test_a_grid_with_a_values_link_travels_as_colour_codes_with_a_true_colour_bar():
+    maps = np.random.default_rng(1).normal(size=(5, 5, 20)).astype(np.float32)
+    grid, layout = tile(maps)  # 20 maps, 8 to a row: the last row has 4 empty slots
+    plain = activation_heatmap(grid, layout, "viridis")
+    coded = activation_heatmap(grid, layout, "viridis", values_url="/api/models/m/grid?layer=c&image=0")
+    trace = coded["data"][0]
+    codes = decode_array(trace["z"])
+    assert codes.dtype == np.uint8 and codes.shape == grid.shape and (trace["zmin"], trace["zmax"]) == (0, 255)
+    low, high = float(np.nanmin(grid)), float(np.nanmax(grid))
+    assert trace["meta"] == {**plain["data"][0]["meta"], "values": "/api/models/m/grid?layer=c&image=0",
+                             "range": [low, high], "levels": 255}
+    # Each code stands for its value within half a step, computed here from the definition, cell by cell.
+    step = (high - low) / 255
+    finite = np.isfinite(grid)
+    assert np.all(np.abs(low + codes[finite] * step - grid[finite]) <= step / 2 * (1 + 1e-6))
+    np.testing.assert_array_equal(np.isnan(hm.heatmap_values(trace)), ~finite)
+    # The colour bar is labelled in true values at the codes that stand for them.
+    bar = trace["colorbar"]
+    for value, text in zip(bar["tickvals"], bar["ticktext"], strict=True):
+        assert abs(low + value * step - float(text)) < 1e-9 and 0 <= value <= 255
+    # The empty slots are covered (codes have no NaN), under the separators.
+    blank = coded["layout"]["shapes"][0]
+    assert blank["type"] == "rect" and (blank["x0"], blank["x1"]) == (4 * 5 - 0.5, 8 * 5 - 0.5)
+    assert (blank["y0"], blank["y1"]) == (2 * 5 - 0.5, 3 * 5 - 0.5)  # the third row of maps
+    assert coded["layout"]["shapes"][1:] == plain["layout"]["shapes"]
+    go.Figure(coded)
+    assert len(hm.typed_array(codes)["bdata"]) * 4 == len(plain["data"][0]["z"]["bdata"])  # a quarter of the bytes
+
+
+def test_a_grid_with_non_finite_values_or_a_diverging_scale_keeps_its_float32_values():
+    grid, layout = tile(np.random.default_rng(2).random((4, 4, 8)).astype(np.float32))
+    grid[1, 1] = np.inf
+    kept = activation_heatmap(grid, layout, values_url="/v")["data"][0]
+    assert kept["z"]["dtype"] == "f4" and "values" not in kept["meta"]
+    grid[1, 1] = 0.5
+    diverging = activation_heatmap(grid, layout, "rdbu", zmid=0.0, values_url="/v")["data"][0]
+    assert diverging["z"]["dtype"] == "f4" and diverging["zmid"] == 0.0
+
+
+def test_a_constant_grid_is_one_colour_without_dividing_by_zero():
+    grid, layout = tile(np.full((3, 3, 8), 2.5, dtype=np.float32))
+    trace = activation_heatmap(grid, layout, values_url="/v")["data"][0]
+    assert not decode_array(trace["z"]).any() and trace["meta"]["range"] == [2.5, 3.5]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(-1e4, 1e4), st.floats(1e-3, 1e6))
+def test_colour_bar_ticks_are_few_round_values_inside_the_range(low, span):
+    high = low + span
+    ticks = hm.colourbar_ticks(low, high)
+    assert 2 <= len(ticks) <= 11
+    step = ticks[1] - ticks[0]
+    assert np.all(ticks >= low - step * 1e-6) and np.all(ticks <= high + step * 1e-6)
+    mantissa = step / 10 ** np.floor(np.log10(step))
+    assert min(abs(mantissa - m) for m in (1, 2, 2.5, 5, 10)) < 1e-4
 
 
 def test_node_grid_has_no_separators():

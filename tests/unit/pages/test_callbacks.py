@@ -12,6 +12,7 @@ from dash import no_update
 from app.core.grid import tile
 from app.figures.heatmaps import decode_array
 from tests.conftest import layer_outputs
+from tests.figure_checks import assert_codes_stand_for
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def alert_text(component) -> str:
 def test_explore_render_shows_the_layer_the_image_and_its_prediction(pages, bundled):
     heatmap, image, bars, info, query, message = pages["explore"].render("mnist-cnn", "Conv2D_3", 42, "jet", 0, 0)
     expected_grid, _ = tile(layer_outputs(bundled, "Conv2D_3", [42])[0])
-    np.testing.assert_allclose(decode_array(heatmap["data"][0]["z"]), expected_grid, rtol=1e-4, atol=1e-5)
+    assert_codes_stand_for(heatmap["data"][0], expected_grid)
     np.testing.assert_allclose(decode_array(image["data"][0]["z"]), bundled.images[42][..., 0])
     probabilities = layer_outputs(bundled, "Dense_2", [42])[0]
     np.testing.assert_allclose(bars["data"][0]["y"], probabilities, rtol=1e-4, atol=1e-6)
