@@ -51,6 +51,15 @@
                 const step = button === "explore-previous" ? -1 : 1;
                 return (((whole(current) + step) % count) + count) % count;
             },
+            // The explorer's own image (a drawing or upload, app/pages/explore.py OWN_IMAGE) left for the test image
+            // now in the number box; nothing changes (no new render) while none is shown or the number is the one
+            // the box held when it was shown.
+            leaveOwnImage: function (image, own) {
+                if (!own || own.over === image) {
+                    return window.dash_clientside.no_update;
+                }
+                return null;
+            },
             // A page's query string into the address bar: replaced for a freshly built page (sink not yet set),
             // pushed for every later change, so Back returns to the previous view.
             syncQuery: function (query, sink, basket, place) {

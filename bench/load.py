@@ -14,6 +14,7 @@ Usage: ``python bench/load.py [--tree DIR] [--clients 4 8] [--seconds 20] [--wor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import http.client
 import json
@@ -78,6 +79,8 @@ def phase(server: Server, clients: int, seconds: float, seed: int = 0) -> dict:
         latencies: list[float] = []
         errors: list[str] = []
         cpu_before = sum(me.cpu_times()[:2])
+        workers = server.workers()
+        workers_before = worker_cpu_s(workers)
         started = time.monotonic()
         deadline = started + duration
         threads = [threading.Thread(target=client, args=(server, seed + i, deadline, latencies, errors))
@@ -88,6 +91,7 @@ def phase(server: Server, clients: int, seconds: float, seed: int = 0) -> dict:
             thread.join()
         elapsed = time.monotonic() - started
         client_cpu = sum(me.cpu_times()[:2]) - cpu_before
+        worker_cpu = worker_cpu_s(workers) - workers_before
     return {
         "clients": clients, "seconds": round(elapsed, 2), "views": len(latencies),
         "views_per_s": len(latencies) / elapsed, "p50_ms": percentile(latencies, 50),
@@ -95,8 +99,19 @@ def phase(server: Server, clients: int, seconds: float, seed: int = 0) -> dict:
         "median_ms": statistics.median(latencies) if latencies else float("nan"),
         "errors": len(errors), "first_errors": errors[:3],
         "client_cpu_share": client_cpu / (elapsed * (os.cpu_count() or 1)),
+        # what one view costs the server, all threads of all workers: the machine's cores over it bound the views/s
+        "worker_cpu_ms_per_view": 1000 * worker_cpu / len(latencies) if latencies else float("nan"),
         "worker_rss_mb": [round(value) for value in server.worker_rss_mb()],
     }
+
+
+def worker_cpu_s(workers: list[psutil.Process]) -> float:
+    """CPU seconds (user + system, all threads) the workers have used so far; a worker gone counts 0."""
+    total = 0.0
+    for worker in workers:
+        with contextlib.suppress(psutil.Error):
+            total += sum(worker.cpu_times()[:2])
+    return total
 
 
 def run(server: Server, client_counts: list[int], seconds: float) -> list[dict]:
@@ -106,10 +121,11 @@ def run(server: Server, client_counts: list[int], seconds: float) -> list[dict]:
 
 def print_rows(rows: list[dict]) -> None:
     print(f"{'clients':>7} {'views/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'errors':>6} "
-          f"{'client CPU':>10}  worker RSS MB")
+          f"{'client CPU':>10} {'server CPU/view':>15}  worker RSS MB")
     for row in rows:
         print(f"{row['clients']:>7} {row['views_per_s']:>8.0f} {row['p50_ms']:>7.1f} {row['p95_ms']:>7.1f} "
-              f"{row['p99_ms']:>7.1f} {row['errors']:>6} {row['client_cpu_share']:>10.0%}  {row['worker_rss_mb']}")
+              f"{row['p99_ms']:>7.1f} {row['errors']:>6} {row['client_cpu_share']:>10.0%} "
+              f"{row['worker_cpu_ms_per_view']:>12.1f} ms  {row['worker_rss_mb']}")
 
 
 def main() -> None:

@@ -9,6 +9,8 @@ Measured (``--tree DIR``: the checkout whose ``app`` is imported, default this o
 - layer change: the same image, another layer (the pass is cached);
 - next image: image ``i + 1`` right after ``i`` was viewed (what the "next" button asks for; a cache hit where the
   neighbours are prefetched);
+- forward pass: the engine alone (grid and probabilities) on images no view touched, the part of an image change
+  that is TensorFlow's;
 - blog per view (``--blog N``): load the model, build the sub-model, ``predict``, tile with a double loop.
 
 Views are 30 ms apart, a fast person's pace, so background work a view starts (prefetch) is not timed in the next.
@@ -90,14 +92,26 @@ def main() -> None:
 
     view(LAYERS[0], 0)  # warm-up: the first call traces the probe
     image_change, layer_change, next_image = [], [], []
+    touched = set()
     for i in range(args.views):
         index = int(rng.integers(loaded.engine.n_images - 1))
+        touched.update(range(index - 2, index + 4))  # the views and the neighbours they prefetch
         image_change.append(view(LAYERS[i % len(LAYERS)], index))
         layer_change.append(view(LAYERS[(i + 3) % len(LAYERS)], index))
         next_image.append(view(LAYERS[(i + 3) % len(LAYERS)], index + 1))
     result["image_change_ms"] = summary(image_change)
     result["layer_change_ms"] = summary(layer_change)
     result["next_image_ms"] = summary(next_image)
+
+    forward = []
+    fresh = [int(i) for i in rng.permutation(loaded.engine.n_images) if int(i) not in touched][:args.views]
+    for i, index in enumerate(fresh):
+        started = time.perf_counter()
+        loaded.engine.tiled(LAYERS[i % len(LAYERS)], index)
+        loaded.engine.probabilities(index)
+        forward.append((time.perf_counter() - started) * 1000)
+        time.sleep(PAUSE_S)
+    result["forward_ms"] = summary(forward) if forward else None
 
     if args.blog:
         model_file = services.store().folder("mnist-cnn") / "model.keras"

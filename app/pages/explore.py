@@ -359,18 +359,16 @@ def on_own_image(strokes, uploads, centre, model_name, test_image=None, shown=No
     return ({"id": own.id, "over": test_image, "source": source}, f"/api/inputs/{own.id}/preview.png", note)
 
 
-@callback(
+# Another test image chosen (typed, stepped, random, keyboard) replaces the user's own image in the view; the same
+# number (the box reports its value when the page is inserted) changes nothing. In the browser: answering with the
+# store's own value would start a second render of every click.
+clientside_callback(
+    ClientsideFunction(namespace="explorer", function_name="leaveOwnImage"),
     Output(OWN_IMAGE, "data", allow_duplicate=True),
     Input(IMAGE, "value"),
     State(OWN_IMAGE, "data"),
     prevent_initial_call=True,
 )
-def on_test_image_chosen(image, own):
-    """Another test image chosen (typed, stepped, random, keyboard): it replaces the user's own image in the view.
-    The number box also reports its value when the page is inserted: the same number changes nothing."""
-    if isinstance(own, dict) and own.get("over") == image:
-        return no_update
-    return None
 
 
 @callback(

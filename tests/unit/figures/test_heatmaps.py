@@ -31,7 +31,11 @@ def test_heatmap_carries_grid_units_and_separators():
     assert "customdata" not in heatmap and heatmap["hoverinfo"] == "none"
     assert heatmap["meta"] == {"grid": [3, 3, 8, 20], "unit": "map"}
     assert (heatmap["zmin"], heatmap["zmax"]) == (0, 2)
-    assert len(figure["layout"]["shapes"]) == 2 * ((8 - 1) + (3 - 1))  # a dark and a light line each
+    dark, light = figure["data"][1:]  # the separators: a dark and a light trace of 8 - 1 + 3 - 1 segments each
+    for separator in (dark, light):
+        assert separator["hoverinfo"] == "skip" and separator["x"].count(None) == (8 - 1) + (3 - 1)
+    assert dark["line"]["width"] > light["line"]["width"]
+    assert figure["layout"]["xaxis"]["range"] == [-0.5, 24 - 0.5] and figure["layout"]["yaxis"]["range"] == [8.5, -0.5]
     go.Figure(figure)  # Plotly accepts it as a valid figure
 
 
@@ -55,11 +59,11 @@ def test_a_grid_with_a_values_link_travels_as_colour_codes_with_a_true_colour_ba
     bar = trace["colorbar"]
     for value, text in zip(bar["tickvals"], bar["ticktext"], strict=True):
         assert abs(low + value * step - float(text)) < 1e-9 and 0 <= value <= 255
-    # The empty slots are covered (codes have no NaN), under the separators.
-    blank = coded["layout"]["shapes"][0]
+    # The empty slots are covered (codes have no NaN).
+    (blank,) = coded["layout"]["shapes"]
     assert blank["type"] == "rect" and (blank["x0"], blank["x1"]) == (4 * 5 - 0.5, 8 * 5 - 0.5)
     assert (blank["y0"], blank["y1"]) == (2 * 5 - 0.5, 3 * 5 - 0.5)  # the third row of maps
-    assert coded["layout"]["shapes"][1:] == plain["layout"]["shapes"]
+    assert coded["data"][1:] == plain["data"][1:] and not plain["layout"]["shapes"]
     go.Figure(coded)
     assert len(hm.typed_array(codes)["bdata"]) * 4 == len(plain["data"][0]["z"]["bdata"])  # a quarter of the bytes
 
@@ -124,8 +128,10 @@ def test_bars_highlight_prediction_and_mark_truth():
     bar = figure["data"][0]
     assert bar["marker"]["color"].count("#d62728") == 1 and bar["marker"]["color"][1] == "#d62728"
     assert bar["marker"]["line"]["width"] == [0, 0, 3]
-    assert figure["layout"]["annotations"][0]["x"] == "c"
+    mark = figure["data"][1]
+    assert (mark["x"], mark["y"], mark["text"], mark["hoverinfo"]) == (["c"], [0.2], ["true"], "skip")
     assert "wrong" in figure["layout"]["title"]["text"]
+    assert len(probability_bars(np.array([0.1, 0.7, 0.2]), ["a", "b", "c"], label=None)["data"]) == 1
     go.Figure(figure)
 
 
@@ -164,7 +170,7 @@ def _contrast(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.mark.parametrize("name", hm.COLORMAPS)
 def test_map_separators_stand_out_from_every_colour_of_every_colormap(name):
     figure = hm.activation_heatmap(*tile(np.zeros((3, 3, 4), dtype=np.float32)), name)
-    separators = {shape["line"]["color"] for shape in figure["layout"]["shapes"]}
+    separators = {trace["line"]["color"] for trace in figure["data"][1:]}
     scale = hm.colorscale(name)
     # every stop and the midpoint between neighbours
     points = []
@@ -194,27 +200,34 @@ def test_maps_large_enough_carry_their_number_in_their_own_corner():
 
     grid, layout = tile(np.random.default_rng(1).random((26, 26, 32), dtype=np.float32))  # 4 rows of 8 maps
     figure = activation_heatmap(grid, layout, title="t", size_px=(900, 560))
-    labels = figure["layout"]["annotations"]
-    assert [label["text"] for label in labels] == [str(unit) for unit in range(32)]
+    labels = figure["data"][-1]
+    assert labels["text"] == [str(unit) for unit in range(32)] and labels["hoverinfo"] == "skip"
     units = unit_coordinates(layout)[..., 0]
-    for label in labels:  # the cell just inside the label's corner belongs to the labelled map
-        row, col = int(label["y"] + 0.5), int(label["x"] + 0.5)
-        assert units[row, col] == int(label["text"]) and label["xref"] == "x" and label["yref"] == "y"
+    for x, y, text in zip(labels["x"], labels["y"], labels["text"], strict=True):
+        # the box's centre lies in the labelled map, within its top-left quarter
+        row, col = int(y + 0.5), int(x + 0.5)
+        assert units[row, col] == int(text)
+        assert (col % 26, row % 26) < (13, 13)
+    go.Figure(figure)
+
+    def labelled(figure):
+        return any(trace.get("mode") == "markers+text" for trace in figure["data"])
+
     # a titled 300 x 380 compare card draws 16 rows of 3 x 3 maps under 20 px each: no labels; nor without a size
     small_grid, small_layout = tile(np.zeros((3, 3, 128), dtype=np.float32))
-    assert "annotations" not in activation_heatmap(small_grid, small_layout, title="t", size_px=(300, 380))["layout"]
-    assert "annotations" in activation_heatmap(small_grid, small_layout, size_px=(900, 560))["layout"]
-    assert "annotations" not in activation_heatmap(grid, layout)["layout"]
+    assert not labelled(activation_heatmap(small_grid, small_layout, title="t", size_px=(300, 380)))
+    assert labelled(activation_heatmap(small_grid, small_layout, size_px=(900, 560)))
+    assert not labelled(activation_heatmap(grid, layout))
     # node grids are labelled in their cells instead (node_labels)
     node_grid, node_layout = tile(np.zeros(10, dtype=np.float32))
-    assert "annotations" not in activation_heatmap(node_grid, node_layout, size_px=(900, 560))["layout"]
+    assert not labelled(activation_heatmap(node_grid, node_layout, size_px=(900, 560)))
 
 
 def test_a_map_label_needs_twenty_pixels():
     from app.core.grid import layout_for
-    from app.figures.heatmaps import COLORBAR_PX, MARGIN, map_label_annotations
+    from app.figures.heatmaps import COLORBAR_PX, MARGIN, map_label_trace
 
     layout = layout_for((4, 4, 8))  # one row of 8 maps of 4 x 4 cells: 32 cells wide
     width_at = lambda map_px: map_px / 4 * 32 + MARGIN["l"] + MARGIN["r"] + COLORBAR_PX  # noqa: E731
-    assert len(map_label_annotations(layout, (width_at(20), 1000), 40)) == 8
-    assert map_label_annotations(layout, (width_at(19.9), 1000), 40) == []
+    assert len(map_label_trace(layout, (width_at(20), 1000), 40)["text"]) == 8
+    assert map_label_trace(layout, (width_at(19.9), 1000), 40) is None

@@ -84,8 +84,6 @@ def valid_calls(pages) -> dict[str, tuple]:
         "models.delete_confirmed": (pages["models"].delete_confirmed, (1, "no-such-model")),
         "models.show_model_file": (pages["models"].show_model_file, ("my cnn.keras",)),
         "models.show_test_set_file": (pages["models"].show_test_set_file, ("digits.npz",)),
-        "explore.on_test_image_chosen": (pages["explore"].on_test_image_chosen,
-                                          (5, {"id": "u:0123456789abcdef0123", "over": 4})),
         "compare.overlay_inputs": (pages["compare"].overlay_inputs,
                                    ("smoothgrad", 4, [{"type": "compare-input", "index": 0},
                                                       {"type": "compare-input", "index": 1}], "mnist-cnn", "3, 12")),
