@@ -57,6 +57,9 @@ MAX_DECODED_SIDE = 1024
 MAX_CANVAS = 2000
 MAX_STROKES = 200
 MAX_POINTS = 20_000
+# The rasteriser cuts segments into pieces of at most this many pixels. Measured on drawn digits with an 18 px
+# pen: 8 px took 1.3 ms a drawing; 4 px (more overlapping windows) 2.7 ms, 30 px (larger empty corners) 2.6 ms.
+PIECE_PX = 8.0
 
 
 @dataclass(frozen=True)
@@ -161,31 +164,52 @@ def rasterise(polylines: list[np.ndarray], width: float, size: int) -> np.ndarra
 
     Each pixel's ink is ``clip(width / 2 + 0.5 - d, 0, 1)`` for its centre's distance ``d`` to the nearest segment:
     a one-pixel soft edge, round caps and joins, and a single point drawn as a dot. Only the pixels near a segment
-    are visited, so a drawing costs its ink, not the canvas.
+    are computed, so a drawing costs its ink, not the canvas.
+
+    Without a Python loop per segment: segments are cut into pieces of at most :data:`PIECE_PX` (the nearest point
+    of a segment is the nearest point of one of its pieces), so one square window of the same size around every
+    piece holds all the pixels it inks; the distances of all windows are one array [pieces, window, window], and
+    each pixel keeps its largest ink (``np.maximum.at``). Distances are float32 relative to each window's corner
+    (within 2e-6 of float64 at any canvas position).
     """
-    canvas = np.zeros((size, size), dtype=np.float32)
     reach = width / 2 + 0.5
-    for points in polylines:
-        starts = points if len(points) == 1 else points[:-1]
-        ends = points if len(points) == 1 else points[1:]
-        for (x0, y0), (x1, y1) in zip(starts, ends, strict=True):
-            left, right = max(int(min(x0, x1) - reach), 0), min(int(max(x0, x1) + reach) + 1, size)
-            top, bottom = max(int(min(y0, y1) - reach), 0), min(int(max(y0, y1) + reach) + 1, size)
-            if left >= right or top >= bottom:
-                continue
-            ys = np.arange(top, bottom, dtype=np.float32)[:, None] + 0.5
-            xs = np.arange(left, right, dtype=np.float32)[None, :] + 0.5
-            dx, dy = x1 - x0, y1 - y0
-            length2 = dx * dx + dy * dy
-            if length2 > 0:
-                t = np.clip(((xs - x0) * dx + (ys - y0) * dy) / length2, 0.0, 1.0)
-            else:
-                t = np.zeros((1, 1), dtype=np.float32)
-            distance = np.sqrt((xs - x0 - t * dx) ** 2 + (ys - y0 - t * dy) ** 2)
-            ink = np.clip(reach - distance, 0.0, 1.0)
-            window = canvas[top:bottom, left:right]
-            np.maximum(window, ink, out=window)
-    return canvas
+    starts = np.concatenate([points if len(points) == 1 else points[:-1] for points in polylines])
+    ends = np.concatenate([points if len(points) == 1 else points[1:] for points in polylines])
+    step = ends - starts
+    parts = np.maximum(np.ceil(np.hypot(step[:, 0], step[:, 1]) / PIECE_PX).astype(np.int64), 1)
+    segment = np.repeat(np.arange(len(starts)), parts)
+    part = np.arange(len(segment)) - np.repeat(np.cumsum(parts) - parts, parts)
+    first = starts[segment] + (part / parts[segment])[:, None] * step[segment]
+    last = starts[segment] + ((part + 1) / parts[segment])[:, None] * step[segment]
+    window = math.ceil(PIECE_PX + 2 * reach) + 1
+    corner = np.floor(np.minimum(first, last) - reach).astype(np.int64)  # [pieces, (x, y)]
+    x0, y0 = (first - corner).astype(np.float32).T[:, :, None, None]
+    dx, dy = (last - first).astype(np.float32).T[:, :, None, None]
+    length2 = dx * dx + dy * dy
+    inverse = np.divide(1.0, length2, out=np.zeros_like(length2), where=length2 > 0)  # a dot: t = 0
+    centres = np.arange(window, dtype=np.float32) + 0.5
+    ex, ey = centres[None, None, :] - x0, centres[None, :, None] - y0  # [pieces, 1, window], [pieces, window, 1]
+    # In place: the arrays are [pieces, window, window] and fresh allocations of that size cost as much as the maths.
+    t = ex * dx + ey * dy
+    t *= inverse
+    np.clip(t, 0.0, 1.0, out=t)
+    ink = np.subtract(ex, t * dx)
+    ink *= ink
+    across = np.subtract(ey, t * dy)
+    across *= across
+    ink += across
+    np.sqrt(ink, out=ink)
+    np.subtract(np.float32(reach), ink, out=ink)
+    np.clip(ink, 0.0, 1.0, out=ink)
+    # A margin around the canvas takes the windows that reach past its edge (points may lie up to a pen width out).
+    margin = window + math.ceil(width) + 1
+    side = size + 2 * margin
+    origin = (corner[:, 1] + margin) * side + corner[:, 0] + margin
+    index = origin[:, None, None] + (np.arange(window)[:, None] * side + np.arange(window)[None, :])
+    inked = ink > 0
+    canvas = np.zeros(side * side, dtype=np.float32)
+    np.maximum.at(canvas, index[inked], ink[inked])
+    return canvas.reshape(side, side)[margin : margin + size, margin : margin + size].copy()
 
 
 def decode_image(data: bytes, max_bytes: int) -> np.ndarray:
@@ -246,7 +270,9 @@ def encode_png(pixels: np.ndarray) -> bytes:
         values = values[:, :, 0]
     image = Image.fromarray(np.round(np.clip(values, 0, 1) * 255).astype(np.uint8))
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    # zlib's fastest level: a drawing's 280 px original took 1.8 ms instead of 6.1 (the default, 6) for 4.5 kB
+    # instead of 3.8 kB; the pictures are a digit on a plain background and compress well at any level.
+    image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 

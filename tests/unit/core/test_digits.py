@@ -38,6 +38,40 @@ def test_a_horizontal_stroke_covers_its_width_and_a_dot_its_disc():
     assert digits.rasterise([np.array([[50.0, 50.0]])], 20.0, 100)[50, 40] > 0.4  # round, not a point
 
 
+
+def rasterised_pixel_by_pixel(polylines: list[np.ndarray], width: float, size: int) -> np.ndarray:
+    """The rasteriser's definition computed independently, in float64 over the whole canvas, one segment at a
+    time: a pixel's ink is clip(width / 2 + 0.5 - d, 0, 1) for the distance d of its centre to the nearest
+    segment."""
+    centres = np.arange(size, dtype=np.float64) + 0.5
+    xs, ys = centres[None, :], centres[:, None]
+    nearest = np.full((size, size), np.inf)
+    for points in polylines:
+        pairs = [(points[0], points[0])] if len(points) == 1 else zip(points[:-1], points[1:], strict=True)
+        for (x0, y0), (x1, y1) in pairs:
+            dx, dy = x1 - x0, y1 - y0
+            length2 = dx * dx + dy * dy
+            t = np.clip(((xs - x0) * dx + (ys - y0) * dy) / length2, 0, 1) if length2 else np.zeros((1, 1))
+            nearest = np.minimum(nearest, np.hypot(xs - x0 - t * dx, ys - y0 - t * dy))
+    return np.clip(width / 2 + 0.5 - nearest, 0, 1)
+
+
+@pytest.mark.parametrize("pen", [1.0, 7.5, 18.0, 40.0])
+def test_the_rasteriser_inks_each_pixel_by_its_distance_to_the_nearest_segment(pen):
+    rng = np.random.default_rng(int(pen * 10))
+    drawings = [digits.parse_strokes(place(digit, left, top, height), pen, 280)[0]
+                for digit, left, top, height in [(0, 40, 30, 200), (4, 5, 5, 100), (8, 150, 100, 120)]]
+    drawings += [
+        [np.array([[-pen, -pen], [280 + pen, 280 + pen]]), np.array([[1.0, 279.0]])],  # off the edges; a dot
+        [np.array([[50.0, 50.0], [50.0, 50.0], [120.0, 51.0]]), np.array([[200.0, 20.0], [20.0, 260.0]])],  # long
+        [rng.uniform(0, 280, (40, 2)), rng.uniform(0, 280, (3, 2))],  # jagged, crossing
+    ]
+    for polylines in drawings:
+        canvas = digits.rasterise(polylines, pen, 280)
+        assert canvas.shape == (280, 280) and canvas.dtype == np.float32
+        np.testing.assert_allclose(canvas, rasterised_pixel_by_pixel(polylines, pen, 280), rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize(("left", "top", "height", "width"), [(10, 10, 70, 8), (100, 60, 180, 18), (150, 160, 100, 28)])
 @pytest.mark.parametrize("digit", [1, 4, 7, 8])
 def test_mnist_recipe_puts_the_ink_box_at_20_px_and_the_centre_of_mass_at_the_centre(digit, left, top, height,
