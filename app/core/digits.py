@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 import warnings
+import zlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -57,6 +59,7 @@ MAX_DECODED_SIDE = 1024
 MAX_CANVAS = 2000
 MAX_STROKES = 200
 MAX_POINTS = 20_000
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # The rasteriser cuts segments into pieces of at most this many pixels. Measured on drawn digits with an 18 px
 # pen: 8 px took 1.3 ms a drawing; 4 px (more overlapping windows) 2.7 ms, 30 px (larger empty corners) 2.6 ms.
 PIECE_PX = 8.0
@@ -264,16 +267,30 @@ def _on_white(image):
 
 
 def encode_png(pixels: np.ndarray) -> bytes:
-    """``pixels`` (float [H, W] or [H, W, 1|3] in [0, 1]) as PNG bytes: the previews."""
+    """``pixels`` (float [H, W] or [H, W, 1|3] in [0, 1]) as an 8-bit greyscale or RGB PNG: the originals and
+    previews.
+
+    Written here rather than by Pillow, which tries five row filters per row: for a drawing's 280 px original
+    Pillow took 1.3 ms (1.8 ms at the default level), this 0.4 ms, for the same 4.5 kB. Rows are unfiltered and
+    compressed at zlib's fastest level: the pictures are a digit on a plain background and compress well anyway.
+    """
     values = np.asarray(pixels, dtype=np.float32)
     if values.ndim == 3 and values.shape[2] == 1:
         values = values[:, :, 0]
-    image = Image.fromarray(np.round(np.clip(values, 0, 1) * 255).astype(np.uint8))
-    buffer = io.BytesIO()
-    # zlib's fastest level: a drawing's 280 px original took 1.8 ms instead of 6.1 (the default, 6) for 4.5 kB
-    # instead of 3.8 kB; the pictures are a digit on a plain background and compress well at any level.
-    image.save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
+    if values.ndim not in (2, 3) or (values.ndim == 3 and values.shape[2] != 3) or min(values.shape[:2]) < 1:
+        raise InvalidInput(f"a PNG is drawn from [H, W], [H, W, 1] or [H, W, 3] pixels, got shape {values.shape}")
+    height, width = values.shape[:2]
+    rows = np.zeros((height, 1 + values[0].size), dtype=np.uint8)  # each row starts with its filter: 0, none
+    rows[:, 1:] = np.round(np.clip(values, 0, 1) * 255).reshape(height, -1)
+    colour = 0 if values.ndim == 2 else 2  # greyscale or RGB, 8 bits a sample
+    header = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
+    return (PNG_SIGNATURE + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 1))
+            + _png_chunk(b"IEND", b""))
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC-32 of type and data."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def greyscale(pixels: np.ndarray) -> np.ndarray:
@@ -353,8 +370,8 @@ def mnist_ink(ink: np.ndarray, centre: bool = True) -> np.ndarray:
         top, left = (side - ink.shape[0]) // 2, (side - ink.shape[1]) // 2
         square[top : top + ink.shape[0], left : left + ink.shape[1]] = ink
         return np.clip(resize_area(square, MNIST_SIZE, MNIST_SIZE), 0.0, 1.0)
-    rows = np.flatnonzero((ink >= INK_THRESHOLD).any(axis=1))
-    cols = np.flatnonzero((ink >= INK_THRESHOLD).any(axis=0))
+    inked = ink >= INK_THRESHOLD
+    rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
     if rows.size == 0:
         raise InvalidInput("the picture has no ink to centre")
     crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]

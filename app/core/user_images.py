@@ -139,8 +139,11 @@ class UserImageStore:
                 os.utime(final)  # seen again: now among the newest
                 return reference
             original_png = digits.encode_png(original)
-            self.root.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=TEMPORARY, dir=self.root))
+            try:
+                staging = Path(tempfile.mkdtemp(prefix=TEMPORARY, dir=self.root))
+            except FileNotFoundError:  # the first image: the folder is made once, not checked at every save
+                self.root.mkdir(parents=True, exist_ok=True)
+                staging = Path(tempfile.mkdtemp(prefix=TEMPORARY, dir=self.root))
             try:
                 np.save(staging / "input.npy", array, allow_pickle=False)
                 (staging / "original.png").write_bytes(original_png)

@@ -231,3 +231,16 @@ def test_previews_encode_what_the_model_sees():
     png = digits.encode_png(digits.preview(image, recipe))
     back = np.asarray(Image.open(io.BytesIO(png)))
     np.testing.assert_allclose(back, image[:, :, 0], atol=0.6)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (28, 28, 1), (17, 40), (9, 13, 3)])
+def test_pngs_decode_with_pillow_to_the_pixels_rounded_to_bytes(shape):
+    values = np.random.default_rng(sum(shape)).uniform(-0.2, 1.2, shape)
+    with Image.open(io.BytesIO(digits.encode_png(values))) as image:
+        image.load()  # checks every chunk's CRC and the compressed data
+        assert image.mode == ("RGB" if shape[-1] == 3 else "L")
+        back = np.asarray(image)
+    expected = np.round(np.clip(values, 0, 1) * 255).astype(np.uint8).reshape(back.shape)
+    np.testing.assert_array_equal(back, expected)
+    with pytest.raises(InvalidInput, match="PNG"):
+        digits.encode_png(np.zeros((4, 4, 2)))
