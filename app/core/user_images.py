@@ -62,7 +62,7 @@ EVICTION_FRACTION = 20
 # in between).
 RECOUNT_EVERY = 64
 # Recipes of recently drawn-for model versions: choosing one reads the whole test set's range (0.9 ms for
-# mnist-cnn's 10,000 images), the same for every drawing.
+# mnist-cnn's test set), the same for every drawing.
 _RECIPES: LRUCache[digits.Recipe] = LRUCache(32)
 
 
@@ -258,8 +258,9 @@ def _shown(model_input: np.ndarray, recipe: Any) -> np.ndarray:
 
 
 def _recipe(loaded: LoadedModel, centre: bool) -> digits.Recipe:
-    return _RECIPES.get_or_compute((loaded.key, centre),
-                                   lambda: digits.choose_recipe(loaded.images, loaded.meta, centre))
+    # The version covers the test set; meta.json's choice is keyed too (its repr: any JSON value is hashable so).
+    key = (loaded.key, centre, repr(loaded.meta.get("preprocessing")))
+    return _RECIPES.get_or_compute(key, lambda: digits.choose_recipe(loaded.images, loaded.meta, centre))
 
 
 def _shrunk(pixels: np.ndarray) -> np.ndarray:

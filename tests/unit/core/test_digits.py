@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -70,6 +71,25 @@ def test_the_rasteriser_inks_each_pixel_by_its_distance_to_the_nearest_segment(p
         canvas = digits.rasterise(polylines, pen, 280)
         assert canvas.shape == (280, 280) and canvas.dtype == np.float32
         np.testing.assert_allclose(canvas, rasterised_pixel_by_pixel(polylines, pen, 280), rtol=0, atol=1e-5)
+
+
+
+def test_the_rasteriser_inks_the_same_in_chunks_and_keeps_a_huge_pen_in_bounded_memory(monkeypatch):
+    polylines = [np.array([[-3.0, 10.0], [250.0, 270.0], [30.0, 200.0]]), np.array([[140.0, 140.0]])]
+    whole = digits.rasterise(polylines, 18.0, 280)
+    monkeypatch.setattr(digits, "RASTER_CHUNK", 3000)  # a piece or two at a time
+    np.testing.assert_array_equal(digits.rasterise(polylines, 18.0, 280), whole)
+    monkeypatch.undo()
+    tracemalloc.start()
+    try:
+        huge = [np.array([[-1000.0, -1000.0], [3000.0, 3000.0]])]  # from a pen width out to a pen width out
+        canvas = digits.rasterise(huge, 1000.0, 2000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200 * 2**20  # chunks of 8 MB arrays, not [pieces, 1502, 1502] at once (over 1 GB)
+    # float32 distances of up to ~1,500 px are good to a few hundred-thousandths of a pixel
+    np.testing.assert_allclose(canvas, rasterised_pixel_by_pixel(huge, 1000.0, 2000), rtol=0, atol=1e-4)
 
 
 @pytest.mark.parametrize(("left", "top", "height", "width"), [(10, 10, 70, 8), (100, 60, 180, 18), (150, 160, 100, 28)])
