@@ -15,7 +15,7 @@ a drawing is cheap to redo, and after a power cut the newest images may be unrea
 as not found; the rename still keeps a folder whole while the machine runs.
 
 The store is bounded: once it holds more than its ``max_images`` (:data:`DEFAULT_MAX_IMAGES`), the oldest (by
-modification time) are evicted down to the bound less a 20th of it (:data:`EVICTION_FRACTION`), so that a full
+modification time) are evicted down to the bound less a 20th of it (:data:`EVICTION_DIVISOR`), so that a full
 store reads its images' ages once per few dozen additions rather than at every one (1,000 ``stat`` calls took
 3.5 ms). Each process counts the images it adds since it last listed the folder, and lists it again when that
 count passes the bound or after :data:`RECOUNT_EVERY` additions: several workers together overshoot the bound by
@@ -56,8 +56,9 @@ ORIGINAL_SIDE = 280
 # The largest model input stored: a 512 x 512 RGB float32 image is 3 MB; the store holds at most 1,000.
 MAX_INPUT_BYTES = 4 * 2**20
 TEMPORARY = ".tmp-"
-# A full store is evicted down to its bound less this fraction of it: a 20th (a bound under 20 is kept exactly).
-EVICTION_FRACTION = 20
+# A full store is evicted down to its bound less the bound divided by this: a 20th (a bound under 20 is kept
+# exactly).
+EVICTION_DIVISOR = 20
 # A process lists the folder again after this many additions of its own (the other workers' additions are unseen
 # in between).
 RECOUNT_EVERY = 64
@@ -171,7 +172,7 @@ class UserImageStore:
 
     def _evict(self) -> None:
         """Count the images; beyond :attr:`max_images`, remove the oldest down to it less
-        ``max_images // EVICTION_FRACTION``. Also remove temporary folders over an hour old (a killed save's)."""
+        ``max_images // EVICTION_DIVISOR``. Also remove temporary folders over an hour old (a killed save's)."""
         now = time.time()
         images = []
         for entry in os.scandir(self.root):
@@ -184,7 +185,7 @@ class UserImageStore:
                 images.append(entry)
         kept = len(images)
         if kept > self.max_images:  # otherwise no image's age needs reading
-            kept = self.max_images - self.max_images // EVICTION_FRACTION
+            kept = self.max_images - self.max_images // EVICTION_DIVISOR
             images.sort(key=lambda entry: entry.stat(follow_symlinks=False).st_mtime)
             for entry in images[: len(images) - kept]:
                 shutil.rmtree(entry.path, ignore_errors=True)
