@@ -110,8 +110,8 @@ class Settings:
             (``MAX_UPLOAD_BYTES``).
         max_image_bytes: the largest drawn or uploaded image request (``POST /api/models/<name>/inputs``), 413
             beyond it (``MAX_IMAGE_BYTES``).
-        user_images_kept: how many drawn and uploaded images are kept in ``state_dir``, the oldest evicted
-            (``USER_IMAGES_KEPT``).
+        user_images_kept: how many drawn and uploaded images are kept at most in ``state_dir``, the oldest evicted
+            down to a 20th below it when it is passed (``USER_IMAGES_KEPT``).
     """
 
     model_store: Path

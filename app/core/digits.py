@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 import warnings
+import zlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -57,6 +59,14 @@ MAX_DECODED_SIDE = 1024
 MAX_CANVAS = 2000
 MAX_STROKES = 200
 MAX_POINTS = 20_000
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The rasteriser cuts segments into pieces of at most this many pixels (or half the pen width if longer). Measured
+# on drawn digits with an 18 px pen: 8 px took 1.3 ms a drawing; 4 px (more overlapping windows) 2.7 ms, 30 px
+# (larger empty corners) 2.6 ms.
+PIECE_PX = 8.0
+# The most values it computes at once (float32: 8 MB an array): one chunk for a drawing on the pad (~80,000), many
+# for a huge pen on a 2,000 px canvas, whose windows would otherwise take gigabytes.
+RASTER_CHUNK = 2**21
 
 
 @dataclass(frozen=True)
@@ -161,31 +171,63 @@ def rasterise(polylines: list[np.ndarray], width: float, size: int) -> np.ndarra
 
     Each pixel's ink is ``clip(width / 2 + 0.5 - d, 0, 1)`` for its centre's distance ``d`` to the nearest segment:
     a one-pixel soft edge, round caps and joins, and a single point drawn as a dot. Only the pixels near a segment
-    are visited, so a drawing costs its ink, not the canvas.
+    are computed, so a drawing costs its ink, not the canvas.
+
+    Without a Python loop per segment: segments are cut into pieces of at most :data:`PIECE_PX` or half the pen
+    width, whichever is longer (the nearest point of a segment is the nearest point of one of its pieces), so one
+    square window of the same size around every piece holds all the pixels it inks; the distances of all windows
+    are one array [pieces, window, window] (in chunks of at most :data:`RASTER_CHUNK` values, for huge pens and
+    canvases), and each pixel keeps its largest ink (``np.maximum.at``). Distances are float32 relative to each
+    window's corner: within 2e-6 of float64 for a pad's pen anywhere on the canvas, 4e-5 for a 1,000 px pen.
     """
-    canvas = np.zeros((size, size), dtype=np.float32)
     reach = width / 2 + 0.5
-    for points in polylines:
-        starts = points if len(points) == 1 else points[:-1]
-        ends = points if len(points) == 1 else points[1:]
-        for (x0, y0), (x1, y1) in zip(starts, ends, strict=True):
-            left, right = max(int(min(x0, x1) - reach), 0), min(int(max(x0, x1) + reach) + 1, size)
-            top, bottom = max(int(min(y0, y1) - reach), 0), min(int(max(y0, y1) + reach) + 1, size)
-            if left >= right or top >= bottom:
-                continue
-            ys = np.arange(top, bottom, dtype=np.float32)[:, None] + 0.5
-            xs = np.arange(left, right, dtype=np.float32)[None, :] + 0.5
-            dx, dy = x1 - x0, y1 - y0
-            length2 = dx * dx + dy * dy
-            if length2 > 0:
-                t = np.clip(((xs - x0) * dx + (ys - y0) * dy) / length2, 0.0, 1.0)
-            else:
-                t = np.zeros((1, 1), dtype=np.float32)
-            distance = np.sqrt((xs - x0 - t * dx) ** 2 + (ys - y0 - t * dy) ** 2)
-            ink = np.clip(reach - distance, 0.0, 1.0)
-            window = canvas[top:bottom, left:right]
-            np.maximum(window, ink, out=window)
-    return canvas
+    piece = max(PIECE_PX, width / 2)
+    starts = np.concatenate([points if len(points) == 1 else points[:-1] for points in polylines])
+    step = np.concatenate([points if len(points) == 1 else points[1:] for points in polylines]) - starts
+    parts = np.maximum(np.ceil(np.hypot(step[:, 0], step[:, 1]) / piece).astype(np.int64), 1)
+    ends = np.cumsum(parts)  # pieces of segment i: ends[i] - parts[i] up to ends[i]
+    window = math.ceil(piece + 2 * reach) + 1
+    spare = size * size  # where pixels outside the canvas are inked
+    canvas = np.zeros(spare + 1, dtype=np.float32)
+    centres = np.arange(window, dtype=np.float32) + 0.5
+    chunk = max(1, RASTER_CHUNK // window**2)
+    for first_piece in range(0, int(ends[-1]), chunk):
+        pieces = np.arange(first_piece, min(first_piece + chunk, int(ends[-1])))
+        segment = np.searchsorted(ends, pieces, side="right")
+        fraction = ((pieces - ends[segment] + parts[segment]) / parts[segment])[:, None]
+        begin = starts[segment] + fraction * step[segment]
+        finish = begin + step[segment] / parts[segment][:, None]
+        corner = np.floor(np.minimum(begin, finish) - reach).astype(np.int64)  # [pieces, (x, y)]
+        x0, y0 = (begin - corner).astype(np.float32).T[:, :, None, None]
+        dx, dy = (finish - begin).astype(np.float32).T[:, :, None, None]
+        length2 = dx * dx + dy * dy
+        inverse = np.divide(1.0, length2, out=np.zeros_like(length2), where=length2 > 0)  # a dot: t = 0
+        ex, ey = centres[None, None, :] - x0, centres[None, :, None] - y0  # [pieces, 1, window], [pieces, window, 1]
+        # Two [pieces, window, window] buffers, every step in place: fresh arrays of that size cost as much as the
+        # arithmetic (page faults), and a scatter of int32 indices without a mask costs less than selecting first.
+        t = np.multiply(ex, dx, out=np.empty((len(pieces), window, window), dtype=np.float32))
+        t += ey * dy
+        t *= inverse
+        np.clip(t, 0.0, 1.0, out=t)  # the nearest point of the piece, as a fraction of it
+        ink = np.multiply(t, dx, out=np.empty_like(t))
+        np.subtract(ex, ink, out=ink)
+        ink *= ink
+        np.multiply(t, dy, out=t)
+        np.subtract(ey, t, out=t)
+        t *= t
+        ink += t
+        np.sqrt(ink, out=ink)
+        np.subtract(np.float32(reach), ink, out=ink)
+        np.clip(ink, 0.0, 1.0, out=ink)
+        # Windows reach past the canvas's edges (points may lie up to a pen width out): those pixels go to a spare
+        # last element of the canvas.
+        rows, cols = corner[:, 1, None] + np.arange(window), corner[:, 0, None] + np.arange(window)
+        rows = np.where((rows >= 0) & (rows < size), rows * size, spare).astype(np.int32)
+        cols = np.where((cols >= 0) & (cols < size), cols, spare).astype(np.int32)
+        index = np.add(rows[:, :, None], cols[:, None, :], dtype=np.int32)
+        np.minimum(index, spare, out=index)
+        np.maximum.at(canvas, index.ravel(), ink.ravel())
+    return canvas[:spare].reshape(size, size)
 
 
 def decode_image(data: bytes, max_bytes: int) -> np.ndarray:
@@ -240,14 +282,30 @@ def _on_white(image):
 
 
 def encode_png(pixels: np.ndarray) -> bytes:
-    """``pixels`` (float [H, W] or [H, W, 1|3] in [0, 1]) as PNG bytes: the previews."""
+    """``pixels`` (float [H, W] or [H, W, 1|3] in [0, 1]) as an 8-bit greyscale or RGB PNG: the originals and
+    previews.
+
+    Written here rather than by Pillow, which tries five row filters per row: for a drawing's 280 px original
+    Pillow took 1.3 ms (1.8 ms at the default level), this 0.4 ms, for the same 4.5 kB. Rows are unfiltered and
+    compressed at zlib's fastest level: the pictures are a digit on a plain background and compress well anyway.
+    """
     values = np.asarray(pixels, dtype=np.float32)
     if values.ndim == 3 and values.shape[2] == 1:
         values = values[:, :, 0]
-    image = Image.fromarray(np.round(np.clip(values, 0, 1) * 255).astype(np.uint8))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
+    if values.ndim not in (2, 3) or (values.ndim == 3 and values.shape[2] != 3) or min(values.shape[:2]) < 1:
+        raise InvalidInput(f"a PNG is drawn from [H, W], [H, W, 1] or [H, W, 3] pixels, got shape {values.shape}")
+    height, width = values.shape[:2]
+    rows = np.zeros((height, 1 + values[0].size), dtype=np.uint8)  # each row starts with its filter: 0, none
+    rows[:, 1:] = np.round(np.clip(values, 0, 1) * 255).reshape(height, -1)
+    colour = 0 if values.ndim == 2 else 2  # greyscale or RGB, 8 bits a sample
+    header = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
+    return (PNG_SIGNATURE + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 1))
+            + _png_chunk(b"IEND", b""))
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC-32 of type and data."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def greyscale(pixels: np.ndarray) -> np.ndarray:
@@ -327,8 +385,8 @@ def mnist_ink(ink: np.ndarray, centre: bool = True) -> np.ndarray:
         top, left = (side - ink.shape[0]) // 2, (side - ink.shape[1]) // 2
         square[top : top + ink.shape[0], left : left + ink.shape[1]] = ink
         return np.clip(resize_area(square, MNIST_SIZE, MNIST_SIZE), 0.0, 1.0)
-    rows = np.flatnonzero((ink >= INK_THRESHOLD).any(axis=1))
-    cols = np.flatnonzero((ink >= INK_THRESHOLD).any(axis=0))
+    inked = ink >= INK_THRESHOLD
+    rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
     if rows.size == 0:
         raise InvalidInput("the picture has no ink to centre")
     crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]

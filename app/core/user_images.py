@@ -3,26 +3,36 @@
 Each image is a folder ``<root>/<hash>/`` named after a content hash of the preprocessed model input, holding:
 
 - ``input.npy``: the model input [H, W, C] float32 (read back with ``allow_pickle=False``);
-- ``preview.png``: what the model sees, drawn as the app draws test images (one channel: high values dark on
-  white);
 - ``original.png``: the drawing or upload as it was given, at most :data:`ORIGINAL_SIDE` px;
-- ``meta.json``: the model it was made for, the recipe, the source (``strokes``, ``upload``, ``array``), when.
+- ``meta.json``: the model it was made for, the recipe, the source (``strokes``, ``upload``, ``array``), when;
+- ``preview.png``: what the model sees, drawn as the app draws test images (one channel: high values dark on
+  white), made from ``input.npy`` and the recipe when first asked for, then kept (it is not on the path from a
+  stroke to the view: the drawing pad loads it by URL).
 
 A folder is written under a temporary name and renamed into place, so a reader never sees half an image; the same
-image twice is the same id (the second save only marks it as recent). The store keeps the newest
-:data:`DEFAULT_MAX_IMAGES` (by modification time); older ones are evicted when a new one arrives. These images
-are never part of a model's frozen test set nor of its statistics: they live apart and are addressed as
-``u:<hash>``.
+image twice is the same id (the second save only marks it as recent, and encodes nothing). Files are not fsynced:
+a drawing is cheap to redo, and after a power cut the newest images may be unreadable, which :meth:`get` reports
+as not found; the rename still keeps a folder whole while the machine runs.
+
+The store is bounded: once it holds more than its ``max_images`` (:data:`DEFAULT_MAX_IMAGES`), the oldest (by
+modification time) are evicted down to the bound less a 20th of it (:data:`EVICTION_DIVISOR`), so that a full
+store reads its images' ages once per few dozen additions rather than at every one (1,000 ``stat`` calls took
+3.5 ms). Each process counts the images it adds since it last listed the folder, and lists it again when that
+count passes the bound or after :data:`RECOUNT_EVERY` additions: several workers together overshoot the bound by
+at most :data:`RECOUNT_EVERY` images each. These images are never part of a model's frozen test set nor of its
+statistics: they live apart and are addressed as ``u:<hash>``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +42,7 @@ import numpy as np
 
 from app.core import digits
 from app.core.activations import ProvidedImage
+from app.core.cache import LRUCache
 from app.core.errors import InvalidInput, NotFound, Unavailable
 
 if TYPE_CHECKING:
@@ -45,6 +56,15 @@ ORIGINAL_SIDE = 280
 # The largest model input stored: a 512 x 512 RGB float32 image is 3 MB; the store holds at most 1,000.
 MAX_INPUT_BYTES = 4 * 2**20
 TEMPORARY = ".tmp-"
+# A full store is evicted down to its bound less the bound divided by this: a 20th (a bound under 20 is kept
+# exactly).
+EVICTION_DIVISOR = 20
+# A process lists the folder again after this many additions of its own (the other workers' additions are unseen
+# in between).
+RECOUNT_EVERY = 64
+# Recipes of recently drawn-for model versions: choosing one reads the whole test set's range (0.9 ms for
+# mnist-cnn's test set), the same for every drawing.
+_RECIPES: LRUCache[digits.Recipe] = LRUCache(32)
 
 
 def is_user_image(reference: str) -> bool:
@@ -86,6 +106,10 @@ class UserImageStore:
     def __init__(self, root: Path, max_images: int = DEFAULT_MAX_IMAGES) -> None:
         self.root = Path(root)
         self.max_images = max_images
+        # Guards the count below: one store serves the threads of a worker.
+        self._lock = threading.Lock()
+        self._known: int | None = None  # images at the last listing plus this process's additions since
+        self._added_since_listing = 0
 
     def _folder(self, reference: str) -> Path:
         match = ID_PATTERN.fullmatch(reference)
@@ -93,8 +117,14 @@ class UserImageStore:
             raise InvalidInput(f"{reference[:40]!r} is not an image id: expected u: and 20 hex digits")
         return self.root / match.group(1)
 
-    def save(self, model_input: np.ndarray, preview_png: bytes, original_png: bytes, meta: dict[str, Any]) -> str:
+    def save(self, model_input: np.ndarray, original: np.ndarray, meta: dict[str, Any]) -> str:
         """Store an image and return its id; the same ``model_input`` again returns the same id.
+
+        Args:
+            model_input: the preprocessed array [H, W, C].
+            original: the picture as given, float [H, W] or [H, W, 1|3] in [0, 1], encoded as ``original.png``
+                only when the image is new.
+            meta: model, recipe (its ``low`` and ``high`` draw the preview), source.
 
         Raises:
             InvalidInput: not a finite float32 [H, W, C] array of at most :data:`MAX_INPUT_BYTES`.
@@ -106,14 +136,17 @@ class UserImageStore:
         reference = image_id(array)
         final = self._folder(reference)
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
             if final.is_dir():
                 os.utime(final)  # seen again: now among the newest
                 return reference
-            staging = Path(tempfile.mkdtemp(prefix=TEMPORARY, dir=self.root))
+            original_png = digits.encode_png(original)
+            try:
+                staging = Path(tempfile.mkdtemp(prefix=TEMPORARY, dir=self.root))
+            except FileNotFoundError:  # the first image: the folder is made once, not checked at every save
+                self.root.mkdir(parents=True, exist_ok=True)
+                staging = Path(tempfile.mkdtemp(prefix=TEMPORARY, dir=self.root))
             try:
                 np.save(staging / "input.npy", array, allow_pickle=False)
-                (staging / "preview.png").write_bytes(preview_png)
                 (staging / "original.png").write_bytes(original_png)
                 (staging / "meta.json").write_text(json.dumps({**meta, "id": reference, "created": time.time()}))
                 os.rename(staging, final)
@@ -121,14 +154,25 @@ class UserImageStore:
                 shutil.rmtree(staging, ignore_errors=True)
                 if not final.is_dir():  # another worker renaming the same image first is fine
                     raise
-            self._evict()
+            else:
+                self._count_addition()
         except OSError as exc:
             raise Unavailable(f"cannot store the image in {self.root}: {exc.strerror or exc}") from None
         return reference
 
+    def _count_addition(self) -> None:
+        """Count one new image; list the folder (and evict) when the count passes the bound or is stale."""
+        with self._lock:
+            if (self._known is not None and self._added_since_listing < RECOUNT_EVERY
+                    and self._known < self.max_images):
+                self._known += 1
+                self._added_since_listing += 1
+                return
+        self._evict()
+
     def _evict(self) -> None:
-        """Remove the oldest images beyond :attr:`max_images`, and temporary folders over an hour old (a killed
-        save's)."""
+        """Count the images; beyond :attr:`max_images`, remove the oldest down to it less
+        ``max_images // EVICTION_DIVISOR``. Also remove temporary folders over an hour old (a killed save's)."""
         now = time.time()
         images = []
         for entry in os.scandir(self.root):
@@ -139,11 +183,14 @@ class UserImageStore:
                     shutil.rmtree(entry.path, ignore_errors=True)
             else:
                 images.append(entry)
-        if len(images) <= self.max_images:
-            return  # the common case: no image's age needs reading
-        images.sort(key=lambda entry: entry.stat(follow_symlinks=False).st_mtime)
-        for entry in images[: len(images) - self.max_images]:
-            shutil.rmtree(entry.path, ignore_errors=True)
+        kept = len(images)
+        if kept > self.max_images:  # otherwise no image's age needs reading
+            kept = self.max_images - self.max_images // EVICTION_DIVISOR
+            images.sort(key=lambda entry: entry.stat(follow_symlinks=False).st_mtime)
+            for entry in images[: len(images) - kept]:
+                shutil.rmtree(entry.path, ignore_errors=True)
+        with self._lock:
+            self._known, self._added_since_listing = kept, 0
 
     def get(self, reference: str) -> UserImage:
         """The stored image ``reference``.
@@ -166,13 +213,30 @@ class UserImageStore:
         return UserImage(reference, model_input, meta)
 
     def png(self, reference: str, which: str = "preview") -> bytes:
-        """The ``preview`` or ``original`` PNG of image ``reference`` (NotFound if there is none)."""
+        """The ``preview`` or ``original`` PNG of image ``reference`` (NotFound if there is none).
+
+        The first request for a preview draws it from the stored input and keeps it beside it (written under a
+        temporary name and renamed; a folder that cannot take it still answers).
+        """
         if which not in ("preview", "original"):
             raise InvalidInput("which must be 'preview' or 'original'")
+        path = self._folder(reference) / f"{which}.png"
         try:
-            return (self._folder(reference) / f"{which}.png").read_bytes()
+            return path.read_bytes()
+        except FileNotFoundError:
+            if which == "original":
+                raise NotFound(f"no drawn or uploaded image {reference} on this instance") from None
         except OSError:
             raise NotFound(f"no drawn or uploaded image {reference} on this instance") from None
+        stored = self.get(reference)
+        data = digits.encode_png(_shown(stored.model_input, stored.meta.get("recipe")))
+        staging = path.with_name(f"{TEMPORARY}{os.getpid()}-{threading.get_ident()}-{path.name}")
+        try:
+            staging.write_bytes(data)
+            os.replace(staging, path)
+        except OSError:
+            staging.unlink(missing_ok=True)  # evicted meanwhile, or a read-only folder: the answer stands
+        return data
 
     def __len__(self) -> int:
         if not self.root.is_dir():
@@ -180,8 +244,24 @@ class UserImageStore:
         return sum(1 for entry in os.scandir(self.root) if entry.is_dir() and not entry.name.startswith(TEMPORARY))
 
 
+def _shown(model_input: np.ndarray, recipe: Any) -> np.ndarray:
+    """What the model sees, in [0, 1], as the app draws test images (one channel: high values dark on white):
+    ``recipe`` (a stored recipe's fields) maps its ``low`` to ``high`` onto [0, 1]; without a usable one, the
+    values are taken as they are."""
+    try:
+        low, high = float(recipe["low"]), float(recipe["high"])
+    except (KeyError, TypeError, ValueError):
+        low, high = 0.0, 1.0
+    if not (math.isfinite(low) and math.isfinite(high) and high > low):
+        low, high = 0.0, 1.0
+    shown = np.clip((model_input - low) / (high - low), 0.0, 1.0)
+    return 1.0 - shown if shown.shape[-1] == 1 else shown
+
+
 def _recipe(loaded: LoadedModel, centre: bool) -> digits.Recipe:
-    return digits.choose_recipe(loaded.images, loaded.meta, centre)
+    # The version covers the test set; meta.json's choice is keyed too (its repr: any JSON value is hashable so).
+    key = (loaded.key, centre, repr(loaded.meta.get("preprocessing")))
+    return _RECIPES.get_or_compute(key, lambda: digits.choose_recipe(loaded.images, loaded.meta, centre))
 
 
 def _shrunk(pixels: np.ndarray) -> np.ndarray:
@@ -194,12 +274,9 @@ def _shrunk(pixels: np.ndarray) -> np.ndarray:
 
 def _save(images: UserImageStore, loaded: LoadedModel, recipe: digits.Recipe, model_input: np.ndarray,
           original: np.ndarray, source: str) -> UserImage:
-    preview = digits.preview(model_input, recipe)
-    if preview.shape[-1] == 1:
-        preview = 1.0 - preview  # drawn as the app draws one-channel test images: high values dark on white
     meta = {"model": loaded.name, "version": loaded.version, "recipe": recipe.as_dict(), "source": source,
             "shape": list(model_input.shape)}
-    reference = images.save(model_input, digits.encode_png(preview), digits.encode_png(_shrunk(original)), meta)
+    reference = images.save(model_input, _shrunk(original), meta)
     return UserImage(reference, model_input, {**meta, "id": reference})
 
 

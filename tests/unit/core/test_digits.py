@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -36,6 +37,59 @@ def test_a_horizontal_stroke_covers_its_width_and_a_dot_its_disc():
     dot = digits.rasterise([np.array([[50.0, 50.0]])], 20.0, 100)
     assert dot.sum() == pytest.approx(np.pi * 10**2, rel=0.02)  # a round cap: the disc's area
     assert digits.rasterise([np.array([[50.0, 50.0]])], 20.0, 100)[50, 40] > 0.4  # round, not a point
+
+
+
+def rasterised_pixel_by_pixel(polylines: list[np.ndarray], width: float, size: int) -> np.ndarray:
+    """The rasteriser's definition computed independently, in float64 over the whole canvas, one segment at a
+    time: a pixel's ink is clip(width / 2 + 0.5 - d, 0, 1) for the distance d of its centre to the nearest
+    segment."""
+    centres = np.arange(size, dtype=np.float64) + 0.5
+    xs, ys = centres[None, :], centres[:, None]
+    nearest = np.full((size, size), np.inf)
+    for points in polylines:
+        pairs = [(points[0], points[0])] if len(points) == 1 else zip(points[:-1], points[1:], strict=True)
+        for (x0, y0), (x1, y1) in pairs:
+            dx, dy = x1 - x0, y1 - y0
+            length2 = dx * dx + dy * dy
+            t = np.clip(((xs - x0) * dx + (ys - y0) * dy) / length2, 0, 1) if length2 else np.zeros((1, 1))
+            nearest = np.minimum(nearest, np.hypot(xs - x0 - t * dx, ys - y0 - t * dy))
+    return np.clip(width / 2 + 0.5 - nearest, 0, 1)
+
+
+@pytest.mark.parametrize("pen", [1.0, 7.5, 18.0, 40.0])
+def test_the_rasteriser_inks_each_pixel_by_its_distance_to_the_nearest_segment(pen):
+    rng = np.random.default_rng(int(pen * 10))
+    drawings = [digits.parse_strokes(place(digit, left, top, height), pen, 280)[0]
+                for digit, left, top, height in [(0, 40, 30, 200), (4, 5, 5, 100), (8, 150, 100, 120)]]
+    drawings += [
+        [np.array([[-pen, -pen], [280 + pen, 280 + pen]]), np.array([[1.0, 279.0]])],  # off the edges; a dot
+        [np.array([[50.0, 50.0], [50.0, 50.0], [120.0, 51.0]]), np.array([[200.0, 20.0], [20.0, 260.0]])],  # long
+        [rng.uniform(0, 280, (40, 2)), rng.uniform(0, 280, (3, 2))],  # jagged, crossing
+    ]
+    for polylines in drawings:
+        canvas = digits.rasterise(polylines, pen, 280)
+        assert canvas.shape == (280, 280) and canvas.dtype == np.float32
+        np.testing.assert_allclose(canvas, rasterised_pixel_by_pixel(polylines, pen, 280), rtol=0, atol=1e-5)
+
+
+
+def test_the_rasteriser_inks_the_same_in_chunks_and_keeps_a_huge_pen_in_bounded_memory(monkeypatch):
+    polylines = [np.array([[-3.0, 10.0], [250.0, 270.0], [30.0, 200.0]]), np.array([[140.0, 140.0]])]
+    whole = digits.rasterise(polylines, 18.0, 280)
+    monkeypatch.setattr(digits, "RASTER_CHUNK", 3000)  # a piece or two at a time
+    np.testing.assert_array_equal(digits.rasterise(polylines, 18.0, 280), whole)
+    monkeypatch.undo()
+    tracemalloc.start()
+    try:
+        huge = [np.array([[-1000.0, -1000.0], [3000.0, 3000.0]])]  # from a pen width out to a pen width out
+        canvas = digits.rasterise(huge, 1000.0, 2000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200 * 2**20  # chunks of 8 MB arrays, not [pieces, 1502, 1502] at once (over 1 GB)
+    # float32 distances of up to ~1,500 px are good to a few hundred-thousandths of a pixel
+    np.testing.assert_allclose(canvas, rasterised_pixel_by_pixel(huge, 1000.0, 2000), rtol=0, atol=1e-4)
 
 
 @pytest.mark.parametrize(("left", "top", "height", "width"), [(10, 10, 70, 8), (100, 60, 180, 18), (150, 160, 100, 28)])
@@ -197,3 +251,16 @@ def test_previews_encode_what_the_model_sees():
     png = digits.encode_png(digits.preview(image, recipe))
     back = np.asarray(Image.open(io.BytesIO(png)))
     np.testing.assert_allclose(back, image[:, :, 0], atol=0.6)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (28, 28, 1), (17, 40), (9, 13, 3)])
+def test_pngs_decode_with_pillow_to_the_pixels_rounded_to_bytes(shape):
+    values = np.random.default_rng(sum(shape)).uniform(-0.2, 1.2, shape)
+    with Image.open(io.BytesIO(digits.encode_png(values))) as image:
+        image.load()  # checks every chunk's CRC and the compressed data
+        assert image.mode == ("RGB" if shape[-1] == 3 else "L")
+        back = np.asarray(image)
+    expected = np.round(np.clip(values, 0, 1) * 255).astype(np.uint8).reshape(back.shape)
+    np.testing.assert_array_equal(back, expected)
+    with pytest.raises(InvalidInput, match="PNG"):
+        digits.encode_png(np.zeros((4, 4, 2)))

@@ -2,42 +2,68 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 
 import numpy as np
 import pytest
+from PIL import Image
 
+from app.core import user_images
 from app.core.errors import InvalidInput, NotFound
 from app.core.user_images import UserImageStore, image_id, is_user_image
+
+ORIGINAL = np.linspace(0, 1, 12 * 10, dtype=np.float32).reshape(12, 10)
 
 
 def pixels(seed: int) -> np.ndarray:
     return np.random.default_rng(seed).random((28, 28, 1), dtype=np.float32)
 
 
+def decoded(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)), dtype=np.float64) / 255
+
+
 def test_an_image_comes_back_as_saved_under_its_content_id(tmp_path):
     store = UserImageStore(tmp_path / "images")
     array = pixels(1)
-    reference = store.save(array, b"preview", b"original", {"model": "m", "source": "strokes"})
+    reference = store.save(array, ORIGINAL, {"model": "m", "source": "strokes"})
     assert is_user_image(reference) and reference == image_id(array.copy())
     again = store.get(reference)
     np.testing.assert_array_equal(again.model_input, array)
     assert again.meta["model"] == "m" and again.meta["id"] == reference
-    assert store.png(reference) == b"preview" and store.png(reference, "original") == b"original"
-    assert store.save(array, b"preview", b"original", {"model": "m"}) == reference and len(store) == 1
+    np.testing.assert_allclose(decoded(store.png(reference, "original")), ORIGINAL, atol=0.5 / 255 + 1e-6)
+    folder = tmp_path / "images" / reference[2:]
+    assert store.save(array, ORIGINAL, {"model": "m"}) == reference and len(store) == 1
     assert image_id(pixels(2)) != reference
     assert not list((tmp_path / "images").glob(".tmp-*"))  # written under a temporary name, renamed in place
+    assert sorted(path.name for path in folder.iterdir()) == ["input.npy", "meta.json", "original.png"]
+
+
+def test_the_preview_is_drawn_from_the_input_and_the_recipe_when_first_asked_for_then_kept(tmp_path):
+    store = UserImageStore(tmp_path)
+    array = pixels(3) * 2 - 0.5  # a model input in [-0.5, 1.5]
+    reference = store.save(array, ORIGINAL, {"recipe": {"low": -0.5, "high": 1.5}})
+    preview = store.png(reference)
+    # what the model sees, mapped back to [0, 1] and drawn dark on white, as the app draws test images
+    np.testing.assert_allclose(decoded(preview), 1 - (array[:, :, 0] + 0.5) / 2, atol=0.5 / 255 + 1e-6)
+    assert (tmp_path / reference[2:] / "preview.png").read_bytes() == preview == store.png(reference)
+    assert not list((tmp_path / reference[2:]).glob(".tmp-*"))
+    bare = store.save(pixels(4), ORIGINAL, {"recipe": "not a recipe"})  # a planted meta: the values as they are
+    np.testing.assert_allclose(decoded(store.png(bare)), 1 - pixels(4)[:, :, 0], atol=0.5 / 255 + 1e-6)
+    with pytest.raises(NotFound):
+        store.png("u:" + "c" * 20)
 
 
 def test_the_store_keeps_the_newest_and_evicts_the_oldest(tmp_path):
     store = UserImageStore(tmp_path, max_images=3)
     ids = []
     for seed in range(5):
-        ids.append(store.save(pixels(seed), b"p", b"o", {}))
+        ids.append(store.save(pixels(seed), ORIGINAL, {}))
         os.utime(tmp_path / ids[-1][2:], (time.time() - 100 + seed, time.time() - 100 + seed))
-    store.save(pixels(2), b"p", b"o", {})  # seen again: now the newest
-    store.save(pixels(9), b"p", b"o", {})
+    store.save(pixels(2), ORIGINAL, {})  # seen again: now the newest
+    store.save(pixels(9), ORIGINAL, {})
     assert len(store) == 3
     kept = {reference for reference in ids if (tmp_path / reference[2:]).is_dir()}
     assert kept == {ids[2], ids[4]}
@@ -59,5 +85,33 @@ def test_malformed_ids_and_unsafe_files_are_refused(tmp_path):
     with pytest.raises(NotFound, match="cannot be read"):  # an object array is never unpickled
         store.get("u:" + "b" * 20)
     with pytest.raises(InvalidInput):
-        store.save(np.full((28, 28, 1), np.nan, np.float32), b"", b"", {})
+        store.save(np.full((28, 28, 1), np.nan, np.float32), ORIGINAL, {})
     assert len(store) == 1  # only the planted folder
+
+
+def test_a_full_store_is_evicted_a_20th_below_its_bound_and_lists_its_folder_only_then(tmp_path):
+    store = UserImageStore(tmp_path, max_images=40)
+    ids = []
+    for seed in range(41):
+        ids.append(store.save(pixels(seed), ORIGINAL, {}))
+        os.utime(tmp_path / ids[-1][2:], (time.time() - 100 + seed, time.time() - 100 + seed))
+    assert len(store) == 38  # 40 less a 20th: the oldest three went
+    assert {path.name for path in tmp_path.iterdir()} == {reference[2:] for reference in ids[3:]}
+    for seed in range(41, 43):
+        store.save(pixels(seed), ORIGINAL, {})
+    assert len(store) == 40  # counted, not listed: nothing evicted at the bound
+    store.save(pixels(43), ORIGINAL, {})
+    assert len(store) == 38
+
+
+def test_workers_sharing_the_folder_overshoot_the_bound_by_at_most_their_recount_interval(tmp_path, monkeypatch):
+    monkeypatch.setattr(user_images, "RECOUNT_EVERY", 4)
+    first, second = UserImageStore(tmp_path, max_images=10), UserImageStore(tmp_path, max_images=10)
+    most = 0
+    for seed in range(60):
+        (first if seed % 3 else second).save(pixels(seed), ORIGINAL, {})
+        most = max(most, len(first))
+    assert 10 < most <= 10 + 2 * 4  # each worker saw the other's images within 4 of its own additions
+    for seed in range(100, 105):
+        first.save(pixels(seed), ORIGINAL, {})
+    assert len(first) <= 10
