@@ -286,10 +286,8 @@ def render(model_name, layer_name, image, cmap, reverse, scale, own_image=None):
     names = loaded.class_names
     query = query_string({"model": loaded.name, "layer": info.name, "image": own_image if own_image else index,
                           "cmap": cmap, "reverse": reverse, "scale": scale})
-    if label is None:
-        title, described = "your image · what the model sees", _own_verdict(names, probabilities)
-    else:
-        title, described = f"input · class {names[label]}", verdict(names, label, probabilities)
+    title = "your image · what the model sees" if label is None else f"input · class {names[label]}"
+    described = verdict(names, label, probabilities)
     return (
         heatmap,
         input_image_figure(pixels, title),
@@ -313,12 +311,6 @@ def _test_image(engine, image) -> int:
     if not 0 <= index < engine.n_images:
         raise InvalidInput(f"Image {index} is out of range: type {valid_range}.")
     return index
-
-
-def _own_verdict(names: list[str], probabilities) -> list:
-    """``predicted 7 (98.1%)`` for an image without a true class."""
-    predicted = int(probabilities.argmax())
-    return [html.Span("predicted "), html.B(names[predicted]), html.Span(f" ({probabilities[predicted]:.1%})")]
 
 
 @callback(
