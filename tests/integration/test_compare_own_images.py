@@ -125,3 +125,15 @@ def test_the_pad_draws_one_following_column_and_uploads_add_columns(compare, loa
     # a malformed drawing is a message
     *_, message = compare.on_drawing({"strokes": "x"}, True, "mnist-cnn", "3", None)
     assert message.children and "Alert" in type(message).__name__
+
+
+def test_explores_compare_buttons_carry_the_shown_own_image_by_its_id(compare, loaded):
+    from app.pages import explore
+
+    seven = add_drawing(services.user_images(), loaded, place(7, 70, 40, 200), 18, 280)
+    shown = {"id": seven.id, "over": 5, "source": "pad"}
+    href = explore.on_compare_choice_change([3], "?x", "mnist-cnn", "Conv2D_1", 5, "jet", shown)
+    assert href == f"/compare?model=mnist-cnn&layer=Conv2D_1&images=3,{seven.id.replace(':', '%3A')}&cmap=jet"
+    assert explore.on_add_to_compare(1, [3], 5, shown) == ([3, seven.id], f"Your image {seven.id} is in the basket.")
+    # without an own image shown, the test image as before
+    assert explore.on_add_to_compare(1, [3], 5, None) == ([3, 5], "Image 5 is in the basket.")
