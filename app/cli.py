@@ -29,6 +29,7 @@ from typing import Any
 from app import services
 from app.core.errors import ExplorerError
 from app.core.training import ACTIVATIONS, OPTIMIZERS, REGULARIZERS, SCHEDULES, ConfigError, TrainingObserver
+from app.jobs.forms import probe_image_value
 from app.jobs.worker import limit_memory, run_job
 
 BAR_WIDTH = 30
@@ -113,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-train", type=int)
     parser.add_argument("--max-test", type=int)
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--probe-image", type=int, help="test image whose activations are recorded every epoch")
+    parser.add_argument("--probe-image", type=probe_image_value,
+                        help="test image (a number, or a drawn or uploaded image's u:<id>) whose activations are "
+                             "recorded every epoch")
     parser.add_argument("--probe-layer")
     parser.add_argument("--save-partial", action="store_true", help="on Ctrl-C, keep the partially trained model")
     parser.add_argument("--detach", action="store_true", help="hand the job to the instance's runner; print its id")

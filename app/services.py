@@ -44,8 +44,11 @@ def statistics() -> StatisticsCache:
 
 @functools.cache
 def job_runner() -> JobRunner:
-    """The job runner of :func:`settings`: embedded or Celery (see :mod:`app.jobs.engines`)."""
-    return make_runner(settings())
+    """The job runner of :func:`settings`: embedded or Celery (see :mod:`app.jobs.engines`), checking a probe
+    image ``u:<id>`` against :func:`user_images`."""
+    runner = make_runner(settings())
+    runner.user_images = user_images()
+    return runner
 
 
 @functools.cache

@@ -3,8 +3,13 @@
 (function () {
     var PLACE_KEYS = ["model", "layer", "cmap", "image"];
 
+    // Test-image numbers and the ids of the user's own images (u: and 20 hex digits).
+    var USER_IMAGE = /^u:[0-9a-f]{20}$/;
+
     function basketText(basket) {
-        return Array.isArray(basket) ? basket.filter(function (i) { return Number.isInteger(i) && i >= 0; }).join(",") : "";
+        return Array.isArray(basket) ? basket.filter(function (i) {
+            return (Number.isInteger(i) && i >= 0) || (typeof i === "string" && USER_IMAGE.test(i));
+        }).join(",") : "";
     }
 
     // `search` with its basket parameter set to `basket` (removed when the basket is empty).

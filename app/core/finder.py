@@ -13,6 +13,7 @@ import numpy as np
 
 from app.core.errors import InvalidInput
 from app.core.limits import parse_int
+from app.core.user_images import PREFIX, is_user_image
 
 if TYPE_CHECKING:
     from app.core.store import LoadedModel
@@ -152,4 +153,35 @@ def parse_indices(raw: str | None, n_images: int, limit: int) -> tuple[list[int]
         else:
             indices.append(index)
     return indices, problems
+
+
+def parse_image_refs(raw: str | None, n_images: int, limit: int) -> tuple[list[int | str], list[str]]:
+    """Test-image numbers and drawn or uploaded images' ids (``u:`` and 20 hex digits) from text such as
+    ``"3, u:0123456789abcdef0123 17"``: well-formed, unique, in order, at most ``limit``. Whether an id names a
+    stored image is for the caller to check (the store answers that).
+
+    Returns:
+        ``(references, problems)``: ints and ``u:`` ids, and one sentence per ignored token, for the user to see.
+    """
+    references: list[int | str] = []
+    problems: list[str] = []
+    for token in (raw or "").replace(",", " ").split():
+        if token.startswith(PREFIX):
+            if not is_user_image(token):
+                problems.append(f"{token[:40]!r} is not an image id (u: and 20 hex digits)")
+                continue
+            reference: int | str = token
+        else:
+            numbers, token_problems = parse_indices(token, n_images, 1)
+            if token_problems:
+                problems.extend(token_problems)
+                continue
+            reference = numbers[0]
+        if reference in references:
+            continue
+        if len(references) >= limit:
+            problems.append(f"at most {limit} images: {reference} and later ones are left out")
+            break
+        references.append(reference)
+    return references, problems
 

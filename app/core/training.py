@@ -8,6 +8,7 @@ inverse-time ("power") learning-rate decay from 0.001 with decay steps 1 and rat
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,7 @@ from app.core.datasets import Dataset, DataSources, load_dataset
 from app.core.errors import InvalidInput
 from app.core.limits import shown
 from app.core.model_files import InvalidName, validate_name
+from app.core.user_images import is_user_image
 
 ACTIVATIONS = ("relu", "sigmoid", "elu", "tanh")
 OPTIMIZERS = ("rmsprop", "adam", "nadam", "adamax", "sgd")
@@ -82,7 +84,8 @@ class TrainingConfig:
     max_train: int | None = None
     max_test: int | None = None
     seed: int = 1
-    probe_image: int | None = None
+    # a test image's index, or a drawn or uploaded image's u:<id> (its input is made for the run's test set)
+    probe_image: int | str | None = None
     probe_layer: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -177,8 +180,12 @@ def parse_config(raw: dict[str, Any]) -> TrainingConfig:
         if values[key] is not None:
             _check_range(errors, key, values[key], 10, high)
     _check_range(errors, "seed", values["seed"], 0, 2**31 - 1)
-    if values["probe_image"] is not None:
-        _check_range(errors, "probe_image", values["probe_image"], 0, MAX_TRAIN_IMAGES)
+    probe_image = values["probe_image"]
+    if isinstance(probe_image, str) and probe_image.startswith("u:"):
+        if not is_user_image(probe_image):
+            errors.append(f"probe_image {shown(probe_image)} is not an image id (u: and 20 hex digits)")
+    elif probe_image is not None:
+        _check_range(errors, "probe_image", probe_image, 0, MAX_TRAIN_IMAGES)
     if values["probe_layer"] is not None and not (isinstance(values["probe_layer"], str)
                                                   and len(values["probe_layer"]) <= 64):
         errors.append("probe_layer must be a layer name")
@@ -314,8 +321,9 @@ class TrainingObserver:
         """Polled after every batch; True stops the run there."""
         return False
 
-    def probe_target(self) -> tuple[int, str] | None:
-        """Polled at every epoch end: a new (test image, layer) to record from this epoch on, or None to keep it."""
+    def probe_target(self) -> tuple[int | str, str] | None:
+        """Polled at every epoch end: a new (test image or user image id, layer) to record from this epoch on, or
+        None to keep it (a user image's input must be in the run's ``probe_inputs`` by then)."""
         return None
 
 
@@ -338,7 +346,8 @@ def epoch_position(row: dict[str, Any]) -> float:
     return row["epoch"] - 1 + row["batches"] / row["batches_per_epoch"]
 
 
-def _observer_callback(observer: TrainingObserver, config: TrainingConfig, dataset: Dataset):
+def _observer_callback(observer: TrainingObserver, config: TrainingConfig, dataset: Dataset,
+                       probe_inputs: Mapping[str, np.ndarray]):
     """A Keras callback that forwards progress to ``observer`` and records the probe image each epoch."""
     import keras
 
@@ -350,21 +359,27 @@ def _observer_callback(observer: TrainingObserver, config: TrainingConfig, datas
             self.epoch_started = 0.0
             self.stopped = False
             self.probe_model = None
-            self.probe_index: int | None = None
+            self.probe_index: int | str | None = None
+            self.probe_pixels: np.ndarray | None = None  # [1, H, W, C]
             self.probe_layer: str | None = None
 
-        def set_probe(self, index: int | None, layer: str | None) -> None:
-            """Record test image ``index`` at ``layer`` from now on (an unknown layer falls back to the first;
-            an index beyond the test set turns probing off)."""
-            if index is None or not 0 <= index < len(dataset.x_test):
-                self.probe_model, self.probe_index = None, None
+        def set_probe(self, index: int | str | None, layer: str | None) -> None:
+            """Record test image ``index`` (or the user image of that id in ``probe_inputs``) at ``layer`` from
+            now on (an unknown layer falls back to the first; an index beyond the test set, or a user image
+            without an input, turns probing off)."""
+            if isinstance(index, str) and index in probe_inputs:
+                pixels = np.asarray(probe_inputs[index], dtype=dataset.x_test.dtype)[np.newaxis]
+            elif isinstance(index, int) and 0 <= index < len(dataset.x_test):
+                pixels = dataset.x_test[index : index + 1]
+            else:
+                self.probe_model, self.probe_index, self.probe_pixels = None, None, None
                 return
             names = [layer_.name for layer_ in self.model.layers]
             layer = layer if layer in names else names[0]
             if self.probe_model is None or layer != self.probe_layer:
                 outputs = [self.model.get_layer(layer).output, self.model.outputs[0]]
                 self.probe_model = keras.Model(self.model.inputs, outputs)
-            self.probe_index, self.probe_layer = index, layer
+            self.probe_index, self.probe_layer, self.probe_pixels = index, layer, pixels
 
         def on_train_begin(self, logs=None):
             self.batches = int(np.ceil(len(dataset.x_train) / config.batch_size))
@@ -396,9 +411,8 @@ def _observer_callback(observer: TrainingObserver, config: TrainingConfig, datas
                 self.set_probe(*target)
             probe = None
             if self.probe_model is not None:
-                image = dataset.x_test[self.probe_index : self.probe_index + 1]
                 # a list: the probe model's inputs are the model's input list (a bare tensor makes Keras warn)
-                activations, probabilities = self.probe_model([image], training=False)
+                activations, probabilities = self.probe_model([self.probe_pixels], training=False)
                 probe = {
                     "image": self.probe_index,
                     "layer": self.probe_layer,
@@ -465,6 +479,7 @@ def train(
     observer: TrainingObserver | None = None,
     dataset: Dataset | None = None,
     sources: DataSources | None = None,
+    probe_inputs: Mapping[str, np.ndarray] | None = None,
 ) -> TrainingResult:
     """Train the model of ``config`` on its dataset, reporting to ``observer``.
 
@@ -473,6 +488,9 @@ def train(
         observer: receives progress, metrics and probe outputs; can stop the run.
         dataset: the data, if already loaded (else ``config.dataset`` is loaded from ``sources``).
         sources: where named datasets live (default: :class:`DataSources`'s defaults).
+        probe_inputs: model inputs [H, W, C] of user images to probe, by ``u:`` id, made for this dataset (see
+            :func:`app.jobs.worker.user_probe_input`); read when the probe is set, so an entry added during the
+            run (a viewer's new choice) is found.
 
     Returns:
         The trained (or stopped) model with history and final test metrics.
@@ -480,7 +498,7 @@ def train(
     dataset = (dataset or load_dataset(config.dataset, sources)).subset(config.max_train, config.max_test)
     recorder = _HistoryRecorder(observer or TrainingObserver())
     model = build_model(config, dataset.x_train.shape[1:], len(dataset.class_names))
-    callback = _observer_callback(recorder, config, dataset)
+    callback = _observer_callback(recorder, config, dataset, {} if probe_inputs is None else probe_inputs)
     started = time.perf_counter()
     model.fit(
         dataset.x_train,

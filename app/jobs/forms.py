@@ -21,7 +21,7 @@ NAMED_DATASETS = {
     "fashion-mnist": "Fashion-MNIST (Debian package, 60,000 / 10,000)",
     "mnist": "Full MNIST (Keras download or cache, 60,000 / 10,000)",
 }
-OPTIONAL_NUMBERS = ("max_train", "max_test", "probe_image")
+OPTIONAL_NUMBERS = ("max_train", "max_test")
 REQUIRED_NUMBERS = (
     "pool_size", "regularizer_factor", "momentum", "learning_rate", "decay_steps", "decay_rate", "batch_size",
     "epochs", "seed",
@@ -131,8 +131,21 @@ def config_from_form(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]
     for key in OPTIONAL_NUMBERS:
         value = _number(values.get(key))
         raw[key] = None if value in (None, "") else value
+    raw["probe_image"] = probe_image_value(values.get("probe_image"))
     raw["probe_layer"] = values.get("probe_layer") or None
     return raw, errors
+
+
+def probe_image_value(value: Any) -> Any:
+    """The probe image field's value for the configuration: blank is none, a whole number a test image, ``u:…``
+    a drawn or uploaded image; anything else is passed on for :func:`parse_config` to name."""
+    value = _number(value)
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text:
+        return None
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else text
 
 
 def probe_layer_options(filters_text: Any, pool_size: Any = 2, dense_text: Any = "100") -> list[str]:
@@ -162,7 +175,7 @@ FIELD_OF_MESSAGE = (
     (r"regularizer_factor", "regularizer_factor"),
     (r"lr_schedule", "lr_schedule"),
     *((re.escape(key), key) for key in (*REQUIRED_NUMBERS, *OPTIONAL_NUMBERS, "regularizer", "optimizer",
-                                        "probe_layer")),
+                                        "probe_image", "probe_layer")),
 )
 
 

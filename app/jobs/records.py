@@ -145,7 +145,7 @@ def new_job_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def encode_probe(layer: str, image: int, activations: np.ndarray, probabilities: np.ndarray) -> bytes:
+def encode_probe(layer: str, image: int | str, activations: np.ndarray, probabilities: np.ndarray) -> bytes:
     """One probe record as an ``.npz`` byte string (no pickles, so reading it back is safe).
 
     Activations are kept as float16: half the size (a 26x26x512 layer is 0.7 MB per epoch instead of 1.4 MB) and
@@ -167,7 +167,8 @@ def decode_probe(data: bytes) -> dict[str, Any]:
     with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
         return {
             "layer": str(arrays["layer"]),
-            "image": int(arrays["image"]),
+            # a test image's index, or a user image's u:<id> (a text array: no pickle either way)
+            "image": str(arrays["image"]) if arrays["image"].dtype.kind == "U" else int(arrays["image"]),
             "activations": arrays["activations"].astype(np.float32),
             "probabilities": arrays["probabilities"],
         }

@@ -24,11 +24,13 @@ from typing import Any
 
 from app.config import PROJECT_ROOT
 from app.core.datasets import NAMED_SHAPES, DatasetError, DataSources, check_dataset
+from app.core.errors import ExplorerError
 from app.core.limits import shown
 from app.core.model_files import validate_name
 from app.core.store import ModelExists
 from app.core.training import MAX_TRAIN_IMAGES, ConfigError, conv_layer_names, parse_config
 from app.core.training_cost import refuse_over_budget
+from app.core.user_images import UserImageStore, is_user_image
 from app.jobs.celery_app import TASK_NAME, make_celery
 from app.jobs.memory_limit import ABORTED, OUT_OF_MEMORY
 from app.jobs.records import Job
@@ -54,6 +56,19 @@ class JobRunner(ABC):
         self.store = store
         self.model_store = Path(model_store)
         self.sources = sources
+        # where a probe image u:<id> must exist (the app sets it; without it the worker's own check remains)
+        self.user_images: UserImageStore | None = None
+
+    def _user_image_problems(self, image: str) -> list[str]:
+        """Why ``image`` cannot be a probe image (a malformed id, or none on this instance), or nothing."""
+        if not is_user_image(image):
+            return [f"probe_image {shown(image)} is not an image id (u: and 20 hex digits)"]
+        try:
+            if self.user_images is not None:
+                self.user_images.get(image)
+        except ExplorerError as exc:
+            return [f"probe_image: {exc}"]
+        return []
 
     def submit(self, raw_config: dict[str, Any], engine: str | None = None, started_by: str | None = None) -> Job:
         """Validate ``raw_config`` and record it as a queued job of user ``started_by``, without launching it (the
@@ -66,6 +81,8 @@ class JobRunner(ABC):
             JobRunning: another job is active.
         """
         config = parse_config(raw_config)
+        if isinstance(config.probe_image, str) and (problems := self._user_image_problems(config.probe_image)):
+            raise ConfigError(problems)
         try:
             check_dataset(config.dataset, self.sources)
         except DatasetError as exc:
@@ -101,8 +118,8 @@ class JobRunner(ABC):
         return self.store.request_stop(job_id, save_partial)
 
     def change_probe(self, job_id: str, image: Any = None, layer: Any = None) -> Job:
-        """During a run, record test image ``image`` at ``layer`` from the next epoch end on (None keeps the
-        current choice of that part).
+        """During a run, record test image ``image`` (or the user image of id ``u:<id>``) at ``layer`` from the next
+        epoch end on (None keeps the current choice of that part).
 
         Raises:
             ConfigError: unknown layer for this architecture, or an image outside the run's test set.
@@ -117,8 +134,11 @@ class JobRunner(ABC):
         if layer not in names:
             problems.append(f"layer must be one of {', '.join(names)}, got {shown(layer)}")
         size = job.info.get("test_size") or job.config.get("max_test") or MAX_TRAIN_IMAGES
-        if isinstance(image, bool) or not isinstance(image, int) or not 0 <= image < size:
-            problems.append(f"the probe image must be a test-image index from 0 to {size - 1}, got {shown(image)}")
+        if isinstance(image, str) and image.startswith("u:"):
+            problems.extend(self._user_image_problems(image))
+        elif isinstance(image, bool) or not isinstance(image, int) or not 0 <= image < size:
+            problems.append(f"the probe image must be a test-image index from 0 to {size - 1} or a u: image id, "
+                            f"got {shown(image)}")
         if problems:
             raise ConfigError(problems)
         return self.store.request_probe(job_id, image, layer)

@@ -173,8 +173,9 @@ class JobStore(ABC):
             self.update(job_id, stop_requested=True, **({"save_partial": True} if save_partial else {}))
         return self.get(job_id)
 
-    def request_probe(self, job_id: str, image: int, layer: str) -> Job:
-        """Ask the running job to record test image ``image`` at ``layer`` from its next epoch end on.
+    def request_probe(self, job_id: str, image: int | str, layer: str) -> Job:
+        """Ask the running job to record test image ``image`` (or user image ``u:<id>``) at ``layer`` from its next
+        epoch end on.
 
         Raises:
             JobNotFound, JobNotActive.
@@ -182,11 +183,13 @@ class JobStore(ABC):
         job = self.get(job_id)
         if not job.active:
             raise JobNotActive(f"job {job_id} has already {job.status}")
-        self.update(job_id, probe_request={"image": int(image), "layer": str(layer), "at": time.time()})
+        self.update(job_id, probe_request={"image": image if isinstance(image, str) else int(image),
+                                              "layer": str(layer), "at": time.time()})
         return self.get(job_id)
 
     def add_probe(
-        self, job_id: str, epoch: int, layer: str, image: int, activations: np.ndarray, probabilities: np.ndarray
+        self, job_id: str, epoch: int, layer: str, image: int | str, activations: np.ndarray,
+        probabilities: np.ndarray,
     ) -> None:
         """Record the probe image's layer output and class probabilities after ``epoch``."""
         self._put_probe(job_id, epoch, encode_probe(layer, image, activations, probabilities))

@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,13 @@ import numpy as np
 
 from app import services
 from app.config import Settings
-from app.core.datasets import load_dataset
+from app.core.datasets import Dataset, load_dataset
+from app.core.errors import ExplorerError, InvalidInput
 from app.core.limits import check_room
 from app.core.store import ModelExists, ModelStore
 from app.core.training import ConfigError, TrainingObserver, inference_copy, parse_config, train
 from app.core.training_cost import refuse_over_budget
+from app.core.user_images import UserImageStore, provided_image
 from app.jobs.engines import open_store
 from app.jobs.memory_limit import apply_memory_limit, default_limit, is_out_of_memory
 from app.jobs.records import JobNotFound
@@ -63,6 +66,8 @@ class StoreObserver(TrainingObserver):
         self.dataset = None  # set once loaded: a probe change needs the new image's pixels for the viewers
         self.requested: dict[str, Any] = {}  # the job's probe_request, refreshed by the pulse thread
         self.applied: dict[str, Any] = {}
+        # user images' inputs made for this run's test set, by u:<id>: the same dict the training reads
+        self.probe_inputs: dict[str, np.ndarray] = {}
 
     def on_train_begin(self, epochs: int, batches_per_epoch: int) -> None:
         self.epochs_total, self.batches_per_epoch = epochs, batches_per_epoch
@@ -81,7 +86,7 @@ class StoreObserver(TrainingObserver):
         self.store.add_epoch(self.job_id, {"epoch": epoch, **metrics, "recorded_at": round(time.time(), 3)})
         if probe is not None:
             self.store.add_probe(
-                self.job_id, epoch, probe["layer"], int(probe["image"]), probe["activations"], probe["probabilities"]
+                self.job_id, epoch, probe["layer"], probe["image"], probe["activations"], probe["probabilities"]
             )
         if self.extra:
             self.extra.on_epoch_end(epoch, metrics, probe)
@@ -89,16 +94,25 @@ class StoreObserver(TrainingObserver):
     def should_stop(self) -> bool:
         return self.stop_event.is_set() or bool(self.extra and self.extra.should_stop())
 
-    def probe_target(self) -> tuple[int, str] | None:
-        """A viewer's new probe choice, once; the viewers' copy of the probe image is updated to match."""
+    def probe_target(self) -> tuple[int | str, str] | None:
+        """A viewer's new probe choice, once; the viewers' copy of the probe image is updated to match. A user
+        image (``u:<id>``) is made into an input for this run's test set first; one that cannot be is a
+        ``probe_warning`` and the probe stays as it was."""
         request = self.requested
         if not request or request == self.applied:
             return None
         self.applied = request
+        image = request["image"] if isinstance(request["image"], str) else int(request["image"])
         if self.dataset is not None:
-            info = probe_info(self.dataset, int(request["image"]), self.store.get(self.job_id).info)
-            self.store.update(self.job_id, info=info)
-        return int(request["image"]), str(request["layer"])
+            info = self.store.get(self.job_id).info
+            if isinstance(image, str) and image not in self.probe_inputs:
+                try:
+                    self.probe_inputs[image] = user_probe_input(services.user_images(), image, self.dataset)
+                except ExplorerError as exc:
+                    self.store.update(self.job_id, info={**info, "probe_warning": str(exc)})
+                    return None
+            self.store.update(self.job_id, info=probe_info(self.dataset, image, info, self.probe_inputs))
+        return image, str(request["layer"])
 
     def progress(self) -> dict[str, Any]:
         """Batches done and the ETA, from the pace since training began."""
@@ -140,25 +154,57 @@ class Pulse(threading.Thread):
         self.join(timeout=5)
 
 
-def probe_info(dataset, index: int | None, info: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``info`` updated for probe image ``index``: ``probe`` (the current one: image, label, pixels) and
-    ``probe_images`` (every image probed in this run, by index, so earlier epochs keep their picture), or a
-    ``probe_warning`` if it is out of range."""
+def probe_info(dataset, index: int | str | None, info: dict[str, Any] | None = None,
+               probe_inputs: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """``info`` updated for probe image ``index`` (a test image, or a user image's ``u:<id>`` whose input is in
+    ``probe_inputs``): ``probe`` (the current one: image, label (None for a user image), pixels) and
+    ``probe_images`` (every image probed in this run, by index or id, so earlier epochs keep their picture), or a
+    ``probe_warning`` if there is no such image."""
     info = {key: value for key, value in (info or {}).items() if key not in ("probe", "probe_warning")}
     if index is None:
         return info
-    if not 0 <= index < len(dataset.x_test):
+    if isinstance(index, str):
+        if index not in (probe_inputs or {}):
+            return info | {"probe_warning": f"probe image {index} has no input for this run"}
+        image, label = np.asarray(probe_inputs[index], dtype=np.float32), None
+    elif not 0 <= index < len(dataset.x_test):
         return info | {"probe_warning": f"probe image {index} is beyond the {len(dataset.x_test)} test images"}
-    image = np.asarray(dataset.x_test[index], dtype=np.float32)
-    probe = {"image": index, "label": int(dataset.y_test[index]), "pixels": np.round(image, 3).tolist()}
+    else:
+        image, label = np.asarray(dataset.x_test[index], dtype=np.float32), int(dataset.y_test[index])
+    probe = {"image": index, "label": label, "pixels": np.round(image, 3).tolist()}
     return info | {"probe": probe, "probe_images": {**info.get("probe_images", {}), str(index): probe}}
 
 
-def _run_info(config, dataset) -> dict[str, Any]:
+def _run_info(config, dataset, probe_inputs: dict[str, np.ndarray]) -> dict[str, Any]:
     """What viewers need besides the records: class names, sizes, the probe image itself and its label."""
     sizes = {"class_names": list(dataset.class_names), "train_size": len(dataset.x_train),
              "test_size": len(dataset.x_test)}
-    return probe_info(dataset, config.probe_image, sizes)
+    return probe_info(dataset, config.probe_image, sizes, probe_inputs)
+
+
+@dataclass(frozen=True)
+class _RunTestSet:
+    """What :func:`app.core.user_images.provided_image` reads of a model, for the model this run trains: no stored
+    image was made for it (an empty name is never a model's), so an image is preprocessed again from its original
+    with the recipe the run's test images call for (their size, channels and value range)."""
+
+    images: np.ndarray
+    name: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def user_probe_input(images: UserImageStore, reference: str, dataset: Dataset) -> np.ndarray:
+    """The input [H, W, C] of drawn or uploaded image ``reference`` for the model trained on ``dataset``.
+
+    Raises:
+        InvalidInput: a malformed id, or an image whose input does not fit the model's input shape.
+        NotFound: no such image (never made on this instance, or evicted).
+    """
+    pixels = provided_image(images, _RunTestSet(dataset.x_test), reference).pixels
+    if pixels.shape != dataset.x_test.shape[1:]:
+        raise InvalidInput(f"image {reference} becomes an input of shape {pixels.shape}, and the model of this run "
+                           f"takes {tuple(dataset.x_test.shape[1:])}")
+    return pixels
 
 
 def run_job(job_id: str, store: JobStore, settings: Settings, extra: TrainingObserver | None = None) -> str:
@@ -204,9 +250,15 @@ def _train_and_save(job_id: str, store: JobStore, settings: Settings, observer: 
     cost = refuse_over_budget(config, dataset.x_train.shape[1:], len(dataset.class_names), len(dataset.x_train))
     # Checked before hours of training, not after: the weights, their copy being written, and the test set.
     check_room(settings.model_store, cost.parameter_bytes + dataset.x_test.nbytes + SAVE_MARGIN_BYTES)
-    store.update(job_id, info=_run_info(config, dataset))
+    if isinstance(config.probe_image, str):  # refused before training, with the reason, not after an epoch
+        try:
+            observer.probe_inputs[config.probe_image] = user_probe_input(services.user_images(), config.probe_image,
+                                                                         dataset)
+        except ExplorerError as exc:
+            raise ConfigError([f"probe image {config.probe_image} cannot be watched in this run: {exc}"]) from None
+    store.update(job_id, info=_run_info(config, dataset, observer.probe_inputs))
     observer.dataset = dataset
-    result = train(config, observer, dataset)
+    result = train(config, observer, dataset, probe_inputs=observer.probe_inputs)
     job = store.get(job_id)
     if not job.active:  # ended by someone else (reaped as dead): do not resurrect it with a save
         return job.status, job.error, False

@@ -1,8 +1,11 @@
-"""Compare page: up to 8 test images side by side at one layer, on ONE shared colour scale, plus B − A.
+"""Compare page: up to 8 images side by side at one layer, on ONE shared colour scale, plus B − A.
 
 The view lives in the URL (``/compare?model=mnist-cnn&layer=Conv2D_3&images=12,7,300&cmap=jet&a=12&b=7&unit=5``). Every
 image shows its input, its grid, the predicted class and confidence; the grids share zmin/zmax computed over all of
 them, so a colour means the same value everywhere. Clicking a map or node lists its top test images.
+
+Besides test-image numbers the list takes the user's own images as ``u:<id>`` (``images=3,u:…,17``), drawn on the
+page's drawing pad (:mod:`app.ui.drawing_pad`; one column follows the drawing), uploaded, or made on Explore.
 """
 
 from __future__ import annotations
@@ -13,13 +16,16 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from app import services
 from app.core import attribution
+from app.core.activations import ProvidedImage
 from app.core.errors import ExplorerError, InvalidInput
-from app.core.finder import parse_indices
+from app.core.finder import parse_image_refs
+from app.core.user_images import is_user_image, provided_image
 from app.figures.comparison import difference_heatmap, value_range
 from app.figures.features import METHOD_LABELS, attribution_figure
 from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figure, note_figure
 from app.ui import inputs
 from app.ui.components import TOOLBAR, colormap_dropdown, error_alert, labelled, output_unit_names, verdict
+from app.ui.drawing_pad import drawing_pad, drawing_pad_ids, pad_image, upload_image
 from app.ui.links import MAX_COMPARE_IMAGES, first, parse_int, query_string, with_unit
 from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
 from app.ui.unit_panel import (
@@ -36,7 +42,7 @@ from app.ui.unit_panel import (
 dash.register_page(__name__, path="/compare", name="Compare", title="Compare · CNN Activation Explorer", nav_order=1)
 
 DEFAULT_IMAGES = "0,1,2"
-MAX_IMAGES_TEXT = 200  # 8 image numbers with commas take ~40 characters
+MAX_IMAGES_TEXT = 400  # 8 ids of the user's images (22 characters each) with commas take ~190 characters
 MAX_PROBLEMS_SHOWN = 5
 IDS = PageIds("compare")
 UNIT = UnitIds("compare")
@@ -53,6 +59,9 @@ DIFF_A = "compare-diff-a"
 DIFF_B = "compare-diff-b"
 DIFFERENCE = "compare-difference"
 DIFF_MESSAGE = "compare-diff-message"
+PAD = drawing_pad_ids("compare")
+# The u:<id> of the column that follows the drawing pad (replaced at every stroke), or None.
+DRAWING = "compare-drawing"
 UNIT_PANEL = UNIT.panel
 GRID_HEIGHT_PX = 380
 # A card's grid width on a 1400 px window, by the card's column width (of 12), for the maps' number labels.
@@ -70,7 +79,7 @@ def layout(model=None, layer=None, images=None, cmap=None, a=None, b=None, unit=
     controls = [
         labelled("Layer", dcc.Dropdown(id=LAYER, options=layers, value=layer_value, clearable=False), 3),
         labelled(
-            f"Test images (up to {MAX_COMPARE_IMAGES}, e.g. 12, 7, 300)",
+            f"Images (up to {MAX_COMPARE_IMAGES}: test-image numbers, e.g. 12, 7, 300, or u:… of your own)",
             dbc.Input(id=IMAGES, type="text", value=first(images) or DEFAULT_IMAGES, debounce=0.5, size="sm"),
             4,
         ),
@@ -88,8 +97,8 @@ def layout(model=None, layer=None, images=None, cmap=None, a=None, b=None, unit=
                 dbc.Row(
                     [
                         dbc.Col(html.H6("Difference B − A (red: stronger in B, blue: stronger in A)"), width="auto"),
-                        labelled("A", dcc.Dropdown(id=DIFF_A, value=parse_int(a, None), clearable=False), 2),
-                        labelled("B", dcc.Dropdown(id=DIFF_B, value=parse_int(b, None), clearable=False), 2),
+                        labelled("A", dcc.Dropdown(id=DIFF_A, value=_link_choice(a), clearable=False), 2),
+                        labelled("B", dcc.Dropdown(id=DIFF_B, value=_link_choice(b), clearable=False), 2),
                     ],
                     className="g-2 align-items-end",
                 ),
@@ -100,7 +109,25 @@ def layout(model=None, layer=None, images=None, cmap=None, a=None, b=None, unit=
         ),
         className="mb-3",
     )
-    return frame(IDS, choice, controls, html.Div(id=CARDS), unit_area(UNIT, chosen), difference, dcc.Store(id=VIEW))
+    own = html.Details(
+        [
+            html.Summary("Add your own digit", className="h6"),
+            html.P("Draw with the mouse, a pen or a finger: one column follows the drawing. Each uploaded picture "
+                   "adds a column.", className="small text-muted mb-2"),
+            drawing_pad("compare"),
+        ],
+        className="card card-body mb-3",
+    )
+    return frame(IDS, choice, controls, own, html.Div(id=CARDS), unit_area(UNIT, chosen), difference,
+                 dcc.Store(id=VIEW), dcc.Store(id=DRAWING, data=None))
+
+
+def _link_choice(raw) -> int | str | None:
+    """Image A or B from a link: a test-image number or a user image's id (checked when the view is drawn)."""
+    text = first(raw)
+    if isinstance(text, str) and is_user_image(text):
+        return text
+    return parse_int(raw, None)
 
 
 @callback(
@@ -124,22 +151,61 @@ def _class_options(choice) -> list[dict]:
     return [{"label": "predicted", "value": -1}] + [{"label": name, "value": i} for i, name in enumerate(names)]
 
 
-def _image_numbers(images_text, n_images: int) -> tuple[list[int], list[str]]:
-    """The image numbers typed in the images field (see :func:`app.core.finder.parse_indices`), the text checked
-    first: what arrives may be any JSON, or text long enough to produce a problem per word."""
+def _image_refs(images_text, n_images: int) -> tuple[list[int | str], list[str]]:
+    """The test-image numbers and user images' ids typed in the images field (see
+    :func:`app.core.finder.parse_image_refs`), the text checked first: what arrives may be any JSON, or text long
+    enough to produce a problem per word."""
     text = inputs.text("" if images_text is None else images_text, "the image list", MAX_IMAGES_TEXT)
-    return parse_indices(text, n_images, MAX_COMPARE_IMAGES)
+    return parse_image_refs(text, n_images, MAX_COMPARE_IMAGES)
 
 
-def _image_card(position, index, loaded, grid_figure, column_width):
-    """One image's column: input, predicted class and confidence, its grid (clickable)."""
-    probabilities = loaded.engine.probabilities(index)
-    label = int(loaded.labels[index])
+def _shown_images(loaded, images_text) -> tuple[list[int | str], list[int | ProvidedImage], list[str]]:
+    """The images of the list the engine can show: their references (as the URL writes them), the engine's
+    subjects (a test-image number or the user's image), and a sentence per one left out (a malformed entry, or a
+    user image this instance does not have: the others still show)."""
+    references, problems = _image_refs(images_text, loaded.engine.n_images)
+    kept, subjects = [], []
+    for reference in references:
+        if isinstance(reference, str):
+            try:
+                subjects.append(provided_image(services.user_images(), loaded, reference))
+            except ExplorerError as exc:
+                problems.append(f"image {reference} is not available ({exc})")
+                continue
+        else:
+            subjects.append(reference)
+        kept.append(reference)
+    return kept, subjects, problems
+
+
+def _subject(loaded, raw, field: str) -> int | ProvidedImage:
+    """Image A or B as the dropdown sends it: a test-image number or a user image's id."""
+    if isinstance(raw, str) and raw.startswith("u:"):
+        return provided_image(services.user_images(), loaded, inputs.text(raw, field, 80))
+    return loaded.engine.check_image(inputs.integer(raw, field))
+
+
+def _name(subject: int | ProvidedImage) -> str:
+    """How a title names an image: ``image 12`` or ``your image u:…``."""
+    return f"your image {subject.key}" if isinstance(subject, ProvidedImage) else f"image {subject}"
+
+
+def _pixels(loaded, subject: int | ProvidedImage):
+    return subject.pixels if isinstance(subject, ProvidedImage) else loaded.images[subject]
+
+
+def _image_card(position, subject, loaded, grid_figure, column_width):
+    """One image's column: input, predicted class and confidence (and the true class of a test image), its grid
+    (clickable)."""
+    probabilities = loaded.engine.probabilities(subject)
+    own = isinstance(subject, ProvidedImage)
+    label = None if own else int(loaded.labels[subject])
+    heading = html.B(f"your image {subject.key}" if own else f"#{subject}")
     body = [
-        dcc.Graph(id={"type": INPUT, "index": position}, figure=input_image_figure(loaded.images[index]),
+        dcc.Graph(id={"type": INPUT, "index": position}, figure=input_image_figure(_pixels(loaded, subject)),
                   style={"height": "140px"}, config={"displayModeBar": False, "staticPlot": True}),
-        html.Div([html.B(f"#{index}"), html.Span(" · "), *verdict(loaded.class_names, label, probabilities)],
-                 className="small"),
+        html.Div([heading, html.Span(" · "), *verdict(loaded.class_names, label, probabilities)],
+                 className="small text-break"),
         dcc.Graph(id={"type": GRID, "index": position}, figure=grid_figure, style={"height": f"{GRID_HEIGHT_PX}px"},
                   config=TOOLBAR),
     ]
@@ -169,30 +235,35 @@ def render_images(model_name, layer_name, images_text, cmap, current_a, current_
     loaded, info = open_layer(model_name, layer_name)
     engine = loaded.engine
     cmap = inputs.choice(cmap, "the colormap", COLORMAPS)
-    indices, problems = _image_numbers(images_text, engine.n_images)
+    indices, subjects, problems = _shown_images(loaded, images_text)
     if not indices:
-        raise InvalidInput("type at least one test-image number, e.g. 12, 7, 300")
-    tiles = [engine.tiled(info.name, index) for index in indices]
+        raise InvalidInput("type at least one test-image number, e.g. 12, 7, 300"
+                           + (f" ({'; '.join(problems[:MAX_PROBLEMS_SHOWN])})" if problems else ""))
+    tiles = [engine.tiled(info.name, subject) for subject in subjects]
     zrange = value_range([grid for grid, _ in tiles])
     column_width = 3 if len(indices) > 2 else 6
     cards = [
         _image_card(
-            position, index, loaded,
-            activation_heatmap(grid, grid_layout, cmap, zrange=zrange, title=f"image {index} · {info.name}",
+            position, subject, loaded,
+            activation_heatmap(grid, grid_layout, cmap, zrange=zrange, title=f"{_name(subject)} · {info.name}",
                                unit_names=output_unit_names(loaded, info.name),
                                size_px=(GRID_WIDTH_PX[column_width], GRID_HEIGHT_PX)),
             column_width,
         )
-        for position, ((grid, grid_layout), index) in enumerate(zip(tiles, indices, strict=True))
+        for position, ((grid, grid_layout), subject) in enumerate(zip(tiles, subjects, strict=True))
     ]
-    options = [{"label": f"#{index}", "value": index} for index in indices]
-    current_a, current_b = inputs.integer_or_none(current_a), inputs.integer_or_none(current_b)
-    a = current_a if current_a in indices else indices[0]
-    b = current_b if current_b in indices and current_b != a else next((i for i in indices if i != a), a)
+    options = [{"label": f"#{index}" if isinstance(index, int) else index, "value": index} for index in indices]
+    a = current_a if _listed(current_a, indices) else indices[0]
+    b = current_b if _listed(current_b, indices) and current_b != a else next((i for i in indices if i != a), a)
     shown = problems[:MAX_PROBLEMS_SHOWN] + ([f"{len(problems) - MAX_PROBLEMS_SHOWN} more"]
                                              if len(problems) > MAX_PROBLEMS_SHOWN else [])
     message = [error_alert("; ".join(shown))] if problems else []
     return dbc.Row(cards, className="g-2"), options, a, options, b, message
+
+
+def _listed(choice, references: list[int | str]) -> bool:
+    """True if ``choice`` (a dropdown's value: any JSON) is one of the shown images (True is not image 1)."""
+    return isinstance(choice, int | str) and not isinstance(choice, bool) and choice in references
 
 
 @callback(
@@ -214,19 +285,20 @@ def render_difference(a, b, model_name, layer_name, images_text, cmap):
         return {}, no_update, []
     loaded, info = open_layer(model_name, layer_name)
     engine = loaded.engine
-    image_a = engine.check_image(inputs.integer(a, "image A"))
-    image_b = engine.check_image(inputs.integer(b, "image B"))
-    indices, _ = _image_numbers(images_text, engine.n_images)
+    image_a, image_b = _subject(loaded, a, "image A"), _subject(loaded, b, "image B")
+    key_a, key_b = (image.key if isinstance(image, ProvidedImage) else image for image in (image_a, image_b))
+    indices, _, _ = _shown_images(loaded, images_text)
     query = query_string(
         {"model": loaded.name, "layer": info.name, "images": ",".join(map(str, indices)),
-         "cmap": cmap if cmap in COLORMAPS else None, "a": image_a, "b": image_b}
+         "cmap": cmap if cmap in COLORMAPS else None, "a": key_a, "b": key_b}
     )
-    if image_a == image_b:
-        reason = (f"A and B are the same image (#{image_a}): its difference with itself is zero everywhere. "
+    if key_a == key_b:
+        same = f"#{key_a}" if isinstance(key_a, int) else key_a
+        reason = (f"A and B are the same image ({same}): its difference with itself is zero everywhere. "
                   + ("Choose two different images." if len(set(indices)) > 1 else "Add a second image to compare."))
         return note_figure(reason), query, []
     difference = engine.activations(info.name, image_b) - engine.activations(info.name, image_a)
-    return difference_heatmap(difference, f"image {image_b} − image {image_a} · {info.name}"), query, []
+    return difference_heatmap(difference, f"{_name(image_b)} − {_name(image_a)} · {info.name}"), query, []
 
 
 @callback(
@@ -284,20 +356,109 @@ def overlay_inputs(method, target, shown_inputs, model_name, images_text):
     count = len(shown_inputs) if isinstance(shown_inputs, list) else 0
     try:
         loaded = services.store().get(inputs.name(model_name, "model"))
-        indices, _ = _image_numbers(images_text, loaded.engine.n_images)
-        if len(indices) != count:  # the cards are being redrawn for another list: the new cards will ask again
+        _, subjects, _ = _shown_images(loaded, images_text)
+        if len(subjects) != count:  # the cards are being redrawn for another list: the new cards will ask again
             return [no_update] * count
         if not method:
-            return [input_image_figure(loaded.images[index]) for index in indices]
+            return [input_image_figure(_pixels(loaded, subject)) for subject in subjects]
         method = attribution.check_method(method)
         target = inputs.integer(target, "the class", -1, len(loaded.class_names) - 1)
         models = services.gradient_models().for_model(loaded)
         figures = []
-        for index in indices:
-            explained = int(loaded.engine.probabilities(index).argmax()) if target == -1 else target
-            result = attribution.attribute(models, loaded.images[index], method, explained)
-            figures.append(attribution_figure(loaded.images[index], result.map, method == "integrated_gradients",
+        for subject in subjects:
+            explained = int(loaded.engine.probabilities(subject).argmax()) if target == -1 else target
+            pixels = _pixels(loaded, subject)
+            result = attribution.attribute(models, pixels, method, explained)
+            figures.append(attribution_figure(pixels, result.map, method == "integrated_gradients",
                                               f"{METHOD_LABELS[method]} · class {loaded.class_names[explained]}"))
         return figures
     except ExplorerError:
         return [no_update] * count
+
+
+def _images_with(loaded, images_text, added: list[str], replaced: str | None = None) -> tuple[str, list[str]]:
+    """The images field with ``added`` (user images' ids) in it: the first takes the place of ``replaced`` (the
+    drawing's previous column) when it is listed, the others are appended while there is room.
+
+    Returns:
+        ``(the field's new text, the ids left out because the list was full)``; entries of the field that name no
+        image (already reported under the cards) are dropped.
+    """
+    references, _ = _image_refs(images_text, loaded.engine.n_images)
+    left_out = []
+    for reference in added:
+        if reference in references:
+            continue
+        if replaced is not None and replaced in references:
+            references[references.index(replaced)] = reference
+            replaced = None
+        elif len(references) >= MAX_COMPARE_IMAGES:
+            left_out.append(reference)
+        else:
+            references.append(reference)
+    return ",".join(map(str, references)), left_out
+
+
+def _full(left_out: list[str]) -> str:
+    return (f"Compare shows at most {MAX_COMPARE_IMAGES} images: remove one from the list to add "
+            + ("your drawing." if len(left_out) == 1 else f"{len(left_out)} more pictures."))
+
+
+@callback(
+    Output(IMAGES, "value"),
+    Output(DRAWING, "data"),
+    Output(PAD.preview, "src"),
+    Output(PAD.message, "children"),
+    Input(PAD.strokes, "data"),
+    Input(PAD.centre, "value"),
+    State(IDS.model, "value"),
+    State(IMAGES, "value"),
+    State(DRAWING, "data"),
+    prevent_initial_call=True,
+)
+def on_drawing(strokes, centre, model_name, images_text, drawing):
+    """A stroke ended (or Undo, or the centring switch): the drawing, preprocessed as the model's training data
+    was, takes its column's place (a new column the first time). Clearing the pad removes the column."""
+    drawing = drawing if isinstance(drawing, str) and is_user_image(drawing) else None
+    try:
+        loaded = services.store().get(inputs.name(model_name, "model"))
+        own = pad_image(loaded, strokes, centre)
+        if own is None:
+            if drawing is None:
+                return no_update, no_update, no_update, no_update
+            references, _ = _image_refs(images_text, loaded.engine.n_images)
+            return ",".join(str(r) for r in references if r != drawing), None, "", ""
+        text, left_out = _images_with(loaded, images_text, [own.id], drawing)
+    except ExplorerError as exc:
+        return no_update, no_update, no_update, error_alert(str(exc))
+    preview = f"/api/inputs/{own.id}/preview.png"
+    if left_out:
+        return no_update, no_update, preview, error_alert(_full(left_out))
+    return text, own.id, preview, ""
+
+
+@callback(
+    Output(IMAGES, "value", allow_duplicate=True),
+    Output(PAD.preview, "src", allow_duplicate=True),
+    Output(PAD.message, "children", allow_duplicate=True),
+    Input(PAD.upload, "contents"),
+    State(PAD.centre, "value"),
+    State(IDS.model, "value"),
+    State(IMAGES, "value"),
+    prevent_initial_call=True,
+)
+def on_upload(uploads, centre, model_name, images_text):
+    """Uploaded pictures, preprocessed as the model's training data was, each added as a column."""
+    if not uploads:
+        return no_update, no_update, no_update
+    try:
+        loaded = services.store().get(inputs.name(model_name, "model"))
+        contents = uploads if isinstance(uploads, list) else [uploads]
+        if len(contents) > MAX_COMPARE_IMAGES:
+            raise InvalidInput(f"upload at most {MAX_COMPARE_IMAGES} pictures at once")
+        stored = [upload_image(loaded, inputs.text(item, "the upload", 2_000_000), centre) for item in contents]
+        text, left_out = _images_with(loaded, images_text, [image.id for image in stored])
+    except ExplorerError as exc:
+        return no_update, no_update, error_alert(str(exc))
+    note = error_alert(_full(left_out)) if left_out else ""
+    return text, f"/api/inputs/{stored[-1].id}/preview.png", note

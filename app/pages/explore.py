@@ -16,7 +16,7 @@ from dash import ClientsideFunction, Input, Output, State, callback, clientside_
 from app import services
 from app.core import attribution
 from app.core.errors import ExplorerError, InvalidInput
-from app.core.user_images import provided_image
+from app.core.user_images import is_user_image, provided_image
 from app.figures.features import METHOD_LABELS, attribution_figure
 from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figure, probability_bars
 from app.ui import inputs
@@ -287,10 +287,8 @@ def render(model_name, layer_name, image, cmap, reverse, scale, own_image=None):
     names = loaded.class_names
     query = query_string({"model": loaded.name, "layer": info.name, "image": own_image if own_image else index,
                           "cmap": cmap, "reverse": reverse, "scale": scale})
-    if label is None:
-        title, described = "your image · what the model sees", _own_verdict(names, probabilities)
-    else:
-        title, described = f"input · class {names[label]}", verdict(names, label, probabilities)
+    title = "your image · what the model sees" if label is None else f"input · class {names[label]}"
+    described = verdict(names, label, probabilities)
     return (
         heatmap,
         input_image_figure(pixels, title),
@@ -314,12 +312,6 @@ def _test_image(engine, image) -> int:
     if not 0 <= index < engine.n_images:
         raise InvalidInput(f"Image {index} is out of range: type {valid_range}.")
     return index
-
-
-def _own_verdict(names: list[str], probabilities) -> list:
-    """``predicted 7 (98.1%)`` for an image without a true class."""
-    predicted = int(probabilities.argmax())
-    return [html.Span("predicted "), html.B(names[predicted]), html.Span(f" ({probabilities[predicted]:.1%})")]
 
 
 @callback(
@@ -395,11 +387,13 @@ def check_image_box(image, maximum):
     State(LAYER, "value"),
     State(IMAGE, "value"),
     State(CMAP, "value"),
+    State(OWN_IMAGE, "data"),
 )
-def on_compare_choice_change(basket, _query, model_name, layer_name, image, cmap):
-    """"open in compare": the basket with the current image (added at the end when it is not in it), at this
-    model, layer and colormap."""
-    images, _ = add_to_basket(basket, [index] if (index := inputs.integer_or_none(image, 0)) is not None else [])
+def on_compare_choice_change(basket, _query, model_name, layer_name, image, cmap, own_image=None):
+    """"open in compare": the basket with the shown image (a test image, or the user's own as its ``u:`` id)
+    added at the end when it is not in it, at this model, layer and colormap."""
+    shown = _shown_image(image, own_image)
+    images, _ = add_to_basket(basket, [] if shown is None else [shown])
     return compare_link(inputs.name_or_none(model_name), images, inputs.name_or_none(layer_name),
                         cmap if cmap in COLORMAPS else None)
 
@@ -410,19 +404,30 @@ def on_compare_choice_change(basket, _query, model_name, layer_name, image, cmap
     Input(ADD_TO_COMPARE, "n_clicks"),
     State(BASKET, "data"),
     State(IMAGE, "value"),
+    State(OWN_IMAGE, "data"),
     prevent_initial_call=True,
 )
-def on_add_to_compare(clicks, basket, image):
-    """"add to compare": the current image joins the end of the basket (a full basket says so)."""
+def on_add_to_compare(clicks, basket, image, own_image=None):
+    """"add to compare": the shown image (a test image, or the user's own as its ``u:`` id) joins the end of the
+    basket (a full basket says so)."""
     if not inputs.integer_or_none(clicks, 1):
         return no_update, no_update
-    index = inputs.integer_or_none(image, 0)
-    if index is None:
+    shown = _shown_image(image, own_image)
+    if shown is None:
         return no_update, "Choose a test image first."
-    new_basket, left_out = add_to_basket(basket, [index])
+    new_basket, left_out = add_to_basket(basket, [shown])
     if left_out:
         return no_update, f"The basket is full ({len(new_basket)} images): remove one first."
-    return new_basket, f"Image {index} is in the basket."
+    return new_basket, f"{'Image' if isinstance(shown, int) else 'Your image'} {shown} is in the basket."
+
+
+def _shown_image(image, own_image) -> int | str | None:
+    """What the view shows, as the basket holds it: the user's own image's ``u:`` id while one is shown, else the
+    number box's test image (None if it holds no number)."""
+    own = own_image.get("id") if isinstance(own_image, dict) else None
+    if isinstance(own, str) and is_user_image(own):
+        return own
+    return inputs.integer_or_none(image, 0)
 
 
 @callback(

@@ -29,6 +29,7 @@ from app.jobs.forms import (
     default_form,
     field_of,
     form_from_config,
+    probe_image_value,
     probe_layer_options,
 )
 from app.jobs.records import JobNotFound, JobRunning
@@ -176,6 +177,9 @@ def _type_problems(values: dict) -> dict[str, str]:
             if key in NUMBER_FIELDS:
                 if value is not None and value != "":
                     inputs.number(value, label)
+            elif key == "probe_image":  # a number (as the form is first filled) or text (a number or u:<id>)
+                if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
+                    inputs.text(value, label, 40)
             elif value is not None:
                 inputs.text(value, label)
         except InvalidInput as exc:
@@ -281,14 +285,22 @@ def on_probe_now(_clicks, image, layer, view):
     if view is None:
         return error_alert("No running job."), None
     try:
-        image = inputs.optional_integer(image, "the test image", 0)
+        if isinstance(image, str):  # the field is text: a number or a drawn or uploaded image's u:<id>
+            image = probe_image_value(inputs.text(image, "the test image", 40))
+        else:
+            image = inputs.optional_integer(image, "the test image", 0)
         layer = None if layer is None else inputs.name(layer, "layer")
         job = services.job_runner().change_probe(view["job"], image, layer)
     except ExplorerError as exc:
         return error_alert(str(exc)), None
     request = job.probe_request
-    return info_alert(f"From the next epoch on, job {job.id} records test image {request['image']} at "
+    return info_alert(f"From the next epoch on, job {job.id} records {_image_name(request['image'])} at "
                       f"{request['layer']}."), job.id
+
+
+def _image_name(image) -> str:
+    """``test image 3``, or ``your image u:…`` for a drawn or uploaded one."""
+    return f"your image {image}" if isinstance(image, str) else f"test image {image}"
 
 
 # In the browser, not on the server: the banner is a write callback's output (viewers may not call those), and
@@ -505,12 +517,12 @@ def on_probe_epoch(epoch, view):
     # the picture of the image this record is of (a viewer may have switched images during the run)
     info = job.info.get("probe_images", {}).get(str(probe["image"])) or {}
     grid, grid_layout = tile(probe["activations"])
+    shown_as = _image_name(probe["image"])
     heatmap = activation_heatmap(grid, grid_layout, "viridis",
-                                 title=f"{probe['layer']} of test image {probe['image']} after epoch {epoch}")
+                                 title=f"{probe['layer']} of {shown_as} after epoch {epoch}")
     pixels = np.asarray(info.get("pixels", []), dtype=np.float32)
     label = info.get("label")
-    image = (input_image_figure(pixels, f"test image {probe['image']}" + (f" · {names[label]}" if label is not None
-                                                                           else ""))
+    image = (input_image_figure(pixels, shown_as + (f" · {names[label]}" if label is not None else ""))
              if pixels.ndim == 3 else empty)
     return (heatmap, image, probability_bars(probe["probabilities"], names, label),
             f"epoch {epoch} of {job.epochs_total}: {probe['layer']} · {probe['activations'].shape}")

@@ -77,18 +77,21 @@ def colormap_dropdown(component_id: str, value: str | None) -> dcc.Dropdown:
     )
 
 
-def verdict(class_names: list[str], label: int, probabilities) -> list:
-    """``true class 4, predicted 9 (87.0%)``, the prediction green when right and red when wrong; an image the
-    model cannot score (non-finite pixels) says so instead of naming a class."""
+def verdict(class_names: list[str], label: int | None, probabilities) -> list:
+    """``true class 4, predicted 9 (87.0%)``, the prediction green when right and red when wrong; for an image
+    without a true class (a drawn or uploaded one, ``label`` None) ``predicted 7 (98.1%)``. An image the model
+    cannot score (non-finite pixels) says so instead of naming a class."""
+    truth = [] if label is None else [html.Span("true class "), html.B(class_names[label]), html.Span(", ")]
     if not np.isfinite(probabilities).all():
-        return [html.Span("true class "), html.B(class_names[label]),
-                html.Span(", no prediction: the model's output is not finite (the image holds NaN or infinity)",
-                          className="text-danger")]
+        return [*truth, html.Span("no prediction: the model's output is not finite (the image holds NaN or infinity)",
+                                  className="text-danger")]
     predicted = int(probabilities.argmax())
+    if label is None:
+        return [html.Span("predicted "), html.B(class_names[predicted]),
+                html.Span(f" ({probabilities[predicted]:.1%})")]
     return [
-        html.Span("true class "),
-        html.B(class_names[label]),
-        html.Span(", predicted "),
+        *truth,
+        html.Span("predicted "),
         html.B(class_names[predicted], className="text-success" if predicted == label else "text-danger"),
         html.Span(f" ({probabilities[predicted]:.1%})"),
     ]

@@ -12,6 +12,7 @@ from urllib.parse import quote, urlencode
 
 from app.core import limits
 from app.core.errors import InvalidInput
+from app.core.user_images import is_user_image
 
 MAX_COMPARE_IMAGES = 8
 # ASCII only (re's [0-9], unlike \d): what a number in a link looks like.
@@ -41,12 +42,23 @@ def explorer_link(model_name: str | None, layer_name: str | None = None, image: 
     return "/" + query_string({"model": model_name, "layer": layer_name, "image": image, "cmap": cmap})
 
 
-def compare_link(model_name: str | None, images: Iterable[int], layer: str | None = None,
+def compare_link(model_name: str | None, images: Iterable[int | str], layer: str | None = None,
                  cmap: str | None = None) -> str:
-    """The compare URL of ``images``, in the given order."""
+    """The compare URL of ``images`` (test-image numbers and user images' ``u:`` ids), in the given order."""
     return "/compare" + query_string(
-        {"model": model_name, "layer": layer, "images": ",".join(str(int(i)) for i in images), "cmap": cmap}
+        {"model": model_name, "layer": layer, "images": ",".join(str(_image_item(i)) for i in images),
+         "cmap": cmap}
     )
+
+
+def _image_item(item) -> int | str | None:
+    """A test-image number (a non-negative int, or its text) or a user image's id, else None."""
+    if isinstance(item, str) and is_user_image(item.strip()):
+        return item.strip()
+    if isinstance(item, bool):
+        return None
+    value = item if isinstance(item, int) else parse_int(item.strip() if isinstance(item, str) else None, None)
+    return value if value is not None and 0 <= value < 10**9 else None
 
 
 MAX_QUERY_CHARS = 2000
@@ -67,28 +79,27 @@ PLACE_KEYS = ("model", "layer", "cmap", "image")
 MAX_PLACE_TEXT = 200
 
 
-def parse_basket(raw, limit: int = MAX_COMPARE_IMAGES) -> list[int]:
-    """The compare basket from a URL parameter or the browser's store: image numbers (``"252,227,810"`` or a
-    list), in the order picked, without repeats, at most ``limit``; anything malformed is skipped."""
+def parse_basket(raw, limit: int = MAX_COMPARE_IMAGES) -> list[int | str]:
+    """The compare basket from a URL parameter or the browser's store: image numbers and user images' ``u:`` ids
+    (``"252,u:…,810"`` or a list), in the order picked, without repeats, at most ``limit``; anything malformed is
+    skipped."""
     if isinstance(raw, str):
-        items = raw[: limit * 12].split(",")
+        items = raw[: limit * 24].split(",")
     elif isinstance(raw, list):
         items = raw[: limit * 4]
     else:
         return []
-    basket: list[int] = []
+    basket: list[int | str] = []
     for item in items:
-        if isinstance(item, bool):
-            continue
-        value = item if isinstance(item, int) else parse_int(item.strip() if isinstance(item, str) else None, None)
-        if value is not None and 0 <= value < 10**9 and value not in basket:
+        value = _image_item(item)
+        if value is not None and value not in basket:
             basket.append(value)
     return basket[:limit]
 
 
 def clean_place(raw) -> dict[str, str | int]:
     """The travelling part of a view (:data:`PLACE_KEYS`) from what the browser sent: short text for names, a
-    non-negative integer for the image; anything else left out."""
+    non-negative integer or a user image's ``u:`` id for the image; anything else left out."""
     if not isinstance(raw, dict):
         return {}
     place: dict[str, str | int] = {}
@@ -96,14 +107,13 @@ def clean_place(raw) -> dict[str, str | int]:
         value = raw.get(key)
         if isinstance(value, str) and 0 < len(value) <= MAX_PLACE_TEXT:
             place[key] = value
-    image = raw.get("image")
-    image = image if isinstance(image, int) and not isinstance(image, bool) else parse_int(image, None)
-    if image is not None and 0 <= image < 10**9:
+    image = _image_item(raw.get("image"))
+    if image is not None:
         place["image"] = image
     return place
 
 
-def place_links(place: dict, basket: list[int]) -> dict[str, str]:
+def place_links(place: dict, basket: list[int | str]) -> dict[str, str]:
     """The navigation bar's link of every page, carrying the user's place (model, layer, colormap, image) and
     the compare basket, so that moving to another page keeps what is being looked at.
 
@@ -126,7 +136,9 @@ def place_links(place: dict, basket: list[int]) -> dict[str, str]:
             {"model": model, "layer": layer, "images": ",".join(map(str, images[:MAX_COMPARE_IMAGES])) or None,
              "cmap": cmap, "basket": carried}),
         "/finder": "/finder" + query_string({"model": model, "basket": carried}),
-        "/classes": "/classes" + query_string({"model": model, "layer": layer, "cmap": cmap, "image": image,
+        # the MLP view of Classes takes test images only
+        "/classes": "/classes" + query_string({"model": model, "layer": layer, "cmap": cmap,
+                                                "image": image if isinstance(image, int) else None,
                                                 "basket": carried}),
         "/train": "/train" + query_string({"basket": carried}),
     }

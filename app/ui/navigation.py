@@ -61,17 +61,19 @@ def navbar(title: str) -> dbc.Navbar:
     )
 
 
-def basket_bar(basket: list[int], place: dict) -> list:
-    """The basket as the navigation bar shows it: each picked image with a remove button, in the order picked,
-    and "open in compare" at the place's model, layer and colormap."""
+def basket_bar(basket: list[int | str], place: dict) -> list:
+    """The basket as the navigation bar shows it: each picked image with a remove button, in the order picked
+    (the user's own images by the start of their ``u:`` id), and "open in compare" at the place's model, layer and
+    colormap."""
     if not basket:
         return [html.Span("Compare basket: empty", className="small text-light opacity-75")]
     items = [
         html.Span(
-            [f"{index} ", html.Button("×", id={"type": BASKET_REMOVE, "index": index}, title=f"remove image {index}",
-                                      className="border-0 bg-transparent text-light p-0",
-                                      **{"aria-label": f"remove image {index}"})],
-            className="badge text-bg-secondary basket-item", **{"data-image": index},
+            [f"{_short(index)} ",
+             html.Button("×", id={"type": BASKET_REMOVE, "index": index}, title=f"remove image {index}",
+                         className="border-0 bg-transparent text-light p-0",
+                         **{"aria-label": f"remove image {index}"})],
+            className="badge text-bg-secondary basket-item", title=str(index), **{"data-image": index},
         )
         for index in basket
     ]
@@ -82,6 +84,11 @@ def basket_bar(basket: list[int], place: dict) -> list:
         dbc.Button("open in compare", id=BASKET_OPEN, href=href, size="sm", color="primary", className="py-0"),
         dbc.Button("empty", id=BASKET_CLEAR, size="sm", color="link", className="py-0 text-light small"),
     ]
+
+
+def _short(image: int | str) -> str:
+    """A basket item's label: the number, or the start of a user image's id (the badge's title holds it all)."""
+    return str(image) if isinstance(image, int) else image[:8] + "…"
 
 
 @callback(
@@ -132,7 +139,7 @@ def on_link_basket(search, basket):
     return wanted if wanted != parse_basket(basket) else no_update
 
 
-def add_to_basket(basket, images: list[int]) -> tuple[list[int], list[int]]:
+def add_to_basket(basket, images: list[int | str]) -> tuple[list[int | str], list[int | str]]:
     """``basket`` with ``images`` appended in order (those already in it stay where they are), capped at
     :data:`MAX_COMPARE_IMAGES`.
 

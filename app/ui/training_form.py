@@ -85,7 +85,8 @@ def training_form(values: dict) -> dbc.Card:
             labelled("Max test images", _number("max_test", values["max_test"], placeholder="all"), 4)),
         row(labelled("Seed", _number("seed", values["seed"]), 4)),
         html.H6("Watch a test image learn", className="mt-2 mb-1"),
-        row(labelled("Test image", _number("probe_image", values["probe_image"], placeholder="none"), 5),
+        # text, not a number: it also takes a drawn or uploaded image's u:<id> (see Explore's drawing pad)
+        row(labelled("Test image or u:…", _text("probe_image", values["probe_image"], "none"), 5),
             labelled("Layer", dcc.Dropdown(id=FIELD["probe_layer"], options=choices(layers),
                                               value=values["probe_layer"], clearable=True), 7)),
         dbc.Button("Watch this image and layer in the running job", id=PROBE_NOW, color="secondary",

@@ -1,8 +1,9 @@
-"""Reading Plotly figures out of the browser in dash_duo tests."""
+"""Reading Plotly figures out of the browser in dash_duo tests, and drawing on a drawing pad."""
 
 import json
 
 from dash.testing.wait import until
+from selenium.webdriver.common.action_chains import ActionChains
 
 FULL_DATA = """
 const gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
@@ -56,3 +57,16 @@ def choose_option(dash_duo, dropdown_selector: str, text: str) -> None:
         msg=f"no option {text!r} in {dropdown_selector}",
     )
     next(option for option in dash_duo.find_elements(".dash-dropdown-option") if option.text == text).click()
+
+
+def draw(driver, canvas, strokes) -> None:
+    """Draw ``strokes`` (canvas pixels of a 280 px pad) with mouse pointer events, one press per stroke."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", canvas)
+    for stroke in strokes:
+        actions = ActionChains(driver)
+        # from the canvas' centre: selenium versions disagree on where move_to_element_with_offset starts
+        actions.move_to_element(canvas).move_by_offset(round(stroke[0][0]) - 140, round(stroke[0][1]) - 140)
+        actions.click_and_hold()
+        for (x0, y0), (x1, y1) in zip(stroke, stroke[1:], strict=False):
+            actions.move_by_offset(round(x1) - round(x0), round(y1) - round(y0))
+        actions.release().perform()

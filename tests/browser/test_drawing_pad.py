@@ -6,29 +6,15 @@ to the test image."""
 from __future__ import annotations
 
 from dash.testing.wait import until
-from selenium.webdriver.common.action_chains import ActionChains
 
 from app import services
 from app.core.user_images import provided_image
 from app.ui.drawing_pad import drawing_pad_ids
-from tests.browser.helpers import choose_option, figure_state, wait_for_figure
+from tests.browser.helpers import choose_option, draw, figure_state, wait_for_figure
 from tests.digit_strokes import place
 
 IDS = drawing_pad_ids("explore")
 PORT = 8059
-
-
-def draw(driver, canvas, strokes) -> None:
-    """Draw ``strokes`` (canvas pixels of a 280 px pad) with mouse pointer events, one press per stroke."""
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", canvas)
-    for stroke in strokes:
-        actions = ActionChains(driver)
-        # from the canvas' centre: selenium versions disagree on where move_to_element_with_offset starts
-        actions.move_to_element(canvas).move_by_offset(round(stroke[0][0]) - 140, round(stroke[0][1]) - 140)
-        actions.click_and_hold()
-        for (x0, y0), (x1, y1) in zip(stroke, stroke[1:], strict=False):
-            actions.move_by_offset(round(x1) - round(x0), round(y1) - round(y0))
-        actions.release().perform()
 
 
 def test_a_digit_drawn_on_the_explorer_becomes_the_view_and_its_link_reopens_it(dash_duo, app_store, tmp_path,

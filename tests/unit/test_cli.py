@@ -23,6 +23,8 @@ def test_cli_options_override_the_config_file(tmp_path):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--filters", "8,x"])
     assert isinstance(build_parser().parse_args([]), argparse.Namespace)
+    own = "u:0123456789abcdef0123"
+    assert config_from_args(build_parser().parse_args(["--probe-image", own]))["probe_image"] == own
 
 
 def test_a_job_from_the_terminal_records_the_os_user(app_store, tmp_path, monkeypatch, capsys):

@@ -88,3 +88,17 @@ def test_find_images_sorts_and_filters_by_the_probability_of_a_chosen_class():
                 ImageQuery(probability_class=1, min_probability=1.5)):
         with pytest.raises(InvalidInput):
             find_images(labels, probabilities, bad)
+
+
+def test_image_refs_take_user_image_ids_among_numbers_and_name_each_ignored_token():
+    from app.core.finder import parse_image_refs
+
+    own = "u:0123456789abcdef0123"
+    references, problems = parse_image_refs(f"3,{own}, 17 {own} u:xyz U:0123 1_0 ٣ 99 3", 50, 8)
+    assert references == [3, own, 17]
+    assert problems == ["'u:xyz' is not an image id (u: and 20 hex digits)", "'U:0123' is not an image number",
+                        "'1_0' is not an image number", "'٣' is not an image number", "image 99 is out of range 0-49"]
+    references, problems = parse_image_refs(",".join([own] + [str(i) for i in range(9)]), 50, 8)
+    assert references == [own, 0, 1, 2, 3, 4, 5, 6]
+    assert problems == ["at most 8 images: 7 and later ones are left out"]
+    assert parse_image_refs("u:" + "0" * 21, 50, 8)[0] == [] and parse_image_refs(None, 50, 8) == ([], [])

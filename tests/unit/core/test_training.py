@@ -1,5 +1,6 @@
 """Training configuration checks, the blog's architecture, and a real short run with an observer."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -184,3 +185,21 @@ def test_shrink_problem_says_where_and_from_which_size():
         "conv layer 4 (kernel 3) leaves no pixels of the input: its input is 1×1; ")
     with pytest.raises(ConfigError, match="conv layer 4 .kernel 3. leaves no pixels"):
         build_model(config, (28, 28, 1), 10)
+
+
+def test_a_drawn_images_id_is_a_probe_image_and_its_input_is_what_the_run_records():
+    own = "u:0123456789abcdef0123"
+    assert parse_config({**SMALL, "probe_image": own}).probe_image == own
+    with pytest.raises(ConfigError, match="probe_image 'u:nothex' is not an image id"):
+        parse_config({**SMALL, "probe_image": "u:nothex"})
+    with pytest.raises(ConfigError, match="probe_image must be an integer"):
+        parse_config({**SMALL, "probe_image": "seven"})
+    data = tiny_dataset()
+    pixels = np.random.default_rng(5).random(data.x_test.shape[1:]).astype(np.float32)
+    recorder = Recorder()
+    result = train(parse_config({**SMALL, "epochs": 1, "probe_image": own}), recorder, data,
+                   probe_inputs={own: pixels})
+    (_, _, _, probe), = [event for event in recorder.events if event[0] == "epoch"]
+    assert probe["image"] == own
+    expected = keras.Model(result.model.inputs, result.model.get_layer("Conv2D_1").output)(pixels[np.newaxis])
+    np.testing.assert_allclose(probe["activations"], np.asarray(expected)[0], rtol=1e-5, atol=1e-6)

@@ -132,3 +132,16 @@ def test_a_stored_configuration_fills_the_form_and_reads_back_the_same(raw):
     assert set(values) == set(default_form())
     back, errors = config_from_form(values)
     assert errors == [] and parse_config(back).to_dict() == config
+
+
+def test_the_probe_image_field_takes_a_number_or_a_drawn_images_id():
+    from app.jobs.forms import probe_image_value
+
+    own = "u:0123456789abcdef0123"
+    assert [probe_image_value(value) for value in (" 3 ", 4, 5.0, "", None, f" {own}")] == [3, 4, 5, None, None, own]
+    assert probe_image_value("１") == "１"  # passed on: parse_config names it
+    for value, wanted in ((own, own), ("7", 7)):
+        raw, errors = config_from_form({**default_form(), "probe_image": value})
+        assert errors == [] and parse_config(raw).probe_image == wanted
+    check = check_form({**default_form(), "probe_image": "u:xyz"})
+    assert check.problems == [("probe_image", "probe_image 'u:xyz' is not an image id (u: and 20 hex digits)")]

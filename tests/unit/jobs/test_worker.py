@@ -88,3 +88,37 @@ def test_probe_change_is_handed_to_training_once_with_its_picture(tmp_path):
     info = store.get(job_id).info
     assert info["probe"]["image"] == 4 and info["probe"]["label"] == 1
     assert np.asarray(info["probe_images"]["4"]["pixels"]).shape == (6, 6, 1)
+
+
+def test_a_probe_change_to_a_drawn_image_is_handed_over_with_its_input_and_an_unknown_one_is_a_warning(
+        tmp_path, monkeypatch):
+    from app import services
+    from app.core.datasets import Dataset
+    from app.jobs.records import decode_probe, encode_probe
+
+    monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
+    services.reset()
+    rng = np.random.default_rng(0)
+    data = Dataset("d", rng.random((4, 28, 28, 1)), np.arange(4), rng.random((5, 28, 28, 1)), np.arange(5) % 3,
+                   ["a", "b", "c"])
+    store, job_id = running_job(tmp_path)
+    observer = StoreObserver(store, job_id)
+    observer.dataset = data
+    unknown = "u:" + "0" * 20
+    store.request_probe(job_id, unknown, "Dense_1")
+    observer.requested = store.get(job_id).probe_request
+    assert observer.probe_target() is None  # the probe stays as it was
+    assert "no drawn or uploaded image" in store.get(job_id).info["probe_warning"]
+    pixels = np.zeros((28, 28, 1), np.float32)
+    pixels[8:20, 12:16] = 1  # a "1"
+    observer.probe_inputs[observer_id := "u:" + "a" * 20] = pixels  # as the run's start would have made it
+    store.request_probe(job_id, observer_id, "Conv2D_1")
+    observer.requested = store.get(job_id).probe_request
+    assert observer.probe_target() == (observer_id, "Conv2D_1")
+    info = store.get(job_id).info
+    assert "probe_warning" not in info and info["probe"]["label"] is None
+    np.testing.assert_array_equal(info["probe_images"][observer_id]["pixels"], pixels)
+    record = decode_probe(encode_probe("Conv2D_1", observer_id, np.ones((2, 2, 1)), np.full(3, 1 / 3)))
+    assert record["image"] == observer_id
+    assert decode_probe(encode_probe("Conv2D_1", 4, np.ones((2, 2, 1)), np.full(3, 1 / 3)))["image"] == 4
+    services.reset()

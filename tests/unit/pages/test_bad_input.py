@@ -19,6 +19,9 @@ TINY_CLICK = {"points": [{"x": 0, "y": 0, "customdata": [1, 0, 0]}]}  # map 1 of
 VIEW = {"job": "0123456789ab", "epochs": 3, "status": "succeeded", "total": 3}
 UNIT_STATE = {"model": "mnist-cnn", "layer": "Conv2D_1", "unit": 3}
 UNIT = {"unit": 3, "clicked": True}
+# a 2 x 2 grey PNG as dcc.Upload sends it
+PNG = ("data:image/png;base64,"
+       "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAAAAABX3VL4AAAADklEQVR4nGNsYGBiYAAAApIAhPd8o1gAAAAASUVORK5CYII=")
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +56,10 @@ def valid_calls(pages) -> dict[str, tuple]:
         "compare.render_difference": (pages["compare"].render_difference,
                                       (3, 12, "mnist-cnn", "Conv2D_3", "3, 12", "jet")),
         "compare.on_model_change": (pages["compare"].on_model_change, ("tiny", "Conv2D_3")),
+        "compare.on_drawing": (pages["compare"].on_drawing,
+                               ({"strokes": [[[60, 40], [200, 240]]], "width": 18, "size": 280}, True, "mnist-cnn",
+                                "3, u:0123456789abcdef0123", "u:0123456789abcdef0123")),
+        "compare.on_upload": (pages["compare"].on_upload, ([PNG], True, "mnist-cnn", "3, 12")),
         "finder.render": (pages["finder"].render, ("mnist-cnn", 4, 9, "wrong", [0.0, 1.0], "probability-desc", 9,
                                                      [3])),
         "finder.on_closest": (pages["finder"].on_closest, (1, [4, 9])),

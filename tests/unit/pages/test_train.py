@@ -149,3 +149,28 @@ def test_settings_and_run_again_without_a_job(train, jobs):
     assert note == "No job shown." and all(output is no_update for output in outputs)
     *outputs, note = train.on_rerun(1, {"job": "0123456789ab", "epochs": 0, "status": "succeeded", "total": 0})
     assert "0123456789ab" in note and all(output is no_update for output in outputs)
+
+
+def test_the_form_and_watch_button_take_a_drawn_images_id_and_name_a_bad_one(train, jobs):
+    import numpy as np
+
+    own = "u:0123456789abcdef0123"  # not stored on this instance
+    message, pinned, banner_job, *marks = train.on_start(1, *form_args(train, name="own-run", probe_image=own))
+    assert "no drawn or uploaded image" in str(message.children) and banner_job is None
+    assert dict(zip(train.MARKABLE, marks, strict=True))["probe_image"] is True
+    message, *_ = train.on_start(1, *form_args(train, name="own-run", probe_image="u:xyz"))
+    assert "'u:xyz' is not an image id" in str(message.children)
+    job = queued_job(jobs, probe_image=0)
+    view = {"job": job.id, "epochs": 1, "status": "running", "total": 2}
+    message, _ = train.on_probe_now(1, own, "Conv2D_1", view)
+    assert "no drawn or uploaded image" in str(message.children)
+    message, _ = train.on_probe_now(1, " 4 ", "Conv2D_1", view)  # the field is text now
+    assert "records test image 4" in str(message.children)
+    # a record of a drawn image is shown as "your image", without a true class
+    pixels = np.zeros((28, 28, 1), np.float32)
+    jobs.update(job.id, info={"class_names": list("0123456789"),
+                              "probe_images": {own: {"image": own, "label": None, "pixels": pixels.tolist()}}})
+    jobs.add_probe(job.id, 1, "Conv2D_1", own, np.ones((26, 26, 2)), np.full(10, 0.1))
+    heatmap, image, _bars, text = train.on_probe_epoch(1, view)
+    assert heatmap["layout"]["title"]["text"].startswith(f"Conv2D_1 of your image {own} after epoch 1")
+    assert image["layout"]["title"]["text"] == f"your image {own}"

@@ -69,3 +69,19 @@ def test_with_unit_appends_the_chosen_unit_to_a_view():
     assert with_unit("", 3) == "?unit=3"
     assert with_unit("?model=m", None) == "?model=m"
     assert [with_unit(bad, 1) for bad in (None, 3, ["?a"], "model=m", "?" + "x" * 3000)] == [None] * 5
+
+
+def test_the_basket_and_compare_links_carry_the_users_own_images_by_their_ids():
+    from app.ui.links import clean_place, compare_link, parse_basket, place_links
+
+    own = "u:0123456789abcdef0123"
+    assert parse_basket(f"252,{own},u:xyz,{own},7") == [252, own, 7]
+    assert parse_basket([own, 3, "u:" + "A" * 20, "u:" + "a" * 21]) == [own, 3]
+    assert compare_link("m", [3, own, 17]) == "/compare?model=m&images=3,u%3A0123456789abcdef0123,17"
+    place = clean_place({"model": "m", "image": own})
+    assert place == {"model": "m", "image": own}
+    links = place_links(place, [4])
+    assert links["/compare"] == "/compare?model=m&images=u%3A0123456789abcdef0123,4&basket=4"
+    assert links["/"] == "/?model=m&image=u%3A0123456789abcdef0123&basket=4"
+    assert links["/classes"] == "/classes?model=m&basket=4"  # the MLP view takes test images only
+    assert clean_place({"image": "u:../../etc"}) == {}

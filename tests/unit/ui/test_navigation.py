@@ -9,3 +9,14 @@ def test_add_to_basket_appends_in_order_and_reports_what_did_not_fit():
     full = list(range(MAX_COMPARE_IMAGES))
     assert add_to_basket(full, [3, 99]) == (full, [99])
     assert add_to_basket("junk", [5]) == ([5], [])
+
+
+def test_the_basket_bar_shows_a_users_image_by_the_start_of_its_id():
+    from app.ui.navigation import basket_bar
+
+    own = "u:0123456789abcdef0123"
+    assert add_to_basket([3], [own, own]) == ([3, own], [])
+    bar = basket_bar([3, own], {"model": "mnist-cnn"})
+    badge = bar[2].to_plotly_json()["props"]
+    assert badge["children"][0] == "u:012345… " and badge["title"] == own
+    assert bar[3].href == "/compare?model=mnist-cnn&images=3,u%3A0123456789abcdef0123"
