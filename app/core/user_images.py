@@ -259,6 +259,8 @@ def _shown(model_input: np.ndarray, recipe: Any) -> np.ndarray:
 
 
 def _recipe(loaded: LoadedModel, centre: bool) -> digits.Recipe:
+    if loaded.key is None:  # a test set that is no stored model's (a training run's): nothing to key it by
+        return digits.choose_recipe(loaded.images, loaded.meta, centre)
     # The version covers the test set; meta.json's choice is keyed too (its repr: any JSON value is hashable so).
     key = (loaded.key, centre, repr(loaded.meta.get("preprocessing")))
     return _RECIPES.get_or_compute(key, lambda: digits.choose_recipe(loaded.images, loaded.meta, centre))

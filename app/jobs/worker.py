@@ -191,6 +191,7 @@ class _RunTestSet:
     images: np.ndarray
     name: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    key: None = None  # no model version: its recipe is computed, not cached
 
 
 def user_probe_input(images: UserImageStore, reference: str, dataset: Dataset) -> np.ndarray:
