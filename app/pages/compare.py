@@ -26,7 +26,7 @@ from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figu
 from app.ui import inputs
 from app.ui.components import TOOLBAR, colormap_dropdown, error_alert, labelled, output_unit_names, verdict
 from app.ui.drawing_pad import drawing_pad, drawing_pad_ids, pad_image, upload_image
-from app.ui.links import MAX_COMPARE_IMAGES, first, parse_int, query_string, with_unit
+from app.ui.links import MAX_COMPARE_IMAGES, first, grid_values_link, parse_int, query_string, with_unit
 from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
 from app.ui.unit_panel import (
     UnitIds,
@@ -190,6 +190,11 @@ def _name(subject: int | ProvidedImage) -> str:
     return f"your image {subject.key}" if isinstance(subject, ProvidedImage) else f"image {subject}"
 
 
+def _reference(subject: int | ProvidedImage) -> int | str:
+    """How a link names the image: its test-set number or ``u:<id>``."""
+    return subject.key if isinstance(subject, ProvidedImage) else subject
+
+
 def _pixels(loaded, subject: int | ProvidedImage):
     return subject.pixels if isinstance(subject, ProvidedImage) else loaded.images[subject]
 
@@ -247,7 +252,9 @@ def render_images(model_name, layer_name, images_text, cmap, current_a, current_
             position, subject, loaded,
             activation_heatmap(grid, grid_layout, cmap, zrange=zrange, title=f"{_name(subject)} · {info.name}",
                                unit_names=output_unit_names(loaded, info.name),
-                               size_px=(GRID_WIDTH_PX[column_width], GRID_HEIGHT_PX)),
+                               size_px=(GRID_WIDTH_PX[column_width], GRID_HEIGHT_PX),
+                               values_url=grid_values_link(loaded.name, loaded.version, info.name,
+                                                           _reference(subject), False)),
             column_width,
         )
         for position, ((grid, grid_layout), subject) in enumerate(zip(tiles, subjects, strict=True))
@@ -286,7 +293,7 @@ def render_difference(a, b, model_name, layer_name, images_text, cmap):
     loaded, info = open_layer(model_name, layer_name)
     engine = loaded.engine
     image_a, image_b = _subject(loaded, a, "image A"), _subject(loaded, b, "image B")
-    key_a, key_b = (image.key if isinstance(image, ProvidedImage) else image for image in (image_a, image_b))
+    key_a, key_b = (_reference(image) for image in (image_a, image_b))
     indices, _, _ = _shown_images(loaded, images_text)
     query = query_string(
         {"model": loaded.name, "layer": info.name, "images": ",".join(map(str, indices)),

@@ -19,6 +19,7 @@ from app.core.grid import tile
 from app.core.user_images import add_drawing
 from app.figures.heatmaps import decode_array
 from tests.digit_strokes import place
+from tests.figure_checks import assert_codes_stand_for
 
 UNKNOWN = "u:" + "0" * 20
 
@@ -65,9 +66,10 @@ def test_a_user_image_among_test_images_is_a_column_and_its_link_keeps_it(compar
     assert own.startswith(f"your image {seven.id} · predicted 7") and "true class" not in own
     outputs = keras_outputs(loaded, "Conv2D_3", np.stack([loaded.images[3], seven.model_input, loaded.images[17]]))
     expected, _ = tile(outputs[1])
-    np.testing.assert_allclose(decode_array(own_grid["z"]), expected, rtol=1e-4, atol=1e-5)
+    assert_codes_stand_for(own_grid, expected)
+    assert own_grid["meta"]["values"].startswith("/api/models/mnist-cnn/grid?layer=Conv2D_3&image=u%3A")
     # the shared colour scale covers the user's image too
-    np.testing.assert_allclose([own_grid["zmin"], own_grid["zmax"]], [outputs.min(), outputs.max()], rtol=1e-4)
+    np.testing.assert_allclose(own_grid["meta"]["range"], [outputs.min(), outputs.max()], rtol=1e-4)
 
     figure, query, note = compare.render_difference(seven.id, 3, "mnist-cnn", "Conv2D_3", f"3, {seven.id},17", "jet")
     expected, _ = tile(outputs[0] - outputs[1])

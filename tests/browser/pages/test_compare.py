@@ -14,12 +14,16 @@ from app.core.finder import ImageQuery, model_confusion, model_find_images
 
 PORT = 8052
 
-# zmin/zmax of every rendered grid, decoded by plotly (gd._fullData; gd.data holds base64 arrays)
+# The colour range of every rendered grid in true values, as plotly holds it (gd._fullData): zmin/zmax, or for a grid
+# sent as colour codes (zmin 0, zmax 255) the range the codes span, from its meta.
 READ_RANGES = """
 return Array.from(document.querySelectorAll(arguments[0])).map(function (el) {
     var gd = el.classList.contains('js-plotly-plot') ? el : el.querySelector('.js-plotly-plot');
     if (!gd || !gd._fullData || !gd._fullData.length) { return null; }
     var trace = gd._fullData[0];
+    if (trace.meta && trace.meta.range && trace.zmin === 0 && trace.zmax === trace.meta.levels) {
+        return [trace.meta.range[0], trace.meta.range[1], null];
+    }
     return [trace.zmin, trace.zmax, trace.zmid === undefined ? null : trace.zmid];
 });
 """

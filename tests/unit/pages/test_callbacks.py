@@ -71,8 +71,10 @@ def test_compare_cards_share_one_colour_scale_and_difference_is_b_minus_a(pages,
     assert "'x' is not an image number" in alert_text(message[0])
     grids = [column.children.children.children[2].figure["data"][0] for column in cards.children]
     outputs = layer_outputs(bundled, "Conv2D_3", [3, 12])
-    assert len({(grid["zmin"], grid["zmax"]) for grid in grids}) == 1  # one scale for every card
-    np.testing.assert_allclose([grids[0]["zmin"], grids[0]["zmax"]], [outputs.min(), outputs.max()], rtol=1e-4)
+    assert len({tuple(grid["meta"]["range"]) for grid in grids}) == 1  # one scale for every card
+    np.testing.assert_allclose(grids[0]["meta"]["range"], [outputs.min(), outputs.max()], rtol=1e-4)
+    for grid, output in zip(grids, outputs, strict=True):
+        assert_codes_stand_for(grid, tile(output)[0])
     figure, query, note = pages["compare"].render_difference(3, 12, "mnist-cnn", "Conv2D_3", "3, 12", "jet")
     expected, _ = tile(outputs[1] - outputs[0])
     np.testing.assert_allclose(decode_array(figure["data"][0]["z"]), expected, rtol=1e-4, atol=1e-5)
