@@ -177,6 +177,11 @@ def create_app() -> dash.Dash:
                  + "_dash-update-component", write_outputs=WRITE_CALLBACK_OUTPUTS, realm=TITLE)
     server.extensions["security_headers"] = SecurityHeaders(app)
     server.after_request(server.extensions["security_headers"])
+    # Dash finishes its setup (scripts registered, callbacks collected) in a before_request hook of the first
+    # request, and marks it done as it starts: a request on another thread meanwhile was served from the half-built
+    # state (500 "dash is not a registered library" for the page's scripts, seen with gunicorn's threads). One
+    # request here, before any server takes requests, completes it.
+    server.test_client().get("/healthz")
     return app
 
 
