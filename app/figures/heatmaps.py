@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import base64
 import functools
+import io
 import math
 import textwrap
 from collections.abc import Sequence
 
 import numpy as np
 import plotly.colors
+from PIL import Image, ImageDraw, ImageFont
 
 from app.core.errors import InvalidInput
 from app.core.grid import GridLayout
@@ -92,9 +94,7 @@ def _separator_traces(layout: GridLayout) -> list[dict]:
     """Thin lines between units, as two line traces (a dark one under a light one) with breaks between segments;
     none for node grids (1x1 units), where gaps would hide the values.
 
-    Traces, not layout shapes or annotations: Plotly redraws a trace's one path far faster than one element per
-    line (measured in headless chromium: a Conv2D_1 grid redrawn in ~25 ms bare, ~60 ms with these traces and the
-    map labels, 90-250 ms with the same as shapes and annotations).
+    Traces, not layout shapes: one path each for Plotly to redraw, not one element per line.
     """
     if layout.unit_height == 1 and layout.unit_width == 1:
         return []
@@ -122,17 +122,21 @@ def node_labels(layout: GridLayout, names: Sequence[str] | None = None) -> list[
     return [labels[r * layout.cols:(r + 1) * layout.cols] for r in range(layout.rows)]
 
 
-def map_label_trace(layout: GridLayout, size_px: tuple[int, int] | None, top_px: int) -> dict | None:
+def map_label_image(layout: GridLayout, size_px: tuple[int, int] | None, top_px: int) -> dict | None:
     """Each map's number as a light label on a dark box in its top-left corner, when a map is at least
     :data:`MIN_LABELLED_MAP_PX` wide at the graph's size; None for node grids (see :func:`node_labels`), for an
     unknown size and for maps too small.
 
-    One text-and-marker trace (a square marker is the box): Plotly redraws it at a fraction of the cost of one
-    annotation per map (see :func:`_separator_traces`).
+    The labels are one transparent PNG laid over the grid (a Plotly layout image), drawn once per grid layout and
+    size: Plotly lays out and measures every text it draws at every redraw, which made 64 map numbers (as a text
+    trace) cost ~80 ms of each image change in headless chromium; one image costs next to nothing.
 
     Args:
         size_px: the graph's (width, height) in px, as its page draws it.
         top_px: the figure's top margin (mode bar band and title).
+
+    Returns:
+        A Plotly layout image spanning the grid, or None.
     """
     if size_px is None or layout.unit_height == layout.unit_width == 1 or layout.n_units > MAX_LABELLED_MAPS:
         return None
@@ -142,22 +146,34 @@ def map_label_trace(layout: GridLayout, size_px: tuple[int, int] | None, top_px:
     cell_px = min(width / grid_width, height / grid_height)  # square cells fit the smaller ratio
     if cell_px * min(layout.unit_height, layout.unit_width) < MIN_LABELLED_MAP_PX:
         return None
-    units = np.arange(layout.n_units)
-    digits = np.char.str_len(units.astype(str))
-    box_px = MAP_LABEL_FONT_PX * (0.6 * digits + 0.7)  # a digit is ~0.6 em wide, plus a border
-    # The box's centre, half a box right of and below the map's top-left corner, in grid cells.
-    offset = box_px / 2 / cell_px
-    return {
-        **OVERLAY_TRACE,
-        "mode": "markers+text",
-        "x": ((units % layout.cols) * layout.unit_width - 0.5 + offset).round(3).tolist(),
-        "y": ((units // layout.cols) * layout.unit_height - 0.5 + offset).round(3).tolist(),
-        "text": units.astype(str).tolist(),
-        "textposition": "middle center",
-        "textfont": {"size": MAP_LABEL_FONT_PX, "color": "rgba(255,255,255,0.95)"},
-        "marker": {"symbol": "square", "size": np.round(box_px, 1).tolist(), "color": "rgba(0,0,0,0.45)",
-                   "line": {"width": 0}},
-    }
+    source = _map_label_png(layout.unit_height, layout.unit_width, layout.cols, layout.n_units, round(cell_px, 1))
+    return {"source": source, "xref": "x", "yref": "y", "x": -0.5, "y": -0.5, "sizex": grid_width,
+            "sizey": grid_height, "xanchor": "left", "yanchor": "top", "sizing": "stretch", "layer": "above"}
+
+
+LABEL_IMAGE_SCALE = 2  # image pixels per screen pixel: sharp on high-density screens too
+
+
+@functools.lru_cache(maxsize=32)  # a data URL of a few kB per grid layout and size: ~32 of them at most in use
+def _map_label_png(unit_height: int, unit_width: int, cols: int, n_units: int, cell_px: float) -> str:
+    """The map labels of a grid as a ``data:image/png`` URL (see :func:`map_label_image`)."""
+    rows = -(-n_units // cols)
+    scale = cell_px * LABEL_IMAGE_SCALE
+    image = Image.new("RGBA", (round(cols * unit_width * scale), round(rows * unit_height * scale)), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=MAP_LABEL_FONT_PX * LABEL_IMAGE_SCALE)
+    pad = LABEL_IMAGE_SCALE
+    for unit in range(n_units):
+        left = round((unit % cols) * unit_width * scale)
+        top = round((unit // cols) * unit_height * scale)
+        text = str(unit)
+        _, text_top, text_right, text_bottom = draw.textbbox((0, 0), text, font=font)
+        draw.rectangle((left, top, left + text_right + 2 * pad, top + text_bottom - text_top + 2 * pad),
+                       fill=(0, 0, 0, 115))
+        draw.text((left + pad, top + pad - text_top), text, font=font, fill=(255, 255, 255, 242))
+    encoded = io.BytesIO()
+    image.save(encoded, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(encoded.getvalue()).decode("ascii")
 
 
 def typed_array(values: np.ndarray) -> dict:
@@ -353,9 +369,9 @@ def activation_heatmap(
         "uirevision": str(layout.shape),
     }
     traces = [heatmap, *_separator_traces(layout)]
-    labels = map_label_trace(layout, size_px, figure_layout["margin"]["t"])
+    labels = map_label_image(layout, size_px, figure_layout["margin"]["t"])
     if labels is not None:
-        traces.append(labels)
+        figure_layout["images"] = [labels]
     figure_layout = _image_axes(figure_layout)
     if len(traces) > 1:
         # Scatter traces would widen an automatic range by a margin: the grid's own extent, fixed.
@@ -443,5 +459,6 @@ def probability_bars(probabilities: np.ndarray, class_names: list[str], label: i
         "yaxis": {"range": [0, 1.2], "title": {"text": "probability"}},
         "xaxis": {"type": "category"},
         "plot_bgcolor": "white",
+        "showlegend": False,
     }
     return {"data": traces, "layout": figure_layout}

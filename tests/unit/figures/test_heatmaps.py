@@ -130,6 +130,7 @@ def test_bars_highlight_prediction_and_mark_truth():
     assert bar["marker"]["line"]["width"] == [0, 0, 3]
     mark = figure["data"][1]
     assert (mark["x"], mark["y"], mark["text"], mark["hoverinfo"]) == (["c"], [0.2], ["true"], "skip")
+    assert figure["layout"]["showlegend"] is False  # two traces would otherwise get a legend
     assert "wrong" in figure["layout"]["title"]["text"]
     assert len(probability_bars(np.array([0.1, 0.7, 0.2]), ["a", "b", "c"], label=None)["data"]) == 1
     go.Figure(figure)
@@ -195,39 +196,60 @@ def test_small_node_grids_are_a_labelled_strip():
     assert "text" not in hm.activation_heatmap(*tile(np.zeros(1152, dtype=np.float32)))["data"][0]
 
 
-def test_maps_large_enough_carry_their_number_in_their_own_corner():
-    from app.core.grid import unit_coordinates
+def label_pixels(figure) -> np.ndarray | None:
+    """The RGBA pixels of a figure's map-label image (None without one)."""
+    import base64
+    import io
 
+    from PIL import Image
+
+    images = figure["layout"].get("images")
+    if not images:
+        return None
+    (image,) = images
+    assert image["source"].startswith("data:image/png;base64,")
+    png = base64.b64decode(image["source"].split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+
+def test_maps_large_enough_carry_their_number_in_their_own_corner():
     grid, layout = tile(np.random.default_rng(1).random((26, 26, 32), dtype=np.float32))  # 4 rows of 8 maps
     figure = activation_heatmap(grid, layout, title="t", size_px=(900, 560))
-    labels = figure["data"][-1]
-    assert labels["text"] == [str(unit) for unit in range(32)] and labels["hoverinfo"] == "skip"
-    units = unit_coordinates(layout)[..., 0]
-    for x, y, text in zip(labels["x"], labels["y"], labels["text"], strict=True):
-        # the box's centre lies in the labelled map, within its top-left quarter
-        row, col = int(y + 0.5), int(x + 0.5)
-        assert units[row, col] == int(text)
-        assert (col % 26, row % 26) < (13, 13)
+    (image,) = figure["layout"]["images"]
+    # the image spans exactly the grid, above it
+    assert (image["x"], image["y"], image["sizex"], image["sizey"]) == (-0.5, -0.5, 8 * 26, 4 * 26)
+    assert (image["xref"], image["yref"], image["xanchor"], image["yanchor"]) == ("x", "y", "left", "top")
+    pixels = label_pixels(figure)
+    per_cell = pixels.shape[1] / (8 * 26)
+    assert abs(pixels.shape[0] / (4 * 26) - per_cell) < 0.05  # square cells
+    for unit in range(32):
+        left, top = (unit % 8) * 26 * per_cell, (unit // 8) * 26 * per_cell
+        corner = pixels[int(top) + 1:int(top) + 6, int(left) + 1:int(left) + 6]
+        centre = pixels[int(top + 13 * per_cell), int(left + 13 * per_cell)]
+        assert corner[..., 3].min() > 0, unit  # each map's corner carries its label's box
+        assert centre[3] == 0, unit  # the rest of the map shows through
+    # a two-digit number takes a wider box than a one-digit one
+    box_width = [np.count_nonzero(pixels[int((unit // 8) * 26 * per_cell) + 2,
+                                         int((unit % 8) * 26 * per_cell):int((unit % 8 + 1) * 26 * per_cell), 3])
+                 for unit in (1, 11)]
+    assert box_width[1] > box_width[0] > 0
     go.Figure(figure)
-
-    def labelled(figure):
-        return any(trace.get("mode") == "markers+text" for trace in figure["data"])
 
     # a titled 300 x 380 compare card draws 16 rows of 3 x 3 maps under 20 px each: no labels; nor without a size
     small_grid, small_layout = tile(np.zeros((3, 3, 128), dtype=np.float32))
-    assert not labelled(activation_heatmap(small_grid, small_layout, title="t", size_px=(300, 380)))
-    assert labelled(activation_heatmap(small_grid, small_layout, size_px=(900, 560)))
-    assert not labelled(activation_heatmap(grid, layout))
+    assert label_pixels(activation_heatmap(small_grid, small_layout, title="t", size_px=(300, 380))) is None
+    assert label_pixels(activation_heatmap(small_grid, small_layout, size_px=(900, 560))) is not None
+    assert label_pixels(activation_heatmap(grid, layout)) is None
     # node grids are labelled in their cells instead (node_labels)
     node_grid, node_layout = tile(np.zeros(10, dtype=np.float32))
-    assert not labelled(activation_heatmap(node_grid, node_layout, size_px=(900, 560)))
+    assert label_pixels(activation_heatmap(node_grid, node_layout, size_px=(900, 560))) is None
 
 
 def test_a_map_label_needs_twenty_pixels():
     from app.core.grid import layout_for
-    from app.figures.heatmaps import COLORBAR_PX, MARGIN, map_label_trace
+    from app.figures.heatmaps import COLORBAR_PX, MARGIN, map_label_image
 
     layout = layout_for((4, 4, 8))  # one row of 8 maps of 4 x 4 cells: 32 cells wide
     width_at = lambda map_px: map_px / 4 * 32 + MARGIN["l"] + MARGIN["r"] + COLORBAR_PX  # noqa: E731
-    assert len(map_label_trace(layout, (width_at(20), 1000), 40)["text"]) == 8
-    assert map_label_trace(layout, (width_at(19.9), 1000), 40) is None
+    assert map_label_image(layout, (width_at(20), 1000), 40)["sizex"] == 32
+    assert map_label_image(layout, (width_at(19.9), 1000), 40) is None
