@@ -128,7 +128,7 @@ def map_label_image(layout: GridLayout, size_px: tuple[int, int] | None, top_px:
     unknown size and for maps too small.
 
     The labels are one transparent PNG laid over the grid (a Plotly layout image), drawn once per grid layout and
-    size: Plotly lays out and measures every text it draws at every redraw, which made 64 map numbers (as a text
+    size: Plotly lays out and measures every text it draws at every redraw, which made 128 map numbers (as a text
     trace) cost ~80 ms of each image change in headless chromium; one image costs next to nothing.
 
     Args:
