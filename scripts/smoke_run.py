@@ -241,9 +241,13 @@ def check_app(base: str, headers: dict[str, str] | None = None) -> None:
     heatmap = rendered["response"]["explore-heatmap"]["figure"]["data"][0]
     z = heatmap["z"]
     rows, cols = (int(n) for n in z["shape"].split(","))
-    if heatmap["type"] != "heatmap" or len(base64.b64decode(z["bdata"])) != rows * cols * 4:
-        raise SmokeFailure(f"the explorer's heatmap is not a {rows}x{cols} float32 grid")
-    log(f"explorer callback: {heatmap['type']} {rows}x{cols} of {LAYER}, image 0")
+    if heatmap["type"] != "heatmap" or z["dtype"] != "u1" or len(base64.b64decode(z["bdata"])) != rows * cols:
+        raise SmokeFailure(f"the explorer's heatmap is not a {rows}x{cols} grid of colour codes")
+    # The exact values the hover label reads: the grid route the figure names, the same shape in float32.
+    values = fetch(base, heatmap["meta"]["values"], what="the grid's exact values", headers=headers)
+    if len(values) != rows * cols * 4:
+        raise SmokeFailure(f"the grid's exact values are {len(values)} bytes, not {rows}x{cols} float32")
+    log(f"explorer callback: {heatmap['type']} {rows}x{cols} of {LAYER}, image 0, with its exact values")
 
 
 def serve_and_check(venv: Path, env: dict[str, str], server_log: Path, timeout_s: float) -> None:
