@@ -450,8 +450,9 @@ def probability_bars(probabilities: np.ndarray, class_names: list[str], label: i
         traces.append({**OVERLAY_TRACE, "mode": "text", "x": [class_names[label]],
                        "y": [float(np.nan_to_num(probabilities[label]))], "text": ["true"],
                        "textposition": "top center", "textfont": {"color": TRUE_COLOR, "size": 12}})
-    verdict = "correct" if predicted == label else "wrong"
-    title = f"predicted {class_names[predicted]} ({probabilities[predicted]:.1%}) · {verdict}"
+    title = f"predicted {class_names[predicted]} ({probabilities[predicted]:.1%})"
+    if label is not None:  # a drawn or uploaded image has no true class to be right or wrong about
+        title += " · correct" if predicted == label else " · wrong"
     if not np.isfinite(probabilities).all():
         title = "no prediction: the output is not finite"
     figure_layout = {

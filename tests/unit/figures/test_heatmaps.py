@@ -132,7 +132,8 @@ def test_bars_highlight_prediction_and_mark_truth():
     assert (mark["x"], mark["y"], mark["text"], mark["hoverinfo"]) == (["c"], [0.2], ["true"], "skip")
     assert figure["layout"]["showlegend"] is False  # two traces would otherwise get a legend
     assert "wrong" in figure["layout"]["title"]["text"]
-    assert len(probability_bars(np.array([0.1, 0.7, 0.2]), ["a", "b", "c"], label=None)["data"]) == 1
+    own = probability_bars(np.array([0.1, 0.7, 0.2]), ["a", "b", "c"], label=None)
+    assert len(own["data"]) == 1 and own["layout"]["title"]["text"] == "predicted b (70.0%)"  # no "wrong"
     go.Figure(figure)
 
 
