@@ -31,6 +31,8 @@ def test_copy_link_copies_the_url_of_the_view_and_says_so(dash_duo, app_store):
         "origin": dash_duo.server_url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
     dash_duo.wait_for_page(url=f"{dash_duo.server_url}/compare?model=mnist-cnn&layer=Conv2D_3&images=3,12,40&cmap=jet")
     until(lambda: len(dash_duo.find_elements(f"[id*='{compare.GRID}'] .js-plotly-plot")) == 3, 20)
+    # The page completes its query with the difference pair (first two images) once that is drawn.
+    until(lambda: "&a=3&b=12" in driver.execute_script("return window.location.href"), 20)
     url = driver.execute_script("return window.location.href")
     assert "images=3,12,40" in url and "cmap=jet" in url
 
