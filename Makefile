@@ -38,9 +38,9 @@ system-deps:
 			chromium chromium-driver redis-server >/dev/null; \
 	fi
 
-## test: lint, then the whole suite, browser tests included (headless Debian chromium)
+## test: lint, then the whole suite, browser tests included (headless Debian chromium); names the 15 slowest
 test: lint system-deps
-	$(BIN)/python -m pytest tests --headless -q -p no:cacheprovider
+	$(BIN)/python -m pytest tests --headless -q -p no:cacheprovider --durations=15
 
 test-unit: $(VENV)/.dev
 	$(BIN)/python -m pytest tests/unit -q

@@ -136,3 +136,14 @@ def app_store(tiny_store: Path, monkeypatch) -> Path:
     services.reset()
     yield tiny_store
     services.reset()
+
+
+@pytest.fixture
+def app_state(app_store: Path, tmp_path: Path, monkeypatch) -> Path:
+    """``app_store`` with a state folder of the test's own (job store, your own images), so what a test adds starts
+    from nothing and goes with it; jobs are kept in SQLite there even where REDIS_URL is set. Returns the folder."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("STATE_DIR", str(state))
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    services.reset()
+    return state

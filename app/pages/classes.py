@@ -30,7 +30,7 @@ from app.ui.unit_panel import (
     chosen_unit,
     clicked_unit,
     layer_layout,
-    register_unit_scroll,
+    register_unit_panel,
     unit_area,
     unit_from_click,
     unit_on_layer,
@@ -65,7 +65,7 @@ MLP_MESSAGE = "classes-mlp-message"
 MLP_UNIT_PANEL = "classes-mlp-unit-panel"
 
 register_url_sync(IDS)
-register_unit_scroll(UNIT)
+show_unit_panel = register_unit_panel(UNIT, IDS.model, LAYER)
 
 
 def _class_options(loaded) -> list[dict]:
@@ -338,17 +338,6 @@ def on_class_unit_choice(_a, _b, _difference, _ranking, model_name, layer_name, 
     if not ctx.triggered:
         return no_update
     return clicked_unit(ctx.triggered[0]["value"], layer_layout(model_name, layer_name))
-
-
-@callback(
-    Output(UNIT_PANEL, "children"),
-    Input(UNIT.unit, "data"),
-    State(IDS.model, "value"),
-    State(LAYER, "value"),
-)
-def on_class_unit_change(unit, model_name, layer_name):
-    """The test images that activate the chosen unit most (see :mod:`app.ui.unit_panel`); none chosen, no panel."""
-    return unit_panel("classes", model_name, layer_name, chosen_unit(unit))
 
 
 @callback(

@@ -26,17 +26,15 @@ from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figu
 from app.ui import inputs
 from app.ui.components import TOOLBAR, colormap_dropdown, error_alert, labelled, output_unit_names, verdict
 from app.ui.drawing_pad import drawing_pad, drawing_pad_ids, pad_image, upload_image
-from app.ui.links import MAX_COMPARE_IMAGES, first, grid_values_link, parse_int, query_string, with_unit
+from app.ui.links import MAX_COMPARE_IMAGES, first, grid_values_link, parse_int, query_string
 from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
 from app.ui.unit_panel import (
     UnitIds,
-    chosen_unit,
     clicked_unit,
     layer_layout,
-    register_unit_scroll,
+    register_unit_panel,
     unit_area,
     unit_on_layer,
-    unit_panel,
 )
 
 dash.register_page(__name__, path="/compare", name="Compare", title="Compare · CNN Activation Explorer", nav_order=1)
@@ -68,7 +66,7 @@ GRID_HEIGHT_PX = 380
 GRID_WIDTH_PX = {3: 300, 6: 620}
 
 register_url_sync(IDS)
-register_unit_scroll(UNIT)
+show_unit_panel, sync_query = register_unit_panel(UNIT, IDS.model, LAYER, VIEW, IDS.query)
 
 
 def layout(model=None, layer=None, images=None, cmap=None, a=None, b=None, unit=None, **_other):
@@ -209,8 +207,9 @@ def _image_card(position, subject, loaded, grid_figure, column_width):
     body = [
         dcc.Graph(id={"type": INPUT, "index": position}, figure=input_image_figure(_pixels(loaded, subject)),
                   style={"height": "140px"}, config={"displayModeBar": False, "staticPlot": True}),
+        # Two lines' height whatever the text needs, so the grids of a row start level.
         html.Div([heading, html.Span(" · "), *verdict(loaded.class_names, label, probabilities)],
-                 className="small text-break"),
+                 className="small text-break", style={"minHeight": "3em"}),
         dcc.Graph(id={"type": GRID, "index": position}, figure=grid_figure, style={"height": f"{GRID_HEIGHT_PX}px"},
                   config=TOOLBAR),
     ]
@@ -325,27 +324,6 @@ def on_unit_choice(_grid_clicks, _difference_click, model_name, layer_name, curr
     if ctx.triggered_id is None or not ctx.triggered:
         return no_update
     return clicked_unit(ctx.triggered[0]["value"], layer_layout(model_name, layer_name))
-
-
-@callback(
-    Output(UNIT_PANEL, "children"),
-    Input(UNIT.unit, "data"),
-    State(IDS.model, "value"),
-    State(LAYER, "value"),
-)
-def on_unit_change(unit, model_name, layer_name):
-    """The test images that activate the chosen unit most (see :mod:`app.ui.unit_panel`); none chosen, no panel."""
-    return unit_panel("compare", model_name, layer_name, chosen_unit(unit))
-
-
-@callback(
-    Output(IDS.query, "data"),
-    Input(VIEW, "data"),
-    Input(UNIT.unit, "data"),
-)
-def sync_query(view, unit):
-    """The query string that reopens the view and its chosen unit."""
-    return with_unit(view, chosen_unit(unit)) or no_update
 
 
 @callback(

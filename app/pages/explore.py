@@ -22,18 +22,16 @@ from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figu
 from app.ui import inputs
 from app.ui.components import colormap_dropdown, error_alert, figure_card, labelled, output_unit_names, verdict
 from app.ui.drawing_pad import drawing_pad, drawing_pad_ids, pad_image, upload_image
-from app.ui.links import compare_link, first, grid_values_link, parse_flag, parse_int, query_string, with_unit
+from app.ui.links import compare_link, first, grid_values_link, parse_flag, parse_int, query_string
 from app.ui.navigation import BASKET, add_to_basket
 from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
 from app.ui.unit_panel import (
     UnitIds,
-    chosen_unit,
     clicked_unit,
     layer_layout,
-    register_unit_scroll,
+    register_unit_panel,
     unit_area,
     unit_on_layer,
-    unit_panel,
 )
 
 dash.register_page(__name__, path="/", name="Explore", title="Explore · CNN Activation Explorer", nav_order=0)
@@ -71,7 +69,7 @@ ATTRIBUTION_CARD = "explore-attribution-card"
 HEATMAP_PX = (900, 560)
 
 register_url_sync(IDS)
-register_unit_scroll(UNIT)
+show_unit_panel, sync_query = register_unit_panel(UNIT, IDS.model, LAYER, VIEW, IDS.query)
 
 
 def _model_info(loaded) -> str:
@@ -443,27 +441,6 @@ def on_unit_choice(click_data, model_name, layer_name, current):
     if ctx.triggered_id in (IDS.model, LAYER):
         return unit_on_layer(current, model_name, layer_name)
     return clicked_unit(click_data, layer_layout(model_name, layer_name))
-
-
-@callback(
-    Output(UNIT_PANEL, "children"),
-    Input(UNIT.unit, "data"),
-    State(IDS.model, "value"),
-    State(LAYER, "value"),
-)
-def on_unit_change(unit, model_name, layer_name):
-    """The test images that activate the chosen unit most (see :mod:`app.ui.unit_panel`); none chosen, no panel."""
-    return unit_panel("explore", model_name, layer_name, chosen_unit(unit))
-
-
-@callback(
-    Output(IDS.query, "data"),
-    Input(VIEW, "data"),
-    Input(UNIT.unit, "data"),
-)
-def sync_query(view, unit):
-    """The query string that reopens the view and its chosen unit."""
-    return with_unit(view, chosen_unit(unit)) or no_update
 
 
 @callback(

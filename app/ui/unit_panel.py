@@ -20,7 +20,7 @@ from app.core.grid import GridLayout, layout_for, unit_at
 from app.core.units import RANK_BY
 from app.ui import inputs
 from app.ui.components import error_alert
-from app.ui.links import explorer_link, query_string
+from app.ui.links import explorer_link, query_string, with_unit
 from app.ui.page import open_layer
 from app.ui.thumbnails import top_images_gallery
 
@@ -58,12 +58,17 @@ def unit_area(ids: UnitIds, unit: int | None) -> html.Div:
                      dcc.Store(id=ids.scrolled)])
 
 
-def register_unit_scroll(ids: UnitIds) -> None:
-    """Scroll the panel into view when a click opened it (not when a link or a layer change did): the grids and
-    the ranking that open it fill the screen, and a panel below the fold looks like a click that did nothing.
+def register_unit_panel(ids: UnitIds, model: str, layer: str, view: str | None = None, query: str | None = None):
+    """Register a page's unit panel: the chosen unit (``ids.unit``) shows its top test images for the page's model
+    and layer dropdowns (``model``, ``layer``), scrolled into view when a click opened it. With ``view`` (a store
+    holding the query string of the page's view) and ``query`` (the page's URL store), the chosen unit is also added
+    to the URL.
 
-    Call once at import of the page module.
+    Call once at import of the page module. Returns the panel's callback (and the query's, with ``view``), so that
+    they can be called directly.
     """
+    # Scrolled only when a click opened it, not a link or a layer change: the grids and the ranking that open it
+    # fill the screen, and a panel below the fold looks like a click that did nothing.
     clientside_callback(
         ClientsideFunction(namespace="explorer", function_name="scrollUnitPanel"),
         Output(ids.scrolled, "data"),
@@ -72,6 +77,21 @@ def register_unit_scroll(ids: UnitIds) -> None:
         State(ids.panel, "id"),
         prevent_initial_call=True,
     )
+
+    @callback(Output(ids.panel, "children"), Input(ids.unit, "data"), State(model, "value"), State(layer, "value"))
+    def show_unit_panel(unit, model_name, layer_name):
+        """The test images that activate the chosen unit most; none chosen, no panel."""
+        return unit_panel(ids.prefix, model_name, layer_name, chosen_unit(unit))
+
+    if view is None:
+        return show_unit_panel
+
+    @callback(Output(query, "data"), Input(view, "data"), Input(ids.unit, "data"))
+    def sync_query(view_query, unit):
+        """The query string that reopens the view and its chosen unit."""
+        return with_unit(view_query, chosen_unit(unit)) or no_update
+
+    return show_unit_panel, sync_query
 
 
 def chosen_unit(data) -> int | None:

@@ -24,12 +24,9 @@ def card_texts(dash_duo) -> list[str]:
         "return Array.from(document.querySelectorAll(arguments[0]), el => el.innerText);", CARD_TEXT)
 
 
-def test_a_digit_drawn_on_compare_becomes_a_column_and_the_link_keeps_it(dash_duo, app_store, tmp_path,
-                                                                          monkeypatch):
+def test_a_digit_drawn_on_compare_becomes_a_column_and_the_link_keeps_it(dash_duo, app_state):
     from app.main import app
 
-    monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
-    services.reset()
     dash_duo.start_server(app, port=PORT)
     dash_duo.wait_for_page(url=f"{dash_duo.server_url}/compare?model=mnist-cnn&layer=Conv2D_1&images=3,12")
     until(lambda: len(dash_duo.find_elements(GRIDS)) == 2, 30, msg="the two test images' columns")

@@ -32,9 +32,7 @@ return window.injectedScriptRan === true;
 """
 
 
-def test_every_page_renders_under_the_content_security_policy_without_violations(dash_duo, app_store, tmp_path,
-                                                                                   monkeypatch):
-    monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
+def test_every_page_renders_under_the_content_security_policy_without_violations(dash_duo, app_state):
     from app.main import app
     from app.pages import classes, compare, explore, finder, train
 

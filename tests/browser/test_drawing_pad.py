@@ -17,12 +17,8 @@ IDS = drawing_pad_ids("explore")
 PORT = 8059
 
 
-def test_a_digit_drawn_on_the_explorer_becomes_the_view_and_its_link_reopens_it(dash_duo, app_store, tmp_path,
-                                                                               monkeypatch):
+def test_a_digit_drawn_on_the_explorer_becomes_the_view_and_its_link_reopens_it(dash_duo, app_state):
     from app.main import app
-
-    monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
-    services.reset()
 
     dash_duo.start_server(app, port=PORT)
     dash_duo.wait_for_page(url=f"{dash_duo.server_url}/?layer=Conv2D_1&image=3")

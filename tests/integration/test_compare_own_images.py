@@ -33,11 +33,8 @@ def compare():
 
 
 @pytest.fixture
-def loaded(app_store, tmp_path, monkeypatch):
-    monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
-    services.reset()
-    yield services.store().get("mnist-cnn")
-    services.reset()
+def loaded(app_state):
+    return services.store().get("mnist-cnn")
 
 
 def keras_outputs(loaded, layer: str, inputs: np.ndarray) -> np.ndarray:

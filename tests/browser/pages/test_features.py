@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dash.testing.wait import until
 
-from app import services
 from tests.browser.helpers import wait_for_figure
 from tests.browser.pages.test_compare import click_cell
 
@@ -18,10 +17,7 @@ return Array.from(document.querySelectorAll('#features-attribution .js-plotly-pl
 """
 
 
-def test_features_grid_computes_in_the_background_then_a_click_shows_the_unit(dash_duo, app_store, tmp_path,
-                                                                              monkeypatch):
-    monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
-    services.reset()
+def test_features_grid_computes_in_the_background_then_a_click_shows_the_unit(dash_duo, app_state):
     from app.main import app
 
     dash_duo.start_server(app, port=PORT)

@@ -65,10 +65,7 @@ def window_state(driver) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def train_app(app_store, tmp_path, monkeypatch):
-    monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    services.reset()
+def train_app(app_state):
     from app.main import app
 
     yield app

@@ -20,10 +20,8 @@ HOSTILE_CONFIG = {
 
 
 @pytest.fixture
-def client(app_store, tmp_path, monkeypatch):
-    monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
+def client(app_state, tmp_path, monkeypatch):
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("REDIS_URL", raising=False)
     services.reset()
     from app.main import server
 

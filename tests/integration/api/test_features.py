@@ -13,9 +13,7 @@ from app.core.features import dead_units
 
 
 @pytest.fixture
-def client(app_store, tmp_path, monkeypatch):
-    monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
-    services.reset()
+def client(app_state):
     from app.main import server
 
     yield server.test_client()

@@ -15,11 +15,9 @@ from tests.digit_strokes import huge_png, place
 
 
 @pytest.fixture
-def client(app_store, tmp_path, monkeypatch):
+def client(app_state):
     from app.main import server
 
-    monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
-    services.reset()
     return server.test_client()
 
 

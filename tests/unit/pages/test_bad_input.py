@@ -35,10 +35,8 @@ def pages():
 
 
 @pytest.fixture
-def store(app_store, tmp_path, monkeypatch):
+def store(app_store, app_state, monkeypatch):
     """The app's store, a fresh job store, and a runner that ends a started job at once instead of launching it."""
-    monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.setattr(EmbeddedRunner, "_launch", lambda runner, job: runner.store.finish(job.id, "failed"))
     services.reset()
     yield app_store
@@ -73,10 +71,10 @@ def valid_calls(pages) -> dict[str, tuple]:
         "classes.render_mlp": (pages["classes"].render_mlp, ("mnist-cnn", "Dense_1", 5, 4, 9)),
         "classes.sync_query": (pages["classes"].sync_query, ("mnist-cnn", "Conv2D_3", 4, 9, "jet", "Dense_1", 5,
                                                              UNIT)),
-        "classes.on_class_unit_change": (pages["classes"].on_class_unit_change, (UNIT, "mnist-cnn", "Conv2D_3")),
-        "explore.on_unit_change": (pages["explore"].on_unit_change, (UNIT, "mnist-cnn", "Conv2D_3")),
+        "classes.show_unit_panel": (pages["classes"].show_unit_panel, (UNIT, "mnist-cnn", "Conv2D_3")),
+        "explore.show_unit_panel": (pages["explore"].show_unit_panel, (UNIT, "mnist-cnn", "Conv2D_3")),
         "explore.sync_query": (pages["explore"].sync_query, ("?model=mnist-cnn&image=3", UNIT)),
-        "compare.on_unit_change": (pages["compare"].on_unit_change, (UNIT, "mnist-cnn", "Conv2D_3")),
+        "compare.show_unit_panel": (pages["compare"].show_unit_panel, (UNIT, "mnist-cnn", "Conv2D_3")),
         "compare.sync_query": (pages["compare"].sync_query, ("?model=mnist-cnn&images=3,4", UNIT)),
         "classes.on_model_change": (pages["classes"].on_model_change, ("tiny", "Conv2D_3", 4, 9, "Dense_1")),
         "train.on_architecture_change": (pages["train"].on_architecture_change, ("32, 64", 2, "100", "Conv2D_1")),

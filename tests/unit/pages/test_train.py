@@ -19,11 +19,8 @@ def train():
 
 
 @pytest.fixture
-def jobs(app_store, tmp_path, monkeypatch):
+def jobs(app_state):
     """A fresh job store (SQLite under a temporary STATE_DIR) behind the app's services."""
-    monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    services.reset()
     yield services.job_store()
     services.reset()
 
