@@ -38,9 +38,14 @@ system-deps:
 			chromium chromium-driver redis-server >/dev/null; \
 	fi
 
-## test: lint, then the whole suite, browser tests included (headless Debian chromium); names the 15 slowest
+## test: lint, then the whole suite, browser tests included (headless Debian chromium); names the slowest.
+## The tests without a browser run on TEST_WORKERS processes, a file to a process; the browser tests one at a
+## time, since they wait on pages that a second busy process slows past their waits.
+TEST_WORKERS ?= 2
 test: lint system-deps
-	$(BIN)/python -m pytest tests --headless -q -p no:cacheprovider --durations=15
+	$(BIN)/python -m pytest tests/unit tests/integration -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile \
+		--durations=10
+	$(BIN)/python -m pytest tests/browser --headless -q -p no:cacheprovider --durations=5
 
 test-unit: $(VENV)/.dev
 	$(BIN)/python -m pytest tests/unit -q

@@ -9,7 +9,7 @@ from dash.testing.wait import until
 
 from tests.browser.helpers import wait_for_figure
 
-PORT = 8058
+PORT = 8068
 # Page coordinates of grid cell (x, y) in a dcc.Graph, from Plotly's own axes.
 CELL_CENTRE = """
 const gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-PORT = 8057
+PORT = 8067
 PAGES = ("/", "/compare", "/finder", "/classes", "/train")
 
 DRAWN = """

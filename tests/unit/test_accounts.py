@@ -38,6 +38,9 @@ def test_lines_with_werkzeug_hashes_comments_and_blanks():
         (f":{ALICE_HASH}:editor", "a user name is"),
         ("alice:md5$salt$abcdef0123456789abcdef:editor", "not a werkzeug password hash"),
     ],
+    # named by what is wrong: a hash is salted afresh in every process, and test names must be the same in each
+    ids=["plain password", "two fields", "one field", "unknown role", "fields swapped", "space in name", "no name",
+         "unknown hash method"],
 )
 def test_bad_lines_are_named_by_number_and_never_shown(line, message):
     with pytest.raises(AccountsError) as refused:

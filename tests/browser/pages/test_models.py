@@ -9,7 +9,7 @@ from dash.testing.wait import until
 
 from tests.conftest import build_tiny_model, tiny_test_set
 
-PORT = 8056
+PORT = 8066
 
 
 def test_upload_report_and_delete_in_the_browser(dash_duo, app_store, tmp_path):
