@@ -67,6 +67,9 @@ PIECE_PX = 8.0
 # The most values it computes at once (float32: 8 MB an array): one chunk for a drawing on the pad (~80,000), many
 # for a huge pen on a 2,000 px canvas, whose windows would otherwise take gigabytes.
 RASTER_CHUNK = 2**21
+# The most values a drawing may cost the rasteriser (its pieces times their window): 0.2-2 s at the 15-45 ns a value
+# measured here. A digit on the pad costs ~80,000; an 18 px pen may draw 250 widths of a 2,000 px canvas.
+MAX_RASTER_VALUES = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -163,7 +166,30 @@ def parse_strokes(strokes: Any, width: Any, size: Any) -> tuple[list[np.ndarray]
         polylines.append(points)
     if not polylines:
         raise InvalidInput("the canvas is empty: draw a digit first")
+    cost = raster_values(polylines, float(width))
+    if cost > MAX_RASTER_VALUES:
+        raise InvalidInput(f"the drawing is too long for its pen: {cost:,} values to draw, at most "
+                           f"{MAX_RASTER_VALUES:,} are taken (fewer or shorter strokes, or a thinner pen)")
     return polylines, float(width), int(round(size))
+
+
+def _pieces(polylines: list[np.ndarray], width: float):
+    """The segments of the drawing and how :func:`rasterise` cuts them: ``(starts, steps, parts, reach, window)``,
+    each segment ``i`` from ``starts[i]`` by ``steps[i]`` in ``parts[i]`` pieces, each inking a square ``window``
+    around it (a one-point stroke is one segment of length 0)."""
+    reach = width / 2 + 0.5
+    piece = max(PIECE_PX, width / 2)
+    starts = np.concatenate([points if len(points) == 1 else points[:-1] for points in polylines])
+    steps = np.concatenate([points if len(points) == 1 else points[1:] for points in polylines]) - starts
+    parts = np.maximum(np.ceil(np.hypot(steps[:, 0], steps[:, 1]) / piece).astype(np.int64), 1)
+    return starts, steps, parts, reach, math.ceil(piece + 2 * reach) + 1
+
+
+def raster_values(polylines: list[np.ndarray], width: float) -> int:
+    """How many values :func:`rasterise` computes for the drawing (its work and, per chunk, its memory), known
+    before drawing it."""
+    _, _, parts, _, window = _pieces(polylines, width)
+    return int(parts.sum()) * window * window
 
 
 def rasterise(polylines: list[np.ndarray], width: float, size: int) -> np.ndarray:
@@ -180,13 +206,8 @@ def rasterise(polylines: list[np.ndarray], width: float, size: int) -> np.ndarra
     canvases), and each pixel keeps its largest ink (``np.maximum.at``). Distances are float32 relative to each
     window's corner: within 2e-6 of float64 for a pad's pen anywhere on the canvas, 4e-5 for a 1,000 px pen.
     """
-    reach = width / 2 + 0.5
-    piece = max(PIECE_PX, width / 2)
-    starts = np.concatenate([points if len(points) == 1 else points[:-1] for points in polylines])
-    step = np.concatenate([points if len(points) == 1 else points[1:] for points in polylines]) - starts
-    parts = np.maximum(np.ceil(np.hypot(step[:, 0], step[:, 1]) / piece).astype(np.int64), 1)
+    starts, step, parts, reach, window = _pieces(polylines, width)
     ends = np.cumsum(parts)  # pieces of segment i: ends[i] - parts[i] up to ends[i]
-    window = math.ceil(piece + 2 * reach) + 1
     spare = size * size  # where pixels outside the canvas are inked
     canvas = np.zeros(spare + 1, dtype=np.float32)
     centres = np.arange(window, dtype=np.float32) + 0.5

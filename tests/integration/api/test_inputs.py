@@ -96,6 +96,9 @@ BAD_JSON = {
     "array out of range": ({"array": [[9.0] * 28] * 28}, 400, "range"),
     "neither": ({"pixels": 1}, 400, "strokes"),
     "centre not a boolean": ({**drawing(), "centre": "maybe"}, 400, "centre"),
+    # 20,000 points corner to corner with the thinnest pen: ~850 million values to draw
+    "a scribble too long for its pen": ({"strokes": [[[0, 0], [2000, 2000]] * 10_000], "width": 0.5, "size": 2000},
+                                        400, "too long for its pen"),
 }
 
 

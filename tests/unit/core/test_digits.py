@@ -183,6 +183,23 @@ def test_malformed_drawings_are_refused_with_a_reason(strokes, width, size, reas
         digits.parse_strokes(strokes, width, size)
 
 
+def test_a_drawings_cost_is_known_before_drawing_and_too_costly_a_drawing_is_refused():
+    # by hand: an 18 px pen cuts an 80 px stroke into ceil(80 / 9) = 9 pieces, each inking a window of
+    # ceil(9 + 2 * 9.5) + 1 = 29 px square; a dot is one piece
+    assert digits.raster_values([np.array([[10.0, 10.0], [90.0, 10.0]])], 18.0) == 9 * 29 * 29
+    assert digits.raster_values([np.array([[10.0, 10.0]])], 18.0) == 29 * 29
+    for digit in range(10):
+        polylines, pen, _ = digits.parse_strokes(place(digit, 70, 40, 200), 18, 280)
+        assert digits.raster_values(polylines, pen) < digits.MAX_RASTER_VALUES / 100
+
+    scribble = [[[0, 0], [2000, 2000]] * 10_000]  # within every other limit: 20,000 points on the canvas
+    with pytest.raises(InvalidInput, match="too long for its pen") as refused:
+        digits.parse_strokes(scribble, 0.5, 2000)
+    assert f"{digits.MAX_RASTER_VALUES:,} are taken" in str(refused.value)
+    fewer = [[[0, 0], [2000, 2000]] * 200]  # 399 diagonals: ~17 million values, taken
+    assert len(digits.parse_strokes(fewer, 0.5, 2000)[0][0]) == 400
+
+
 def test_a_blank_picture_is_refused():
     with pytest.raises(InvalidInput, match="empty"):
         digits.preprocess(np.zeros((280, 280), np.float32), MNIST_RECIPE, ink=True)
