@@ -180,7 +180,8 @@ def create_app() -> dash.Dash:
     # Dash finishes its setup (scripts registered, callbacks collected) in a before_request hook of the first
     # request, and marks it done as it starts: a request on another thread meanwhile was served from the half-built
     # state (500 "dash is not a registered library" for the page's scripts, seen with gunicorn's threads). One
-    # request here, before any server takes requests, completes it.
+    # request here, before any server takes requests, completes it: to /healthz, the one route open without a
+    # login (a 401 from the login's check would leave the setup undone).
     server.test_client().get("/healthz")
     return app
 
