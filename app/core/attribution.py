@@ -211,7 +211,7 @@ class GradientModels:
             logits = self.logits()
             spec = tf.TensorSpec((None, *self.image_shape), tf.float32)
 
-            @tf.function(input_signature=[spec, tf.TensorSpec((), tf.int32)])
+            @tf.function(input_signature=[spec, tf.TensorSpec((), tf.int32)], autograph=False)
             def gradient(images, class_index):
                 with tf.GradientTape() as tape:
                     tape.watch(images)
@@ -240,7 +240,7 @@ class GradientModels:
             submodel = self.graph.model([self.graph.tensors[position], head])
             spec = tf.TensorSpec((None, *self.image_shape), tf.float32)
 
-            @tf.function(input_signature=[spec, tf.TensorSpec((), tf.int32)])
+            @tf.function(input_signature=[spec, tf.TensorSpec((), tf.int32)], autograph=False)
             def maps_and_gradients(images, class_index):
                 with tf.GradientTape() as tape:
                     maps, scores = submodel(images, training=False)

@@ -166,12 +166,12 @@ def _optimiser(models: GradientModels, layer_name: str, settings: Settings) -> C
             outputs = tf.reduce_mean(outputs, axis=(1, 2))
         return tf.gather(outputs, units, axis=1, batch_dims=1)
 
-    @tf.function(input_signature=[spec, tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None, 2), tf.int32)])
+    # An explicit while loop, not autograph: autograph parses Python source with ast, which CPython 3.11.7 does not
+    # guard between threads (the trace runs in a job's thread beside the server's).
+    @tf.function(input_signature=[spec, tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None, 2), tf.int32)],
+                 autograph=False)
     def ascend(start, units, shifts):
-        images = start
-        first = tf.zeros_like(start)
-        second = tf.zeros_like(start)
-        for step in tf.range(tf.shape(shifts)[0]):
+        def step_once(step, images, first, second):
             with tf.GradientTape() as tape:
                 tape.watch(images)
                 shifted = tf.roll(images, shift=shifts[step], axis=[1, 2])
@@ -185,7 +185,11 @@ def _optimiser(models: GradientModels, layer_name: str, settings: Settings) -> C
             first = beta1 * first + (1 - beta1) * gradient
             second = beta2 * second + (1 - beta2) * tf.square(gradient)
             corrected = (first / (1 - beta1**count)) / (tf.sqrt(second / (1 - beta2**count)) + epsilon)
-            images = tf.clip_by_value(images - rate * corrected, low, high)
+            return step + 1, tf.clip_by_value(images - rate * corrected, low, high), first, second
+
+        steps = tf.shape(shifts)[0]
+        _, images, _, _ = tf.while_loop(lambda step, *_: step < steps, step_once,
+                                        [tf.constant(0), start, tf.zeros_like(start), tf.zeros_like(start)])
         return images, unit_objective(images, units)
 
     return ascend
