@@ -22,7 +22,15 @@ from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figu
 from app.ui import inputs
 from app.ui.components import colormap_dropdown, error_alert, figure_card, labelled, output_unit_names, verdict
 from app.ui.drawing_pad import drawing_pad, drawing_pad_ids, pad_image, upload_image
-from app.ui.links import compare_link, first, grid_values_link, parse_flag, parse_int, query_string
+from app.ui.links import (
+    compare_link,
+    first,
+    grid_values_link,
+    parse_flag,
+    parse_int,
+    query_string,
+    training_link,
+)
 from app.ui.navigation import BASKET, add_to_basket
 from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
 from app.ui.unit_panel import (
@@ -287,6 +295,9 @@ def render(model_name, layer_name, image, cmap, reverse, scale, own_image=None):
                           "cmap": cmap, "reverse": reverse, "scale": scale})
     title = "your image · what the model sees" if label is None else f"input · class {names[label]}"
     described = verdict(names, label, probabilities)
+    if own_image is not None:  # the test set of a new run need not be this model's: only an own image is the same
+        described += [html.Span(" · "), html.A("watch it learn", href=training_link(index.key),
+                                                title="a training run that shows this image at every epoch")]
     return (
         heatmap,
         input_image_figure(pixels, title),

@@ -35,7 +35,7 @@ from app.jobs.forms import (
 from app.jobs.records import JobNotFound, JobRunning
 from app.ui import inputs
 from app.ui.components import SMALL_CHART, TOOLBAR, error_alert, info_alert
-from app.ui.links import explorer_link, first, job_link
+from app.ui.links import explorer_link, first, image_item, job_link
 from app.ui.training_form import (
     FIELD,
     FORM_MESSAGE,
@@ -80,10 +80,14 @@ STATUS_COLORS = {"queued": "secondary", "running": "primary", "succeeded": "succ
                  "stopped": "warning"}
 
 
-def layout(job=None, **_other):
-    """The page; ``?job=<id>`` shows that job instead of following the current one."""
+def layout(job=None, probe=None, **_other):
+    """The page; ``?job=<id>`` shows that job instead of following the current one, ``?probe=`` fills the form's
+    watched image (a test-image number or a drawn or uploaded image's ``u:`` id; anything else is left out)."""
     values = default_form()
     values["name"] = services.store().free_name(values["name"])
+    watched = image_item(first(probe))
+    if watched is not None:
+        values["probe_image"] = watched
     job = inputs.job_id_or_none(first(job))
     form = training_form(values)
     refusal = write_refusal()

@@ -46,12 +46,17 @@ def compare_link(model_name: str | None, images: Iterable[int | str], layer: str
                  cmap: str | None = None) -> str:
     """The compare URL of ``images`` (test-image numbers and user images' ``u:`` ids), in the given order."""
     return "/compare" + query_string(
-        {"model": model_name, "layer": layer, "images": ",".join(str(_image_item(i)) for i in images),
+        {"model": model_name, "layer": layer, "images": ",".join(str(image_item(i)) for i in images),
          "cmap": cmap}
     )
 
 
-def _image_item(item) -> int | str | None:
+def training_link(probe: int | str) -> str:
+    """The training page with its form watching ``probe`` (a test-image number or a user image's ``u:`` id)."""
+    return "/train" + query_string({"probe": image_item(probe)})
+
+
+def image_item(item) -> int | str | None:
     """A test-image number (a non-negative int, or its text) or a user image's id, else None."""
     if isinstance(item, str) and is_user_image(item.strip()):
         return item.strip()
@@ -91,7 +96,7 @@ def parse_basket(raw, limit: int = MAX_COMPARE_IMAGES) -> list[int | str]:
         return []
     basket: list[int | str] = []
     for item in items:
-        value = _image_item(item)
+        value = image_item(item)
         if value is not None and value not in basket:
             basket.append(value)
     return basket[:limit]
@@ -107,7 +112,7 @@ def clean_place(raw) -> dict[str, str | int]:
         value = raw.get(key)
         if isinstance(value, str) and 0 < len(value) <= MAX_PLACE_TEXT:
             place[key] = value
-    image = _image_item(raw.get("image"))
+    image = image_item(raw.get("image"))
     if image is not None:
         place["image"] = image
     return place

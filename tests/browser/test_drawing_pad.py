@@ -54,6 +54,10 @@ def test_a_digit_drawn_on_the_explorer_becomes_the_view_and_its_link_reopens_it(
     reopened = wait_for_figure(dash_duo, "explore-heatmap", lambda state: f"u:{own}" in state["title"])
     assert reopened["z"] == drawn["z"]
     assert "predicted 7" in dash_duo.find_element("#explore-image-info").text
+    # "watch it learn": the training page's form watches the drawn 7
+    dash_duo.find_element("#explore-image-info a").click()
+    until(lambda: dash_duo.find_elements("#train-probe-image"), 20, msg="the training form")
+    assert dash_duo.find_element("#train-probe-image").get_attribute("value") == f"u:{own}"
 
     dash_duo.driver.switch_to.window(dash_duo.driver.window_handles[0])
     clear = dash_duo.find_element(f"#{IDS.clear}")

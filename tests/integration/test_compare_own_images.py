@@ -136,3 +136,30 @@ def test_explores_compare_buttons_carry_the_shown_own_image_by_its_id(compare, l
     assert explore.on_add_to_compare(1, [3], 5, shown) == ([3, seven.id], f"Your image {seven.id} is in the basket.")
     # without an own image shown, the test image as before
     assert explore.on_add_to_compare(1, [3], 5, None) == ([3, 5], "Image 5 is in the basket.")
+
+
+def test_explore_offers_a_shown_own_image_to_a_training_run_whose_form_then_watches_it(compare, loaded):
+    from urllib.parse import parse_qs, urlsplit
+
+    from app.pages import explore, train
+
+    seven = add_drawing(services.user_images(), loaded, place(7, 70, 40, 200), 18, 280)
+    shown = {"id": seven.id, "over": 5, "source": "pad"}
+    *_, info, _query, _message = explore.render("mnist-cnn", "Conv2D_1", 5, "jet", False, False, shown)
+    links = [part for part in info[1:] if type(part).__name__ == "A"]
+    assert [link.children for link in links] == ["watch it learn"]
+    href = links[0].href
+    assert urlsplit(href).path == "/train" and parse_qs(urlsplit(href).query) == {"probe": [seven.id]}
+    *_, info, _query, _message = explore.render("mnist-cnn", "Conv2D_1", 5, "jet", False, False, None)
+    assert not [part for part in info if type(part).__name__ == "A"]  # a test image: no link
+
+    def watched(**query):
+        fields = [part for part in train.layout(**query)._traverse()
+                  if getattr(part, "id", None) == train.FIELD["probe_image"]]
+        assert len(fields) == 1
+        return fields[0].value
+
+    assert watched(probe=parse_qs(urlsplit(href).query)["probe"][0]) == seven.id
+    assert watched(probe="12") == 12
+    for bad in ("u:xyz", "-1", "1_0", "x" * 5000, ""):
+        assert watched(probe=bad) == 0  # left out: the form's default
