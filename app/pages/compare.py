@@ -32,6 +32,7 @@ from app.ui.unit_panel import (
     UnitIds,
     clicked_unit,
     layer_layout,
+    register_unit_in_url,
     register_unit_panel,
     unit_area,
     unit_on_layer,
@@ -66,7 +67,8 @@ GRID_HEIGHT_PX = 380
 GRID_WIDTH_PX = {3: 300, 6: 620}
 
 register_url_sync(IDS)
-show_unit_panel, sync_query = register_unit_panel(UNIT, IDS.model, LAYER, VIEW, IDS.query)
+show_unit_panel = register_unit_panel(UNIT, IDS.model, LAYER)
+sync_query = register_unit_in_url(UNIT, VIEW, IDS.query)
 
 
 def layout(model=None, layer=None, images=None, cmap=None, a=None, b=None, unit=None, **_other):

@@ -37,6 +37,7 @@ from app.ui.unit_panel import (
     UnitIds,
     clicked_unit,
     layer_layout,
+    register_unit_in_url,
     register_unit_panel,
     unit_area,
     unit_on_layer,
@@ -77,7 +78,8 @@ ATTRIBUTION_CARD = "explore-attribution-card"
 HEATMAP_PX = (900, 560)
 
 register_url_sync(IDS)
-show_unit_panel, sync_query = register_unit_panel(UNIT, IDS.model, LAYER, VIEW, IDS.query)
+show_unit_panel = register_unit_panel(UNIT, IDS.model, LAYER)
+sync_query = register_unit_in_url(UNIT, VIEW, IDS.query)
 
 
 def _model_info(loaded) -> str:

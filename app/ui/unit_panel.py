@@ -58,14 +58,11 @@ def unit_area(ids: UnitIds, unit: int | None) -> html.Div:
                      dcc.Store(id=ids.scrolled)])
 
 
-def register_unit_panel(ids: UnitIds, model: str, layer: str, view: str | None = None, query: str | None = None):
+def register_unit_panel(ids: UnitIds, model: str, layer: str):
     """Register a page's unit panel: the chosen unit (``ids.unit``) shows its top test images for the page's model
-    and layer dropdowns (``model``, ``layer``), scrolled into view when a click opened it. With ``view`` (a store
-    holding the query string of the page's view) and ``query`` (the page's URL store), the chosen unit is also added
-    to the URL.
+    and layer dropdowns (``model``, ``layer``), scrolled into view when a click opened it.
 
-    Call once at import of the page module. Returns the panel's callback (and the query's, with ``view``), so that
-    they can be called directly.
+    Call once at import of the page module. Returns the panel's callback, so that it can be called directly.
     """
     # Scrolled only when a click opened it, not a link or a layer change: the grids and the ranking that open it
     # fill the screen, and a panel below the fold looks like a click that did nothing.
@@ -83,15 +80,20 @@ def register_unit_panel(ids: UnitIds, model: str, layer: str, view: str | None =
         """The test images that activate the chosen unit most; none chosen, no panel."""
         return unit_panel(ids.prefix, model_name, layer_name, chosen_unit(unit))
 
-    if view is None:
-        return show_unit_panel
+    return show_unit_panel
+
+
+def register_unit_in_url(ids: UnitIds, view: str, query: str):
+    """Register the query of a page whose view keeps its query string in the store ``view``: that query plus the
+    chosen unit goes to the page's URL store ``query``. Call once at import of the page module; returns the
+    callback."""
 
     @callback(Output(query, "data"), Input(view, "data"), Input(ids.unit, "data"))
     def sync_query(view_query, unit):
         """The query string that reopens the view and its chosen unit."""
         return with_unit(view_query, chosen_unit(unit)) or no_update
 
-    return show_unit_panel, sync_query
+    return sync_query
 
 
 def chosen_unit(data) -> int | None:
