@@ -20,6 +20,10 @@
   method, so the time taken does not tell which names exist. A hash check costs ~0.2 s of CPU (scrypt): each
   outcome is remembered in a bounded cache under a keyed digest of the credentials (never the credentials), so a
   page polling twice a second costs one check, not two a second.
+- Guessing is limited (:mod:`app.login_limits`): credentials not remembered yet get a password check only while
+  their client address and user name are under their failed-login limits and the process's share of CPU time
+  for password checks allows it; otherwise a 429 with ``Retry-After``, at no hash's cost. Remembered credentials
+  skip the limits.
 - The users file is reloaded when it changes (``python -m app.users`` edits it); a reload that fails is logged and
   locks everyone of the file out until it is fixed. Nothing here logs a password, a hash or a header.
 """
@@ -29,9 +33,11 @@ from __future__ import annotations
 import base64
 import hmac
 import logging
+import math
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from hashlib import sha256
@@ -43,6 +49,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from app.accounts import EDITOR, Account, AccountsError, read_accounts
 from app.config import Settings
 from app.core.cache import LRUCache
+from app.login_limits import LoginLimits
 
 logger = logging.getLogger(__name__)
 
@@ -144,15 +151,25 @@ class UserTable:
 
     def check(self, name: str, password: str) -> User | None:
         """The user ``name`` if ``password`` is theirs, else None."""
+        known = self.remembered(name, password)
+        return (known or None) if known is not None else self.verify(name, password)
+
+    def remembered(self, name: str, password: str) -> User | bool | None:
+        """The outcome of an earlier check of these credentials, without a password check: the user, False (they
+        were wrong), or None (not checked yet, or forgotten)."""
+        self._reload_if_changed()
+        return self._verified.get(self._digest(name, password))
+
+    def verify(self, name: str, password: str) -> User | None:
+        """Check the password (one hash check) and remember the outcome; the user, or None."""
         self._reload_if_changed()
         accounts, verified = self._accounts, self._verified
-        key = hmac.new(self._key, f"{len(name)}:{name}:{password}".encode(), sha256).digest()
-        known = verified.get(key)
-        if known is not None:
-            return known or None
         user = self._verify(accounts, name, password)
-        verified.put(key, user or False)
+        verified.put(self._digest(name, password), user or False)
         return user
+
+    def _digest(self, name: str, password: str) -> bytes:
+        return hmac.new(self._key, f"{len(name)}:{name}:{password}".encode(), sha256).digest()
 
     def _verify(self, accounts: list[Account], name: str, password: str) -> User | None:
         match = None
@@ -206,6 +223,16 @@ def callback_output_ids(output: str) -> set[str]:
     return {part.rsplit(".", 1)[0].replace("\\.", ".") for part in parts}
 
 
+def client_address(proxy_hops: int) -> str:
+    """The address a request comes from: the connection's, or behind ``proxy_hops`` reverse proxies the one the
+    farthest of them saw (``X-Forwarded-For``, read from the right: entries further left are the client's say)."""
+    if proxy_hops:
+        hops = [hop.strip() for value in request.headers.getlist("X-Forwarded-For") for hop in value.split(",")]
+        if len(hops) >= proxy_hops:
+            return hops[-proxy_hops][:64]
+    return request.remote_addr or ""
+
+
 def _error(status: int, message: str) -> Response:
     response = jsonify(error=message)
     response.status_code = status
@@ -232,6 +259,8 @@ class Gate:
         self.realm = realm.replace('"', "'")
         self._table: UserTable | None = None
         self._table_for: Settings | None = None
+        self._limits: LoginLimits | None = None
+        self._limits_for: Settings | None = None
         self._lock = threading.Lock()
 
     def users(self) -> UserTable | None:
@@ -244,14 +273,40 @@ class Gate:
                     self._table_for = settings
         return self._table
 
-    def check_credentials(self, header: str | None) -> User | None:
-        """The user an ``Authorization`` header proves, or None; never raises, whatever the header."""
+    def limits(self) -> LoginLimits:
+        """The login limits of the current settings (counters start afresh when the settings change)."""
+        settings = self._settings()
+        if self._limits_for is not settings:
+            with self._lock:
+                if self._limits_for is not settings:
+                    self._limits = LoginLimits(settings.login_failures_per_client, settings.login_failures_per_account,
+                                               settings.login_lockout_seconds, settings.password_check_percent / 100)
+                    self._limits_for = settings
+        return self._limits
+
+    def check_credentials(self, header: str | None, client: str = "") -> User | float | None:
+        """The user an ``Authorization`` header proves; None if it proves nobody; or, for credentials not known
+        yet while ``client`` or the name is over its login limits, the seconds to wait. Never raises."""
         credentials = basic_credentials(header)
         if credentials is None:
             return None
         try:
             table = self.users()
-            return table.check(*credentials) if table else None
+            if table is None:
+                return None
+            known = table.remembered(*credentials)
+            if known is not None:
+                return known or None
+            limits = self.limits()
+            wait = limits.refusal(client, credentials[0])
+            if wait is not None:
+                return wait
+            started = time.thread_time()
+            user = table.verify(*credentials)
+            limits.spent(time.thread_time() - started)
+            if user is None:
+                limits.failed(client, credentials[0])
+            return user
         except Exception as exc:  # a bug here must refuse the login, not answer 500 with a traceback of secrets
             logger.error("credential check failed (%s)", type(exc).__name__)
             return None
@@ -264,7 +319,13 @@ class Gate:
         user = None
         if settings.login_required:
             header = request.headers.get("Authorization")
-            user = self.check_credentials(header)
+            user = self.check_credentials(header, client_address(settings.proxy_hops))
+            if isinstance(user, float):
+                logger.info("login refused for a while: too many failed logins or password checks (from %s)",
+                            request.remote_addr)
+                response = _error(429, "too many failed logins: try again later")
+                response.headers["Retry-After"] = str(math.ceil(user))
+                return response
             if user is None:
                 if header:
                     logger.info("login failed from %s", request.remote_addr)

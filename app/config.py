@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,10 @@ DEFAULT_MAX_UPLOAD_BYTES = 200_000_000
 # A drawn digit is a few kB of strokes; a phone photo of one a few MB.
 DEFAULT_MAX_IMAGE_BYTES = 10_000_000
 MB = 10**6
+# Names a browser uses for this machine itself: the hosts an instance answers to unless ALLOWED_HOSTS says more.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+# Addresses that mean "every interface" when listened on: not a name a browser sends.
+WILDCARD_ADDRESSES = ("0.0.0.0", "::", "")
 
 
 class SettingsError(ValueError):
@@ -78,6 +83,22 @@ def _file_accounts(path: Path | None, quick_start: dict[str, str]) -> tuple[Acco
     return accounts
 
 
+def _allowed_hosts(env: dict[str, str], host: str) -> tuple[str, ...]:
+    """``ALLOWED_HOSTS``: host names and addresses, comma separated (``.example.org`` for a domain and its
+    subdomains, ``*`` for any); unset, the loopback names and ``HOST`` when it names one interface."""
+    raw = env.get("ALLOWED_HOSTS", "").strip()
+    if not raw:
+        own = () if host in WILDCARD_ADDRESSES else (host.lower().strip("[]"),)
+        return tuple(dict.fromkeys(LOOPBACK_HOSTS + own))
+    hosts = []
+    for entry in filter(None, (part.strip().lower() for part in raw.split(","))):
+        name = entry.strip("[]")
+        if name != "*" and not re.fullmatch(r"\.?[a-z0-9.-]+|[0-9a-f:.]+", name):
+            raise SettingsError(f"ALLOWED_HOSTS: {entry[:80]!r} is not a host name, an address, .domain or *")
+        hosts.append(name)
+    return tuple(hosts)
+
+
 def _megabytes_setting(env: dict[str, str], key: str, default_bytes: int, low: int = 1) -> int:
     """A size given in MB (decimal) in the environment, as bytes."""
     return MB * _int_setting(env, key, default_bytes // MB, low, 10_000_000)
@@ -110,6 +131,17 @@ class Settings:
             (``MAX_UPLOAD_BYTES``).
         max_image_bytes: the largest drawn or uploaded image request (``POST /api/models/<name>/inputs``), 413
             beyond it (``MAX_IMAGE_BYTES``).
+        allowed_hosts: the host names (``Host`` header) the instance answers to; other hosts get 400
+            (``ALLOWED_HOSTS``, see :mod:`app.request_checks`).
+        login_failures_per_client, login_failures_per_account: failed logins a worker process takes from one
+            client address, and for one user name, within ``login_lockout_seconds``; past either, a login that is
+            not already known good is answered 429 without a password check (``LOGIN_FAILURES_PER_CLIENT``,
+            ``LOGIN_FAILURES_PER_ACCOUNT``, ``LOGIN_LOCKOUT_SECONDS``).
+        password_check_percent: the share of one core, in percent, that a worker process spends on password
+            checks at most (on average, in bursts of a second); beyond it a new login is answered 429
+            (``PASSWORD_CHECK_PERCENT``).
+        proxy_hops: how many reverse proxies stand in front and add ``X-Forwarded-For``; the client address of
+            the login limits is read from there (``PROXY_HOPS``, 0: the connection's own address).
         user_images_kept: how many drawn and uploaded images are kept at most in ``state_dir``, the oldest evicted
             down to a 20th below it when it is passed (``USER_IMAGES_KEPT``).
     """
@@ -134,6 +166,12 @@ class Settings:
     auth_users_file: Path | None = None
     accounts: tuple[Account, ...] = ()
     read_only: bool = False
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
+    login_failures_per_client: int = 10
+    login_failures_per_account: int = 10
+    login_lockout_seconds: int = 300
+    password_check_percent: int = 25
+    proxy_hops: int = 0
 
     @property
     def login_required(self) -> bool:
@@ -172,4 +210,10 @@ class Settings:
             auth_users_file=users_file,
             accounts=_file_accounts(users_file, users),
             read_only=_bool_setting(env, "READ_ONLY"),
+            allowed_hosts=_allowed_hosts(env, env.get("HOST") or "127.0.0.1"),
+            login_failures_per_client=_int_setting(env, "LOGIN_FAILURES_PER_CLIENT", 10, 1, 1_000_000),
+            login_failures_per_account=_int_setting(env, "LOGIN_FAILURES_PER_ACCOUNT", 10, 1, 1_000_000),
+            login_lockout_seconds=_int_setting(env, "LOGIN_LOCKOUT_SECONDS", 300, 1, 86_400),
+            password_check_percent=_int_setting(env, "PASSWORD_CHECK_PERCENT", 25, 1, 100),
+            proxy_hops=_int_setting(env, "PROXY_HOPS", 0, 0, 10),
         )

@@ -16,12 +16,12 @@ from flask.json.provider import DefaultJSONProvider
 from flask_compress import Compress
 from werkzeug.exceptions import HTTPException
 
-from app import auth, services
+from app import auth, request_checks, services
 from app.api import api
 from app.core.limits import json_safe
 from app.ui.copy_link import register_copy_link
 from app.ui.model_admin import DELETE_MESSAGE
-from app.ui.navigation import navbar
+from app.ui.navigation import PAGES_LOCATION, navbar
 from app.ui.training_form import FORM_MESSAGE
 
 APP_DIR = Path(__file__).resolve().parent
@@ -69,6 +69,33 @@ def refuse_malformed_callback(error: Exception):
         return jsonify(error=f"malformed callback request ({type(error).__name__})"), 400
     logger.exception("unexpected error in %s", request.path)
     return jsonify(error=f"internal error: {type(error).__name__}"), 500
+
+
+def refuse_forged_location():
+    """A callback request whose page location is not what a browser's address bar holds (a pathname that is not
+    text starting with "/", a search that is not text) is a 400: Dash's pages router, which reads it, would fail
+    on it with a traceback logged for every such request."""
+    if request.path != "/_dash-update-component":
+        return None
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return None  # left to Dash and refuse_malformed_callback
+    for entry in [*_listed(body.get("inputs")), *_listed(body.get("state"))]:
+        if not isinstance(entry, dict) or entry.get("id") != PAGES_LOCATION:
+            continue
+        value = entry.get("value")
+        if entry.get("property") == "pathname" and not (isinstance(value, str) and value.startswith("/")):
+            return jsonify(error="malformed callback request: the page's pathname must be text starting with /"), 400
+        if entry.get("property") == "search" and not (value is None or isinstance(value, str)):
+            return jsonify(error="malformed callback request: the page's search must be text"), 400
+    return None
+
+
+def _listed(value: Any) -> list:
+    """Dash's ``inputs``/``state``: a list whose items are entries or, for pattern-matching ids, lists of them."""
+    if not isinstance(value, list):
+        return []
+    return [entry for item in value for entry in (item if isinstance(item, list) else [item])]
 
 
 # Sent with every response: no MIME sniffing, no framing by other sites (clickjacking), no full URLs (which carry
@@ -175,6 +202,8 @@ def create_app() -> dash.Dash:
     Compress(server)
     auth.install(server, services.settings, callback_endpoint=app.config.routes_pathname_prefix
                  + "_dash-update-component", write_outputs=WRITE_CALLBACK_OUTPUTS, realm=TITLE)
+    request_checks.install(server, services.settings)
+    server.before_request(refuse_forged_location)
     server.extensions["security_headers"] = SecurityHeaders(app)
     server.after_request(server.extensions["security_headers"])
     # Dash finishes its setup (scripts registered, callbacks collected) in a before_request hook of the first

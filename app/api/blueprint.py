@@ -11,7 +11,7 @@ import math
 import re
 
 from flask import Blueprint, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 
 from app import services
 from app.core.activations import ProvidedImage
@@ -22,6 +22,8 @@ from app.core.user_images import PREFIX, provided_image
 logger = logging.getLogger(__name__)
 
 api = Blueprint("api", __name__)
+JSON_TYPE = "application/json"
+MULTIPART_TYPE = "multipart/form-data"
 NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")  # ASCII decimal, no nan/inf
 
 # The core says what went wrong; this is the one place that says which HTTP status that is.
@@ -87,8 +89,11 @@ def json_body(required: bool = True) -> dict:
     RecursionError); an empty body is ``{}`` unless ``required``.
 
     Raises:
+        UnsupportedMediaType: (415) a body, or a ``Content-Type``, that is not ``application/json``: a form of
+            another site can send ``text/plain`` or form-encoded bodies without asking, never JSON.
         InvalidInput: not JSON, not an object, too deep, or (``required``) empty.
     """
+    require_media_type(JSON_TYPE, allow_no_body=True)
     data = request.get_data(cache=True)
     if not data.strip():
         if required:
@@ -98,6 +103,17 @@ def json_body(required: bool = True) -> dict:
     if not isinstance(body, dict):
         raise InvalidInput(f"the request body must be a JSON object, got {type(body).__name__}")
     return body
+
+
+def require_media_type(media_type: str, allow_no_body: bool = False) -> None:
+    """Refuse (415) a request whose ``Content-Type`` is not ``media_type``; with ``allow_no_body``, a request
+    with neither a body nor a ``Content-Type`` passes (``curl -X POST`` of a stop)."""
+    if request.mimetype == media_type:
+        return
+    if allow_no_body and not request.content_type and not request.content_length \
+            and "chunked" not in request.headers.get("Transfer-Encoding", "").lower():
+        return
+    raise UnsupportedMediaType(f"send {media_type}, not {(request.mimetype or 'a body without Content-Type')[:60]}")
 
 
 def image_arg(engine, name: str = "image") -> int:

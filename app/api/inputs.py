@@ -10,9 +10,10 @@ import base64
 
 import numpy as np
 from flask import Response, jsonify, request
+from werkzeug.exceptions import UnsupportedMediaType
 
 from app import services
-from app.api.blueprint import api
+from app.api.blueprint import JSON_TYPE, MULTIPART_TYPE, api
 from app.core.activations import ProvidedImage
 from app.core.errors import InvalidInput, TooLarge
 from app.core.limits import format_bytes, loads_json
@@ -69,12 +70,12 @@ def add_input(name: str):
     request.max_content_length = limit  # also bounds a body sent without Content-Length
     loaded = services.store().get(name)
     images = services.user_images()
-    if request.mimetype == "multipart/form-data":
+    if request.mimetype == MULTIPART_TYPE:
         upload = request.files.get("image")
         if upload is None or not upload.filename:
             raise InvalidInput("the form has no 'image' file")
         image = add_upload(images, loaded, upload.stream.read(limit + 1), limit, _centre(None))
-    elif request.mimetype == "application/json":
+    elif request.mimetype == JSON_TYPE:
         body = loads_json(request.get_data(cache=False), max_bytes=limit)
         if not isinstance(body, dict):
             raise InvalidInput("the request body must be a JSON object with 'strokes' or 'array'")
@@ -85,7 +86,8 @@ def add_input(name: str):
         else:
             raise InvalidInput("the JSON object needs 'strokes' (with 'width' and 'size') or 'array'")
     else:
-        raise InvalidInput("send an image file as multipart/form-data (field 'image'), or JSON strokes or array")
+        raise UnsupportedMediaType("send an image file as multipart/form-data (field 'image'), or JSON strokes or "
+                                   "array")
     answer = jsonify(input_answer(loaded, image))
     answer.status_code = 201
     answer.headers["Location"] = f"/api/inputs/{image.id}"

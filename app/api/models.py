@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 from flask import Response, jsonify, request
+from werkzeug.exceptions import UnsupportedMediaType
 
 from app import services
-from app.api.blueprint import api, image_fields, image_ref, int_arg, str_arg
+from app.api.blueprint import MULTIPART_TYPE, api, image_fields, image_ref, int_arg, str_arg
 from app.auth import current_user_name
 from app.core.errors import Conflict, ExplorerError, InvalidInput, TooLarge
 from app.core.limits import format_bytes
@@ -182,8 +183,9 @@ def upload_model():
     if (request.content_length or 0) > settings.max_upload_bytes:
         raise TooLarge(f"the upload ({format_bytes(request.content_length)}) is larger than the limit of "
                        f"{format_bytes(settings.max_upload_bytes)} (MAX_UPLOAD_BYTES)")
-    if not request.mimetype == "multipart/form-data":
-        raise InvalidInput("send the model as multipart/form-data: fields name, model, and test_set or dataset")
+    if request.mimetype != MULTIPART_TYPE:
+        raise UnsupportedMediaType("send the model as multipart/form-data: fields name, model, and test_set or "
+                                   "dataset")
     model_file = _incoming("model")
     if model_file is None:
         raise InvalidInput("the form has no 'model' file")

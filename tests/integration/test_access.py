@@ -133,7 +133,8 @@ def families() -> dict[str, tuple[str, str, dict | None, bool, int]]:
         "GET /api/models/mnist-cnn/report": ("GET", "/api/models/mnist-cnn/report", None, False, 200),
         # drawing a digit is a view-level action: viewers and read-only instances may, anonymous users may not
         "POST /api/models/mnist-cnn/inputs": ("POST", "/api/models/mnist-cnn/inputs", DRAWING, False, 201),
-        "POST /api/models": ("POST", "/api/models", {"name": "not-a-form"}, True, 400),
+        # a model comes as a multipart form: JSON is refused before it is read
+        "POST /api/models": ("POST", "/api/models", {"name": "not-a-form"}, True, 415),
         "DELETE /api/models/no-such-model": ("DELETE", "/api/models/no-such-model", None, True, 404),
         "GET /assets/explorer.js": ("GET", "/assets/explorer.js", None, False, 200),
         "GET /_dash-component-suites/…": ("GET", "component-suite", None, False, 200),

@@ -122,7 +122,7 @@ def test_a_bad_drawing_or_array_gets_its_4xx_and_nothing_is_stored(client, case)
 
 def test_other_bad_requests(client, monkeypatch):
     assert client.post("/api/models/no-such/inputs", json=drawing()).status_code == 404
-    assert client.post("/api/models/mnist-cnn/inputs", data="x", content_type="text/plain").status_code == 400
+    assert client.post("/api/models/mnist-cnn/inputs", data="x", content_type="text/plain").status_code == 415
     assert client.post("/api/models/mnist-cnn/inputs", content_type="multipart/form-data", data={}).status_code == 400
     assert client.post("/api/models/mnist-cnn/inputs", data=b"[1,", content_type="application/json").status_code == 400
     monkeypatch.setenv("MAX_IMAGE_BYTES", "20000")

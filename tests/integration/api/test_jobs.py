@@ -158,7 +158,7 @@ def test_invalid_requests_get_clear_errors(client):
     assert any("unknown settings: colour" in e for e in errors)
     assert any("conv layer 1 activation" in e for e in errors)
     not_json = client.post("/api/jobs", data="epochs=3", content_type="text/plain")
-    assert not_json.status_code == 400 and "JSON object" in not_json.get_json()["errors"][0]
+    assert not_json.status_code == 415 and "application/json" in not_json.get_json()["error"]
     exists = client.post("/api/jobs", json={**TINY, "name": "mnist-cnn"})
     assert exists.status_code == 409 and "already exists" in exists.get_json()["error"]
     assert client.get("/api/jobs/nope").status_code == 404

@@ -184,9 +184,9 @@ def test_a_refused_upload_says_why_and_leaves_the_store_untouched(client, app_st
     assert store_state(app_store) == before
 
 
-def test_a_request_that_is_not_a_form_is_400(client):
+def test_a_request_that_is_not_a_form_is_refused(client):
     response = client.post("/api/models", json={"name": "x"})
-    assert response.status_code == 400 and "multipart/form-data" in response.get_json()["error"]
+    assert response.status_code == 415 and "multipart/form-data" in response.get_json()["error"]
     response = client.post("/api/models", data={"name": "x"}, content_type="multipart/form-data")
     assert response.status_code == 400 and "'model'" in response.get_json()["error"]
 

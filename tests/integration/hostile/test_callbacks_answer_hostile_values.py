@@ -200,14 +200,16 @@ def test_server_keeps_serving_after_hostile_callbacks(client, baselines):
 
 
 @pytest.mark.parametrize("pathname", ["", "compare", None, 7, ["/"], {"a": 1}])
-def test_router_survives_a_pathname_no_browser_sends(client, pathname):
-    """A forged pathname (not text, or without the leading "/") fails inside Dash's own pages router, not in the
-    app's code: the app's on_error net answers without an update (None gets Dash's 404 page) and the server keeps
-    serving."""
+def test_router_refuses_a_pathname_no_browser_sends(client, pathname):
+    """A forged pathname (not text, or without the leading "/") would fail inside Dash's own pages router, with a
+    traceback logged for every such request: it is refused as a malformed request before Dash reads it, nothing
+    is logged as a failure, and the server keeps serving."""
     router = next(d for d in DEPENDENCIES if "_pages_content.children" in d.output)
     inputs = [{"id": PAGES_ROUTER, "property": "pathname", "value": pathname},
               {"id": PAGES_ROUTER, "property": "search", "value": ""}]
-    response = client.post("/_dash-update-component",
-                           json=callback_body(router, inputs, [], [f"{PAGES_ROUTER}.pathname"]))
-    assert response.status_code < 500
+    with captured_errors(*FAILURE_LOGGERS, "dash", "dash.dash") as failures:
+        response = client.post("/_dash-update-component",
+                               json=callback_body(router, inputs, [], [f"{PAGES_ROUTER}.pathname"]))
+    assert response.status_code == 400 and "pathname" in response.get_json()["error"]
+    assert not failures, describe(failures)
     assert client.get("/healthz").status_code == 200
