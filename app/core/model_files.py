@@ -27,7 +27,8 @@ from app.core.limits import check_arrays, format_bytes, read_json_file, resolve_
 
 logger = logging.getLogger(__name__)
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Used with fullmatch: "$" would also match before a final newline, letting "name\n" through.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 MODEL_FILE_NAMES = ("model.keras", "model.h5")
 TEST_SET_FILE = "test_set.npz"
 META_FILE = "meta.json"
@@ -53,7 +54,7 @@ def validate_name(name: str) -> str:
     Names are 1-64 characters of letters, digits, ``_``, ``-`` and ``.``, start with a letter or digit and
     never contain ``..``, so they cannot point outside the store.
     """
-    if not isinstance(name, str) or not NAME_PATTERN.match(name) or ".." in name:
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or ".." in name:
         raise InvalidName(
             f"invalid model name {name!r}: use 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit"
         )

@@ -16,7 +16,8 @@ def test_valid_names(name):
     assert validate_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "../etc", "a/b", ".hidden", "a..b", "x" * 65, "name with space", "ä", None])
+@pytest.mark.parametrize("name", ["", "../etc", "a/b", ".hidden", "a..b", "x" * 65, "name with space", "ä", None,
+                                  "nl\n", "a\r", "\nb"])
 def test_invalid_names(name):
     with pytest.raises(InvalidName):
         validate_name(name)
