@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 import zipfile
 from dataclasses import dataclass
@@ -95,8 +96,8 @@ def _check_test_set_size(files: list[Path], max_bytes: int) -> None:
         except ExplorerError as exc:
             raise BrokenModel(f"test set refused: {exc}") from exc
         images = headers.get("images") or headers.get("test_imgs")
-        if images is not None and images.dtype.itemsize:
-            as_float32 = images.nbytes // images.dtype.itemsize * 4
+        if images is not None:
+            as_float32 = math.prod(images.shape) * 4  # counted by elements: a zero-size dtype declares 0 bytes
             if as_float32 > max_bytes:
                 raise BrokenModel(
                     f"test set refused: {path.name}'s images would take {format_bytes(as_float32)} as float32; "
@@ -134,7 +135,10 @@ def load_test_set(folder: Path, max_bytes: int = DEFAULT_TEST_SET_MAX_BYTES) -> 
     _check_test_set_size(files, max_bytes)
     try:
         if files[0].name == TEST_SET_FILE:
-            with np.load(files[0], allow_pickle=False) as data:
+            data = np.load(files[0], allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):  # .npy data named .npz: np.load answers with the array
+                raise BrokenModel(f"{TEST_SET_FILE} is not an .npz (zip) archive")
+            with data:
                 missing = {"images", "labels"} - set(data.files)
                 if missing:
                     raise BrokenModel(f"{TEST_SET_FILE} lacks {', '.join(sorted(missing))}")
@@ -142,6 +146,9 @@ def load_test_set(folder: Path, max_bytes: int = DEFAULT_TEST_SET_MAX_BYTES) -> 
         else:
             images = np.load(files[0], allow_pickle=False)
             labels = np.load(files[1], allow_pickle=False)
+        for name, array in zip(("images", "labels"), (images, labels), strict=True):
+            if not isinstance(array, np.ndarray):  # raw bytes of an .npz member, or a zip named .npy
+                raise BrokenModel(f"the test set's {name} are not .npy array data")
     except BrokenModel:
         raise
     except Exception as exc:

@@ -122,6 +122,22 @@ def lambda_model_bytes(tmp: Path) -> bytes:
     return keras_bytes(model, ".keras", tmp)
 
 
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def npy_header(text: bytes) -> bytes:
+    """.npy version 1.0 bytes with ``text`` as the header and no data."""
+    return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text
+
+
+# 640,000 x 28 x 28 x 1 float32 (2 GB) declared, no data; and a header numpy's parser fails on with a TokenError.
+DECLARING_2_GB = npy_header(b"{'descr': '<f4', 'fortran_order': False, 'shape': (640000, 28, 28, 1), }\n")
+UNTERMINATED_HEADER = npy_header(b"{'descr': '''<f4\n")
+
+
 def zip_bytes(members: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
@@ -150,6 +166,14 @@ REFUSALS = {
     "pickled object array": (
         lambda f, tmp: dict(model=f["keras"], test_set=npz_bytes(images=np.array([{"x": 1}], dtype=object),
                                                                 labels=np.zeros(1, np.int64))), 400, "test set"),
+    "decoy beside the member numpy loads": (
+        lambda f, tmp: dict(model=f["keras"], test_set=zip_bytes({
+            "images": DECLARING_2_GB, "images.npy": npy_bytes(f["images"]), "labels.npy": npy_bytes(np.arange(24) % 3),
+        })), 400, "members 'images' and 'images.npy' would both load as 'images'"),
+    "malformed .npy header (a TokenError in numpy)": (
+        lambda f, tmp: dict(model=f["keras"], test_set=zip_bytes({
+            "images.npy": UNTERMINATED_HEADER, "labels.npy": npy_bytes(np.arange(24) % 3),
+        })), 400, "test set refused: cannot read the arrays in test_set.npz: member 'images.npy': malformed .npy"),
     "no test set": (lambda f, tmp: dict(model=f["keras"]), 400, "test set is needed"),
     "unknown dataset": (lambda f, tmp: dict(model=f["keras"], dataset="../../etc/passwd"), 400, "unknown dataset"),
     "not a model file": (lambda f, tmp: dict(model=b"MZ\x90\x00", model_name="tool.exe", test_set=f["npz"]), 400,
