@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import zipfile
 from pathlib import Path
 
@@ -249,3 +250,37 @@ def test_the_report_says_why_a_layer_is_not_shown(client, app_store, tmp_path):
     assert rows["as_sequence"]["shown_as"] is None and "rank 2" in rows["as_sequence"]["reason"]
     assert rows["as_sequence"]["output_shape"] == [6, 6]
     assert rows["gap"]["shown_as"] == "nodes" and rows["out"]["shown_as"] == "nodes"
+
+
+def test_upload_and_delete_in_a_loop_with_readers_is_never_a_server_error(client, app_store, tiny_files):
+    """Real threads: one client uploads and deletes the same model in a loop while two read the list and the
+    model; every answer is the model (200), its absence (404), or the upload's and delete's own answers."""
+    from app.main import server
+
+    cycles, errors, answers = 8, [], []
+    done = threading.Event()
+
+    def read(path: str) -> None:
+        reader = server.test_client()
+        while not done.is_set():
+            answers.append((path, reader.get(path).status_code))
+
+    readers = [threading.Thread(target=read, args=(path,)) for path in ("/api/models", "/api/models/churn")]
+    for thread in readers:
+        thread.start()
+    try:
+        for _ in range(cycles):
+            added = upload(client, "churn", tiny_files["keras"], test_set=tiny_files["npz"])
+            if added.status_code != 201:
+                errors.append(("upload", added.status_code, added.get_data(as_text=True)[:200]))
+            deleted = client.delete("/api/models/churn")
+            if deleted.status_code != 204:
+                errors.append(("delete", deleted.status_code, deleted.get_data(as_text=True)[:200]))
+    finally:
+        done.set()
+        for thread in readers:
+            thread.join(timeout=30)
+    assert not errors
+    assert {path for path, _ in answers} == {"/api/models", "/api/models/churn"}
+    assert {status for path, status in answers if path == "/api/models"} == {200}
+    assert {status for path, status in answers if path != "/api/models"} <= {200, 404}

@@ -213,3 +213,46 @@ def test_a_model_keras_cannot_call_again_is_listed_as_broken(tiny_store, monkeyp
         store.get("tiny")
     rows = {entry.name: entry for entry in store.entries()}
     assert not rows["tiny"].ok and "not connected" in rows["tiny"].reason and "corrupt" in rows
+
+
+def deleting_first(store: ModelStore, name: str, function):
+    """``function`` that first deletes model ``name`` from the store, as another request may at that moment."""
+
+    def wrapper(*args, **kwargs):
+        if (store.root / name).exists():
+            store.delete(name)
+        return function(*args, **kwargs)
+
+    return wrapper
+
+
+# Where a delete can fall between the store's checks and its reads: after the folder's existence check (while its
+# location is checked), before the version is read from the files (legacy-h5's cnn.h5 is found by listing the
+# folder), and while the model's files are read.
+VANISHING_POINTS = ["resolve_inside", "model_version", "read_model_files"]
+
+
+@pytest.mark.parametrize("point", VANISHING_POINTS)
+@pytest.mark.parametrize("name", ["tiny", "legacy-h5"])
+def test_a_model_deleted_while_it_is_opened_is_not_found(tiny_store, monkeypatch, point, name):
+    import app.core.store as store_module
+
+    store = ModelStore(tiny_store)
+    monkeypatch.setattr(store_module, point, deleting_first(store, name, getattr(store_module, point)))
+    with pytest.raises(ModelNotFound, match=f"no model named '{name}'"):
+        store.get(name)
+    assert name not in store.names()
+
+
+@pytest.mark.parametrize("point", VANISHING_POINTS)
+@pytest.mark.parametrize("name", ["tiny", "legacy-h5", "corrupt"])
+def test_a_model_deleted_while_the_store_is_listed_is_left_out(tiny_store, monkeypatch, point, name):
+    import app.core.store as store_module
+
+    store = ModelStore(tiny_store)
+    monkeypatch.setattr(store_module, point, deleting_first(store, name, getattr(store_module, point)))
+    entries = {entry.name: entry for entry in store.entries()}
+    assert set(entries) == {"tiny", "legacy-h5", "corrupt", "no-test-set", "empty"} - {name}
+    assert all(entries[other].ok for other in ("tiny", "legacy-h5") if other != name)
+    assert not any(entries[other].ok for other in ("corrupt", "no-test-set", "empty") if other != name)
+
