@@ -3,7 +3,9 @@ input is a 4xx with its reason and stores nothing."""
 
 from __future__ import annotations
 
+import base64
 import io
+import threading
 
 import keras
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 from PIL import Image
 
 from app import services
+from app.core.user_images import image_id
 from tests.digit_strokes import huge_png, place
 
 
@@ -176,3 +179,35 @@ def test_the_pads_callbacks_answer_a_huge_coordinate_with_their_message(client, 
         assert answer.status_code == 200, (item["output"], answer.get_data()[:300])
         assert "outside the 280 x 280 canvas" in answer.get_data(as_text=True), item["output"]
     assert stored() == 0
+
+
+def test_posts_at_the_stores_bound_from_four_threads_are_all_answered_with_their_image(client, monkeypatch):
+    """Real threads at a bound of 2: nearly every post evicts while others store, evict or read their preview."""
+    from app.main import server
+
+    monkeypatch.setenv("USER_IMAGES_KEPT", "2")
+    services.reset()
+    answers, start = [], threading.Barrier(4)
+
+    def post(number: int) -> None:
+        poster = server.test_client()
+        start.wait()
+        for index in range(15):
+            values = np.random.default_rng(number * 100 + index).random((6, 6), dtype=np.float32)
+            answer = poster.post("/api/models/tiny/inputs", json={"array": values.tolist()})
+            answers.append((answer.status_code, answer.get_json(), values))
+
+    threads = [threading.Thread(target=post, args=(number,)) for number in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(answers) == 60
+    for status, body, values in answers:
+        assert status == 201, body
+        assert body["id"] == image_id(values[:, :, None])
+        # the preview shows the array sent: one channel, high values dark (1 - value) on the test set's range
+        shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["preview"].split(",", 1)[1]))), np.float64)
+        low, high = body["recipe"]["low"], body["recipe"]["high"]
+        np.testing.assert_allclose(shown / 255, 1 - np.clip((values - low) / (high - low), 0, 1), atol=1 / 255 + 1e-6)
+    assert stored() <= 2 + 4
