@@ -215,13 +215,19 @@ class ModelStore:
         def open_or_record_failure() -> LoadedModel | BrokenModel:
             try:
                 return self._open(folder, name, version)
-            except (BrokenModel, OSError) as exc:
-                if not folder.is_dir():  # deleted while it was being read: gone, not broken
-                    raise ModelNotFound(f"no model named {name!r}") from exc
-                if isinstance(exc, OSError):
-                    exc = BrokenModel(f"cannot read the model's files: {exc.strerror or exc}")
-                logger.warning("model %s is broken: %s", name, exc)
-                return exc
+            except ExplorerError as exc:
+                if not isinstance(exc, BrokenModel):
+                    raise
+                failure = exc
+            except OSError as exc:
+                failure = BrokenModel(f"cannot read the model's files: {exc.strerror or exc}")
+            except Exception as exc:  # noqa: BLE001 - the files are outside input: no reader may take the list down
+                logger.exception("model %s could not be opened", name)
+                failure = BrokenModel(f"cannot open the model ({type(exc).__name__}: {str(exc)[:200]})")
+            if not folder.is_dir():  # deleted while it was being read: gone, not broken
+                raise ModelNotFound(f"no model named {name!r}") from failure
+            logger.warning("model %s is broken: %s", name, failure)
+            return failure
 
         loaded = self._opened.get_or_compute((name, version), open_or_record_failure)
         if isinstance(loaded, BrokenModel):

@@ -256,3 +256,25 @@ def test_a_model_deleted_while_the_store_is_listed_is_left_out(tiny_store, monke
     assert all(entries[other].ok for other in ("tiny", "legacy-h5") if other != name)
     assert not any(entries[other].ok for other in ("corrupt", "no-test-set", "empty") if other != name)
 
+
+
+def test_a_failure_no_reader_anticipated_lists_that_model_as_broken_and_the_others_keep_working(tiny_store,
+                                                                                              monkeypatch):
+    import tokenize
+
+    import app.core.store as store_module
+
+    real_read = store_module.read_model_files
+
+    def read(folder, limit):
+        if folder.name == "legacy-h5":  # e.g. numpy's header parser raising TokenError, as it once did
+            raise tokenize.TokenError("EOF in multi-line string", (1, 10))
+        return real_read(folder, limit)
+
+    monkeypatch.setattr(store_module, "read_model_files", read)
+    store = ModelStore(tiny_store)
+    entries = {entry.name: entry for entry in store.entries()}
+    assert entries["tiny"].ok and not entries["legacy-h5"].ok
+    assert entries["legacy-h5"].reason == "cannot open the model (TokenError: ('EOF in multi-line string', (1, 10)))"
+    with pytest.raises(BrokenModel, match="TokenError"):
+        store.get("legacy-h5")
