@@ -273,9 +273,11 @@ class UserImageStore:
         return data
 
     def __len__(self) -> int:
-        if not self.root.is_dir():
+        try:
+            with os.scandir(self.root) as entries:
+                return sum(1 for entry in entries if entry.is_dir() and not entry.name.startswith(TEMPORARY))
+        except (FileNotFoundError, NotADirectoryError):  # nothing stored yet
             return 0
-        return sum(1 for entry in os.scandir(self.root) if entry.is_dir() and not entry.name.startswith(TEMPORARY))
 
 
 def _modified(entry: os.DirEntry) -> float:
