@@ -89,12 +89,18 @@ def _test_set_files(folder: Path) -> list[Path]:
 
 
 def _check_test_set_size(files: list[Path], max_bytes: int) -> None:
-    """Refuse test-set files whose arrays, read and converted to float32 images, would exceed ``max_bytes``."""
+    """Refuse test-set files whose arrays, read and converted to float32 images, would exceed ``max_bytes``: each
+    file's arrays and, for the blog's two files, both together."""
+    total = 0
     for path in files:
         try:
             headers = check_arrays(path, max_bytes)
         except ExplorerError as exc:
             raise BrokenModel(f"test set refused: {exc}") from exc
+        total += sum(header.nbytes for header in headers.values())
+        if total > max_bytes:
+            raise BrokenModel(f"test set refused: its files declare {format_bytes(total)} of arrays together; the "
+                              f"limit is {format_bytes(max_bytes)} (TEST_SET_MAX_MB)")
         images = headers.get("images") or headers.get("test_imgs")
         if images is not None:
             as_float32 = math.prod(images.shape) * 4  # counted by elements: a zero-size dtype declares 0 bytes

@@ -1,6 +1,7 @@
 """The model store: names, listing with broken models and reasons, legacy .h5, safe loading, atomic saves."""
 
 import os
+import zipfile
 
 import keras
 import numpy as np
@@ -278,3 +279,33 @@ def test_a_failure_no_reader_anticipated_lists_that_model_as_broken_and_the_othe
     assert entries["legacy-h5"].reason == "cannot open the model (TokenError: ('EOF in multi-line string', (1, 10)))"
     with pytest.raises(BrokenModel, match="TokenError"):
         store.get("legacy-h5")
+
+
+def test_test_set_files_that_are_not_what_numpy_loads_as_arrays_are_listed_broken(tmp_path):
+    keras.backend.clear_session()
+    images, labels = tiny_test_set()
+    for name in ("blog-pair", "zip-as-npy", "raw-images", "npy-as-npz"):
+        (tmp_path / name).mkdir()
+        build_tiny_model().save(tmp_path / name / "model.keras")
+    # the blog's two files, each under the limit, together over it: 24 x 6 x 6 x 1 and 24 x 100 float32, 3,456 +
+    # 9,600 = 13,056 bytes
+    np.save(tmp_path / "blog-pair" / "test_imgs.npy", images)
+    np.save(tmp_path / "blog-pair" / "test_labels.npy", np.zeros((24, 100), np.float32))
+    # a zip named .npy: np.load answers with the archive, not an array
+    np.save(tmp_path / "zip-as-npy" / "test_labels.npy", labels)
+    np.savez(tmp_path / "zip-as-npy" / "test_imgs.npz", images=images)
+    (tmp_path / "zip-as-npy" / "test_imgs.npz").rename(tmp_path / "zip-as-npy" / "test_imgs.npy")
+    # an .npz member that is not .npy data: np.load answers with its bytes
+    np.savez(tmp_path / "raw-images" / "test_set.npz", labels=labels)
+    with zipfile.ZipFile(tmp_path / "raw-images" / "test_set.npz", "a") as archive:
+        archive.writestr("images", b"not an array")
+    # .npy data named test_set.npz: np.load answers with that array
+    np.save(tmp_path / "npy-as-npz" / "test_set.npy", images)
+    (tmp_path / "npy-as-npz" / "test_set.npy").rename(tmp_path / "npy-as-npz" / "test_set.npz")
+    store = ModelStore(tmp_path, test_set_max_bytes=10_000)
+    entries = {entry.name: entry for entry in store.entries()}
+    assert entries["blog-pair"].reason == ("test set refused: its files declare 13.1 kB of arrays together; the limit "
+                                           "is 10.0 kB (TEST_SET_MAX_MB)")
+    assert entries["zip-as-npy"].reason == "the test set's images are not .npy array data"
+    assert entries["raw-images"].reason == "the test set's images are not .npy array data"
+    assert entries["npy-as-npz"].reason == "test_set.npz is not an .npz (zip) archive"
