@@ -6,7 +6,8 @@ Pure functions, no Dash or Flask: the API and the pages call them and map the :m
 - :func:`loads_json` / :func:`read_json_file`: JSON with a size and nesting bound checked *before* parsing, and
   RFC 8259 numbers only (no ``NaN``/``Infinity``); :func:`json_safe` makes our own responses RFC 8259 too.
 - :func:`npy_headers` / :func:`check_arrays`: the declared size of every array in an ``.npz``/``.npy`` read from its
-  header, so a 2 MB compressed file that expands to 2.5 GB is refused without reading its data.
+  header, so a 2 MB compressed file that expands to 2.5 GB is refused without reading its data; the file is read
+  as ``np.load`` reads it, member by member, and names that leave it open which member it loads are refused.
 - :func:`resolve_inside`: a path with its symlinks resolved, refused if it leaves its root folder.
 - :func:`check_room`: a folder is writable and has the free space a save needs, checked before hours of training.
 """
@@ -305,7 +306,7 @@ def _read_header(handle: IO[bytes]) -> ArrayHeader:
 
     Any failure of numpy's parser is a ValueError here: it evaluates the header as a Python literal and, for
     version 1 and 2 headers that do not parse, tokenizes it, so hostile headers also raise ``TokenError``,
-    ``RecursionError`` (10,000 nested signs), ``SyntaxError`` or ``TypeError``, none of them a ValueError.
+    ``RecursionError`` (thousands of nested signs), ``SyntaxError`` or ``TypeError``, none of them a ValueError.
     """
     try:
         version = np.lib.format.read_magic(handle)
