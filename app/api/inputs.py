@@ -38,7 +38,7 @@ def input_answer(loaded, image: UserImage) -> dict:
     original), the recipe used, and the model's prediction."""
     probabilities = loaded.engine.probabilities(ProvidedImage(image.id, image.model_input))
     finite = bool(np.isfinite(probabilities).all())
-    preview = services.user_images().png(image.id, "preview")
+    preview = services.user_images().preview(image)
     return {
         "id": image.id,
         "model": loaded.name,

@@ -160,7 +160,10 @@ def parse_strokes(strokes: Any, width: Any, size: Any) -> tuple[list[np.ndarray]
             raise InvalidInput(f"the drawing has more than {MAX_POINTS} points")
         if not stroke:
             continue
-        points = np.asarray(stroke, dtype=np.float64)
+        try:
+            points = np.asarray(stroke, dtype=np.float64)
+        except OverflowError:  # a JSON integer beyond a float's range (10**400): far outside any canvas
+            points = np.array([np.inf])
         if not np.isfinite(points).all() or points.min() < -width or points.max() > size + width:
             raise InvalidInput(f"stroke {number} has a point outside the {size:g} x {size:g} canvas")
         polylines.append(points)
@@ -478,6 +481,8 @@ def check_array(values: Any, recipe: Recipe) -> np.ndarray:
     expected = (recipe.height, recipe.width, recipe.channels)
     try:
         array = np.asarray(values, dtype=np.float32)
+    except OverflowError:  # a JSON integer beyond a float's range (10**400)
+        raise InvalidInput("'array' has values that are not finite numbers") from None
     except (TypeError, ValueError):
         raise InvalidInput(f"'array' must be nested lists of numbers of shape {list(expected)}") from None
     if array.ndim == 2 and recipe.channels == 1:

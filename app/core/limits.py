@@ -6,7 +6,8 @@ Pure functions, no Dash or Flask: the API and the pages call them and map the :m
 - :func:`loads_json` / :func:`read_json_file`: JSON with a size and nesting bound checked *before* parsing, and
   RFC 8259 numbers only (no ``NaN``/``Infinity``); :func:`json_safe` makes our own responses RFC 8259 too.
 - :func:`npy_headers` / :func:`check_arrays`: the declared size of every array in an ``.npz``/``.npy`` read from its
-  header, so a 2 MB compressed file that expands to 2.5 GB is refused without reading its data.
+  header, so a 2 MB compressed file that expands to 2.5 GB is refused without reading its data; the file is read
+  as ``np.load`` reads it, member by member, and names that leave it open which member it loads are refused.
 - :func:`resolve_inside`: a path with its symlinks resolved, refused if it leaves its root folder.
 - :func:`check_room`: a folder is writable and has the free space a save needs, checked before hours of training.
 """
@@ -295,26 +296,68 @@ class ArrayHeader:
         return f"{'×'.join(str(d) for d in self.shape) or 'scalar'} {self.dtype} = {format_bytes(self.nbytes)}"
 
 
+# What np.load reads first to tell the two formats apart (numpy's own test): a zip's local header, or the empty
+# zip's end record; anything else must be .npy.
+ZIP_PREFIXES = (b"PK\x03\x04", b"PK\x05\x06")
+
+
 def _read_header(handle: IO[bytes]) -> ArrayHeader:
-    """Parse the .npy header at the handle's position; numpy checks the header's own size (10 kB max)."""
-    version = np.lib.format.read_magic(handle)
-    if version == (1, 0):
-        shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
-    elif version == (2, 0):
-        shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
-    else:  # 3.0 only differs by UTF-8 field names, which a test set never has; numpy offers no public reader
-        raise ValueError(f".npy format version {version[0]}.{version[1]} is not supported")
+    """Parse the .npy header at the handle's position; numpy checks the header's own size (10 kB max).
+
+    Any failure of numpy's parser is a ValueError here: it evaluates the header as a Python literal and, for
+    version 1 and 2 headers that do not parse, tokenizes it, so hostile headers also raise ``TokenError``,
+    ``RecursionError`` (thousands of nested signs), ``SyntaxError`` or ``TypeError``, none of them a ValueError.
+    """
+    try:
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+        else:  # 3.0 only differs by UTF-8 field names, which a test set never has; numpy offers no public reader
+            raise ValueError(f".npy format version {version[0]}.{version[1]} is not supported")
+    except (OSError, EOFError):
+        raise
+    except ValueError as exc:
+        raise ValueError(f"malformed .npy header: {str(exc)[:160]}") from exc
+    except Exception as exc:  # noqa: BLE001 - see the docstring: the parser's failures have many types
+        raise ValueError(f"malformed .npy header ({type(exc).__name__}: {str(exc)[:120]})") from exc
     if any(d < 0 for d in shape):  # numpy's header parser accepts them; a negative size would offset a bomb's
         raise ValueError(f"negative dimension in the declared shape {shape}")
     return ArrayHeader(tuple(int(d) for d in shape), dtype, math.prod(shape) * dtype.itemsize)
 
 
+def _npz_members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
+    """The member ``np.load(...)[key]`` opens for each key of ``.files``, refusing names that make it ambiguous.
+
+    numpy answers a key with the member of exactly that name if there is one, else with ``key + ".npy"``: a raw
+    member ``images`` wins over ``images.npy``, while ``.files`` names both ``images``. Checking one and loading
+    the other would let a small decoy stand for a huge array, so two members that a key could mean (the same name
+    twice, or ``x`` beside ``x.npy``) make the file refused.
+    """
+    by_exact: dict[str, zipfile.ZipInfo] = {}
+    for info in archive.infolist():
+        if info.filename in by_exact:
+            raise ValueError(f"two members are named {shown(info.filename, 60)}")
+        by_exact[info.filename] = info
+    members: dict[str, zipfile.ZipInfo] = {}
+    for name, info in by_exact.items():
+        key = name.removesuffix(".npy")
+        if key != name and key in by_exact:
+            raise ValueError(f"members {shown(key, 60)} and {shown(name, 60)} would both load as {shown(key, 60)}")
+        members[key] = info
+    return members
+
+
 def npy_headers(path: str | os.PathLike[str]) -> dict[str, ArrayHeader]:
     """The declared shape, dtype and size of every array in an ``.npz`` (or of a single ``.npy``), data unread.
 
-    Members are named as ``np.load(...).files`` names them (``images.npy`` -> ``images``). A member that is not
-    ``.npy`` data is what ``np.load`` would return as raw bytes: it is listed with its uncompressed size, which
-    the zip directory declares and zipfile enforces while reading.
+    The file is read as ``np.load`` reads it: as a zip if it starts like one, else as ``.npy`` (a file with an
+    ``.npy`` header in front and a zip directory at its end is ``.npy`` to numpy, so it is to this check).
+    Members are named as ``np.load(...).files`` names them (``images.npy`` -> ``images``), each with the header of
+    the member ``np.load(...)[name]`` reads; a member that is not ``.npy`` data is what ``np.load`` would return
+    as raw bytes: it is listed with its uncompressed size, which the zip directory declares and zipfile enforces
+    while reading.
 
     Args:
         path: an ``.npz`` (zip) or ``.npy`` file.
@@ -324,30 +367,37 @@ def npy_headers(path: str | os.PathLike[str]) -> dict[str, ArrayHeader]:
 
     Raises:
         NotFound: the file does not exist.
-        InvalidInput: not a readable zip or .npy, or a malformed header.
+        InvalidInput: not a readable zip or .npy, a malformed header, or member names that leave it open which
+            member numpy would load.
     """
     path = Path(path)
     if not path.is_file():
         raise NotFound(f"{path.name} does not exist")
     headers = {}
     try:
-        if zipfile.is_zipfile(path):
+        with open(path, "rb") as handle:
+            start = handle.read(len(np.lib.format.MAGIC_PREFIX))
+        if start.startswith(ZIP_PREFIXES):
             with zipfile.ZipFile(path) as archive:
-                for info in archive.infolist():
-                    name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+                for name, info in _npz_members(archive).items():
                     with archive.open(info) as member:  # decompresses only the first block
                         is_npy = member.read(6) == np.lib.format.MAGIC_PREFIX
                     if not is_npy:
                         headers[name] = ArrayHeader((info.file_size,), np.dtype(np.uint8), info.file_size)
                         continue
                     with archive.open(info) as member:
-                        headers[name] = _read_header(member)
-        else:
+                        try:
+                            headers[name] = _read_header(member)
+                        except ValueError as exc:
+                            raise ValueError(f"member {shown(info.filename, 60)}: {exc}") from exc
+        elif start == np.lib.format.MAGIC_PREFIX:
             with open(path, "rb") as handle:
                 headers[path.stem] = _read_header(handle)
+        else:
+            raise ValueError("neither a zip (.npz) nor .npy data")
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, NotImplementedError) as exc:
         # NotImplementedError: a zip compression method zipfile lacks
-        raise InvalidInput(f"cannot read the arrays in {path.name}: {str(exc)[:200]}") from exc
+        raise InvalidInput(f"cannot read the arrays in {path.name}: {str(exc)[:240]}") from exc
     return headers
 
 

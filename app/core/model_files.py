@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 import zipfile
 from dataclasses import dataclass
@@ -27,7 +28,8 @@ from app.core.limits import check_arrays, format_bytes, read_json_file, resolve_
 
 logger = logging.getLogger(__name__)
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Used with fullmatch: "$" would also match before a final newline, letting "name\n" through.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 MODEL_FILE_NAMES = ("model.keras", "model.h5")
 TEST_SET_FILE = "test_set.npz"
 META_FILE = "meta.json"
@@ -53,7 +55,7 @@ def validate_name(name: str) -> str:
     Names are 1-64 characters of letters, digits, ``_``, ``-`` and ``.``, start with a letter or digit and
     never contain ``..``, so they cannot point outside the store.
     """
-    if not isinstance(name, str) or not NAME_PATTERN.match(name) or ".." in name:
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or ".." in name:
         raise InvalidName(
             f"invalid model name {name!r}: use 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit"
         )
@@ -87,15 +89,21 @@ def _test_set_files(folder: Path) -> list[Path]:
 
 
 def _check_test_set_size(files: list[Path], max_bytes: int) -> None:
-    """Refuse test-set files whose arrays, read and converted to float32 images, would exceed ``max_bytes``."""
+    """Refuse test-set files whose arrays, read and converted to float32 images, would exceed ``max_bytes``: each
+    file's arrays and, for the blog's two files, both together."""
+    total = 0
     for path in files:
         try:
             headers = check_arrays(path, max_bytes)
         except ExplorerError as exc:
             raise BrokenModel(f"test set refused: {exc}") from exc
+        total += sum(header.nbytes for header in headers.values())
+        if total > max_bytes:
+            raise BrokenModel(f"test set refused: its files declare {format_bytes(total)} of arrays together; the "
+                              f"limit is {format_bytes(max_bytes)} (TEST_SET_MAX_MB)")
         images = headers.get("images") or headers.get("test_imgs")
-        if images is not None and images.dtype.itemsize:
-            as_float32 = images.nbytes // images.dtype.itemsize * 4
+        if images is not None:
+            as_float32 = math.prod(images.shape) * 4  # counted by elements: a zero-size dtype declares 0 bytes
             if as_float32 > max_bytes:
                 raise BrokenModel(
                     f"test set refused: {path.name}'s images would take {format_bytes(as_float32)} as float32; "
@@ -133,7 +141,10 @@ def load_test_set(folder: Path, max_bytes: int = DEFAULT_TEST_SET_MAX_BYTES) -> 
     _check_test_set_size(files, max_bytes)
     try:
         if files[0].name == TEST_SET_FILE:
-            with np.load(files[0], allow_pickle=False) as data:
+            data = np.load(files[0], allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):  # .npy data named .npz: np.load answers with the array
+                raise BrokenModel(f"{TEST_SET_FILE} is not an .npz (zip) archive")
+            with data:
                 missing = {"images", "labels"} - set(data.files)
                 if missing:
                     raise BrokenModel(f"{TEST_SET_FILE} lacks {', '.join(sorted(missing))}")
@@ -141,6 +152,9 @@ def load_test_set(folder: Path, max_bytes: int = DEFAULT_TEST_SET_MAX_BYTES) -> 
         else:
             images = np.load(files[0], allow_pickle=False)
             labels = np.load(files[1], allow_pickle=False)
+        for name, array in zip(("images", "labels"), (images, labels), strict=True):
+            if not isinstance(array, np.ndarray):  # raw bytes of an .npz member, or a zip named .npy
+                raise BrokenModel(f"the test set's {name} are not .npy array data")
     except BrokenModel:
         raise
     except Exception as exc:

@@ -142,15 +142,20 @@ class ModelStore:
             raise ModelNotFound(f"no model named {name!r}")
         try:
             resolve_inside(self.root, name)
+        except NotFound as exc:  # deleted since the check above
+            raise ModelNotFound(f"no model named {name!r}") from exc
         except ExplorerError as exc:
             raise BrokenModel(f"the folder is not usable: {exc}") from exc
         return folder
 
     def names(self) -> list[str]:
         """Names of the model folders, sorted, valid or not; temporary folders of saves in progress are skipped."""
-        if not self.root.is_dir():
+        try:
+            children = list(self.root.iterdir())
+        except (FileNotFoundError, NotADirectoryError):
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith((TEMP_PREFIX, ".")))
+        # is_dir() is False for a folder deleted since the listing: it is left out, as it would be a moment later
+        return sorted(p.name for p in children if not p.name.startswith((TEMP_PREFIX, ".")) and p.is_dir())
 
     def free_name(self, base: str) -> str:
         """``base`` if no model folder has it, else the first free ``base-2``, ``base-3``, ..."""
@@ -164,11 +169,13 @@ class ModelStore:
         Returns:
             The names of the folders removed.
         """
-        if not self.root.is_dir():
+        try:
+            children = list(self.root.iterdir())
+        except (FileNotFoundError, NotADirectoryError):
             return []
         removed = []
         now = time.time()
-        for folder in self.root.iterdir():
+        for folder in children:
             if not folder.name.startswith(TEMP_PREFIX) or folder.is_symlink() or not folder.is_dir():
                 continue
             try:
@@ -200,14 +207,27 @@ class ModelStore:
             InvalidName, ModelNotFound, BrokenModel.
         """
         folder = self.folder(name)
-        version = model_version(folder)
+        try:
+            version = model_version(folder)
+        except FileNotFoundError as exc:  # deleted since self.folder() saw it
+            raise ModelNotFound(f"no model named {name!r}") from exc
 
         def open_or_record_failure() -> LoadedModel | BrokenModel:
             try:
                 return self._open(folder, name, version)
-            except BrokenModel as exc:
-                logger.warning("model %s is broken: %s", name, exc)
-                return exc
+            except ExplorerError as exc:
+                if not isinstance(exc, BrokenModel):
+                    raise
+                failure = exc
+            except OSError as exc:
+                failure = BrokenModel(f"cannot read the model's files: {exc.strerror or exc}")
+            except Exception as exc:  # noqa: BLE001 - the files are outside input: no reader may take the list down
+                logger.exception("model %s could not be opened", name)
+                failure = BrokenModel(f"cannot open the model ({type(exc).__name__}: {str(exc)[:200]})")
+            if not folder.is_dir():  # deleted while it was being read: gone, not broken
+                raise ModelNotFound(f"no model named {name!r}") from failure
+            logger.warning("model %s is broken: %s", name, failure)
+            return failure
 
         loaded = self._opened.get_or_compute((name, version), open_or_record_failure)
         if isinstance(loaded, BrokenModel):
@@ -223,17 +243,21 @@ class ModelStore:
             folder = self.root / name
             try:
                 self.folder(name)
+                version = model_version(folder)
+                entry = self._verdicts.get((name, version))
+                if entry is None:  # first sight of this version: open it (get() records the verdict)
+                    try:
+                        loaded = self.get(name)
+                        entry = ModelEntry(name, True, "", loaded.version, loaded.meta, loaded.notes)
+                    except ModelNotFound:
+                        raise
+                    except ExplorerError as exc:
+                        entry = ModelEntry(name, False, str(exc), version, read_meta(folder))
+            except (ModelNotFound, FileNotFoundError):  # deleted since the listing: as if listed a moment later
+                continue
             except ExplorerError as exc:  # an invalid name or a link out of the store: listed, never opened
                 rows.append(ModelEntry(name, False, str(exc), "invalid", {}))
                 continue
-            version = model_version(folder)
-            entry = self._verdicts.get((name, version))
-            if entry is None:  # first sight of this version: open it (get() records the verdict)
-                try:
-                    loaded = self.get(name)
-                    entry = ModelEntry(name, True, "", loaded.version, loaded.meta, loaded.notes)
-                except ExplorerError as exc:
-                    entry = ModelEntry(name, False, str(exc), version, read_meta(folder))
             rows.append(entry)
         return rows
 
@@ -266,13 +290,16 @@ class ModelStore:
             model.save(temp / "model.keras")
             np.savez_compressed(temp / TEST_SET_FILE, images=images, labels=labels)
             (temp / META_FILE).write_text(json.dumps(meta, indent=2, default=json_default))
-            if final.exists():
+            old = None
+            if overwrite:
                 old = self.root / f"{TEMP_PREFIX}old-{name}-{uuid.uuid4().hex[:8]}"
-                os.rename(final, old)
-                os.rename(temp, final)
+                try:
+                    os.rename(final, old)
+                except FileNotFoundError:  # nothing to replace (or deleted meanwhile)
+                    old = None
+            os.rename(temp, final)  # a model saved under the name meanwhile makes this fail: it is never replaced
+            if old is not None:
                 shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.rename(temp, final)
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)
             raise
@@ -289,7 +316,10 @@ class ModelStore:
         """
         path = self.root / validate_name(name)
         if path.is_symlink():  # a link to elsewhere: remove the link, never what it points to
-            path.unlink()
+            try:
+                path.unlink()
+            except FileNotFoundError as exc:  # deleted meanwhile by another request
+                raise ModelNotFound(f"no model named {name!r}") from exc
             return
         if not path.is_dir():
             raise ModelNotFound(f"no model named {name!r}")

@@ -25,8 +25,10 @@ statistics: they live apart and are addressed as ``u:<hash>``.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import logging
 import math
 import os
 import re
@@ -47,6 +49,8 @@ from app.core.errors import InvalidInput, NotFound, Unavailable
 
 if TYPE_CHECKING:
     from app.core.store import LoadedModel
+
+logger = logging.getLogger(__name__)
 
 PREFIX = "u:"
 ID_PATTERN = re.compile(r"u:([0-9a-f]{20})")
@@ -108,6 +112,8 @@ class UserImageStore:
         self.max_images = max_images
         # Guards the count below: one store serves the threads of a worker.
         self._lock = threading.Lock()
+        # One eviction at a time per process: a thread that finds one running leaves the work to it.
+        self._evicting = threading.Lock()
         self._known: int | None = None  # images at the last listing plus this process's additions since
         self._added_since_listing = 0
 
@@ -136,9 +142,11 @@ class UserImageStore:
         reference = image_id(array)
         final = self._folder(reference)
         try:
-            if final.is_dir():
+            try:
                 os.utime(final)  # seen again: now among the newest
                 return reference
+            except FileNotFoundError:  # new, or evicted since it was last seen: stored below
+                pass
             original_png = digits.encode_png(original)
             try:
                 staging = Path(tempfile.mkdtemp(prefix=TEMPORARY, dir=self.root))
@@ -150,14 +158,19 @@ class UserImageStore:
                 (staging / "original.png").write_bytes(original_png)
                 (staging / "meta.json").write_text(json.dumps({**meta, "id": reference, "created": time.time()}))
                 os.rename(staging, final)
-            except OSError:
+            except OSError as exc:
                 shutil.rmtree(staging, ignore_errors=True)
-                if not final.is_dir():  # another worker renaming the same image first is fine
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                     raise
-            else:
-                self._count_addition()
+                # Another post renamed the same image into place first: it is stored. It may have been evicted
+                # since (checking again would race that too), which is as if it had been evicted after this post.
+                return reference
         except OSError as exc:
             raise Unavailable(f"cannot store the image in {self.root}: {exc.strerror or exc}") from None
+        try:
+            self._count_addition()
+        except OSError as exc:  # the image is stored: a failed clean-up must not fail its post
+            logger.warning("could not evict old images from %s: %s", self.root, exc)
         return reference
 
     def _count_addition(self) -> None:
@@ -172,25 +185,32 @@ class UserImageStore:
 
     def _evict(self) -> None:
         """Count the images; beyond :attr:`max_images`, remove the oldest down to it less
-        ``max_images // EVICTION_DIVISOR``. Also remove temporary folders over an hour old (a killed save's)."""
-        now = time.time()
-        images = []
-        for entry in os.scandir(self.root):
-            if not entry.is_dir(follow_symlinks=False):
-                continue
-            if entry.name.startswith(TEMPORARY):
-                if now - entry.stat(follow_symlinks=False).st_mtime > 3600:
+        ``max_images // EVICTION_DIVISOR``. Also remove temporary folders over an hour old (a killed save's).
+
+        Other processes (and, between listings, other threads) evict at the same time: a folder that vanishes
+        between the listing and its ``stat`` was evicted by one of them and is simply left out.
+        """
+        if not self._evicting.acquire(blocking=False):
+            return  # another thread of this process is evicting now; its count includes this image
+        try:
+            now = time.time()
+            with os.scandir(self.root) as listing:
+                entries = [entry for entry in listing if entry.is_dir(follow_symlinks=False)]
+            images = [entry for entry in entries if not entry.name.startswith(TEMPORARY)]
+            for entry in entries:
+                if entry.name.startswith(TEMPORARY) and now - _modified(entry) > 3600:
                     shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                images.append(entry)
-        kept = len(images)
-        if kept > self.max_images:  # otherwise no image's age needs reading
-            kept = self.max_images - self.max_images // EVICTION_DIVISOR
-            images.sort(key=lambda entry: entry.stat(follow_symlinks=False).st_mtime)
-            for entry in images[: len(images) - kept]:
-                shutil.rmtree(entry.path, ignore_errors=True)
-        with self._lock:
-            self._known, self._added_since_listing = kept, 0
+            kept = len(images)
+            if kept > self.max_images:  # otherwise no image's age needs reading
+                ages = [(modified, entry.path) for entry in images if (modified := _modified(entry)) >= 0]
+                kept = min(len(ages), self.max_images - self.max_images // EVICTION_DIVISOR)
+                ages.sort()
+                for _, path in ages[: len(ages) - kept]:
+                    shutil.rmtree(path, ignore_errors=True)
+            with self._lock:
+                self._known, self._added_since_listing = kept, 0
+        finally:
+            self._evicting.release()
 
     def get(self, reference: str) -> UserImage:
         """The stored image ``reference``.
@@ -228,8 +248,22 @@ class UserImageStore:
                 raise NotFound(f"no drawn or uploaded image {reference} on this instance") from None
         except OSError:
             raise NotFound(f"no drawn or uploaded image {reference} on this instance") from None
-        stored = self.get(reference)
-        data = digits.encode_png(_shown(stored.model_input, stored.meta.get("recipe")))
+        return self._drawn_preview(self.get(reference), path)
+
+    def preview(self, image: UserImage) -> bytes:
+        """The preview PNG of ``image``, an image just stored and still in memory: the kept one, else drawn from
+        ``image`` itself, so that an image evicted by other posts right after it was stored still gets its answer.
+        """
+        path = self._folder(image.id) / "preview.png"
+        try:
+            return path.read_bytes()
+        except OSError:
+            return self._drawn_preview(image, path)
+
+    @staticmethod
+    def _drawn_preview(image: UserImage, path: Path) -> bytes:
+        """Draw ``image``'s preview and keep it at ``path`` (temporary name, then renamed) if its folder is there."""
+        data = digits.encode_png(_shown(image.model_input, image.meta.get("recipe")))
         staging = path.with_name(f"{TEMPORARY}{os.getpid()}-{threading.get_ident()}-{path.name}")
         try:
             staging.write_bytes(data)
@@ -239,9 +273,19 @@ class UserImageStore:
         return data
 
     def __len__(self) -> int:
-        if not self.root.is_dir():
+        try:
+            with os.scandir(self.root) as entries:
+                return sum(1 for entry in entries if entry.is_dir() and not entry.name.startswith(TEMPORARY))
+        except (FileNotFoundError, NotADirectoryError):  # nothing stored yet
             return 0
-        return sum(1 for entry in os.scandir(self.root) if entry.is_dir() and not entry.name.startswith(TEMPORARY))
+
+
+def _modified(entry: os.DirEntry) -> float:
+    """An entry's modification time; -1 for one removed since it was listed (evicted by another process)."""
+    try:
+        return entry.stat(follow_symlinks=False).st_mtime
+    except FileNotFoundError:
+        return -1.0
 
 
 def _shown(model_input: np.ndarray, recipe: Any) -> np.ndarray:

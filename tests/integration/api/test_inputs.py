@@ -3,7 +3,9 @@ input is a 4xx with its reason and stores nothing."""
 
 from __future__ import annotations
 
+import base64
 import io
+import threading
 
 import keras
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 from PIL import Image
 
 from app import services
+from app.core.user_images import image_id
 from tests.digit_strokes import huge_png, place
 
 
@@ -99,6 +102,12 @@ BAD_JSON = {
     # 20,000 points corner to corner with the thinnest pen: ~850 million values to draw
     "a scribble too long for its pen": ({"strokes": [[[0, 0], [2000, 2000]] * 10_000], "width": 0.5, "size": 2000},
                                         400, "too long for its pen"),
+    # JSON integers beyond a float's range: numpy's conversion raises OverflowError, not ValueError
+    "a 400-digit coordinate": ({"strokes": [[[10, 10], [10**400, 5]]], "width": 18, "size": 280}, 400,
+                               "outside the 280 x 280 canvas"),
+    "a 400-digit negative coordinate": ({"strokes": [[[-(10**400), 10]]], "width": 18, "size": 280}, 400,
+                                        "outside the 280 x 280 canvas"),
+    "a 400-digit array value": ({"array": [[0.0] * 27 + [10**400]] * 28}, 400, "not finite"),
 }
 
 
@@ -142,3 +151,63 @@ def test_an_image_drawn_for_one_model_is_preprocessed_again_for_another(client):
     reference = client.post("/api/models/mnist-cnn/inputs", json=drawing(7)).get_json()["id"]
     answer = client.get(f"/api/models/tiny/predict?image={reference}")  # a 6 x 6 model: resized from the original
     assert answer.status_code == 200 and len(answer.get_json()["probabilities"]) == 3
+
+
+def pad_callbacks(client) -> list[dict]:
+    """Every server callback fed by a drawing pad's strokes (``<page>-pad-strokes.data``), as dash-renderer knows
+    them from ``/_dash-dependencies``."""
+    return [item for item in client.get("/_dash-dependencies").get_json()
+            if any(entry["id"].endswith("-pad-strokes") and entry["property"] == "data" for entry in item["inputs"])]
+
+
+@pytest.mark.parametrize("coordinate", [10**400, -(10**400), 10**39], ids=["1e400", "-1e400", "1e39"])
+def test_the_pads_callbacks_answer_a_huge_coordinate_with_their_message(client, coordinate):
+    callbacks = pad_callbacks(client)
+    assert {item["inputs"][0]["id"] for item in callbacks} >= {"explore-pad-strokes", "compare-pad-strokes"}
+    strokes = {"strokes": [[[10, 10], [coordinate, 20]]], "width": 18, "size": 280}
+    values = {"pad-strokes": strokes, "pad-centre": True, "model": "mnist-cnn"}  # keyed without the page prefix
+
+    def entry(dependency: dict) -> dict:
+        return {**dependency, "value": values.get(dependency["id"].split("-", 1)[1])}
+
+    for item in callbacks:
+        outputs = [{"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1].split("@")[0]}
+                   for part in item["output"][2:-2].split("...")]
+        body = {"output": item["output"], "outputs": outputs, "inputs": [entry(d) for d in item["inputs"]],
+                "state": [entry(d) for d in item["state"]], "changedPropIds": [f"{item['inputs'][0]['id']}.data"]}
+        answer = client.post("/_dash-update-component", json=body)
+        assert answer.status_code == 200, (item["output"], answer.get_data()[:300])
+        assert "outside the 280 x 280 canvas" in answer.get_data(as_text=True), item["output"]
+    assert stored() == 0
+
+
+def test_posts_at_the_stores_bound_from_four_threads_are_all_answered_with_their_image(client, monkeypatch):
+    """Real threads at a bound of 2: nearly every post evicts while others store, evict or read their preview."""
+    from app.main import server
+
+    monkeypatch.setenv("USER_IMAGES_KEPT", "2")
+    services.reset()
+    answers, start = [], threading.Barrier(4)
+
+    def post(number: int) -> None:
+        poster = server.test_client()
+        start.wait()
+        for index in range(15):
+            values = np.random.default_rng(number * 100 + index).random((6, 6), dtype=np.float32)
+            answer = poster.post("/api/models/tiny/inputs", json={"array": values.tolist()})
+            answers.append((answer.status_code, answer.get_json(), values))
+
+    threads = [threading.Thread(target=post, args=(number,)) for number in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(answers) == 60
+    for status, body, values in answers:
+        assert status == 201, body
+        assert body["id"] == image_id(values[:, :, None])
+        # the preview shows the array sent: one channel, high values dark (1 - value) on the test set's range
+        shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["preview"].split(",", 1)[1]))), np.float64)
+        low, high = body["recipe"]["low"], body["recipe"]["high"]
+        np.testing.assert_allclose(shown / 255, 1 - np.clip((values - low) / (high - low), 0, 1), atol=1 / 255 + 1e-6)
+    assert stored() <= 2 + 4

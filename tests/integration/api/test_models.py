@@ -1,5 +1,10 @@
 """The JSON API over the real app and store: answers equal Keras' own computation; bad input is a 4xx JSON."""
 
+import io
+import shutil
+import time
+import zipfile
+
 import keras
 import numpy as np
 import pytest
@@ -77,3 +82,50 @@ def test_default_keras_names_work_through_the_api(client):
     assert dense
     body = client.get(f"/api/models/legacy-h5/activations?layer={dense[0]}&image=0").get_json()
     assert body["shape"] == [4]
+
+
+def _npy(header: bytes) -> bytes:
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header
+
+
+def _declaring(shape: tuple[int, ...]) -> bytes:
+    """.npy bytes declaring ``shape`` float32 and holding no data."""
+    return _npy(repr({"descr": "<f4", "fortran_order": False, "shape": shape}).encode() + b"\n")
+
+
+def _npy_of(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _replace_test_set(folder, members: list[tuple[str, bytes]]) -> None:
+    with zipfile.ZipFile(folder / "test_set.npz", "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members:
+            archive.writestr(name, data)
+
+
+def test_hostile_test_sets_are_listed_as_broken_with_the_reason_and_the_others_keep_working(client, app_store):
+    # the issue's 1.96 MB file: a raw member "images" declaring 640,000 x 28 x 28 x 1 float32 (2 GB), which numpy
+    # loads, and a decoy "images.npy" after it
+    shutil.copytree(app_store / "tiny", app_store / "decoy")
+    _replace_test_set(app_store / "decoy", [("images", _declaring((640_000, 28, 28, 1)) + b"\0" * 1_900_000),
+                                            ("images.npy", _npy_of(np.zeros((24, 6, 6, 1), np.float32))),
+                                            ("labels.npy", _npy_of(np.arange(24) % 3))])
+    # a header numpy's parser fails on with a TokenError (an unterminated string, tokenized again)
+    shutil.copytree(app_store / "tiny", app_store / "bad-header")
+    _replace_test_set(app_store / "bad-header", [("images.npy", _npy(b"{'descr': '''<f4\n")),
+                                                 ("labels.npy", _npy_of(np.arange(24) % 3))])
+    started = time.monotonic()
+    answer = client.get("/api/models")
+    assert answer.status_code == 200, answer.get_data()[:300]
+    assert time.monotonic() - started < 10  # the issue's answer took 10.4 s and left the worker at 2.7 GB
+    models = {row["name"]: row for row in answer.get_json()["models"]}
+    assert models["tiny"]["status"] == "ok" and models["mnist-cnn"]["status"] == "ok"
+    assert models["decoy"]["status"] == "broken"
+    assert "members 'images' and 'images.npy' would both load as 'images'" in models["decoy"]["reason"]
+    assert models["bad-header"]["status"] == "broken"
+    assert "member 'images.npy': malformed .npy header" in models["bad-header"]["reason"]
+    for name in ("decoy", "bad-header"):
+        refused = client.get(f"/api/models/{name}/confusion")
+        assert refused.status_code == 409 and "test set refused" in refused.get_json()["error"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import zipfile
 from pathlib import Path
 
@@ -122,6 +123,22 @@ def lambda_model_bytes(tmp: Path) -> bytes:
     return keras_bytes(model, ".keras", tmp)
 
 
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def npy_header(text: bytes) -> bytes:
+    """.npy version 1.0 bytes with ``text`` as the header and no data."""
+    return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text
+
+
+# 640,000 x 28 x 28 x 1 float32 (2 GB) declared, no data; and a header numpy's parser fails on with a TokenError.
+DECLARING_2_GB = npy_header(b"{'descr': '<f4', 'fortran_order': False, 'shape': (640000, 28, 28, 1), }\n")
+UNTERMINATED_HEADER = npy_header(b"{'descr': '''<f4\n")
+
+
 def zip_bytes(members: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
@@ -150,6 +167,14 @@ REFUSALS = {
     "pickled object array": (
         lambda f, tmp: dict(model=f["keras"], test_set=npz_bytes(images=np.array([{"x": 1}], dtype=object),
                                                                 labels=np.zeros(1, np.int64))), 400, "test set"),
+    "decoy beside the member numpy loads": (
+        lambda f, tmp: dict(model=f["keras"], test_set=zip_bytes({
+            "images": DECLARING_2_GB, "images.npy": npy_bytes(f["images"]), "labels.npy": npy_bytes(np.arange(24) % 3),
+        })), 400, "members 'images' and 'images.npy' would both load as 'images'"),
+    "malformed .npy header (a TokenError in numpy)": (
+        lambda f, tmp: dict(model=f["keras"], test_set=zip_bytes({
+            "images.npy": UNTERMINATED_HEADER, "labels.npy": npy_bytes(np.arange(24) % 3),
+        })), 400, "test set refused: cannot read the arrays in test_set.npz: member 'images.npy': malformed .npy"),
     "no test set": (lambda f, tmp: dict(model=f["keras"]), 400, "test set is needed"),
     "unknown dataset": (lambda f, tmp: dict(model=f["keras"], dataset="../../etc/passwd"), 400, "unknown dataset"),
     "not a model file": (lambda f, tmp: dict(model=b"MZ\x90\x00", model_name="tool.exe", test_set=f["npz"]), 400,
@@ -225,3 +250,37 @@ def test_the_report_says_why_a_layer_is_not_shown(client, app_store, tmp_path):
     assert rows["as_sequence"]["shown_as"] is None and "rank 2" in rows["as_sequence"]["reason"]
     assert rows["as_sequence"]["output_shape"] == [6, 6]
     assert rows["gap"]["shown_as"] == "nodes" and rows["out"]["shown_as"] == "nodes"
+
+
+def test_upload_and_delete_in_a_loop_with_readers_is_never_a_server_error(client, app_store, tiny_files):
+    """Real threads: one client uploads and deletes the same model in a loop while two read the list and the
+    model; every answer is the model (200), its absence (404), or the upload's and delete's own answers."""
+    from app.main import server
+
+    cycles, errors, answers = 8, [], []
+    done = threading.Event()
+
+    def read(path: str) -> None:
+        reader = server.test_client()
+        while not done.is_set():
+            answers.append((path, reader.get(path).status_code))
+
+    readers = [threading.Thread(target=read, args=(path,)) for path in ("/api/models", "/api/models/churn")]
+    for thread in readers:
+        thread.start()
+    try:
+        for _ in range(cycles):
+            added = upload(client, "churn", tiny_files["keras"], test_set=tiny_files["npz"])
+            if added.status_code != 201:
+                errors.append(("upload", added.status_code, added.get_data(as_text=True)[:200]))
+            deleted = client.delete("/api/models/churn")
+            if deleted.status_code != 204:
+                errors.append(("delete", deleted.status_code, deleted.get_data(as_text=True)[:200]))
+    finally:
+        done.set()
+        for thread in readers:
+            thread.join(timeout=30)
+    assert not errors
+    assert {path for path, _ in answers} == {"/api/models", "/api/models/churn"}
+    assert {status for path, status in answers if path == "/api/models"} == {200}
+    assert {status for path, status in answers if path != "/api/models"} <= {200, 404}

@@ -8,6 +8,8 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from app.core import digits
@@ -172,6 +174,8 @@ def test_an_rgb_model_gets_rgb_in_its_range():
         ([[[1, 2], [3]]], 10, 280, r"\[x, y\] points"),
         ([[[1, True]]], 10, 280, r"\[x, y\] points"),
         ([[[1e9, 2]]], 10, 280, "outside"),
+        ([[[10, 10], [10**400, 2]]], 10, 280, "outside"),  # beyond a float: numpy raises OverflowError
+        ([[[-(10**400), 2]]], 10, 280, "outside"),
         ([[[10, 10]]], 0, 280, "pen width"),
         ([[[10, 10]]], 10, 1e6, "canvas side"),
         ([[[10, 10]]] * 201, 10, 280, "strokes"),
@@ -181,6 +185,19 @@ def test_an_rgb_model_gets_rgb_in_its_range():
 def test_malformed_drawings_are_refused_with_a_reason(strokes, width, size, reason):
     with pytest.raises(InvalidInput, match=reason):
         digits.parse_strokes(strokes, width, size)
+
+
+@settings(derandomize=True, max_examples=200, deadline=None, database=None)
+@given(st.lists(st.one_of(st.integers(), st.integers(-(10**400), 10**400), st.floats()), min_size=2, max_size=6))
+def test_any_json_number_as_a_coordinate_is_drawn_or_refused_with_a_reason(numbers):
+    points = [list(pair) for pair in zip(numbers[::2], numbers[1::2], strict=False)]
+    inside = all(-10 <= c <= 290 for point in points for c in point)  # the pen width (10) past each edge
+    try:
+        polylines, _, _ = digits.parse_strokes([points], 10, 280)
+    except InvalidInput as exc:
+        assert not inside and "outside the 280 x 280 canvas" in str(exc)
+    else:
+        assert inside and np.array_equal(polylines[0], np.array(points, dtype=np.float64))
 
 
 def test_a_drawings_cost_is_known_before_drawing_and_too_costly_a_drawing_is_refused():
@@ -260,6 +277,10 @@ def test_a_raw_array_must_have_the_models_shape_and_range():
     nan[3][3] = float("nan")
     with pytest.raises(InvalidInput, match="finite"):
         digits.check_array(nan, MNIST_RECIPE)
+    huge = np.zeros((28, 28)).tolist()
+    huge[3][3] = 10**400  # beyond a float: numpy raises OverflowError
+    with pytest.raises(InvalidInput, match="finite"):
+        digits.check_array(huge, MNIST_RECIPE)
 
 
 def test_previews_encode_what_the_model_sees():

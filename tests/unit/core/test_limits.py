@@ -6,10 +6,13 @@ import errno
 import io
 import json
 import os
+import re
+import struct
 import subprocess
 import tempfile
 import time
 import tracemalloc
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -326,6 +329,143 @@ def test_object_arrays_and_broken_files_are_refused(tmp_path):
         npy_headers(truncated)
     with pytest.raises(NotFound):
         npy_headers(tmp_path / "absent.npz")
+
+
+def npy_declaring(shape: tuple[int, ...], dtype: str = "<f4", data: bytes = b"") -> bytes:
+    """.npy bytes whose header declares ``shape`` of ``dtype`` but which hold only ``data``."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return header.getvalue() + data
+
+
+def zip_of(path: Path, members: list[tuple[str, bytes]]) -> Path:
+    """A zip of ``members`` in that order (the same name twice too: zipfile only warns)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, data in members:
+                archive.writestr(name, data)
+    return path
+
+
+def test_numpy_loads_the_raw_member_so_a_decoy_npy_beside_it_is_refused(tmp_path):
+    # numpy's own choice, on arrays small enough to load: a raw member "images" wins over "images.npy"
+    small = zip_of(tmp_path / "small.npz", [("images", _npy_bytes(np.zeros(3, np.float32))),
+                                            ("images.npy", _npy_bytes(np.zeros(2, np.float32)))])
+    with np.load(small, allow_pickle=False) as data:
+        assert data["images"].shape == (3,)
+    with pytest.raises(InvalidInput, match="members 'images' and 'images.npy' would both load as 'images'"):
+        npy_headers(small)
+    # the issue's file: 640,000 x 28 x 28 x 1 float32 (2 GB) declared by the raw member, a decoy after it
+    bomb = zip_of(tmp_path / "test_set.npz", [("images", npy_declaring((640_000, 28, 28, 1))),
+                                              ("images.npy", _npy_bytes(np.zeros((2, 28, 28, 1), np.float32))),
+                                              ("labels.npy", _npy_bytes(np.zeros(2, np.int64)))])
+    with pytest.raises(InvalidInput, match="would both load as 'images'"):
+        check_arrays(bomb, 256 * 10**6)
+
+
+@pytest.mark.parametrize(
+    ("members", "reason"),
+    [
+        ([("images.npy", b"1"), ("images.npy", b"2")], "two members are named 'images.npy'"),
+        ([("x.npy", b"1"), ("x.npy.npy", b"2")], "members 'x.npy' and 'x.npy.npy' would both load as 'x.npy'"),
+    ],
+)
+def test_member_names_that_leave_it_open_what_numpy_loads_are_refused(tmp_path, members, reason):
+    with pytest.raises(InvalidInput, match=re.escape(reason)):
+        npy_headers(zip_of(tmp_path / "set.npz", members))
+
+
+def test_a_file_is_read_as_numpy_reads_it_whatever_is_appended(tmp_path):
+    # .npy data in front of a small zip: zipfile finds the zip (its directory is at the end), np.load reads the
+    # .npy (it looks at the first bytes), so the .npy header is what is checked
+    archive = zip_of(tmp_path / "inner.npz", [("images.npy", _npy_bytes(np.zeros(2, np.float32)))]).read_bytes()
+    disguised = tmp_path / "test_set.npz"
+    disguised.write_bytes(npy_declaring((640_000, 28, 28, 1)) + archive)
+    assert zipfile.is_zipfile(disguised)
+    assert npy_headers(disguised) == {"test_set": ArrayHeader((640_000, 28, 28, 1), np.dtype("<f4"), 2_007_040_000)}
+    with pytest.raises(InvalidInput, match="declares 640000×28×28×1 float32"):
+        check_arrays(disguised, 256 * 10**6)
+    (tmp_path / "neither.npz").write_bytes(b"GIF89a" + archive)
+    with pytest.raises(InvalidInput, match="neither a zip"):
+        npy_headers(tmp_path / "neither.npz")
+
+
+def npy_with_header(text: str | bytes, version: tuple[int, int] = (1, 0)) -> bytes:
+    """.npy bytes with ``text`` as the header (its length field as numpy writes it for ``version``)."""
+    header = text.encode("utf-8") if isinstance(text, str) else text
+    size = struct.pack("<H" if version[0] == 1 else "<I", len(header))
+    return np.lib.format.MAGIC_PREFIX + bytes(version) + size + header
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "{'descr': '''<f8\n",  # numpy re-reads a v1 header that does not parse with tokenize: TokenError
+        "(" * 300 + "\n",  # TokenError too (too deep for the parser)
+        "-" * 5000 + "1\n",  # RecursionError
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (2,)*3}\n",  # an expression, not a literal
+        "{'descr': {'names': 1}, 'fortran_order': False, 'shape': (1,)}\n",  # a descr numpy cannot unpack
+        "\xff\xfe",
+    ],
+    ids=["unterminated string", "300 parentheses", "5000 signs", "expression", "odd descr", "not text"],
+)
+def test_a_malformed_header_of_any_kind_is_refused_with_the_reason(tmp_path, header):
+    (tmp_path / "x.npy").write_bytes(npy_with_header(header))
+    zip_of(tmp_path / "test_set.npz", [("images.npy", npy_with_header(header))])
+    with pytest.raises(InvalidInput, match=r"cannot read the arrays in x.npy: malformed .npy header"):
+        npy_headers(tmp_path / "x.npy")
+    with pytest.raises(InvalidInput, match=r"test_set.npz: member 'images.npy': malformed .npy header"):
+        check_arrays(tmp_path / "test_set.npz", 10**9)
+
+
+_HEADER_PIECES = st.one_of(
+    st.sampled_from(["'<f4'", "'|u1'", "'>i8'", "'O'", "'V0'", "'<U0'", "[('a', '<f8')]", "[('a', '<f8', (2, 3))]",
+                     "True", "False", "None", "(3, 4)", "(0,)", "()", "(-1,)", "(10**9,)", "(1e3,)", "(True, 2)",
+                     "'''", "(((", "-" * 3000 + "1", "{", "}", "b'x'", "[]", "'\\x00'", "9" * 5000]),
+    st.text(max_size=12),
+)
+_VALID_PIECES = (
+    st.sampled_from(["'<f4'", "'|u1'", "'>i8'", "'|b1'", "'<c16'", "'O'", "'V0'", "'<U3'",
+                     "[('a', '<f8'), ('b', '|u1')]", "[('a', '<f8', (2, 3))]"]),
+    st.sampled_from(["True", "False"]),
+    st.lists(st.integers(-2, 60), max_size=4).map(lambda dims: repr(tuple(dims))),
+)
+_HEADERS = st.one_of(
+    st.builds(lambda descr, order, shape: f"{{'descr': {descr}, 'fortran_order': {order}, 'shape': {shape}, }}\n",
+              *_VALID_PIECES),
+    st.builds(lambda descr, order, shape, end: f"{{'descr': {descr}, 'fortran_order': {order}, 'shape': {shape}, }}"
+              f"{end}", _HEADER_PIECES, _HEADER_PIECES, _HEADER_PIECES, st.sampled_from(["\n", "", "    \n", "x"])),
+    st.text(max_size=200),
+    st.binary(max_size=200),
+)
+
+
+@PROPERTY
+@given(header=_HEADERS, version=st.sampled_from([(1, 0), (2, 0), (1, 0), (3, 0), (0, 1), (255, 255)]))
+def test_any_header_is_refused_with_invalid_input_or_declares_what_numpy_loads(header, version):
+    data = npy_with_header(header, version)
+    with tempfile.TemporaryDirectory() as folder:
+        single = Path(folder) / "x.npy"
+        single.write_bytes(data)
+        for path in (single, zip_of(Path(folder) / "x.npz", [("x.npy", data)])):
+            try:
+                declared = npy_headers(path)["x"]
+            except InvalidInput as exc:
+                assert str(exc).startswith(f"cannot read the arrays in {path.name}: ")
+                continue
+            if declared.dtype.hasobject or declared.nbytes > 10**6:
+                continue  # check_arrays refuses the first, the size limit the second: nothing is loaded
+            # independently: numpy loads the file with the declared data appended, as declared
+            full = data + b"\0" * declared.nbytes
+            if path.suffix == ".npz":
+                zip_of(path, [("x.npy", full)])
+            else:
+                path.write_bytes(full)
+            with open(path, "rb") as handle:
+                loaded = np.load(handle, allow_pickle=False)
+                array = loaded["x"] if path.suffix == ".npz" else loaded
+                assert (array.shape, array.dtype, array.nbytes) == (declared.shape, declared.dtype, declared.nbytes)
 
 
 # ---------------------------------------------------------------- paths

@@ -1,6 +1,7 @@
 """The model store: names, listing with broken models and reasons, legacy .h5, safe loading, atomic saves."""
 
 import os
+import zipfile
 
 import keras
 import numpy as np
@@ -16,7 +17,8 @@ def test_valid_names(name):
     assert validate_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "../etc", "a/b", ".hidden", "a..b", "x" * 65, "name with space", "ä", None])
+@pytest.mark.parametrize("name", ["", "../etc", "a/b", ".hidden", "a..b", "x" * 65, "name with space", "ä", None,
+                                  "nl\n", "a\r", "\nb"])
 def test_invalid_names(name):
     with pytest.raises(InvalidName):
         validate_name(name)
@@ -212,3 +214,98 @@ def test_a_model_keras_cannot_call_again_is_listed_as_broken(tiny_store, monkeyp
         store.get("tiny")
     rows = {entry.name: entry for entry in store.entries()}
     assert not rows["tiny"].ok and "not connected" in rows["tiny"].reason and "corrupt" in rows
+
+
+def deleting_first(store: ModelStore, name: str, function):
+    """``function`` that first deletes model ``name`` from the store, as another request may at that moment."""
+
+    def wrapper(*args, **kwargs):
+        if (store.root / name).exists():
+            store.delete(name)
+        return function(*args, **kwargs)
+
+    return wrapper
+
+
+# Where a delete can fall between the store's checks and its reads: after the folder's existence check (while its
+# location is checked), before the version is read from the files (legacy-h5's cnn.h5 is found by listing the
+# folder), and while the model's files are read.
+VANISHING_POINTS = ["resolve_inside", "model_version", "read_model_files"]
+
+
+@pytest.mark.parametrize("point", VANISHING_POINTS)
+@pytest.mark.parametrize("name", ["tiny", "legacy-h5"])
+def test_a_model_deleted_while_it_is_opened_is_not_found(tiny_store, monkeypatch, point, name):
+    import app.core.store as store_module
+
+    store = ModelStore(tiny_store)
+    monkeypatch.setattr(store_module, point, deleting_first(store, name, getattr(store_module, point)))
+    with pytest.raises(ModelNotFound, match=f"no model named '{name}'"):
+        store.get(name)
+    assert name not in store.names()
+
+
+@pytest.mark.parametrize("point", VANISHING_POINTS)
+@pytest.mark.parametrize("name", ["tiny", "legacy-h5", "corrupt"])
+def test_a_model_deleted_while_the_store_is_listed_is_left_out(tiny_store, monkeypatch, point, name):
+    import app.core.store as store_module
+
+    store = ModelStore(tiny_store)
+    monkeypatch.setattr(store_module, point, deleting_first(store, name, getattr(store_module, point)))
+    entries = {entry.name: entry for entry in store.entries()}
+    assert set(entries) == {"tiny", "legacy-h5", "corrupt", "no-test-set", "empty"} - {name}
+    assert all(entries[other].ok for other in ("tiny", "legacy-h5") if other != name)
+    assert not any(entries[other].ok for other in ("corrupt", "no-test-set", "empty") if other != name)
+
+
+
+def test_a_failure_no_reader_anticipated_lists_that_model_as_broken_and_the_others_keep_working(tiny_store,
+                                                                                              monkeypatch):
+    import tokenize
+
+    import app.core.store as store_module
+
+    real_read = store_module.read_model_files
+
+    def read(folder, limit):
+        if folder.name == "legacy-h5":  # e.g. numpy's header parser raising TokenError, as it once did
+            raise tokenize.TokenError("EOF in multi-line string", (1, 10))
+        return real_read(folder, limit)
+
+    monkeypatch.setattr(store_module, "read_model_files", read)
+    store = ModelStore(tiny_store)
+    entries = {entry.name: entry for entry in store.entries()}
+    assert entries["tiny"].ok and not entries["legacy-h5"].ok
+    assert entries["legacy-h5"].reason == "cannot open the model (TokenError: ('EOF in multi-line string', (1, 10)))"
+    with pytest.raises(BrokenModel, match="TokenError"):
+        store.get("legacy-h5")
+
+
+def test_test_set_files_that_are_not_what_numpy_loads_as_arrays_are_listed_broken(tmp_path):
+    keras.backend.clear_session()
+    images, labels = tiny_test_set()
+    for name in ("blog-pair", "zip-as-npy", "raw-images", "npy-as-npz"):
+        (tmp_path / name).mkdir()
+        build_tiny_model().save(tmp_path / name / "model.keras")
+    # the blog's two files, each under the limit, together over it: 24 x 6 x 6 x 1 and 24 x 100 float32, 3,456 +
+    # 9,600 = 13,056 bytes
+    np.save(tmp_path / "blog-pair" / "test_imgs.npy", images)
+    np.save(tmp_path / "blog-pair" / "test_labels.npy", np.zeros((24, 100), np.float32))
+    # a zip named .npy: np.load answers with the archive, not an array
+    np.save(tmp_path / "zip-as-npy" / "test_labels.npy", labels)
+    np.savez(tmp_path / "zip-as-npy" / "test_imgs.npz", images=images)
+    (tmp_path / "zip-as-npy" / "test_imgs.npz").rename(tmp_path / "zip-as-npy" / "test_imgs.npy")
+    # an .npz member that is not .npy data: np.load answers with its bytes
+    np.savez(tmp_path / "raw-images" / "test_set.npz", labels=labels)
+    with zipfile.ZipFile(tmp_path / "raw-images" / "test_set.npz", "a") as archive:
+        archive.writestr("images", b"not an array")
+    # .npy data named test_set.npz: np.load answers with that array
+    np.save(tmp_path / "npy-as-npz" / "test_set.npy", images)
+    (tmp_path / "npy-as-npz" / "test_set.npy").rename(tmp_path / "npy-as-npz" / "test_set.npz")
+    store = ModelStore(tmp_path, test_set_max_bytes=10_000)
+    entries = {entry.name: entry for entry in store.entries()}
+    assert entries["blog-pair"].reason == ("test set refused: its files declare 13.1 kB of arrays together; the limit "
+                                           "is 10.0 kB (TEST_SET_MAX_MB)")
+    assert entries["zip-as-npy"].reason == "the test set's images are not .npy array data"
+    assert entries["raw-images"].reason == "the test set's images are not .npy array data"
+    assert entries["npy-as-npz"].reason == "test_set.npz is not an .npz (zip) archive"

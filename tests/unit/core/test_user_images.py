@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import time
 
 import numpy as np
@@ -115,3 +116,48 @@ def test_workers_sharing_the_folder_overshoot_the_bound_by_at_most_their_recount
     for seed in range(100, 105):
         first.save(pixels(seed), ORIGINAL, {})
     assert len(first) <= 10
+
+
+def test_posters_racing_evictions_at_a_small_bound_all_get_their_image_stored(tmp_path):
+    """Real threads: 4 posters on two stores sharing the folder (two workers), at a bound of 3, so nearly every
+    post evicts while others evict, list or write; a reader opens whatever was stored meanwhile."""
+    stores = [UserImageStore(tmp_path, max_images=3), UserImageStore(tmp_path, max_images=3)]
+    failures, stored = [], []
+    start = threading.Barrier(5)
+
+    def post(number: int) -> None:
+        store = stores[number % 2]
+        start.wait()
+        for seed in range(number * 1000, number * 1000 + 60):
+            array = pixels(seed % (number * 1000 + 40))  # the last 20 are the same 20 images for every poster
+            try:
+                reference = store.save(array, ORIGINAL, {"model": "m"})
+            except Exception as exc:  # noqa: BLE001 - every failure is collected and shown
+                failures.append(f"{type(exc).__name__}: {exc}")
+                continue
+            if reference != image_id(array):
+                failures.append(f"{reference} is not the content id of image {seed}")
+            stored.append(reference)
+
+    def read() -> None:
+        start.wait()
+        while any(thread.is_alive() for thread in posters):
+            for reference in stored[-8:]:
+                try:
+                    np.testing.assert_array_equal(stores[0].get(reference).model_input.shape, (28, 28, 1))
+                except NotFound:
+                    pass  # evicted: the answer a viewer gets for an image past the bound
+                except Exception as exc:  # noqa: BLE001
+                    failures.append(f"reading: {type(exc).__name__}: {exc}")
+
+    posters = [threading.Thread(target=post, args=(number,)) for number in range(1, 5)]
+    reader = threading.Thread(target=read)
+    for thread in [*posters, reader]:
+        thread.start()
+    for thread in [*posters, reader]:
+        thread.join(timeout=120)
+    assert not failures, failures[:5]
+    assert len(stored) == 4 * 60
+    for store in stores:
+        store.save(pixels(99_999), ORIGINAL, {})  # a quiet addition: each store lists and evicts down to its bound
+    assert len(stores[0]) <= 3 and not list(tmp_path.glob(".tmp-*"))
