@@ -17,6 +17,8 @@ logger = logging.getLogger("gunicorn.error")
 CORES = os.cpu_count() or 1
 workers = int(os.environ.get("WORKERS", "2"))
 threads = int(os.environ.get("THREADS", "4"))
+# Requests are read in an event loop and the app gets them whole (app/front.py): slow clients hold no thread.
+worker_class = "app.front.Worker"
 
 
 def tf_pool_sizes(env=os.environ) -> tuple[int, int]:
