@@ -165,45 +165,60 @@ class Measured:
                 f"{self.slow} over {ANSWER_WITHIN_S:.0f} s or unanswered")
 
 
+def probe(host: str, port: int, credentials: dict[str, str], duration_s: float, health: Measured, view: Measured,
+          image: int = 0) -> int:
+    """GET ``/healthz`` and a logged-in view (a new image each time) every half second for ``duration_s``; returns
+    the next image."""
+    deadline = time.monotonic() + duration_s
+    while time.monotonic() < deadline:
+        health.latencies.append(timed_get(host, port, "/healthz", {}))
+        view.latencies.append(timed_get(host, port, VIEW.format(image=image % 100), credentials))
+        image += 1
+        time.sleep(0.5)
+    return image
+
+
 def measure_under_slow_clients(base: str, credentials: dict[str, str], duration_s: float = 12.0,
-                               headers: int = 64, bodies: int = 16, readers: int = 8,
-                               interval_s: float = 2.0) -> tuple[list[Measured], SlowClients]:
-    """Hold the slow connections for ``duration_s`` and probe ``/healthz`` and a logged-in view every half second.
+                               headers: int = 64, bodies: int = 16, readers: int = 8, interval_s: float = 2.0,
+                               baseline_s: float = 3.0) -> tuple[list[Measured], SlowClients]:
+    """Probe ``/healthz`` and a logged-in view for ``baseline_s`` without slow clients (which also logs in on the
+    workers: each checks a password once, ~0.2 s), then hold the slow connections for ``duration_s`` and probe
+    again.
 
     Returns:
-        The probes' latencies and the slow clients (how many were opened, how many the server dropped).
+        The probes' latencies (without slow clients, then with them) and the slow clients (how many were opened,
+        how many the server dropped).
     """
     address = urlsplit(base)
     host, port = address.hostname, address.port
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError(f"slow clients run on the loopback only, not {host}")
-    health, view = Measured("GET /healthz"), Measured("GET activations view (logged in)")
+    quiet = [Measured("without slow clients: GET /healthz"), Measured("without slow clients: GET activations view")]
+    image = probe(host, port, credentials, baseline_s, *quiet)
+    held = [Measured("GET /healthz"), Measured("GET activations view (logged in)")]
     clients = SlowClients(host, port, headers, bodies, readers, credentials, interval_s).start()
     try:
         time.sleep(min(interval_s, 1.0))  # every slow connection has been taken by the server
-        deadline, image = time.monotonic() + duration_s, 0
-        while time.monotonic() < deadline:
-            health.latencies.append(timed_get(host, port, "/healthz", {}))
-            view.latencies.append(timed_get(host, port, VIEW.format(image=image % 100), credentials))
-            image += 1
-            time.sleep(0.5)
+        probe(host, port, credentials, duration_s, *held, image=image)
     finally:
         clients.stop()
-    return [health, view], clients
+    return quiet + held, clients
 
 
 def check(base: str, credentials: dict[str, str], log=print, **kwargs) -> list[Measured]:
-    """:func:`measure_under_slow_clients`, logged; raises ``AssertionError`` if a probe was not answered within
-    :data:`ANSWER_WITHIN_S`."""
+    """:func:`measure_under_slow_clients`, logged; raises ``AssertionError`` if a probe under slow clients was not
+    answered within :data:`ANSWER_WITHIN_S`. Returns the probes under slow clients."""
     measured, clients = measure_under_slow_clients(base, credentials, **kwargs)
+    for quiet in measured[:2]:
+        log(quiet.summary())
     log(f"{clients.opened} slow connections ({clients.headers} header drippers, {clients.bodies} body drippers, "
         f"{clients.readers} slow readers), {clients.dropped} dropped by the server")
-    for probe in measured:
-        log(probe.summary())
-    late = [probe.summary() for probe in measured if probe.slow]
+    for held in measured[2:]:
+        log(held.summary())
+    late = [held.summary() for held in measured[2:] if held.slow]
     if late:
         raise AssertionError(f"under {clients.opened} slow connections: {'; '.join(late)}")
-    return measured
+    return measured[2:]
 
 
 def serve_command(port: int, worker_class: str | None = None) -> list[str]:
