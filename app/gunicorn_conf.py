@@ -1,5 +1,6 @@
 """gunicorn settings: workers, threads and TensorFlow's thread pools; each worker warmed after the fork so the
-first request of a user is not a cold start.
+first request of a user is not a cold start. The worker reads requests in an event loop and runs the app in its
+``threads`` (:mod:`app.front`): a slow client holds no thread.
 
 TensorFlow is imported in the worker (after the fork), never in the master: with ``--preload`` inference hangs.
 Command-line flags (``--workers``, ``--threads``) override ``workers`` and ``threads`` here; the environment's
