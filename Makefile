@@ -25,7 +25,8 @@ run: $(VENV)/.runtime
 	$(BIN)/python -m app
 
 ## serve: production server (gunicorn; workers, threads and TensorFlow's pools in app/gunicorn_conf.py,
-## WORKERS=/THREADS= to change them; never --preload with TensorFlow)
+## WORKERS=/THREADS= to change them; never --preload with TensorFlow). Its worker reads requests in an event loop
+## and hands the app only whole ones (app/front.py): slow clients hold none of the THREADS.
 serve: $(VENV)/.runtime
 	$(BIN)/gunicorn --bind $(HOST):$(PORT) --no-control-socket --config app/gunicorn_conf.py app.main:server
 

@@ -11,13 +11,16 @@ from typing import Any
 import dash
 import dash_bootstrap_components as dbc
 from dash import html
-from flask import jsonify, request
+from flask import Request, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from flask_compress import Compress
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import LimitedStream, get_content_length
 
 from app import auth, request_checks, services
 from app.api import api
+from app.api.blueprint import http_error_answer
 from app.core.limits import json_safe
 from app.ui.copy_link import register_copy_link
 from app.ui.model_admin import DELETE_MESSAGE
@@ -57,13 +60,41 @@ def callback_failed(error: Exception) -> None:
     logger.error("callback %s failed", output, exc_info=error)
 
 
+class WholeBodyStream(LimitedStream):
+    """A request body without a ``Content-Length`` (chunked), read up to the route's limit: one that goes past it is
+    refused with 413, never handed over cut.
+
+    werkzeug's own stream stops reading at the limit and returns what it read: measured, a 1.2 MB chunked JSON body
+    reached the routes as its first 1 MB ("invalid JSON"), and Dash's callback route answered an HTML 400.
+    """
+
+    def readall(self) -> bytes:
+        data = super().readall()
+        if self.is_exhausted and self._stream.read(1):
+            raise RequestEntityTooLarge()
+        return data
+
+
+class BoundedRequest(Request):
+    """Flask's request whose body, when its length is not announced, is a :class:`WholeBodyStream`."""
+
+    @cached_property
+    def stream(self):
+        limit = self.max_content_length
+        if (limit is None or self.shallow or get_content_length(self.environ) is not None
+                or "wsgi.input_terminated" not in self.environ):
+            return super().stream
+        return WholeBodyStream(self.environ["wsgi.input"], limit, is_max=True)
+
+
 def refuse_malformed_callback(error: Exception):
     """A request to Dash's callback route that Dash itself cannot dispatch (a hand-made body, not a browser's) is
-    a 400, not a 500; an HTTP error under ``/api/`` that no API route caught (a path Flask cannot route at all) is
-    JSON like every API answer; on every other route an unexpected error stays a logged 500."""
+    a 400, not a 500; an HTTP error under ``/api/`` or on the callback route (a path Flask cannot route at all, a
+    body over the limit) is JSON like every answer there; on every other route an unexpected error stays a logged
+    500."""
     if isinstance(error, HTTPException):
-        if request.path.startswith("/api/"):
-            return jsonify(error=error.description), error.code
+        if request.path.startswith("/api/") or request.path == "/_dash-update-component":
+            return http_error_answer(error)
         return error
     if request.path == "/_dash-update-component":
         return jsonify(error=f"malformed callback request ({type(error).__name__})"), 400
@@ -194,7 +225,8 @@ def create_app() -> dash.Dash:
     register_copy_link()
     server = app.server
     server.json = StrictJSONProvider(server)
-    # Checked from Content-Length before a body is read; larger bodies get 413.
+    server.request_class = BoundedRequest
+    # Checked from Content-Length before a body is read, and while reading one without it; larger bodies get 413.
     server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     server.register_error_handler(Exception, refuse_malformed_callback)
     server.register_blueprint(api)

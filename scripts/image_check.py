@@ -13,9 +13,11 @@ no daemon), this script
 4. starts the image's own entrypoint and command on an empty volume, with a login (``AUTH_USERS``), on a free
    loopback port, and checks: ``/healthz`` answers, the image's ``HEALTHCHECK`` command passes inside the
    container, requests without (or with wrong) credentials get 401, and with them ``/api/models``, the
-   activations API and the explorer's Dash callbacks answer (the checks of ``scripts/smoke_run.py``); the
-   bundled model was copied into the empty store, it and the job store belong to the image's non-root user,
-   and no process of the container runs as root;
+   activations API and the explorer's Dash callbacks answer (the checks of ``scripts/smoke_run.py``); with 88
+   slow connections held (64 dripping headers, 16 a body, 8 not reading: ``scripts/slow_clients.py``),
+   ``/healthz`` and a logged-in view still answer within a second; the bundled model was copied into the
+   empty store, it and the job store belong to the image's non-root user, and no process of the container runs
+   as root;
 5. stops the server and removes every container and temporary volume it made, whatever happened (the base
    image and the built image stay, for the next run's cache).
 
@@ -42,6 +44,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import slow_clients
 import smoke_run
 from smoke_run import SmokeFailure, log
 
@@ -391,6 +394,10 @@ def serve_and_check(engine: Buildah | Docker, container: str, server_argv: list[
         log("the image's HEALTHCHECK command passes inside the container")
         headers = check_login(base)
         smoke_run.check_app(base, headers)
+        try:
+            slow_clients.check(base, headers, log=log)
+        except AssertionError as failure:
+            raise SmokeFailure(str(failure)) from None
         check_volume(volume, owner)
         processes = engine.app_processes(server)
         if isinstance(engine, Buildah) and not processes:
@@ -445,7 +452,7 @@ def main() -> None:
         check_entrypoint(engine, container, entrypoint, owner, volumes)
         serve_and_check(engine, container, entrypoint + cmd, healthcheck, owner, volumes, server_log, args.timeout)
         log(f"passed in {time.monotonic() - started:.0f} s: the image builds, runs as {owner[0]}:{owner[1]}, "
-            "fills an empty store, answers /healthz, its HEALTHCHECK, a view and a login")
+            "fills an empty store, answers /healthz, its HEALTHCHECK, a view and a login, slow clients or not")
     except smoke_run.Terminated:
         log("terminated")
         raise SystemExit(143) from None

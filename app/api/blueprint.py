@@ -11,12 +11,12 @@ import math
 import re
 
 from flask import Blueprint, jsonify, request
-from werkzeug.exceptions import HTTPException, UnsupportedMediaType
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 
 from app import services
 from app.core.activations import ProvidedImage
 from app.core.errors import Conflict, ExplorerError, InvalidInput, NotFound, TooLarge, Unavailable
-from app.core.limits import loads_json, parse_int
+from app.core.limits import format_bytes, loads_json, parse_int
 from app.core.user_images import PREFIX, provided_image
 
 logger = logging.getLogger(__name__)
@@ -41,10 +41,22 @@ def _client_error(exc: ExplorerError):
     return jsonify({"error": str(exc), **exc.details()}), status_of(exc)
 
 
+def http_error_answer(exc: HTTPException):
+    """The JSON answer of an HTTP error; a body over the route's limit (with or without ``Content-Length``) names
+    the limit."""
+    message = exc.description
+    limit = request.max_content_length
+    if isinstance(exc, RequestEntityTooLarge) and limit is not None:
+        message = f"the request body is larger than the limit of {format_bytes(limit)}"
+        if limit == services.settings().max_request_bytes:
+            message += " (MAX_REQUEST_BYTES)"
+    return jsonify(error=message), exc.code
+
+
 @api.errorhandler(Exception)
 def _unexpected_error(exc: Exception):
     if isinstance(exc, HTTPException):
-        return jsonify(error=exc.description), exc.code
+        return http_error_answer(exc)
     logger.exception("unexpected error in %s", request.path)
     return jsonify(error=f"internal error: {type(exc).__name__}"), 500
 

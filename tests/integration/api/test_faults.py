@@ -3,6 +3,7 @@ valid JSON, and nothing started that should not be."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 
@@ -52,6 +53,40 @@ def test_large_and_deep_bodies_are_refused(client):
     deep = client.post("/api/jobs", data="[" * 200_000 + "]" * 200_000, content_type="application/json")
     assert deep.status_code == 400 and "deep" in deep.get_json()["errors"][0]
     assert client.get("/healthz").status_code == 200  # and the server keeps serving
+
+
+def post_chunked(client, path: str, body: bytes):
+    """POST ``body`` without a Content-Length, as a chunked request reaches the app from any server (gunicorn and the
+    front mark where it ends with ``wsgi.input_terminated``)."""
+    return client.post(path, input_stream=io.BytesIO(body), content_type="application/json",
+                       headers={"Transfer-Encoding": "chunked"}, environ_overrides={"wsgi.input_terminated": True})
+
+
+@pytest.mark.parametrize("path", ["/api/jobs", "/_dash-update-component"])
+def test_a_chunked_body_over_the_limit_is_a_json_413_not_a_cut_body(client, path):
+    body = json.dumps({"output": "x.children", "pad": "a" * 1_200_000}).encode()
+
+    response = post_chunked(client, path, body)
+
+    assert response.status_code == 413 and response.mimetype == "application/json"
+    assert response.get_json()["error"] == "the request body is larger than the limit of 1.0 MB (MAX_REQUEST_BYTES)"
+
+
+def test_a_chunked_body_of_exactly_the_limit_is_read_whole(client):
+    body = json.dumps({"dataset": "no-such-set"}).encode().ljust(1_000_000)  # JSON allows trailing spaces
+
+    response = post_chunked(client, "/api/jobs", body)
+
+    assert len(body) == 1_000_000 and response.status_code == 400
+    assert "no-such-set" in json.dumps(response.get_json()) and "invalid JSON" not in json.dumps(response.get_json())
+
+
+def test_a_chunked_body_is_judged_by_its_routes_own_limit(client):
+    body = json.dumps({"array": [[0.5] * 28] * 28, "pad": "a" * 1_200_000}).encode()
+
+    response = post_chunked(client, "/api/models/mnist-cnn/inputs", body)  # MAX_IMAGE_BYTES: 10 MB
+
+    assert response.status_code == 201, response.get_json()
 
 
 def test_config_values_are_parsed_strictly(client):
