@@ -1,4 +1,5 @@
-"""The Dash shell: pages, navigation bar, JSON API blueprint and login (:mod:`app.auth`). ``server`` is the WSGI app."""
+"""The Dash shell: pages, navigation bar, JSON API blueprint and login (:mod:`app.auth`). ``server`` is the WSGI
+app."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from flask.json.provider import DefaultJSONProvider
 from flask_compress import Compress
 from werkzeug.exceptions import HTTPException
 
-from app import auth, request_checks, services
+from app import services
 from app.api import api
+from app.auth import gate, request_checks
 from app.core.limits import json_safe
 from app.ui.copy_link import register_copy_link
 from app.ui.model_admin import DELETE_MESSAGE
@@ -200,7 +202,7 @@ def create_app() -> dash.Dash:
     server.register_blueprint(api)
     server.config.update(COMPRESSION)
     Compress(server)
-    auth.install(server, services.settings, callback_endpoint=app.config.routes_pathname_prefix
+    gate.install(server, services.settings, callback_endpoint=app.config.routes_pathname_prefix
                  + "_dash-update-component", write_outputs=WRITE_CALLBACK_OUTPUTS, realm=TITLE)
     request_checks.install(server, services.settings)
     server.before_request(refuse_forged_location)
