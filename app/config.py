@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.accounts import Account, AccountsError, check_name, read_accounts
+from app.auth.accounts import Account, AccountsError, check_name, read_accounts
 from app.core.activations import DEFAULT_PASSES_BYTES
 from app.core.datasets import DataSources
 from app.core.model_files import DEFAULT_TEST_SET_MAX_BYTES
@@ -120,7 +120,7 @@ class Settings:
         training_memory_bytes: the memory ceiling of a training process; 0 sizes it for the machine
             (``TRAINING_MEMORY_MB``).
         auth_users: ``user:password`` pairs, comma separated, every one an editor: quick starts (``AUTH_USERS``).
-        auth_users_file: the users file, ``name:hash:role`` a line (``AUTH_USERS_FILE``, see :mod:`app.accounts`);
+        auth_users_file: the users file, ``name:hash:role`` a line (``AUTH_USERS_FILE``, see :mod:`app.auth.accounts`);
             with it or ``auth_users`` set every route but ``/healthz`` needs a login, without either none does.
         accounts: the users of ``auth_users_file`` as read at start (the server reloads the file when it changes).
         read_only: the whole instance is view-only: every write is refused, for everyone (``READ_ONLY``).
@@ -132,7 +132,7 @@ class Settings:
         max_image_bytes: the largest drawn or uploaded image request (``POST /api/models/<name>/inputs``), 413
             beyond it (``MAX_IMAGE_BYTES``).
         allowed_hosts: the host names (``Host`` header) the instance answers to; other hosts get 400
-            (``ALLOWED_HOSTS``, see :mod:`app.request_checks`).
+            (``ALLOWED_HOSTS``, see :mod:`app.auth.request_checks`).
         login_failures_per_client, login_failures_per_account: failed logins a worker process takes from one
             client address, and for one user name, within ``login_lockout_seconds``; past either, a login that is
             not already known good is answered 429 without a password check (``LOGIN_FAILURES_PER_CLIENT``,
@@ -177,6 +177,11 @@ class Settings:
     def login_required(self) -> bool:
         """Whether every route but ``/healthz`` needs credentials (``AUTH_USERS`` or ``AUTH_USERS_FILE`` is set)."""
         return bool(self.auth_users) or self.auth_users_file is not None
+
+    @property
+    def user_images_dir(self) -> Path:
+        """Where drawn and uploaded images are kept (every worker and training process reads them)."""
+        return self.state_dir / "user_images"
 
     @property
     def data_sources(self) -> DataSources:

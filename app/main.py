@@ -1,4 +1,5 @@
-"""The Dash shell: pages, navigation bar, JSON API blueprint and login (:mod:`app.auth`). ``server`` is the WSGI app."""
+"""The Dash shell: pages, navigation bar, JSON API blueprint and login (:mod:`app.auth`). ``server`` is the WSGI
+app."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream, get_content_length
 
-from app import auth, request_checks, services
+from app import services
 from app.api import api
 from app.api.blueprint import http_error_answer
+from app.auth import gate, request_checks
 from app.core.limits import json_safe
 from app.ui.copy_link import register_copy_link
 from app.ui.model_admin import DELETE_MESSAGE
@@ -232,7 +234,7 @@ def create_app() -> dash.Dash:
     server.register_blueprint(api)
     server.config.update(COMPRESSION)
     Compress(server)
-    auth.install(server, services.settings, callback_endpoint=app.config.routes_pathname_prefix
+    gate.install(server, services.settings, callback_endpoint=app.config.routes_pathname_prefix
                  + "_dash-update-component", write_outputs=WRITE_CALLBACK_OUTPUTS, realm=TITLE)
     request_checks.install(server, services.settings)
     server.before_request(refuse_forged_location)

@@ -55,7 +55,7 @@ def job_runner() -> JobRunner:
 def user_images() -> UserImageStore:
     """The drawn and uploaded images of this instance, in ``STATE_DIR/user_images`` (every worker sees them)."""
     current = settings()
-    return UserImageStore(current.state_dir / "user_images", current.user_images_kept)
+    return UserImageStore(current.user_images_dir, current.user_images_kept)
 
 
 @functools.cache

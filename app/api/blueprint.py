@@ -14,10 +14,10 @@ from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 
 from app import services
-from app.core.activations import ProvidedImage
 from app.core.errors import Conflict, ExplorerError, InvalidInput, NotFound, TooLarge, Unavailable
 from app.core.limits import format_bytes, loads_json, parse_int
-from app.core.user_images import PREFIX, provided_image
+from app.views.images import ImageRef
+from app.views.images import image_ref as views_image_ref
 
 logger = logging.getLogger(__name__)
 
@@ -133,20 +133,18 @@ def image_arg(engine, name: str = "image") -> int:
     return engine.check_image(int_arg(name))
 
 
-def image_ref(loaded, name: str = "image") -> int | ProvidedImage:
-    """The image in query parameter ``name``: a test-image index (404 if out of range) or a drawn or uploaded
-    image ``u:<id>`` (404 if there is none, 400 if malformed), as the engine takes it."""
-    raw = request.args.get(name, "")
-    if raw.startswith(PREFIX):
-        return provided_image(services.user_images(), loaded, raw)
-    return image_arg(loaded.engine, name)
+def image_ref(loaded, name: str = "image") -> ImageRef:
+    """The image in query parameter ``name`` (:func:`app.views.images.image_ref`): a test-image index (404 if out
+    of range) or a drawn or uploaded image ``u:<id>`` (404 if there is none, 400 if malformed)."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        raise InvalidInput(f"missing query parameter {name!r}")
+    return views_image_ref(loaded, raw, services.user_images(), f"query parameter {name!r}")
 
 
-def image_fields(loaded, image: int | ProvidedImage) -> dict:
+def image_fields(image: ImageRef) -> dict:
     """How an answer names its image: ``image`` (index or ``u:<id>``) and ``label`` (None for a user's image)."""
-    if isinstance(image, ProvidedImage):
-        return {"image": image.key, "label": None}
-    return {"image": image, "label": int(loaded.labels[image])}
+    return {"image": image.key, "label": image.label}
 
 
 @api.route("/api/<path:rest>", methods=["GET", "POST", "PUT", "DELETE"])

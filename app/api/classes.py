@@ -79,13 +79,13 @@ def contributions_route(name: str):
     loaded = services.store().get(name)
     layer = loaded.engine.layer(str_arg("layer")).name
     image = image_ref(loaded)
-    result = contributions(loaded, layer, image, _classes_arg())
+    result = contributions(loaded, layer, image.subject, _classes_arg())
     return jsonify(
         model=loaded.name,
         version=loaded.version,
         layer=result.layer,
         target=result.target,
-        **image_fields(loaded, image),
+        **image_fields(image),
         classes=list(result.classes),
         activations=result.activations.tolist(),
         contributions=result.contributions.tolist(),

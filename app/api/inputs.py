@@ -1,6 +1,6 @@
 """JSON routes for a user's own images: draw or upload one for a model, then address it as ``image=u:<id>``.
 
-``POST /api/models/<name>/inputs`` is a view-level action (a viewer may draw; :mod:`app.auth` lets it through),
+``POST /api/models/<name>/inputs`` is a view-level action (a viewer may draw; :mod:`app.auth.gate` lets it through),
 bounded by ``MAX_IMAGE_BYTES`` before the body is read. Nothing is stored unless the image is good.
 """
 

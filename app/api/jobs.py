@@ -12,7 +12,7 @@ from flask import jsonify
 
 from app import services
 from app.api.blueprint import api, int_arg, json_body
-from app.auth import current_user_name
+from app.auth.gate import current_user_name
 from app.core.errors import InvalidInput, NotFound
 from app.core.training import ConfigError
 from app.jobs.records import Job

@@ -11,7 +11,7 @@ from werkzeug.exceptions import UnsupportedMediaType
 
 from app import services
 from app.api.blueprint import MULTIPART_TYPE, api, image_fields, image_ref, int_arg, str_arg
-from app.auth import current_user_name
+from app.auth.gate import current_user_name
 from app.core.errors import Conflict, ExplorerError, InvalidInput, TooLarge
 from app.core.limits import format_bytes
 from app.core.uploads import IncomingFile, add_model
@@ -94,13 +94,13 @@ def get_activations(name: str):
     engine = loaded.engine
     info = engine.layer(str_arg("layer"))
     image = image_ref(loaded)
-    values = engine.activations(info.name, image)
+    values = engine.activations(info.name, image.subject)
     return jsonify(
         model=loaded.name,
         version=loaded.version,
         layer=info.name,
         type=info.class_name,
-        **image_fields(loaded, image),
+        **image_fields(image),
         shape=list(values.shape),
         values=values.tolist(),
     )
@@ -124,7 +124,7 @@ def get_grid(name: str):
     expected = request.args.get("version")
     if expected and expected != loaded.version:
         raise Conflict(f"model {loaded.name!r} changed since this view was made: reload it")
-    grid, _ = engine.tiled(info.name, image, scaled=scaled)
+    grid, _ = engine.tiled(info.name, image.subject, scaled=scaled)
     return Response(
         np.ascontiguousarray(grid, dtype="<f4").tobytes(),
         mimetype="application/octet-stream",
@@ -141,14 +141,14 @@ def predict(name: str):
     loaded = services.store().get(name)
     engine = loaded.engine
     image = image_ref(loaded)
-    probabilities = engine.probabilities(image)
+    probabilities = engine.probabilities(image.subject)
     finite = bool(np.isfinite(probabilities).all())
     return jsonify(
         model=loaded.name,
         probabilities=probabilities.tolist(),
         finite=finite,
         predicted=int(probabilities.argmax()) if finite else None,
-        **image_fields(loaded, image),
+        **image_fields(image),
         class_names=loaded.class_names,
     )
 

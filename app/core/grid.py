@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# The colour scales a grid may be drawn in, by the names the blog uses (matplotlib's); the first is the default.
+COLORMAPS = ("viridis", "inferno", "magma", "plasma", "cividis", "jet", "greys", "hot", "rdbu")
 MAPS_PER_ROW = 8
 # Up to this many nodes go in one row (the 10 outputs of a digit classifier read as a strip, in class order);
 # more form a near-square block.

@@ -19,7 +19,7 @@ from app.core.datasets import Dataset, DataSources, load_dataset
 from app.core.errors import InvalidInput
 from app.core.limits import shown
 from app.core.model_files import InvalidName, validate_name
-from app.core.user_images import is_user_image
+from app.core.user_images import is_user_image, names_user_image
 
 ACTIVATIONS = ("relu", "sigmoid", "elu", "tanh")
 OPTIMIZERS = ("rmsprop", "adam", "nadam", "adamax", "sgd")
@@ -181,7 +181,7 @@ def parse_config(raw: dict[str, Any]) -> TrainingConfig:
             _check_range(errors, key, values[key], 10, high)
     _check_range(errors, "seed", values["seed"], 0, 2**31 - 1)
     probe_image = values["probe_image"]
-    if isinstance(probe_image, str) and probe_image.startswith("u:"):
+    if names_user_image(probe_image):
         if not is_user_image(probe_image):
             errors.append(f"probe_image {shown(probe_image)} is not an image id (u: and 20 hex digits)")
     elif probe_image is not None:

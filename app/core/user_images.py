@@ -71,6 +71,12 @@ RECOUNT_EVERY = 64
 _RECIPES: LRUCache[digits.Recipe] = LRUCache(32)
 
 
+def names_user_image(value: Any) -> bool:
+    """Whether ``value`` is meant as a user image (text starting ``u:``), well formed or not: such a value is never
+    read as a test-image number."""
+    return isinstance(value, str) and value.startswith(PREFIX)
+
+
 def is_user_image(reference: str) -> bool:
     """True if ``reference`` looks like a user image id (``u:`` and 20 hex digits)."""
     return bool(ID_PATTERN.fullmatch(reference))

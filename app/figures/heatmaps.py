@@ -17,9 +17,8 @@ import plotly.colors
 from PIL import Image, ImageDraw, ImageFont
 
 from app.core.errors import InvalidInput
-from app.core.grid import GridLayout
+from app.core.grid import COLORMAPS, GridLayout
 
-COLORMAPS = ("viridis", "inferno", "magma", "plasma", "cividis", "jet", "greys", "hot", "rdbu")
 # Plotly's names where they differ from matplotlib's (the blog's vocabulary).
 _PLOTLY_SCALES = {"jet": "Jet", "greys": "Greys", "hot": "Hot", "rdbu": "RdBu"}
 # Separators between maps are two lines, a dark one under a thin light one: every colour of every colormap

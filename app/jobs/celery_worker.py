@@ -2,32 +2,34 @@
 
 ``--pool=solo`` runs the task in the worker process itself: Celery's default prefork pool would fork a child of a
 process that may have imported TensorFlow, and TF hangs there (measured, see :mod:`app.jobs.runner`). The worker reads
-``REDIS_URL`` (broker and job store), ``MODEL_STORE`` and the dataset settings through :mod:`app.services`; the model
-store must be the folder the web servers read (shared disk when on other machines).
+``REDIS_URL`` (broker and job store), ``MODEL_STORE`` and the dataset settings from the environment
+(:class:`app.config.Settings`); the model store must be the folder the web servers read (shared disk when on other
+machines).
 """
 
 from __future__ import annotations
 
 from celery.signals import worker_init
 
-from app import services
+from app.config import Settings
 from app.jobs.celery_app import TASK_NAME, make_celery
 from app.jobs.redis_store import RedisJobStore
 from app.jobs.worker import limit_memory, run_job
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 
-BROKER = services.settings().redis_url or DEFAULT_BROKER
+SETTINGS = Settings.from_env()
+BROKER = SETTINGS.redis_url or DEFAULT_BROKER
 
 celery_app = make_celery(BROKER)
 
 
 @worker_init.connect
 def _limit_memory(**_kwargs) -> None:
-    limit_memory(services.settings())
+    limit_memory(SETTINGS)
 
 
 @celery_app.task(name=TASK_NAME)
 def train_job(job_id: str) -> str:
     """Run one queued job with this worker's settings; returns its final status."""
-    return run_job(job_id, RedisJobStore(BROKER), services.settings())
+    return run_job(job_id, RedisJobStore(BROKER), SETTINGS)

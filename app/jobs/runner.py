@@ -30,7 +30,7 @@ from app.core.model_files import validate_name
 from app.core.store import ModelExists
 from app.core.training import MAX_TRAIN_IMAGES, ConfigError, conv_layer_names, parse_config
 from app.core.training_cost import refuse_over_budget
-from app.core.user_images import UserImageStore, is_user_image
+from app.core.user_images import UserImageStore, is_user_image, names_user_image
 from app.jobs.celery_app import TASK_NAME, make_celery
 from app.jobs.memory_limit import ABORTED, OUT_OF_MEMORY
 from app.jobs.records import Job
@@ -134,7 +134,7 @@ class JobRunner(ABC):
         if layer not in names:
             problems.append(f"layer must be one of {', '.join(names)}, got {shown(layer)}")
         size = job.info.get("test_size") or job.config.get("max_test") or MAX_TRAIN_IMAGES
-        if isinstance(image, str) and image.startswith("u:"):
+        if names_user_image(image):
             problems.extend(self._user_image_problems(image))
         elif isinstance(image, bool) or not isinstance(image, int) or not 0 <= image < size:
             problems.append(f"the probe image must be a test-image index from 0 to {size - 1} or a u: image id, "

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from app import services
 from app.config import Settings
 from app.core.datasets import Dataset, load_dataset
 from app.core.errors import ExplorerError, InvalidInput
@@ -52,12 +51,15 @@ class StoreObserver(TrainingObserver):
     Args:
         store, job_id: where to write.
         extra: another observer to forward every hook to (the CLI's progress bar).
+        user_images: where a watched image ``u:<id>`` is read from (None: such images cannot be watched).
     """
 
-    def __init__(self, store: JobStore, job_id: str, extra: TrainingObserver | None = None) -> None:
+    def __init__(self, store: JobStore, job_id: str, extra: TrainingObserver | None = None,
+                 user_images: UserImageStore | None = None) -> None:
         self.store = store
         self.job_id = job_id
         self.extra = extra
+        self.user_images = user_images
         self.stop_event = threading.Event()
         self.epochs_total = 0
         self.batches_per_epoch = 0
@@ -107,7 +109,7 @@ class StoreObserver(TrainingObserver):
             info = self.store.get(self.job_id).info
             if isinstance(image, str) and image not in self.probe_inputs:
                 try:
-                    self.probe_inputs[image] = user_probe_input(services.user_images(), image, self.dataset)
+                    self.probe_inputs[image] = user_probe_input(self.user_images, image, self.dataset)
                 except ExplorerError as exc:
                     self.store.update(self.job_id, info={**info, "probe_warning": str(exc)})
                     return None
@@ -194,13 +196,15 @@ class _RunTestSet:
     key: None = None  # no model version: its recipe is computed, not cached
 
 
-def user_probe_input(images: UserImageStore, reference: str, dataset: Dataset) -> np.ndarray:
+def user_probe_input(images: UserImageStore | None, reference: str, dataset: Dataset) -> np.ndarray:
     """The input [H, W, C] of drawn or uploaded image ``reference`` for the model trained on ``dataset``.
 
     Raises:
         InvalidInput: a malformed id, or an image whose input does not fit the model's input shape.
         NotFound: no such image (never made on this instance, or evicted).
     """
+    if images is None:
+        raise InvalidInput(f"image {reference} cannot be watched: this run reads no drawn or uploaded images")
     pixels = provided_image(images, _RunTestSet(dataset.x_test), reference).pixels
     if pixels.shape != dataset.x_test.shape[1:]:
         raise InvalidInput(f"image {reference} becomes an input of shape {pixels.shape}, and the model of this run "
@@ -225,7 +229,7 @@ def run_job(job_id: str, store: JobStore, settings: Settings, extra: TrainingObs
         status = store.get(job_id).status
         logger.warning("job %s is %s, not queued: not running it", job_id, status)
         return status
-    observer = StoreObserver(store, job_id, extra)
+    observer = StoreObserver(store, job_id, extra, UserImageStore(settings.user_images_dir, settings.user_images_kept))
     pulse = Pulse(store, job_id, observer)
     pulse.start()
     try:
@@ -253,7 +257,7 @@ def _train_and_save(job_id: str, store: JobStore, settings: Settings, observer: 
     check_room(settings.model_store, cost.parameter_bytes + dataset.x_test.nbytes + SAVE_MARGIN_BYTES)
     if isinstance(config.probe_image, str):  # refused before training, with the reason, not after an epoch
         try:
-            observer.probe_inputs[config.probe_image] = user_probe_input(services.user_images(), config.probe_image,
+            observer.probe_inputs[config.probe_image] = user_probe_input(observer.user_images, config.probe_image,
                                                                          dataset)
         except ExplorerError as exc:
             raise ConfigError([f"probe image {config.probe_image} cannot be watched in this run: {exc}"]) from None
@@ -320,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     # Training takes every core it can get; a lower priority keeps the web server that launched it responsive
     # (pages of every viewer poll it), and costs the training nothing on an otherwise idle machine.
     os.nice(NICENESS)
-    settings = dataclasses.replace(services.settings(), model_store=args.model_store)
+    settings = dataclasses.replace(Settings.from_env(), model_store=args.model_store)
     limit_memory(settings)
     store = open_store(args.store)
     try:

@@ -16,10 +16,9 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from app import services
 from app.core import attribution
-from app.core.activations import ProvidedImage
 from app.core.errors import ExplorerError, InvalidInput
 from app.core.finder import parse_image_refs
-from app.core.user_images import is_user_image, provided_image
+from app.core.user_images import is_user_image
 from app.figures.comparison import difference_heatmap, value_range
 from app.figures.features import METHOD_LABELS, attribution_figure
 from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figure, note_figure
@@ -37,6 +36,7 @@ from app.ui.unit_panel import (
     unit_area,
     unit_on_layer,
 )
+from app.views.images import ImageRef, image_ref
 
 dash.register_page(__name__, path="/compare", name="Compare", title="Compare · CNN Activation Explorer", nav_order=1)
 
@@ -159,58 +159,32 @@ def _image_refs(images_text, n_images: int) -> tuple[list[int | str], list[str]]
     return parse_image_refs(text, n_images, MAX_COMPARE_IMAGES)
 
 
-def _shown_images(loaded, images_text) -> tuple[list[int | str], list[int | ProvidedImage], list[str]]:
-    """The images of the list the engine can show: their references (as the URL writes them), the engine's
-    subjects (a test-image number or the user's image), and a sentence per one left out (a malformed entry, or a
-    user image this instance does not have: the others still show)."""
+def _shown_images(loaded, images_text) -> tuple[list[int | str], list[ImageRef], list[str]]:
+    """The images of the list the engine can show: their references (as the URL writes them), the images, and a
+    sentence per one left out (a malformed entry, or a user image this instance does not have: the others still
+    show)."""
     references, problems = _image_refs(images_text, loaded.engine.n_images)
-    kept, subjects = [], []
+    kept, shown = [], []
     for reference in references:
-        if isinstance(reference, str):
-            try:
-                subjects.append(provided_image(services.user_images(), loaded, reference))
-            except ExplorerError as exc:
-                problems.append(f"image {reference} is not available ({exc})")
-                continue
-        else:
-            subjects.append(reference)
+        try:
+            shown.append(image_ref(loaded, reference, services.user_images()))
+        except ExplorerError as exc:
+            problems.append(f"image {reference} is not available ({exc})")
+            continue
         kept.append(reference)
-    return kept, subjects, problems
+    return kept, shown, problems
 
 
-def _subject(loaded, raw, field: str) -> int | ProvidedImage:
-    """Image A or B as the dropdown sends it: a test-image number or a user image's id."""
-    if isinstance(raw, str) and raw.startswith("u:"):
-        return provided_image(services.user_images(), loaded, inputs.text(raw, field, 80))
-    return loaded.engine.check_image(inputs.integer(raw, field))
-
-
-def _name(subject: int | ProvidedImage) -> str:
-    """How a title names an image: ``image 12`` or ``your image u:…``."""
-    return f"your image {subject.key}" if isinstance(subject, ProvidedImage) else f"image {subject}"
-
-
-def _reference(subject: int | ProvidedImage) -> int | str:
-    """How a link names the image: its test-set number or ``u:<id>``."""
-    return subject.key if isinstance(subject, ProvidedImage) else subject
-
-
-def _pixels(loaded, subject: int | ProvidedImage):
-    return subject.pixels if isinstance(subject, ProvidedImage) else loaded.images[subject]
-
-
-def _image_card(position, subject, loaded, grid_figure, column_width):
+def _image_card(position, image: ImageRef, loaded, grid_figure, column_width):
     """One image's column: input, predicted class and confidence (and the true class of a test image), its grid
     (clickable)."""
-    probabilities = loaded.engine.probabilities(subject)
-    own = isinstance(subject, ProvidedImage)
-    label = None if own else int(loaded.labels[subject])
-    heading = html.B(f"your image {subject.key}" if own else f"#{subject}")
+    probabilities = loaded.engine.probabilities(image.subject)
+    heading = html.B(image.name if image.own else f"#{image.key}")
     body = [
-        dcc.Graph(id={"type": INPUT, "index": position}, figure=input_image_figure(_pixels(loaded, subject)),
+        dcc.Graph(id={"type": INPUT, "index": position}, figure=input_image_figure(image.pixels),
                   style={"height": "140px"}, config={"displayModeBar": False, "staticPlot": True}),
         # Two lines' height whatever the text needs, so the grids of a row start level.
-        html.Div([heading, html.Span(" · "), *verdict(loaded.class_names, label, probabilities)],
+        html.Div([heading, html.Span(" · "), *verdict(loaded.class_names, image.label, probabilities)],
                  className="small text-break", style={"minHeight": "3em"}),
         dcc.Graph(id={"type": GRID, "index": position}, figure=grid_figure, style={"height": f"{GRID_HEIGHT_PX}px"},
                   config=TOOLBAR),
@@ -241,24 +215,24 @@ def render_images(model_name, layer_name, images_text, cmap, current_a, current_
     loaded, info = open_layer(model_name, layer_name)
     engine = loaded.engine
     cmap = inputs.choice(cmap, "the colormap", COLORMAPS)
-    indices, subjects, problems = _shown_images(loaded, images_text)
+    indices, images, problems = _shown_images(loaded, images_text)
     if not indices:
         raise InvalidInput("type at least one test-image number, e.g. 12, 7, 300"
                            + (f" ({'; '.join(problems[:MAX_PROBLEMS_SHOWN])})" if problems else ""))
-    tiles = [engine.tiled(info.name, subject) for subject in subjects]
+    tiles = [engine.tiled(info.name, image.subject) for image in images]
     zrange = value_range([grid for grid, _ in tiles])
     column_width = 3 if len(indices) > 2 else 6
     cards = [
         _image_card(
-            position, subject, loaded,
-            activation_heatmap(grid, grid_layout, cmap, zrange=zrange, title=f"{_name(subject)} · {info.name}",
+            position, image, loaded,
+            activation_heatmap(grid, grid_layout, cmap, zrange=zrange, title=f"{image.name} · {info.name}",
                                unit_names=output_unit_names(loaded, info.name),
                                size_px=(GRID_WIDTH_PX[column_width], GRID_HEIGHT_PX),
                                values_url=grid_values_link(loaded.name, loaded.version, info.name,
-                                                           _reference(subject), False)),
+                                                           image.key, False)),
             column_width,
         )
-        for position, ((grid, grid_layout), subject) in enumerate(zip(tiles, subjects, strict=True))
+        for position, ((grid, grid_layout), image) in enumerate(zip(tiles, images, strict=True))
     ]
     options = [{"label": f"#{index}" if isinstance(index, int) else index, "value": index} for index in indices]
     a = current_a if _listed(current_a, indices) else indices[0]
@@ -293,8 +267,9 @@ def render_difference(a, b, model_name, layer_name, images_text, cmap):
         return {}, no_update, []
     loaded, info = open_layer(model_name, layer_name)
     engine = loaded.engine
-    image_a, image_b = _subject(loaded, a, "image A"), _subject(loaded, b, "image B")
-    key_a, key_b = (_reference(image) for image in (image_a, image_b))
+    image_a = image_ref(loaded, a, services.user_images(), "image A")
+    image_b = image_ref(loaded, b, services.user_images(), "image B")
+    key_a, key_b = image_a.key, image_b.key
     indices, _, _ = _shown_images(loaded, images_text)
     query = query_string(
         {"model": loaded.name, "layer": info.name, "images": ",".join(map(str, indices)),
@@ -305,8 +280,8 @@ def render_difference(a, b, model_name, layer_name, images_text, cmap):
         reason = (f"A and B are the same image ({same}): its difference with itself is zero everywhere. "
                   + ("Choose two different images." if len(set(indices)) > 1 else "Add a second image to compare."))
         return note_figure(reason), query, []
-    difference = engine.activations(info.name, image_b) - engine.activations(info.name, image_a)
-    return difference_heatmap(difference, f"{_name(image_b)} − {_name(image_a)} · {info.name}"), query, []
+    difference = engine.activations(info.name, image_b.subject) - engine.activations(info.name, image_a.subject)
+    return difference_heatmap(difference, f"{image_b.name} − {image_a.name} · {info.name}"), query, []
 
 
 @callback(
@@ -343,20 +318,19 @@ def overlay_inputs(method, target, shown_inputs, model_name, images_text):
     count = len(shown_inputs) if isinstance(shown_inputs, list) else 0
     try:
         loaded = services.store().get(inputs.name(model_name, "model"))
-        _, subjects, _ = _shown_images(loaded, images_text)
-        if len(subjects) != count:  # the cards are being redrawn for another list: the new cards will ask again
+        _, images, _ = _shown_images(loaded, images_text)
+        if len(images) != count:  # the cards are being redrawn for another list: the new cards will ask again
             return [no_update] * count
         if not method:
-            return [input_image_figure(_pixels(loaded, subject)) for subject in subjects]
+            return [input_image_figure(image.pixels) for image in images]
         method = attribution.check_method(method)
         target = inputs.integer(target, "the class", -1, len(loaded.class_names) - 1)
         models = services.gradient_models().for_model(loaded)
         figures = []
-        for subject in subjects:
-            explained = int(loaded.engine.probabilities(subject).argmax()) if target == -1 else target
-            pixels = _pixels(loaded, subject)
-            result = attribution.attribute(models, pixels, method, explained)
-            figures.append(attribution_figure(pixels, result.map, method == "integrated_gradients",
+        for image in images:
+            explained = int(loaded.engine.probabilities(image.subject).argmax()) if target == -1 else target
+            result = attribution.attribute(models, image.pixels, method, explained)
+            figures.append(attribution_figure(image.pixels, result.map, method == "integrated_gradients",
                                               f"{METHOD_LABELS[method]} · class {loaded.class_names[explained]}"))
         return figures
     except ExplorerError:

@@ -9,30 +9,28 @@ return.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import dash
 import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from app import services
 from app.core import attribution
-from app.core.errors import ExplorerError, InvalidInput
-from app.core.user_images import is_user_image, provided_image
+from app.core.errors import ExplorerError
+from app.core.user_images import is_user_image
 from app.figures.features import METHOD_LABELS, attribution_figure
 from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figure, probability_bars
 from app.ui import inputs
-from app.ui.components import colormap_dropdown, error_alert, figure_card, labelled, output_unit_names, verdict
+from app.ui.components import colormap_dropdown, error_alert, figure_card, labelled, verdict
 from app.ui.drawing_pad import drawing_pad, drawing_pad_ids, pad_image, upload_image
 from app.ui.links import (
     compare_link,
-    first,
     grid_values_link,
-    parse_flag,
-    parse_int,
-    query_string,
     training_link,
 )
 from app.ui.navigation import BASKET, add_to_basket
-from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
+from app.ui.page import PageIds, frame, model_layers, open_model, register_url_sync, reports_errors
 from app.ui.unit_panel import (
     UnitIds,
     clicked_unit,
@@ -42,6 +40,8 @@ from app.ui.unit_panel import (
     unit_area,
     unit_on_layer,
 )
+from app.views.explore import ExploreView, explore
+from app.views.images import MAX_REFERENCE_CHARS, image_ref
 
 dash.register_page(__name__, path="/", name="Explore", title="Explore · CNN Activation Explorer", nav_order=0)
 
@@ -90,25 +90,23 @@ def _model_info(loaded) -> str:
     return " · ".join(parts)
 
 
-def layout(model=None, layer=None, image=None, cmap=None, reverse=None, scale=None, unit=None, **_other):
-    """The page, opened in the state the query string describes (invalid values fall back to defaults)."""
-    choice = open_model(first(model))
-    layers, layer_value = choice.layer_choice(first(layer))
-    image_max, info, own_image = 0, "", None
-    if isinstance(first(image), str) and first(image).startswith("u:"):
-        own_image, image = _own_image_or_notice(choice, first(image)), None
-    image_index = parse_int(image, None) if first(image) else 0
+def layout(**query):
+    """The page, opened in the state the query string describes (:meth:`ExploreView.from_query`; what the model
+    cannot show falls back to defaults, with a notice)."""
+    view, notices = ExploreView.from_query(query)
+    choice = open_model(view.model)
+    choice.messages.extend(error_alert(notice) for notice in notices)
+    layers, layer_value = choice.layer_choice(view.layer)
+    image_max, info, own_image, image_index = 0, "", None, view.image
+    if isinstance(view.image, str):
+        own_image, image_index = _own_image_or_notice(choice, view.image), 0
     if choice.loaded is not None:
         image_max = choice.loaded.engine.n_images - 1
-        if image_index is None:
-            choice.messages.append(error_alert(f"Image {inputs.shown(first(image))} is not a whole number; showing 0."))
-            image_index = 0
-        elif not 0 <= image_index <= image_max:
+        if not 0 <= image_index <= image_max:
             choice.messages.append(error_alert(f"Image {image_index} is out of range 0-{image_max}; showing 0."))
             image_index = 0
         info = _model_info(choice.loaded)
-    image_index = image_index or 0
-    chosen = choice.unit_choice(first(unit), layer_value)
+    chosen = choice.unit_choice(None if view.unit is None else str(view.unit), layer_value)
     image_controls = dbc.InputGroup(
         [
             dbc.Button("◀", id=PREVIOUS, color="secondary", outline=True, title="previous image"),
@@ -137,11 +135,11 @@ def layout(model=None, layer=None, image=None, cmap=None, reverse=None, scale=No
     controls = [
         labelled("Layer", dcc.Dropdown(id=LAYER, options=layers, value=layer_value, clearable=False), 3),
         labelled("Test image", html.Div([image_controls, keys_help]), 3),
-        labelled("Colormap", colormap_dropdown(CMAP, first(cmap)), 2),
+        labelled("Colormap", colormap_dropdown(CMAP, view.cmap), 2),
         dbc.Col(
             [
-                dbc.Switch(id=REVERSE, label="reverse", value=parse_flag(reverse), className="small"),
-                dbc.Switch(id=SCALE, label="standardise", value=parse_flag(scale), className="small"),
+                dbc.Switch(id=REVERSE, label="reverse", value=view.reverse, className="small"),
+                dbc.Switch(id=SCALE, label="standardise", value=view.scale, className="small"),
             ],
             xs=12, sm=6, lg=2,
         ),
@@ -264,65 +262,41 @@ clientside_callback(
 def render(model_name, layer_name, image, cmap, reverse, scale, own_image=None):
     """The grid, input image and probabilities of the selected view (a test image, or the user's own while one is
     shown), and the query string that reopens it (the chosen unit is added by :func:`sync_query`)."""
-    if not model_name or not layer_name:
-        raise InvalidInput("Choose a model and a layer.")
-    loaded, info = open_layer(model_name, layer_name)
-    engine = loaded.engine
     own_image = own_image.get("id") if isinstance(own_image, dict) else own_image
-    if own_image is not None:
-        index = provided_image(services.user_images(), loaded, inputs.text(own_image, "your image", 80))
-        shown_as, label, pixels = f"your image {index.key}", None, index.pixels
-    else:
-        index = _test_image(engine, image)
-        shown_as, label, pixels = f"image {index}", int(loaded.labels[index]), loaded.images[index]
-    cmap = inputs.choice(cmap, "the colormap", COLORMAPS)
-    reverse, scale = inputs.flag(reverse), inputs.flag(scale)
-    grid, grid_layout = engine.tiled(info.name, index, scaled=scale)
-    if own_image is None:  # in the background: "previous" and "next" then find their pass cached
-        engine.prefetch_neighbours(index)
-    probabilities = engine.probabilities(index)
+    view = ExploreView(
+        model=inputs.name_or_none(model_name), layer=inputs.name_or_none(layer_name),
+        image=image if own_image is None else inputs.text(own_image, "your image", MAX_REFERENCE_CHARS),
+        cmap=inputs.choice(cmap, "the colormap", COLORMAPS), reverse=inputs.flag(reverse), scale=inputs.flag(scale))
+    result = explore(services.store(), services.user_images(), view)
+    loaded, info, shown = result.loaded, result.layer, result.image
+    if not shown.own:  # in the background: "previous" and "next" then find their pass cached
+        loaded.engine.prefetch_neighbours(shown.subject)
     unit = "maps" if info.is_map else "nodes"
     heatmap = activation_heatmap(
-        grid,
-        grid_layout,
-        cmap,
-        reverse,
-        title=f"{info.label}: {info.n_units} {unit} of {shown_as}" + (" (standardised)" if scale else ""),
-        unit_names=output_unit_names(loaded, info.name),
+        result.grid,
+        result.grid_layout,
+        view.cmap,
+        view.reverse,
+        title=f"{info.label}: {info.n_units} {unit} of {shown.name}" + (" (standardised)" if view.scale else ""),
+        unit_names=result.unit_names,
         size_px=HEATMAP_PX,
-        values_url=grid_values_link(loaded.name, loaded.version, info.name, own_image or index, scale),
+        values_url=grid_values_link(loaded.name, loaded.version, info.name, shown.key, view.scale),
     )
     names = loaded.class_names
-    query = query_string({"model": loaded.name, "layer": info.name, "image": own_image if own_image else index,
-                          "cmap": cmap, "reverse": reverse, "scale": scale})
-    title = "your image · what the model sees" if label is None else f"input · class {names[label]}"
-    described = verdict(names, label, probabilities)
-    if own_image is not None:  # the test set of a new run need not be this model's: only an own image is the same
-        described += [html.Span(" · "), html.A("watch it learn", href=training_link(index.key),
+    drawn = replace(view, model=loaded.name, layer=info.name, image=shown.key)
+    title = "your image · what the model sees" if shown.own else f"input · class {names[shown.label]}"
+    described = verdict(names, shown.label, result.probabilities)
+    if shown.own:  # the test set of a new run need not be this model's: only an own image is the same
+        described += [html.Span(" · "), html.A("watch it learn", href=training_link(shown.key),
                                                 title="a training run that shows this image at every epoch")]
     return (
         heatmap,
-        input_image_figure(pixels, title),
-        probability_bars(probabilities, names, label),
-        [html.Span(f"{shown_as[0].upper()}{shown_as[1:]}: "), *described],
-        query,
+        input_image_figure(shown.pixels, title),
+        probability_bars(result.probabilities, names, shown.label),
+        [html.Span(f"{shown.name[0].upper()}{shown.name[1:]}: "), *described],
+        drawn.to_query(),
         [],
     )
-
-
-def _test_image(engine, image) -> int:
-    """The test image the number box asks for; the message names the valid range."""
-    valid_range = f"a test image number, 0-{engine.n_images - 1}"
-    # A number box outside its min/max sends no value at all: the message names the range either way.
-    if image is None:
-        raise InvalidInput(f"Type {valid_range}.")
-    try:
-        index = inputs.integer(image, "the test image")
-    except InvalidInput as exc:
-        raise InvalidInput(f"{exc}: type {valid_range}.") from None
-    if not 0 <= index < engine.n_images:
-        raise InvalidInput(f"Image {index} is out of range: type {valid_range}.")
-    return index
 
 
 @callback(
@@ -474,17 +448,14 @@ def render_attribution(method, target, model_name, image, own_image):
         method = attribution.check_method(method)
         loaded = services.store().get(inputs.name(model_name, "model"))
         own = own_image.get("id") if isinstance(own_image, dict) else None
-        if own is not None:
-            subject = provided_image(services.user_images(), loaded, inputs.text(own, "your image", 80))
-            pixels, shown_as = subject.pixels, "your image"
-        else:
-            subject = loaded.engine.check_image(inputs.integer(image, "the test image"))
-            pixels, shown_as = loaded.images[subject], f"image {subject}"
+        shown = image_ref(loaded, image if own is None else inputs.text(own, "your image", MAX_REFERENCE_CHARS),
+                          services.user_images())
         target = inputs.integer(target, "the class", -1, len(loaded.class_names) - 1)
         if target == -1:
-            target = int(loaded.engine.probabilities(subject).argmax())
-        result = attribution.attribute(services.gradient_models().for_model(loaded), pixels, method, target)
+            target = int(loaded.engine.probabilities(shown.subject).argmax())
+        result = attribution.attribute(services.gradient_models().for_model(loaded), shown.pixels, method, target)
     except ExplorerError as exc:
         return {"data": [], "layout": {"title": {"text": str(exc)[:120], "font": {"size": 11}}}}, False
+    shown_as = "your image" if shown.own else shown.name
     title = f"{METHOD_LABELS[method]} · class {loaded.class_names[target]} · {shown_as}"
-    return attribution_figure(pixels, result.map, method == "integrated_gradients", title), False
+    return attribution_figure(shown.pixels, result.map, method == "integrated_gradients", title), False

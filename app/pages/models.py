@@ -13,7 +13,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from app import services
-from app.auth import write_refusal
+from app.auth.gate import write_refusal
 from app.core.errors import ExplorerError
 from app.ui.components import error_alert, info_alert
 from app.ui.inputs import name as checked_name

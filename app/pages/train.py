@@ -16,23 +16,12 @@ import numpy as np
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from app import services
-from app.auth import current_user_name, write_refusal
+from app.auth.gate import current_user_name, write_refusal
 from app.core.errors import ExplorerError, InvalidInput
 from app.core.grid import tile
 from app.core.training import ConfigError, is_partial
 from app.figures.heatmaps import activation_heatmap, input_image_figure, probability_bars
 from app.figures.training import learning_rate_curve, training_curves
-from app.jobs.forms import (
-    OPTIONAL_NUMBERS,
-    REQUIRED_NUMBERS,
-    check_form,
-    default_form,
-    field_of,
-    form_from_config,
-    probe_image_value,
-    probe_layer_options,
-)
-from app.jobs.records import JobNotFound, JobRunning
 from app.ui import inputs
 from app.ui.components import SMALL_CHART, TOOLBAR, error_alert, info_alert
 from app.ui.links import explorer_link, first, image_item, job_link
@@ -46,6 +35,18 @@ from app.ui.training_form import (
     choices,
     settings_list,
     training_form,
+)
+from app.views.train_form import (
+    OPTIONAL_NUMBERS,
+    REQUIRED_NUMBERS,
+    JobNotFound,
+    JobRunning,
+    check_form,
+    default_form,
+    field_of,
+    form_from_config,
+    probe_image_value,
+    probe_layer_options,
 )
 
 dash.register_page(__name__, path="/train", name="Train", title="Train · CNN Activation Explorer", nav_order=4)

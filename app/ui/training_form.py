@@ -1,6 +1,6 @@
 """The training page's configuration form: the blog's run as fields, grouped like the blog describes it.
 
-Component ids are ``"train-" + key`` of :func:`app.jobs.forms.default_form` (``_`` as ``-``), in :data:`FIELD`;
+Component ids are ``"train-" + key`` of :func:`app.views.train_form.default_form` (``_`` as ``-``), in :data:`FIELD`;
 the page's callbacks read the fields in that order.
 """
 
@@ -10,8 +10,8 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from app.core.training import ACTIVATIONS, OPTIMIZERS, REGULARIZERS, SCHEDULES
-from app.jobs.forms import NAMED_DATASETS, default_form, probe_layer_options
 from app.ui.components import labelled
+from app.views.train_form import NAMED_DATASETS, default_form, probe_layer_options
 
 FIELD = {key: "train-" + key.replace("_", "-") for key in default_form()}
 START = "train-start"

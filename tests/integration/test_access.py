@@ -18,11 +18,11 @@ import pytest
 from werkzeug.security import generate_password_hash
 
 from app import services
-from app.auth import callback_output_ids
-from app.jobs.forms import default_form
+from app.auth.gate import callback_output_ids
 from app.jobs.runner import EmbeddedRunner
 from app.main import WRITE_CALLBACK_OUTPUTS, app, server
 from app.ui.training_form import FIELD
+from app.views.train_form import default_form
 from tests.conftest import BUNDLED_MODEL
 
 FAST = "pbkdf2:sha256:1000"  # werkzeug's default, scrypt, costs ~0.2 s per check; the method does not matter here

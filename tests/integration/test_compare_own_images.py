@@ -18,6 +18,7 @@ from app import services
 from app.core.grid import tile
 from app.core.user_images import add_drawing
 from app.figures.heatmaps import decode_array
+from app.views.images import image_ref
 from tests.digit_strokes import place
 from tests.figure_checks import assert_codes_stand_for
 
@@ -104,7 +105,7 @@ def test_the_pad_draws_one_following_column_and_uploads_add_columns(compare, loa
         {"strokes": place(7, 70, 40, 200), "width": 18, "size": 280}, True, "mnist-cnn", f"3,{first},12", first)
     assert drawing != first and images == f"3,{drawing},12"
     assert services.store().get("mnist-cnn").engine.probabilities(
-        compare.provided_image(services.user_images(), loaded, drawing)).argmax() == 7
+        image_ref(loaded, drawing, services.user_images()).subject).argmax() == 7
     # Clear removes it
     assert compare.on_drawing({"strokes": []}, True, "mnist-cnn", f"3,{drawing},12", drawing)[:2] == ("3,12", None)
     # an upload (test image 5 as a PNG) adds a column that predicts what test image 5 predicts
@@ -114,7 +115,7 @@ def test_the_pad_draws_one_following_column_and_uploads_add_columns(compare, loa
     images, preview, message = compare.on_upload([contents], True, "mnist-cnn", "3,12")
     uploaded = images.split(",")[-1]
     assert images.startswith("3,12,u:") and message == ""
-    subject = compare.provided_image(services.user_images(), loaded, uploaded)
+    subject = image_ref(loaded, uploaded, services.user_images()).subject
     assert loaded.engine.probabilities(subject).argmax() == loaded.engine.probabilities(5).argmax()
     # a full list says so and changes nothing
     full = ",".join(map(str, range(8)))

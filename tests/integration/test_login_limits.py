@@ -10,7 +10,8 @@ import time
 import pytest
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app import auth, services
+from app import services
+from app.auth import gate as auth
 from tests.conftest import BUNDLED_MODEL
 
 FAST = "pbkdf2:sha256:1000"

@@ -8,7 +8,7 @@ import stat
 import pytest
 from werkzeug.security import generate_password_hash
 
-from app.accounts import Account, AccountsError, parse_accounts, parse_line, read_accounts, write_text
+from app.auth.accounts import Account, AccountsError, parse_accounts, parse_line, read_accounts, write_text
 
 FAST = "pbkdf2:sha256:1000"  # tests only: werkzeug's default (scrypt) costs ~0.2 s a hash
 ALICE_HASH = generate_password_hash("wonderland", FAST)
@@ -58,7 +58,7 @@ def test_a_name_twice_is_refused():
 
 
 def test_missing_binary_and_huge_files_are_refused_clearly(tmp_path):
-    with pytest.raises(AccountsError, match="does not exist; create it with `python -m app.users add NAME`"):
+    with pytest.raises(AccountsError, match="does not exist; create it with `python -m app.auth.users add NAME`"):
         read_accounts(tmp_path / "absent")
     (tmp_path / "binary").write_bytes(b"\xff\xfe" * 10)
     with pytest.raises(AccountsError, match="not UTF-8"):

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.security import generate_password_hash
 
-from app import auth
-from app.accounts import Account
-from app.auth import User, UserTable, basic_credentials, callback_output_ids
+from app.auth import gate as auth
+from app.auth.accounts import Account
+from app.auth.gate import User, UserTable, basic_credentials, callback_output_ids
 
 FAST = "pbkdf2:sha256:1000"
 

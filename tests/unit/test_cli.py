@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from app.cli import build_parser, config_from_args
+from app.cli.training import build_parser, config_from_args
 
 
 def test_cli_options_override_the_config_file(tmp_path):
@@ -30,7 +30,8 @@ def test_cli_options_override_the_config_file(tmp_path):
 def test_a_job_from_the_terminal_records_the_os_user(app_store, tmp_path, monkeypatch, capsys):
     import getpass
 
-    from app import cli, services
+    from app import services
+    from app.cli import training as cli
     from app.jobs.runner import EmbeddedRunner
 
     monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))

@@ -1,11 +1,13 @@
 """The architecture as tests: which packages may import what, no import cycles, no lazy imports but TensorFlow's.
 
-The map these check is the README's "Layout" section.
+The map these check is the README's "Layout" section: its arrows are read from there, so the map and the code
+cannot drift apart.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +17,7 @@ import pytest
 from app.config import PROJECT_ROOT
 
 APP = PROJECT_ROOT / "app"
+README = PROJECT_ROOT / "README.md"
 LAZY_ALLOWED = {"keras", "tensorflow"}  # seconds of start-up: imported where first needed, and only there
 
 
@@ -120,7 +123,7 @@ def modules_under(package: str) -> list[str]:
         (("app.core", "app.jobs"), ("dash", "flask", "dash_bootstrap_components", "plotly")),
         (("app.figures",), ("dash", "flask", "dash_bootstrap_components")),
         # the users file is read by the settings every process loads, the training worker too: plain stdlib
-        (("app.accounts", "app.config"), ("dash", "flask", "werkzeug", "plotly")),
+        (("app.auth.accounts", "app.config"), ("dash", "flask", "werkzeug", "plotly")),
     ],
 )
 def test_layers_import_no_web_framework(packages, forbidden):
@@ -135,3 +138,95 @@ def test_layers_import_no_web_framework(packages, forbidden):
                             timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "[]", f"{packages} loaded {result.stdout.strip()}"
+
+
+def layout_arrows(readme: str) -> dict[str, set[str]]:
+    """The README's Layout map as ``{part: parts it may import}``, dotted (``app.core``, ``app.auth.accounts``).
+
+    A part is a line of the map's code block indented by two spaces under ``app/`` (``core/``, ``main.py``); the
+    lines indented further continue it; its arrows are the comma-separated names after its last ``->``.
+    """
+    block = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    parts: dict[str, str] = {}
+    current = None
+    for line in block.splitlines():
+        entry = re.match(r"  (\S+)\s", line + " ")
+        if entry and not line.startswith("   "):
+            current = "app." + entry[1].removesuffix("/").removesuffix(".py")
+            parts[current] = line
+        elif line.startswith("   ") and current:
+            parts[current] += " " + line
+        else:
+            current = None  # app/ itself, tests/, bench/: not parts of the app
+    arrows = {}
+    for part, text in parts.items():
+        assert "->" in text, f"the Layout map gives {part} no arrow"
+        names = text.rsplit("->", 1)[1].split(",")
+        arrows[part] = {f"app.{name.strip()}" for name in names if name.strip()}
+    return arrows
+
+
+def part_of(module: str, parts: set[str]) -> str | None:
+    """The part of the map ``module`` belongs to: the longest part that is it or a package above it."""
+    owners = [part for part in parts if module == part or module.startswith(part + ".")]
+    return max(owners, key=len, default=None)
+
+
+def layout_violations(modules: dict[str, ast.Module], arrows: dict[str, set[str]]) -> list[str]:
+    """Every import of one part of the app by another that the map does not allow, as ``module:line imports
+    target``; a module on no part of the map is one too."""
+    found = []
+    for name, tree in modules.items():
+        if name == "app":
+            continue
+        owner = part_of(name, set(arrows))
+        if owner is None:
+            found.append(f"{name} is on no part of the README's Layout map")
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                targets = [f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules else node.module
+                           for alias in node.names]
+            else:
+                continue
+            for target in targets:
+                if target != "app" and not target.startswith("app."):
+                    continue
+                target_part = part_of(target, set(arrows))
+                allowed = target_part == owner or any(target == a or target.startswith(a + ".")
+                                                      for a in arrows[owner])
+                if not allowed:
+                    found.append(f"{name}:{node.lineno} imports {target}, and the map lets {owner} import only "
+                                 f"{', '.join(sorted(arrows[owner])) or 'nothing of the app'}")
+    return found
+
+
+def test_the_layout_map_is_read_whole():
+    arrows = layout_arrows(README.read_text())
+    assert {"app.core", "app.views", "app.pages", "app.auth", "app.main", "app.config"} <= set(arrows)
+    assert arrows["app.core"] == set()
+    assert arrows["app.config"] == {"app.core", "app.auth.accounts"}
+
+
+def test_every_import_follows_the_layout_map():
+    assert layout_violations(app_modules_cache, layout_arrows(README.read_text())) == []
+
+
+def test_a_planted_import_against_the_map_is_named_with_its_line():
+    arrows = layout_arrows(README.read_text())
+    planted = {**app_modules_cache,
+               "app.core.planted": ast.parse("import numpy\n\nfrom app.ui.components import labelled\n"),
+               "app.config": ast.parse("from app.auth.gate import Gate\nfrom app.auth.accounts import Account\n"),
+               "app.stray": ast.parse("")}
+    assert sorted(layout_violations(planted, arrows)) == [
+        "app.config:1 imports app.auth.gate, and the map lets app.config import only app.auth.accounts, app.core",
+        "app.core.planted:3 imports app.ui.components, and the map lets app.core import only nothing of the app",
+        "app.stray is on no part of the README's Layout map",
+    ]
+
+
+def test_at_most_five_modules_at_the_top_of_app():
+    flat = sorted(path.name for path in APP.glob("*.py") if path.name != "__init__.py")
+    assert len(flat) <= 5, flat

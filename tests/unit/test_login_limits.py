@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.login_limits import CHECK_BURST_SECONDS, LoginLimits
+from app.auth.login_limits import CHECK_BURST_SECONDS, LoginLimits
 
 
 class Clock:

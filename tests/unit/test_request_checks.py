@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.auth.request_checks import cross_site_refusal, host_allowed, host_name
 from app.config import Settings, SettingsError
-from app.request_checks import cross_site_refusal, host_allowed, host_name
 
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 

@@ -1,4 +1,4 @@
-"""``python -m app.users``: passwords only through getpass, hashes never shown, the file private and atomic."""
+"""``python -m app.auth.users``: passwords only through getpass, hashes never shown, the file private and atomic."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import sys
 import pytest
 from werkzeug.security import check_password_hash
 
-from app.accounts import read_accounts
+from app.auth.accounts import read_accounts
+from app.auth.users import main
 from app.config import PROJECT_ROOT
-from app.users import main
 
 
 def typed(*answers):
@@ -94,7 +94,7 @@ def test_a_broken_file_is_not_edited_and_not_shown(tmp_path, capsys):
 
 
 def test_a_password_is_never_taken_from_the_command_line(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "app.users", "add", "alice", "wonderland", "--file",
+    result = subprocess.run([sys.executable, "-m", "app.auth.users", "add", "alice", "wonderland", "--file",
                              str(tmp_path / "users")], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
                             stdin=subprocess.DEVNULL)
     assert result.returncode == 2 and "unrecognized arguments: wonderland" in result.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.core.training import parse_config
-from app.jobs.forms import (
+from app.views.train_form import (
     check_form,
     config_from_form,
     default_form,
@@ -135,7 +135,7 @@ def test_a_stored_configuration_fills_the_form_and_reads_back_the_same(raw):
 
 
 def test_the_probe_image_field_takes_a_number_or_a_drawn_images_id():
-    from app.jobs.forms import probe_image_value
+    from app.views.train_form import probe_image_value
 
     own = "u:0123456789abcdef0123"
     assert [probe_image_value(value) for value in (" 3 ", 4, 5.0, "", None, f" {own}")] == [3, 4, 5, None, None, own]

@@ -1,5 +1,8 @@
 """The training form's fields <-> a training configuration dict. Pure functions, no Dash: tested directly.
 
+The job errors a page tells apart (:class:`JobRunning`, :class:`JobNotFound`) come from here, so that pages reach
+the job system only through this use case.
+
 The form shows lists as text (``"32, 64, 128"`` filters, one kernel size for all layers or one per layer) and
 numbers as number inputs (which arrive as int, float or None). :func:`config_from_form` turns them into the dict
 :func:`app.core.training.parse_config` validates; it reports only what that cannot (malformed lists, missing
@@ -15,6 +18,8 @@ from typing import Any
 from app.core.datasets import NAMED_SHAPES
 from app.core.training import ConfigError, TrainingConfig, conv_layer_names, parse_config
 from app.core.training_cost import refuse_over_budget
+from app.jobs.records import JobNotFound as JobNotFound  # re-exported for the pages (see the module docstring)
+from app.jobs.records import JobRunning as JobRunning
 
 NAMED_DATASETS = {
     "mnist-subset": "Bundled MNIST subset (4,000 train / 1,000 test)",

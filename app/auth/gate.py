@@ -20,11 +20,11 @@
   method, so the time taken does not tell which names exist. A hash check costs ~0.2 s of CPU (scrypt): each
   outcome is remembered in a bounded cache under a keyed digest of the credentials (never the credentials), so a
   page polling twice a second costs one check, not two a second.
-- Guessing is limited (:mod:`app.login_limits`): credentials not remembered yet get a password check only while
+- Guessing is limited (:mod:`app.auth.login_limits`): credentials not remembered yet get a password check only while
   their client address and user name are under their failed-login limits and the process's share of CPU time
   for password checks allows it; otherwise a 429 with ``Retry-After``, at no hash's cost. Remembered credentials
   skip the limits.
-- The users file is reloaded when it changes (``python -m app.users`` edits it); a reload that fails is logged and
+- The users file is reloaded when it changes (``python -m app.auth.users`` edits it); a reload that fails is logged and
   locks everyone of the file out until it is fixed. Nothing here logs a password, a hash or a header.
 """
 
@@ -46,10 +46,10 @@ from pathlib import Path
 from flask import Flask, Response, g, has_request_context, jsonify, request
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app.accounts import EDITOR, Account, AccountsError, read_accounts
+from app.auth.accounts import EDITOR, Account, AccountsError, read_accounts
+from app.auth.login_limits import LoginLimits
 from app.config import Settings
 from app.core.cache import LRUCache
-from app.login_limits import LoginLimits
 
 logger = logging.getLogger(__name__)
 

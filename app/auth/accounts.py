@@ -5,7 +5,7 @@ The hash is one of werkzeug's ``generate_password_hash`` (``scrypt:32768:8:1$sal
 are kept as they are. No error message ever quotes a line: a line may hold a hash, or a password typed by mistake.
 
 Plain stdlib: :mod:`app.config` validates the file at start with it, :mod:`app.users` (the command line) edits the
-file with it, and :mod:`app.auth` reloads it when it changes.
+file with it, and :mod:`app.auth.gate` reloads it when it changes.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def parse_line(line: str) -> Account | None:
     check_role(role)
     if not PASSWORD_HASH.fullmatch(password_hash):
         raise AccountsError(f"the password of {name!r} is not a werkzeug password hash (plain text is refused); "
-                            "set it with `python -m app.users add`")
+                            "set it with `python -m app.auth.users add`")
     return Account(name, role, password_hash)
 
 
@@ -119,7 +119,7 @@ def read_text(path: Path) -> str:
         with open(path, "rb") as file:
             data = file.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
-        raise AccountsError(f"{path} does not exist; create it with `python -m app.users add NAME`") from None
+        raise AccountsError(f"{path} does not exist; create it with `python -m app.auth.users add NAME`") from None
     except OSError as exc:
         raise AccountsError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
     if len(data) > MAX_FILE_BYTES:

@@ -29,8 +29,8 @@ from typing import Any
 from app import services
 from app.core.errors import ExplorerError
 from app.core.training import ACTIVATIONS, OPTIMIZERS, REGULARIZERS, SCHEDULES, ConfigError, TrainingObserver
-from app.jobs.forms import probe_image_value
 from app.jobs.worker import limit_memory, run_job
+from app.views.train_form import probe_image_value
 
 BAR_WIDTH = 30
 
@@ -213,7 +213,3 @@ def main(argv: list[str] | None = None) -> int:
     where = services.settings().model_store / final.model
     print(f"{status}: " + (f"model saved to {where}" if final.saved else "no model saved"))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,14 +1,14 @@
-"""``python -m app.users``: add, remove and list the users of the users file (``AUTH_USERS_FILE``).
+"""``python -m app.auth.users``: add, remove and list the users of the users file (``AUTH_USERS_FILE``).
 
 Examples::
 
-    python -m app.users add alice --role editor     # asks for the password twice, never takes it as an argument
-    python -m app.users add bob --role viewer --file /etc/explorer/users
-    python -m app.users add bob --role editor --replace   # a new password and/or role for bob
-    python -m app.users remove bob
-    python -m app.users list                        # names and roles, never hashes
+    python -m app.auth.users add alice --role editor     # asks for the password twice, never takes it as an argument
+    python -m app.auth.users add bob --role viewer --file /etc/explorer/users
+    python -m app.auth.users add bob --role editor --replace   # a new password and/or role for bob
+    python -m app.auth.users remove bob
+    python -m app.auth.users list                        # names and roles, never hashes
 
-The file holds ``name:hash:role`` lines (werkzeug's ``generate_password_hash``; see :mod:`app.accounts`); it is
+The file holds ``name:hash:role`` lines (werkzeug's ``generate_password_hash``; see :mod:`app.auth.accounts`); it is
 rewritten atomically (a temporary file, then a rename) with mode 0600, other lines and comments kept as they are. A
 running server picks the change up at its next request. Exit status: 0 done, 1 refused (a user that exists or does
 not, passwords that differ or are too short), 2 no file given or a file that is not a valid users file.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from werkzeug.security import generate_password_hash
 
-from app.accounts import (
+from app.auth.accounts import (
     ROLES,
     VIEWER,
     Account,
@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--file", type=Path, default=argparse.SUPPRESS,
                         help="the users file (default: $AUTH_USERS_FILE)")
-    parser = argparse.ArgumentParser(prog="python -m app.users", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m app.auth.users", description=__doc__.split("\n\n")[0],
                                      parents=[common])
     commands = parser.add_subparsers(dest="command", required=True)
     add = commands.add_parser("add", parents=[common], help="add a user (the password is asked for twice)")

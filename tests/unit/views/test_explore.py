@@ -1,0 +1,112 @@
+"""The explorer's view: it round-trips through its link, any query gives a view or notices (never an exception),
+and what it shows is what Keras computes for that layer and image."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.core.activations import ImageOutOfRange
+from app.core.errors import InvalidInput, NotFound
+from app.core.grid import COLORMAPS
+from app.core.store import ModelStore
+from app.core.user_images import UserImageStore, add_array
+from app.views.explore import ExploreView, explore
+from tests.conftest import layer_outputs
+
+names = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=64)
+views = st.builds(
+    ExploreView,
+    model=st.none() | names,
+    layer=st.none() | names,
+    image=st.integers(0, 10**9) | st.text("0123456789abcdef", min_size=20, max_size=20).map(lambda h: "u:" + h),
+    cmap=st.sampled_from(COLORMAPS),
+    reverse=st.booleans(),
+    scale=st.booleans(),
+    unit=st.none() | st.integers(0, 10**6),
+)
+
+
+def reopened(view: ExploreView) -> tuple[ExploreView, list[str]]:
+    """The view a browser gets from ``view``'s link: the query as Dash hands it to ``layout(**query)``."""
+    query = {key: values[0] for key, values in parse_qs(urlsplit(view.to_query()).query).items()}
+    return ExploreView.from_query(query)
+
+
+@given(views)
+@settings(max_examples=300, derandomize=True)
+def test_a_view_reopens_from_its_link(view):
+    assert reopened(view) == (view, [])
+
+
+QUERY_KEYS = ["model", "layer", "image", "cmap", "reverse", "scale", "unit", "other"]
+query_values = st.one_of(st.text(max_size=40), st.lists(st.text(max_size=10), max_size=3),
+                         st.sampled_from(["u:", "u:" + "0" * 20, "１", "1_0", "-1", "1e3", "nan", "jet", "viridis"]))
+
+
+@given(st.dictionaries(st.sampled_from(QUERY_KEYS), query_values))
+@settings(max_examples=400, derandomize=True)
+def test_any_query_gives_a_view_and_notices(query):
+    view, notices = ExploreView.from_query(query)
+    assert isinstance(view.image, int) and view.image >= 0 or view.image.startswith("u:")
+    assert view.cmap in COLORMAPS and view.unit is None or view.unit >= 0
+    assert all(isinstance(notice, str) and notice.endswith(".") for notice in notices)
+
+
+def test_defaults_and_what_a_malformed_value_falls_back_to():
+    assert ExploreView.from_query({}) == (ExploreView(), [])
+    view, notices = ExploreView.from_query({"image": "１", "unit": "x", "cmap": "nope", "reverse": "yes"})
+    assert view == ExploreView(reverse=True)
+    assert notices == ["Image '１' is not a whole number; showing 0.",
+                       "Unit 'x' is not a map or node number; no unit chosen."]
+    assert ExploreView(image=0).to_query() == "?image=0&cmap=viridis"  # image 0 is kept: a link reopens it
+
+
+@pytest.fixture
+def store(tiny_store):
+    return ModelStore(tiny_store)
+
+
+@pytest.mark.parametrize("layer", ["conv", "pool", "hidden", "output"])
+def test_what_a_view_shows_is_what_keras_computes(store, tmp_path, layer):
+    result = explore(store, UserImageStore(tmp_path), ExploreView("tiny", layer, 7))
+    loaded = result.loaded
+    expected = layer_outputs(loaded, layer, [7])[0]  # an independent truncated model, predicted by Keras
+    units = expected.shape[-1]
+    height, width = (expected.shape[0], expected.shape[1]) if expected.ndim == 3 else (1, 1)
+    for unit in range(units):
+        row, col = divmod(unit, result.grid_layout.cols)
+        cell = result.grid[row * height:(row + 1) * height, col * width:(col + 1) * width]
+        np.testing.assert_allclose(cell.reshape(-1), expected[..., unit].reshape(-1), rtol=1e-5, atol=1e-6)
+    assert np.isnan(result.grid).sum() == result.grid.size - expected.size  # the slots past the last unit
+    keras_probabilities = loaded.model.predict(loaded.images[7:8], verbose=0)[0]
+    np.testing.assert_allclose(result.probabilities, keras_probabilities, rtol=1e-5, atol=1e-6)
+    assert result.image.label == int(loaded.labels[7])
+    assert (result.unit_names is not None) == (layer == "output")
+
+
+def test_the_users_own_image_is_shown_like_a_test_image(store, tmp_path):
+    images = UserImageStore(tmp_path)
+    loaded = store.get("tiny")
+    values = np.linspace(0, 1, 36, dtype=np.float32).reshape(6, 6, 1)
+    stored = add_array(images, loaded, values.tolist())
+    result = explore(store, images, ExploreView("tiny", "output", stored.id))
+    keras_probabilities = loaded.model.predict(values[None], verbose=0)[0]
+    np.testing.assert_allclose(result.probabilities, keras_probabilities, rtol=1e-5, atol=1e-6)
+    assert result.image.own and result.image.label is None and result.image.key == stored.id
+
+
+@pytest.mark.parametrize(("view", "error"), [
+    (ExploreView(None, "conv"), InvalidInput),
+    (ExploreView("nope", "conv"), NotFound),
+    (ExploreView("tiny", "nope"), NotFound),
+    (ExploreView("tiny", "conv", 24), ImageOutOfRange),
+    (ExploreView("tiny", "conv", "u:" + "0" * 20), NotFound),
+])
+def test_what_cannot_be_shown_is_said(store, tmp_path, view, error):
+    with pytest.raises(error):
+        explore(store, UserImageStore(tmp_path), view)
