@@ -63,5 +63,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
 ENTRYPOINT ["explorer-entrypoint"]
 # As `make serve`: 2 workers x 4 threads, no control socket, the warm-up hook; never --preload (TensorFlow must
 # be imported after the fork, see README "Deploy"). app/gunicorn_conf.py picks the worker that reads requests in an
-# event loop (app/front.py), so gunicorn can face clients on 0.0.0.0: slow ones hold no thread.
+# event loop (app/serving/front.py), so gunicorn can face clients on 0.0.0.0: slow ones hold no thread.
 CMD ["sh", "-c", "exec gunicorn --workers \"$WORKERS\" --threads 4 --bind \"$HOST:$PORT\" --no-control-socket --config app/gunicorn_conf.py app.main:server"]

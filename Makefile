@@ -26,7 +26,7 @@ run: $(VENV)/.runtime
 
 ## serve: production server (gunicorn; workers, threads and TensorFlow's pools in app/gunicorn_conf.py,
 ## WORKERS=/THREADS= to change them; never --preload with TensorFlow). Its worker reads requests in an event loop
-## and hands the app only whole ones (app/front.py): slow clients hold none of the THREADS.
+## and hands the app only whole ones (app/serving/front.py): slow clients hold none of the THREADS.
 serve: $(VENV)/.runtime
 	$(BIN)/gunicorn --bind $(HOST):$(PORT) --no-control-socket --config app/gunicorn_conf.py app.main:server
 

@@ -1,6 +1,6 @@
 """gunicorn settings: workers, threads and TensorFlow's thread pools; each worker warmed after the fork so the
 first request of a user is not a cold start. The worker reads requests in an event loop and runs the app in its
-``threads`` (:mod:`app.front`): a slow client holds no thread.
+``threads`` (:mod:`app.serving.front`): a slow client holds no thread.
 
 TensorFlow is imported in the worker (after the fork), never in the master: with ``--preload`` inference hangs.
 Command-line flags (``--workers``, ``--threads``) override ``workers`` and ``threads`` here; the environment's
@@ -18,8 +18,8 @@ logger = logging.getLogger("gunicorn.error")
 CORES = os.cpu_count() or 1
 workers = int(os.environ.get("WORKERS", "2"))
 threads = int(os.environ.get("THREADS", "4"))
-# Requests are read in an event loop and the app gets them whole (app/front.py): slow clients hold no thread.
-worker_class = "app.front.Worker"
+# Requests are read in an event loop and the app gets them whole (app/serving/front.py): slow clients hold no thread.
+worker_class = "app.serving.front.Worker"
 
 
 def tf_pool_sizes(env=os.environ) -> tuple[int, int]:

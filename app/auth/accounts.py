@@ -4,7 +4,7 @@ The hash is one of werkzeug's ``generate_password_hash`` (``scrypt:32768:8:1$sal
 ``pbkdf2:sha256:600000$salt$hex``); plain-text passwords are refused. Blank lines and lines starting with ``#``
 are kept as they are. No error message ever quotes a line: a line may hold a hash, or a password typed by mistake.
 
-Plain stdlib: :mod:`app.config` validates the file at start with it, :mod:`app.users` (the command line) edits the
+Plain stdlib: :mod:`app.config` validates the file at start with it, :mod:`app.auth.users` (the command line) edits the
 file with it, and :mod:`app.auth.gate` reloads it when it changes.
 """
 

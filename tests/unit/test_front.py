@@ -1,4 +1,5 @@
-"""The server's front (app/front.py) without a server: what the WSGI app is given and when, and what the client gets.
+"""The server's front (app/serving/front.py) without a server: what the WSGI app is given and when, and what
+the client gets.
 
 An ASGI request is played by hand: ``receive`` hands out the body's pieces (waiting where a slow client would), and
 ``send`` records the answer.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from app.front import WholeRequestFront, wsgi_environ
+from app.serving.front import WholeRequestFront, wsgi_environ
 
 LIMIT = 1000
 

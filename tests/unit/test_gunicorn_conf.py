@@ -15,7 +15,7 @@ def test_the_server_reads_requests_in_an_event_loop_and_runs_the_app_in_threads(
     from gunicorn.config import Config
     from gunicorn.workers.gasgi import ASGIWorker
 
-    from app.front import Worker
+    from app.serving.front import Worker
 
     config = Config()
     config.set("worker_class", gunicorn_conf.worker_class)

@@ -21,8 +21,9 @@ app only whole requests, in a pool of ``THREADS`` threads:
 - the app's answer is collected in its thread (the app streams no response) and sent from the event loop, so a
   client that reads slowly holds no thread either.
 
-This module imports nothing of the app: gunicorn's master loads the worker class before any worker forks, and
-TensorFlow must be imported after the fork.
+gunicorn's master loads the worker class before any worker forks, and TensorFlow must be imported after the fork:
+of the app this module imports only :mod:`app.services`, which loads no TensorFlow (the master already imports it
+through ``app/gunicorn_conf.py``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from gunicorn.workers.gasgi import ASGIWorker
+
+from app import services
 
 logger = logging.getLogger(__name__)
 
@@ -231,7 +234,5 @@ class Worker(ASGIWorker):
     def load_wsgi(self) -> None:
         """Load the WSGI app named on the command line and put the front before it."""
         super().load_wsgi()
-        from app import services
-
         self.asgi = WholeRequestFront(self.asgi, threads=self.cfg.threads,
                                       max_buffered_bytes=services.settings().max_request_bytes)
