@@ -17,7 +17,7 @@ from dash import ClientsideFunction, Input, Output, State, callback, clientside_
 
 from app import services
 from app.core import attribution
-from app.core.errors import ExplorerError
+from app.core.errors import ExplorerError, InvalidInput
 from app.core.user_images import is_user_image
 from app.figures.features import METHOD_LABELS, attribution_figure
 from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figure, probability_bars
@@ -88,6 +88,9 @@ def _model_info(loaded) -> str:
     if accuracy is not None:
         parts.append(f"test accuracy {accuracy:.1%}")
     return " · ".join(parts)
+
+
+QUERY_KEYS = ExploreView.keys()  # what a link of this page may say (the hostile-URL tests read it)
 
 
 def layout(**query):
@@ -263,8 +266,10 @@ def render(model_name, layer_name, image, cmap, reverse, scale, own_image=None):
     """The grid, input image and probabilities of the selected view (a test image, or the user's own while one is
     shown), and the query string that reopens it (the chosen unit is added by :func:`sync_query`)."""
     own_image = own_image.get("id") if isinstance(own_image, dict) else own_image
+    if not model_name or not layer_name:
+        raise InvalidInput("Choose a model and a layer.")
     view = ExploreView(
-        model=inputs.name_or_none(model_name), layer=inputs.name_or_none(layer_name),
+        model=inputs.name(model_name, "model"), layer=inputs.name(layer_name, "layer"),
         image=image if own_image is None else inputs.text(own_image, "your image", MAX_REFERENCE_CHARS),
         cmap=inputs.choice(cmap, "the colormap", COLORMAPS), reverse=inputs.flag(reverse), scale=inputs.flag(scale))
     result = explore(services.store(), services.user_images(), view)

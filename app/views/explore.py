@@ -8,7 +8,7 @@ the API ask :func:`explore` for what the view shows: the layer's grid, the image
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -91,6 +91,11 @@ class ExploreView:
             scale=(_text(query, "scale") or "").lower() in TRUE_WORDS,
             unit=unit_number,
         ), notices
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        """The query parameters a link of this view may carry."""
+        return tuple(field.name for field in fields(cls))
 
     def to_query(self) -> str:
         """``?model=…&layer=…&image=…``: the query that reopens this view (defaults left out, ``image=0`` kept;

@@ -37,8 +37,10 @@ def _parameters(module_name: str) -> list[str]:
 
     from app.main import app  # noqa: F401 - registers the pages
 
-    layout = importlib.import_module(f"app.pages.{module_name}").layout
-    return [name for name, parameter in inspect.signature(layout).parameters.items()
+    page = importlib.import_module(f"app.pages.{module_name}")
+    if hasattr(page, "QUERY_KEYS"):  # a page whose layout reads its View from the whole query
+        return list(page.QUERY_KEYS)
+    return [name for name, parameter in inspect.signature(page.layout).parameters.items()
             if parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
 
 
