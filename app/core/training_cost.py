@@ -200,7 +200,8 @@ def estimate(
                         config.batch_size, images)
 
 
-def _flops_text(flops: float) -> str:
+def flops_text(flops: float) -> str:
+    """FLOPs for messages: ``1.2 TFLOP``, ``19.0 MFLOP``."""
     for unit, scale in (("PFLOP", 1e15), ("TFLOP", 1e12), ("GFLOP", 1e9), ("MFLOP", 1e6)):
         if flops >= scale:
             return f"{flops / scale:.1f} {unit}"
@@ -235,9 +236,9 @@ def check_budget(cost: CostEstimate, limits: CostLimits = DEFAULT_LIMITS) -> lis
     if cost.flops_per_epoch > limits.max_flops_per_epoch:
         worst = max(cost.layers, key=lambda layer: layer.flops)
         problems.append(
-            f"one epoch over {cost.train_images:,} images would take {_flops_text(cost.flops_per_epoch)}, the limit "
-            f"is {_flops_text(limits.max_flops_per_epoch)}: {worst.name} costs the most, "
-            f"{_flops_text(worst.flops)} per image; use fewer filters, pooling, or fewer training images"
+            f"one epoch over {cost.train_images:,} images would take {flops_text(cost.flops_per_epoch)}, the limit "
+            f"is {flops_text(limits.max_flops_per_epoch)}: {worst.name} costs the most, "
+            f"{flops_text(worst.flops)} per image; use fewer filters, pooling, or fewer training images"
         )
     return problems
 

@@ -22,7 +22,6 @@ from typing import BinaryIO
 
 import numpy as np
 
-from app.core.activations import ActivationEngine
 from app.core.datasets import NAMED_DATASETS, DatasetError, DataSources, load_dataset
 from app.core.errors import ExplorerError, InvalidInput, TooLarge
 from app.core.layer_graph import LayerVerdict
@@ -33,7 +32,6 @@ from app.core.model_files import (
     BrokenModel,
     json_default,
     read_meta,
-    read_model_files,
     validate_name,
 )
 from app.core.store import TEMP_PREFIX, ModelExists, ModelStore
@@ -256,8 +254,8 @@ def _assemble(store: ModelStore, folder: Path, name: str, model_file: IncomingFi
         meta["uploaded_by"] = uploaded_by
     (folder / META_FILE).write_text(json.dumps(meta, indent=2, default=json_default))
     try:
-        files = read_model_files(folder, store.test_set_max_bytes)
-        engine = ActivationEngine(files.model, files.images, name)
+        files = store.open_folder(folder, name, "upload")
+        engine = files.engine
         probabilities = engine.probabilities(0)
     except BrokenModel as exc:
         raise UploadRefused(f"upload refused: {exc}") from exc
