@@ -101,6 +101,13 @@ class ModelCost:
         """FLOPs of a forward and backward pass over ``images`` images."""
         return self.flops * TRAINING_FLOPS_FACTOR * images
 
+    def layer(self, name: str) -> LayerCost:
+        """The layer called ``name`` (KeyError if none)."""
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
     def largest(self) -> LayerCost:
         """The layer with the most output values per image."""
         return max(self.layers, key=lambda layer: layer.activations)
@@ -222,8 +229,8 @@ def plan_gradient_work(cost: ModelCost, images: int, what: str,
     flops = cost.gradient_flops(images)
     one = cost.gradient_bytes(1)
     if one > limits.gradient_memory_bytes:
-        raise OverBudget(f"{what} needs {format_bytes(one)} of activations per image for this model's gradient, the "
-                         f"limit is {format_bytes(limits.gradient_memory_bytes)} (GRADIENT_MEMORY_MB)")
+        raise OverBudget(f"{what} needs {format_bytes(one)} of activations per image with this model (forward and "
+                         f"backward), the limit is {format_bytes(limits.gradient_memory_bytes)} (GRADIENT_MEMORY_MB)")
     if flops > limits.gradient_flops:
         fits = limits.gradient_flops // max(1, cost.gradient_flops(1))
         raise OverBudget(
