@@ -35,10 +35,10 @@ def main() -> None:
     import numpy as np
 
     from app.core.activations import ActivationEngine
+    from app.core.layer_cost import flops_text
     from app.core.limits import format_bytes
     from app.core.model_cost import DEFAULT_MODEL_LIMITS, check_model, model_cost
     from app.core.store import ModelStore
-    from app.core.training_cost import flops_text
 
     models = {
         "mnist-cnn": lambda: ModelStore(ROOT / "model_store").get("mnist-cnn").model,

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import h5py
+
 from app.core.errors import ExplorerError, InvalidInput
 from app.core.limits import format_bytes, loads_json
 
@@ -146,8 +148,6 @@ def _parse_config(path: Path, data: bytes | str) -> dict[str, Any]:
 
 def _dataset_bytes(path: Path, handle: Any) -> int:
     """The declared size of every dataset in an open HDF5 file or group; no data is read."""
-    import h5py
-
     total = 0
     seen = 0
 
@@ -173,8 +173,6 @@ def _check_weight_bytes(path: Path, declared: int, max_bytes: int) -> None:
 
 
 def _inspect_keras(path: Path, max_bytes: int) -> tuple[dict[str, Any], int]:
-    import h5py
-
     with zipfile.ZipFile(path) as archive:
         members = _check_members(path, archive, max_bytes)
         if any(info.filename == METADATA_FILE and info.file_size > METADATA_MAX_BYTES for info in members):
@@ -188,8 +186,6 @@ def _inspect_keras(path: Path, max_bytes: int) -> tuple[dict[str, Any], int]:
 
 
 def _inspect_h5(path: Path) -> tuple[dict[str, Any], int]:
-    import h5py
-
     with h5py.File(path, "r") as handle:
         weight_bytes = _dataset_bytes(path, handle)
         if "model_config" not in handle.attrs:

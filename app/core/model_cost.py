@@ -8,7 +8,7 @@ layers' weights, and :func:`check_model` refuses a model over :class:`ModelLimit
 :func:`plan_gradient_work` prices a gradient method's request before it starts and splits its batch so memory
 stays bounded.
 
-Per layer (the :class:`~app.core.training_cost.LayerCost` of training configurations): output values per image,
+Per layer (the :class:`~app.core.layer_cost.LayerCost` of training configurations): output values per image,
 parameters, and forward FLOPs per image (a multiply-add counts 2). FLOPs are exact for Dense and convolutions:
 every weight matrix of ``k`` values is applied once per output position (2·k per position, ``k`` = kernel height ×
 width × input channels × filters for Conv2D, inputs × units for Dense, kernel × channels for a depthwise
@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core.errors import InvalidInput
+from app.core.layer_cost import BACKWARD_FACTOR, BYTES_PER_FLOAT, TRAINING_FLOPS_FACTOR, LayerCost, flops_text
 from app.core.layer_graph import NESTED_SEPARATOR
 from app.core.limits import format_bytes
 from app.core.model_files import DEFAULT_MODEL_MAX_BYTES
-from app.core.training_cost import BACKWARD_FACTOR, BYTES_PER_FLOAT, TRAINING_FLOPS_FACTOR, LayerCost, flops_text
 
 GB = 10**9
 GFLOP = 10**9
@@ -58,7 +58,7 @@ class ModelLimits:
         max_flops: forward FLOPs of one image. 50 GFLOP admits ResNet50 (7.7) with 6.5× margin; at the
             28 GFLOP/s ResNet50's probe ran at, a view of such a model takes under 2 s.
         gradient_memory_bytes: activations of one batch of a gradient method (forward and backward,
-            ×:data:`~app.core.training_cost.BACKWARD_FACTOR`); larger requests run in batches of this size.
+            ×:data:`~app.core.layer_cost.BACKWARD_FACTOR`); larger requests run in batches of this size.
             1.6 GB holds one image of the largest model admitted (4 × 400 MB): ResNet50 runs 2 images a batch.
         gradient_flops: one gradient request (forward and backward, ×3, for every copy or path step). 2 TFLOP
             admits ResNet50's default integrated gradients (65 images: 1.5 TFLOP, about a minute here) and
