@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +36,7 @@ from app.core.limits import format_bytes, loads_json
 # Keras writes three members (metadata.json, config.json, model.weights.h5) and an assets/ folder for the few layers
 # that have assets (lookup tables' vocabularies): a model folder's worth, as an uploaded archive may hold.
 MAX_KERAS_MEMBERS = 64
-# ResNet50's config.json is 118 kB, MobileNetV2's 108 kB; a model of a thousand layers stays under 2 MB.
+# ResNet50's config.json is 176 kB, MobileNetV2's 163 kB (about 1 kB per layer): 4 MB leaves room for thousands.
 MAX_CONFIG_BYTES = 4_000_000
 # Keras configs nest ~10 levels (a nested model's layer's initializer's config); a backbone inside a model adds 3.
 MAX_CONFIG_DEPTH = 64
@@ -42,9 +44,10 @@ METADATA_MAX_BYTES = 100_000
 # With more than three members Keras extracts the whole archive to a temporary folder on every open (Keras 3.15,
 # saving_lib.DiskIOStore): the members beyond the standard three are bounded by this, not by the upload limit.
 MAX_ASSET_BYTES = 16_000_000
-# A model's weights file holds a few datasets per layer (ResNet50: 320); walking a million HDF5 objects of a
-# crafted file would take minutes.
+# A model's weights file holds a few HDF5 objects per layer (ResNet50: 676, MobileNetV2: 576); walking a million
+# objects of a crafted file would take minutes.
 MAX_WEIGHT_OBJECTS = 100_000
+COPY_CHUNK = 1 << 20
 CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -179,10 +182,25 @@ def _inspect_keras(path: Path, max_bytes: int) -> tuple[dict[str, Any], int]:
             raise _refuse(path, f"its {METADATA_FILE} is larger than {format_bytes(METADATA_MAX_BYTES)}")
         config = _read_config(path, archive)
         weight_bytes = 0
-        if any(info.filename == WEIGHTS_FILE for info in members):
-            with archive.open(WEIGHTS_FILE) as member, h5py.File(member, "r") as weights:
-                weight_bytes = _dataset_bytes(path, weights)
+        weights = next((info for info in members if info.filename == WEIGHTS_FILE), None)
+        if weights is not None:
+            weight_bytes = _member_dataset_bytes(path, archive, weights)
     return config, weight_bytes
+
+
+def _member_dataset_bytes(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> int:
+    """:func:`_dataset_bytes` of an HDF5 member. Keras stores it uncompressed, so h5py reads its headers in place;
+    a compressed one is first copied to a temporary file (its size is bounded already), because HDF5 reads headers
+    back and forth and every backward seek in a compressed member decompresses it again from the start."""
+    with archive.open(info) as member:
+        if info.compress_type == zipfile.ZIP_STORED:
+            with h5py.File(member, "r") as weights:
+                return _dataset_bytes(path, weights)
+        with tempfile.TemporaryFile() as copy:
+            shutil.copyfileobj(member, copy, COPY_CHUNK)
+            copy.seek(0)
+            with h5py.File(copy, "r") as weights:
+                return _dataset_bytes(path, weights)
 
 
 def _inspect_h5(path: Path) -> tuple[dict[str, Any], int]:
@@ -266,7 +284,7 @@ def inspect_model_file(path: Path, max_bytes: int) -> ModelFileFacts:
     except ExplorerError:
         raise
     except (OSError, ValueError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile, NotImplementedError) as exc:
-        raise _refuse(path, f"cannot read it: {str(exc)[:200]}") from exc
+        raise RefusedModelFile(f"cannot load {path.name}: {str(exc)[:200]}") from exc
     _check_weight_bytes(path, weight_bytes, max_bytes)
     try:
         variables = declared_variables(config, legacy)
