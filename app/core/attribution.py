@@ -28,7 +28,15 @@ import numpy as np
 from app.core.cache import LRUCache
 from app.core.errors import InvalidInput
 from app.core.layer_graph import NESTED_SEPARATOR
-from app.core.model_cost import DEFAULT_MODEL_LIMITS, GradientPlan, ModelLimits, model_cost, plan_gradient_work
+from app.core.model_cost import (
+    DEFAULT_MODEL_LIMITS,
+    GradientPlan,
+    ModelCost,
+    ModelLimits,
+    gradient_batch,
+    model_cost,
+    plan_gradient_work,
+)
 
 if TYPE_CHECKING:
     from app.core.activations import ActivationEngine
@@ -160,10 +168,21 @@ class GradientModels:
         self._built: LRUCache[Any] = LRUCache(32)
         self._lock = threading.RLock()  # builders call each other (input_gradient builds logits)
 
-    def plan(self, images: int, what: str) -> GradientPlan:
-        """Price a request of ``images`` gradient passes (see :func:`~app.core.model_cost.plan_gradient_work`);
-        raises :class:`~app.core.model_cost.OverBudget` naming the cost when it is over the budget."""
-        return plan_gradient_work(self.cost, images, what, self.limits)
+    def plan(self, images: int, what: str, layer_name: str | None = None) -> GradientPlan:
+        """Price a request of ``images`` gradient passes (see :func:`~app.core.model_cost.plan_gradient_work`) through
+        the whole model, or up to ``layer_name``; raises :class:`~app.core.model_cost.OverBudget` naming the cost
+        when it is over the budget."""
+        return plan_gradient_work(self.cost_until(layer_name), images, what, self.limits)
+
+    def batch_size(self, images: int, layer_name: str | None = None) -> int:
+        """How many of ``images`` gradient passes (up to ``layer_name``) go in one batch within the memory limit."""
+        return gradient_batch(self.cost_until(layer_name), images, self.limits)
+
+    def cost_until(self, layer_name: str | None) -> ModelCost:
+        """The model's cost per image, cut after ``layer_name`` (the whole model for None)."""
+        if layer_name is None:
+            return self.cost
+        return self.cost.until(self.engine.layer(layer_name).name)
 
     def position(self, layer_name: str) -> int:
         """Index of ``layer_name`` in the graph (raises :class:`~app.core.activations.LayerNotFound`)."""

@@ -108,6 +108,15 @@ class ModelCost:
                 return layer
         raise KeyError(name)
 
+    def until(self, name: str) -> ModelCost:
+        """The cost of the model cut after layer ``name``: the layers listed up to it (in a branching model, also
+        the branches listed before it: never an underestimate). KeyError if there is no such layer."""
+        position = self.layers.index(self.layer(name))
+        layers = self.layers[: position + 1]
+        values = math.prod(self.input_shape) + sum(layer.activations for layer in layers)
+        return ModelCost(self.input_shape, layers, sum(layer.parameters for layer in layers),
+                         values * BYTES_PER_FLOAT, sum(layer.flops for layer in layers))
+
     def largest(self) -> LayerCost:
         """The layer with the most output values per image."""
         return max(self.layers, key=lambda layer: layer.activations)
@@ -238,5 +247,10 @@ def plan_gradient_work(cost: ModelCost, images: int, what: str,
             f"the limit is {flops_text(limits.gradient_flops)} (GRADIENT_GFLOPS): this model allows "
             f"{fits:,} images per request"
         )
-    batch = max(1, min(images, limits.gradient_memory_bytes // max(1, one)))
-    return GradientPlan(images, batch, flops)
+    return GradientPlan(images, gradient_batch(cost, images, limits), flops)
+
+
+def gradient_batch(cost: ModelCost, images: int, limits: ModelLimits = DEFAULT_MODEL_LIMITS) -> int:
+    """How many of ``images`` gradient passes fit in one batch within ``limits.gradient_memory_bytes`` (at least
+    one)."""
+    return max(1, min(images, limits.gradient_memory_bytes // max(1, cost.gradient_bytes(1))))

@@ -118,6 +118,11 @@ def test_a_gradient_request_over_the_budget_is_refused_naming_its_cost(client, m
         "is 1.0 GFLOP (GRADIENT_GFLOPS): this model allows 51 images per request")
     assert "SmoothGrad with 128 samples would cost" in client.get(url + "smoothgrad&samples=128").get_json()["error"]
     assert client.get(url + "integrated_gradients&steps=32").status_code == 200
+    unit = client.get("/api/models/mnist-cnn/features?layer=Dense_2&unit=7")  # 128 steps × 3 × 6.4 MFLOP
+    assert unit.status_code == 400
+    assert unit.get_json()["error"].startswith("the optimal input of unit 7 of Dense_2 (128 steps, one image each; "
+                                               "the whole layer's is computed in the background) would cost 2.5 GFLOP")
+    assert client.get("/api/models/mnist-cnn/features?layer=Conv2D_1&unit=7").status_code == 200  # 0.2 GFLOP
 
 
 def test_gradient_work_in_batches_gives_the_maps_of_one_batch(client, monkeypatch):
@@ -129,6 +134,9 @@ def test_gradient_work_in_batches_gives_the_maps_of_one_batch(client, monkeypatc
     expected = integrated_gradients(GradientModels(loaded.engine), loaded.images[12], body["class"], 16)
     np.testing.assert_allclose(body["map"], expected.map, rtol=1e-4, atol=1e-6)
     assert body["attribution_sum"] == pytest.approx(expected.extras["attribution_sum"], rel=1e-4, abs=1e-6)
+    models = services.gradient_models().for_model(loaded)
+    conv = np.prod(loaded.engine.layer("Conv2D_1").output_shape)  # up to it: the input and its maps, ×4 backward
+    assert models.batch_size(128, "Conv2D_1") == 10**6 // (4 * 4 * (28 * 28 + conv)) == 2
 
 
 def test_the_bundled_model_is_admitted_as_before(client, app_store):

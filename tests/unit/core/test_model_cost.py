@@ -44,6 +44,8 @@ def test_a_small_model_costs_what_a_count_by_hand_says():
     dense = 2 * 36 * 5 + 5
     assert [layer.flops for layer in cost.layers] == [conv, 36, 36, dense]
     assert cost.flops == conv + 36 + 36 + dense
+    cut = cost.until("pool")  # what a gradient up to the pooling layer costs
+    assert (cut.activation_bytes, cut.flops, cut.parameters) == (4 * (64 + 144 + 36), conv + 36, 40)
 
 
 def test_the_upsampling_model_is_refused_naming_its_conv_layer():
