@@ -104,3 +104,19 @@ def test_a_dropped_in_hostile_file_makes_a_broken_model_with_the_reason(tmp_path
     with pytest.raises(BrokenModel, match="the limit is 1.0 MB"):
         read_model_files(folder, model_max_bytes=1_000_000)
     assert model_files.DEFAULT_MODEL_MAX_BYTES == LIMIT
+
+
+def test_a_legacy_h5_declaring_a_huge_dense_layer_is_refused_before_a_variable_is_allocated(tmp_path, never_loaded):
+    import json
+
+    import h5py
+
+    from tests.hostile_models import small_dense_model
+
+    small_dense_model().save(tmp_path / "cnn.h5")
+    with h5py.File(tmp_path / "cnn.h5", "a") as handle:
+        config = json.loads(handle.attrs["model_config"])
+        next(layer for layer in config["config"]["layers"] if layer["class_name"] == "Dense")["config"]["units"] = 10**5
+        handle.attrs["model_config"] = json.dumps(config)
+    with pytest.raises(RefusedModelFile, match=r"270,500,000 parameters .* alone is 2704×100000 = 1\.1 GB"):
+        inspect_model_file(tmp_path / "cnn.h5", LIMIT)
