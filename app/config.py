@@ -10,6 +10,7 @@ from pathlib import Path
 from app.auth.accounts import Account, AccountsError, check_name, read_accounts
 from app.core.activations import DEFAULT_PASSES_BYTES
 from app.core.datasets import DataSources
+from app.core.model_cost import DEFAULT_MODEL_LIMITS, GFLOP, ModelLimits
 from app.core.model_files import DEFAULT_TEST_SET_MAX_BYTES
 from app.core.statistics import DEFAULT_STATISTICS_BYTES
 
@@ -144,6 +145,14 @@ class Settings:
             the login limits is read from there (``PROXY_HOPS``, 0: the connection's own address).
         user_images_kept: how many drawn and uploaded images are kept at most in ``state_dir``, the oldest evicted
             down to a 20th below it when it is passed (``USER_IMAGES_KEPT``).
+        model_activation_bytes: the most activations one image's pass through every layer of a model may make; a
+            model beyond it is refused at upload and listed as broken when dropped in (``MODEL_ACTIVATION_MB``).
+        model_flops: the most forward FLOPs one image through a model may cost, likewise (``MODEL_GFLOPS``).
+        gradient_memory_bytes: the activations of one batch of a gradient method (attribution); larger requests
+            run in batches (``GRADIENT_MEMORY_MB``).
+        gradient_flops: the most FLOPs one gradient request (SmoothGrad's copies, integrated gradients' steps) may
+            cost; a request beyond it is refused with its cost (``GRADIENT_GFLOPS``).
+        Defaults and the models they were measured on: :class:`app.core.model_cost.ModelLimits`.
     """
 
     model_store: Path
@@ -172,6 +181,17 @@ class Settings:
     login_lockout_seconds: int = 300
     password_check_percent: int = 25
     proxy_hops: int = 0
+    model_activation_bytes: int = DEFAULT_MODEL_LIMITS.max_activation_bytes
+    model_flops: int = DEFAULT_MODEL_LIMITS.max_flops
+    gradient_memory_bytes: int = DEFAULT_MODEL_LIMITS.gradient_memory_bytes
+    gradient_flops: int = DEFAULT_MODEL_LIMITS.gradient_flops
+
+    @property
+    def model_limits(self) -> ModelLimits:
+        """What a model's file and one image through it may cost (the file's parts bounded by the upload limit)."""
+        return ModelLimits(max_file_bytes=self.max_upload_bytes, max_activation_bytes=self.model_activation_bytes,
+                           max_flops=self.model_flops, gradient_memory_bytes=self.gradient_memory_bytes,
+                           gradient_flops=self.gradient_flops)
 
     @property
     def login_required(self) -> bool:
@@ -221,4 +241,12 @@ class Settings:
             login_lockout_seconds=_int_setting(env, "LOGIN_LOCKOUT_SECONDS", 300, 1, 86_400),
             password_check_percent=_int_setting(env, "PASSWORD_CHECK_PERCENT", 25, 1, 100),
             proxy_hops=_int_setting(env, "PROXY_HOPS", 0, 0, 10),
+            model_activation_bytes=_megabytes_setting(env, "MODEL_ACTIVATION_MB",
+                                                      DEFAULT_MODEL_LIMITS.max_activation_bytes),
+            model_flops=GFLOP * _int_setting(env, "MODEL_GFLOPS", DEFAULT_MODEL_LIMITS.max_flops // GFLOP, 1,
+                                             1_000_000),
+            gradient_memory_bytes=_megabytes_setting(env, "GRADIENT_MEMORY_MB",
+                                                     DEFAULT_MODEL_LIMITS.gradient_memory_bytes),
+            gradient_flops=GFLOP * _int_setting(env, "GRADIENT_GFLOPS", DEFAULT_MODEL_LIMITS.gradient_flops // GFLOP,
+                                                1, 1_000_000_000),
         )

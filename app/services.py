@@ -31,7 +31,7 @@ def store() -> ModelStore:
     """The model store of :func:`settings`, cleared of temporary folders that killed saves left behind."""
     current = settings()
     store = ModelStore(current.model_store, activation_cache_bytes=current.activation_cache_bytes,
-                       test_set_max_bytes=current.test_set_max_bytes)
+                       test_set_max_bytes=current.test_set_max_bytes, limits=current.model_limits)
     store.remove_stale_temporaries()
     return store
 
@@ -61,7 +61,7 @@ def user_images() -> UserImageStore:
 @functools.cache
 def gradient_models() -> GradientModelCache:
     """Gradient models (attribution, single-unit feature visualisation) of the last few opened model versions."""
-    return GradientModelCache()
+    return GradientModelCache(limits=settings().model_limits)
 
 
 @functools.cache

@@ -59,12 +59,14 @@ def model_summary(loaded) -> dict[str, Any]:
         "metrics": loaded.meta.get("metrics", {}),
         "dataset": loaded.meta.get("dataset"),
         "created": loaded.meta.get("created"),
+        "cost": loaded.cost.as_dict() if loaded.cost else None,
     }
 
 
 @api.get("/api/models")
 def list_models():
-    """Every model in the store, broken ones with their reason."""
+    """Every model in the store, broken ones with their reason, usable ones with their cost per image
+    (``parameters``, ``activation_bytes``, ``flops``)."""
     rows = [
         {
             "name": entry.name,
@@ -74,6 +76,7 @@ def list_models():
             "version": entry.version,
             "metrics": entry.meta.get("metrics", {}),
             "dataset": entry.meta.get("dataset"),
+            "cost": entry.cost.as_dict() if entry.cost else None,
         }
         for entry in services.store().entries()
     ]

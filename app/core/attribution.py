@@ -28,6 +28,15 @@ import numpy as np
 from app.core.cache import LRUCache
 from app.core.errors import InvalidInput
 from app.core.layer_graph import NESTED_SEPARATOR
+from app.core.model_cost import (
+    DEFAULT_MODEL_LIMITS,
+    GradientPlan,
+    ModelCost,
+    ModelLimits,
+    gradient_batch,
+    model_cost,
+    plan_gradient_work,
+)
 
 if TYPE_CHECKING:
     from app.core.activations import ActivationEngine
@@ -145,17 +154,35 @@ class GradientModels:
     """Differentiable functions of one model version, built on its engine's traced graph and cached per layer.
 
     Args:
-        engine: the activation engine of the model version.
-        images: the test set (for its value range).
+        engine: the activation engine of the model version (its test set gives the value range).
+        limits: the gradient budget a request is priced against (:meth:`plan`).
     """
 
-    def __init__(self, engine: ActivationEngine) -> None:
+    def __init__(self, engine: ActivationEngine, limits: ModelLimits = DEFAULT_MODEL_LIMITS) -> None:
         self.engine = engine
         self.graph = engine.graph
+        self.limits = limits
+        self.cost = model_cost(engine.model, engine.graph)
         self.low, self.high = value_range(engine.images)
         self.image_shape = tuple(engine.images.shape[1:])
         self._built: LRUCache[Any] = LRUCache(32)
         self._lock = threading.RLock()  # builders call each other (input_gradient builds logits)
+
+    def plan(self, images: int, what: str, layer_name: str | None = None) -> GradientPlan:
+        """Price a request of ``images`` gradient passes (see :func:`~app.core.model_cost.plan_gradient_work`) through
+        the whole model, or up to ``layer_name``; raises :class:`~app.core.model_cost.OverBudget` naming the cost
+        when it is over the budget."""
+        return plan_gradient_work(self.cost_until(layer_name), images, what, self.limits)
+
+    def batch_size(self, images: int, layer_name: str | None = None) -> int:
+        """How many of ``images`` gradient passes (up to ``layer_name``) go in one batch within the memory limit."""
+        return gradient_batch(self.cost_until(layer_name), images, self.limits)
+
+    def cost_until(self, layer_name: str | None) -> ModelCost:
+        """The model's cost per image, cut after ``layer_name`` (the whole model for None)."""
+        if layer_name is None:
+            return self.cost
+        return self.cost.until(self.engine.layer(layer_name).name)
 
     def position(self, layer_name: str) -> int:
         """Index of ``layer_name`` in the graph (raises :class:`~app.core.activations.LayerNotFound`)."""
@@ -256,12 +283,13 @@ class GradientModels:
 class GradientModelCache:
     """The :class:`GradientModels` of the last few opened model versions (bounded; keyed by name and version)."""
 
-    def __init__(self, maxsize: int = MODELS_KEPT) -> None:
+    def __init__(self, maxsize: int = MODELS_KEPT, limits: ModelLimits = DEFAULT_MODEL_LIMITS) -> None:
         self._models: LRUCache[GradientModels] = LRUCache(maxsize)
+        self.limits = limits
 
     def for_model(self, loaded: LoadedModel) -> GradientModels:
         """The gradient models of ``loaded``'s version, built on first use."""
-        return self._models.get_or_compute(loaded.key, lambda: GradientModels(loaded.engine))
+        return self._models.get_or_compute(loaded.key, lambda: GradientModels(loaded.engine, self.limits))
 
 
 def reaches_output(layer_name: str) -> bool:
@@ -291,22 +319,39 @@ def _saliency(gradients: np.ndarray) -> np.ndarray:
 
 def gradient(models: GradientModels, image: np.ndarray, class_index: int) -> Attribution:
     """Vanilla gradient of the class's logit with respect to the pixels of ``image`` [H, W, C]."""
+    models.plan(1, "the gradient")
     scores, gradients = models.input_gradient()(image[np.newaxis].astype(np.float32), np.int32(class_index))
     values = np.asarray(gradients)[0]
     return Attribution("gradient", class_index, _saliency(values), values, float(scores[0]))
 
 
+def _batched_gradients(models: GradientModels, images: np.ndarray, class_index: int,
+                       batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(logits [N], gradients [N, H, W, C])`` of ``images``, ``batch`` images at a time (one call when they fit)."""
+    function = models.input_gradient()
+    scores, gradients = [], []
+    for start in range(0, len(images), batch):
+        part_scores, part_gradients = function(images[start:start + batch].astype(np.float32), np.int32(class_index))
+        scores.append(np.asarray(part_scores))
+        gradients.append(np.asarray(part_gradients))
+    return np.concatenate(scores), np.concatenate(gradients)
+
+
 def smoothgrad(models: GradientModels, image: np.ndarray, class_index: int, samples: int = DEFAULT_SAMPLES,
                noise: float = DEFAULT_NOISE, seed: int = 0) -> Attribution:
     """The gradient averaged over ``samples`` copies of ``image`` with Gaussian noise of σ = ``noise`` × the value
-    range (one batch; a fixed ``seed`` makes the map reproducible)."""
+    range (a fixed ``seed`` makes the map reproducible), in batches that fit the gradient memory limit.
+
+    Raises:
+        OverBudget: the copies would cost more than a request may (see :meth:`GradientModels.plan`).
+    """
+    plan = models.plan(samples + 1, f"SmoothGrad with {samples} samples")
     rng = np.random.default_rng(seed)
     sigma = noise * (models.high - models.low)
     batch = image[np.newaxis] + rng.normal(0.0, sigma, (samples, *image.shape))
-    function = models.input_gradient()
-    _, gradients = function(batch.astype(np.float32), np.int32(class_index))
-    scores, _ = function(image[np.newaxis].astype(np.float32), np.int32(class_index))
-    values = np.asarray(gradients).mean(axis=0)
+    _, gradients = _batched_gradients(models, batch, class_index, plan.batch)
+    scores, _ = models.input_gradient()(image[np.newaxis].astype(np.float32), np.int32(class_index))
+    values = gradients.mean(axis=0)
     return Attribution("smoothgrad", class_index, _saliency(values), values, float(scores[0]),
                        {"samples": samples, "noise": noise})
 
@@ -321,6 +366,7 @@ def upsample(heat: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def gradcam(models: GradientModels, image: np.ndarray, class_index: int, layer_name: str) -> Attribution:
     """Grad-CAM of the class's logit at conv layer ``layer_name`` (``values`` holds the map at the layer's size)."""
+    models.plan(1, "Grad-CAM")
     maps, gradients, score = models.cam(layer_name)(image[np.newaxis].astype(np.float32), np.int32(class_index))
     maps, gradients = np.asarray(maps)[0], np.asarray(gradients)[0]
     weights = gradients.mean(axis=(0, 1))
@@ -334,14 +380,19 @@ def integrated_gradients(models: GradientModels, image: np.ndarray, class_index:
                          steps: int = DEFAULT_STEPS) -> Attribution:
     """Integrated gradients from a black image (every pixel the test set's smallest value) to ``image``.
 
-    The path integral is the trapezoid rule over ``steps`` equal intervals: all ``steps + 1`` points go through the
-    model as one batch. ``extras`` carries the logit difference the attributions should add up to and their sum.
+    The path integral is the trapezoid rule over ``steps`` equal intervals: the ``steps + 1`` points go through the
+    model in batches that fit the gradient memory limit (one batch when they all fit). ``extras`` carries the logit
+    difference the attributions should add up to and their sum.
+
+    Raises:
+        OverBudget: the steps would cost more than a request may (see :meth:`GradientModels.plan`).
     """
+    plan = models.plan(steps + 1, f"integrated gradients with {steps} steps")
     baseline = np.full_like(image, models.low, dtype=np.float32)
     alphas = np.linspace(0.0, 1.0, steps + 1, dtype=np.float32)[:, np.newaxis, np.newaxis, np.newaxis]
     path = baseline[np.newaxis] + alphas * (image - baseline)[np.newaxis]
-    scores, gradients = models.input_gradient()(path.astype(np.float32), np.int32(class_index))
-    gradients = np.asarray(gradients, dtype=np.float64)
+    scores, gradients = _batched_gradients(models, path, class_index, plan.batch)
+    gradients = gradients.astype(np.float64)
     mean_gradient = ((gradients[:-1] + gradients[1:]) / 2).mean(axis=0)
     values = ((image - baseline) * mean_gradient).astype(np.float32)
     scores = np.asarray(scores, dtype=np.float64)
@@ -368,7 +419,8 @@ def attribute(models: GradientModels, image: np.ndarray, method: str, class_inde
         steps: integrated gradients' intervals (1..:data:`MAX_STEPS`).
 
     Raises:
-        InvalidInput: an unknown method, a parameter out of range, or a Grad-CAM layer without maps.
+        InvalidInput: an unknown method, a parameter out of range, or a Grad-CAM layer without maps;
+            :class:`~app.core.model_cost.OverBudget` for a request that would cost more than the gradient budget.
         LayerNotFound: no such layer.
     """
     method = check_method(method)

@@ -215,7 +215,8 @@ def objective_values(models: GradientModels, layer_name: str, images: np.ndarray
 
 def optimise_units(models: GradientModels, layer_name: str, units: np.ndarray, settings: Settings = DEFAULT_SETTINGS,
                    progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Maximise each of ``units`` of ``layer_name`` from a near-grey start, :data:`UNITS_PER_BATCH` at a time.
+    """Maximise each of ``units`` of ``layer_name`` from a near-grey start, :data:`UNITS_PER_BATCH` at a time, or
+    fewer when that many images' gradients up to the layer would not fit the gradient memory limit.
 
     Args:
         units: int [B], the units (each unit gets its own image).
@@ -234,13 +235,15 @@ def optimise_units(models: GradientModels, layer_name: str, units: np.ndarray, s
     start = grey_start(models, len(units), settings.seed)
     images = np.empty_like(start)
     final = np.empty(len(units), dtype=np.float32)
-    for begin in range(0, len(units), UNITS_PER_BATCH):
-        chunk = slice(begin, begin + UNITS_PER_BATCH)
+    models.plan(1, f"the optimal input of a unit of {info.name}", info.name)  # one image must fit the memory limit
+    batch = models.batch_size(UNITS_PER_BATCH, info.name)
+    for begin in range(0, len(units), batch):
+        chunk = slice(begin, begin + batch)
         shifts = rng.integers(-settings.jitter, settings.jitter + 1, (settings.steps, 2)).astype(np.int32)
         result, value = ascend(start[chunk], units[chunk], shifts)
         images[chunk], final[chunk] = np.asarray(result), np.asarray(value)
         if progress is not None:
-            progress(min(begin + UNITS_PER_BATCH, len(units)), len(units))
+            progress(min(begin + batch, len(units)), len(units))
     start_values = objective_values(models, info.name, start, units) if len(units) else final
     return images, final, start_values
 
@@ -328,7 +331,8 @@ class UnitFeature:
 
 def unit_feature(models: GradientModels, layer_name: str, unit: int, unit_max: float,
                  settings: Settings = DEFAULT_SETTINGS) -> UnitFeature:
-    """The optimal input of one unit, computed now (≈ 0.2 s for ``mnist-cnn``).
+    """The optimal input of one unit, computed now (≈ 0.2 s for ``mnist-cnn``), priced first: ``steps`` gradient
+    passes up to the layer must fit the gradient budget (:meth:`GradientModels.plan`, OverBudget otherwise).
 
     Args:
         unit_max: the unit's largest output over the test set (0: dead, not optimised), e.g. from the cached top
@@ -342,6 +346,8 @@ def unit_feature(models: GradientModels, layer_name: str, unit: int, unit_max: f
     if unit_max == 0.0:
         middle = np.float32((models.low + models.high) / 2)
         return UnitFeature(unit, np.full(models.image_shape, middle, np.float32), float("nan"), start_value, True)
+    models.plan(settings.steps, f"the optimal input of unit {unit} of {info.name} ({settings.steps} steps, one "
+                "image each; the whole layer's is computed in the background)", info.name)
     images, objective, _ = optimise_units(models, info.name, np.array([unit]), settings)
     return UnitFeature(unit, images[0], float(objective[0]), start_value, False)
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from app.core.errors import Conflict, ExplorerError, InvalidInput
 from app.core.limits import check_arrays, format_bytes, read_json_file, resolve_inside
+from app.core.model_archive import inspect_model_file
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 MODEL_FILE_NAMES = ("model.keras", "model.h5")
 TEST_SET_FILE = "test_set.npz"
 META_FILE = "meta.json"
+# A model file's unpacked members, weights and variables: the upload limit (MAX_UPLOAD_BYTES) unless configured.
+DEFAULT_MODEL_MAX_BYTES = 200_000_000
 # A test set is held in memory as float32 by every worker that opens its model: 1,000 MNIST digits take 3 MB,
 # Fashion-MNIST's 10,000 test images 31 MB. Larger declared arrays (an .npz "bomb" of a few MB on disk that
 # unpacks to GBs) are refused before a byte of data is read.
@@ -234,12 +237,17 @@ class ModelFiles:
     notes: tuple[str, ...] = ()
 
 
-def read_model_files(folder: Path, test_set_max_bytes: int = DEFAULT_TEST_SET_MAX_BYTES) -> ModelFiles:
+def read_model_files(folder: Path, test_set_max_bytes: int = DEFAULT_TEST_SET_MAX_BYTES,
+                     model_max_bytes: int = DEFAULT_MODEL_MAX_BYTES) -> ModelFiles:
     """Load a model folder: Keras model in safe mode, test set, metadata; check they fit together.
+
+    The model file's archive, weights and declared layers are checked first
+    (:func:`app.core.model_archive.inspect_model_file`): Keras opens only a file within the limits.
 
     Args:
         folder: the model folder.
         test_set_max_bytes: see :func:`load_test_set`.
+        model_max_bytes: the most the model file's unpacked members, its weights and its variables may take.
 
     Raises:
         BrokenModel: with a reason a user can act on.
@@ -253,6 +261,10 @@ def read_model_files(folder: Path, test_set_max_bytes: int = DEFAULT_TEST_SET_MA
     images, labels = load_test_set(folder, test_set_max_bytes)
     if model_file.suffix == ".keras" and not zipfile.is_zipfile(model_file):
         raise BrokenModel(f"cannot load {model_file.name}: not a Keras zip archive (corrupt or truncated)")
+    try:
+        inspect_model_file(model_file, model_max_bytes)
+    except ExplorerError as exc:
+        raise BrokenModel(str(exc)) from exc
     try:
         model = keras.saving.load_model(model_file, compile=False, safe_mode=True)
     except Exception as exc:

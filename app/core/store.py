@@ -23,6 +23,7 @@ from app.core.activations import DEFAULT_PASSES_BYTES, ActivationEngine
 from app.core.cache import LRUCache
 from app.core.errors import Conflict, ExplorerError, NotFound
 from app.core.limits import resolve_inside
+from app.core.model_cost import DEFAULT_MODEL_LIMITS, ModelCost, ModelLimits, check_model, model_cost
 from app.core.model_files import (
     DEFAULT_TEST_SET_MAX_BYTES,
     META_FILE,
@@ -73,6 +74,7 @@ class LoadedModel:
         class_names: one name per output class.
         engine: the layer outputs of this model version (built by the store, cached per version).
         notes: what a user should know about how the model is read (see :class:`ModelFiles`).
+        cost: what one image through the model costs (checked against the store's limits when it was opened).
     """
 
     name: str
@@ -84,6 +86,7 @@ class LoadedModel:
     class_names: list[str]
     engine: ActivationEngine
     notes: tuple[str, ...] = ()
+    cost: ModelCost | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -93,7 +96,8 @@ class LoadedModel:
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One row of the model list: a usable model (with notes on how it is read), or a broken one with its reason."""
+    """One row of the model list: a usable model (with notes on how it is read and its cost per image), or a broken
+    one with its reason."""
 
     name: str
     ok: bool
@@ -101,6 +105,7 @@ class ModelEntry:
     version: str
     meta: dict[str, Any]
     notes: tuple[str, ...] = ()
+    cost: ModelCost | None = None
 
 
 class ModelStore:
@@ -114,6 +119,8 @@ class ModelStore:
         activation_cache_bytes: the forward passes each opened model's engine keeps, in bytes.
         cache_size: opened models kept.
         test_set_max_bytes: the largest test set (as loaded) a model may have; larger ones are listed as broken.
+        limits: what a model's file and one image through it may cost; a model beyond them is listed as broken
+            and never run.
     """
 
     def __init__(
@@ -122,10 +129,12 @@ class ModelStore:
         activation_cache_bytes: int = DEFAULT_PASSES_BYTES,
         cache_size: int = 4,
         test_set_max_bytes: int = DEFAULT_TEST_SET_MAX_BYTES,
+        limits: ModelLimits = DEFAULT_MODEL_LIMITS,
     ) -> None:
         self.root = Path(root)
         self.activation_cache_bytes = activation_cache_bytes
         self.test_set_max_bytes = test_set_max_bytes
+        self.limits = limits
         self._opened: LRUCache[LoadedModel | BrokenModel] = LRUCache(cache_size)
         self._verdicts: LRUCache[ModelEntry] = LRUCache(1024)
 
@@ -191,14 +200,24 @@ class ModelStore:
                 logger.warning("removed %s, left by a save that did not finish", folder.name)
         return removed
 
-    def _open(self, folder: Path, name: str, version: str) -> LoadedModel:
-        files = read_model_files(folder, self.test_set_max_bytes)
+    def open_folder(self, folder: Path, name: str, version: str) -> LoadedModel:
+        """Open the model folder ``folder`` (uncached) as model ``name``: its files checked and read, its layers
+        traced and priced; no image has gone through it yet.
+
+        Raises:
+            BrokenModel: the files are unusable, or one image through the model costs more than :attr:`limits`.
+        """
+        files = read_model_files(folder, self.test_set_max_bytes, self.limits.max_file_bytes)
         try:
             engine = ActivationEngine(files.model, files.images, name, self.activation_cache_bytes)
         except (ValueError, TypeError, AttributeError, NotImplementedError) as exc:  # Keras cannot re-call it
             raise BrokenModel(f"cannot reach the model's layers: {exc}".strip()) from exc
+        cost = model_cost(files.model, engine.graph)
+        problems = check_model(cost, self.limits)
+        if problems:
+            raise BrokenModel(f"too costly to explore: {'; '.join(problems)}")
         return LoadedModel(name, version, files.model, files.images, files.labels, files.meta, files.class_names,
-                           engine, files.notes)
+                           engine, files.notes, cost)
 
     def get(self, name: str) -> LoadedModel:
         """Return the opened model ``name`` at its current version (cached).
@@ -214,7 +233,7 @@ class ModelStore:
 
         def open_or_record_failure() -> LoadedModel | BrokenModel:
             try:
-                return self._open(folder, name, version)
+                return self.open_folder(folder, name, version)
             except ExplorerError as exc:
                 if not isinstance(exc, BrokenModel):
                     raise
@@ -233,7 +252,8 @@ class ModelStore:
         if isinstance(loaded, BrokenModel):
             self._verdicts.put((name, version), ModelEntry(name, False, str(loaded), version, read_meta(folder)))
             raise loaded
-        self._verdicts.put((name, version), ModelEntry(name, True, "", version, loaded.meta, loaded.notes))
+        self._verdicts.put((name, version), ModelEntry(name, True, "", version, loaded.meta, loaded.notes,
+                                                      loaded.cost))
         return loaded
 
     def entries(self) -> list[ModelEntry]:
@@ -248,7 +268,7 @@ class ModelStore:
                 if entry is None:  # first sight of this version: open it (get() records the verdict)
                     try:
                         loaded = self.get(name)
-                        entry = ModelEntry(name, True, "", loaded.version, loaded.meta, loaded.notes)
+                        entry = ModelEntry(name, True, "", loaded.version, loaded.meta, loaded.notes, loaded.cost)
                     except ModelNotFound:
                         raise
                     except ExplorerError as exc:

@@ -16,26 +16,10 @@ import math
 from dataclasses import dataclass, field
 
 from app.core.errors import InvalidInput
+from app.core.layer_cost import BACKWARD_FACTOR, BYTES_PER_FLOAT, TRAINING_FLOPS_FACTOR, LayerCost, flops_text
 from app.core.limits import format_bytes
 from app.core.training import MAX_PARAMETERS, MAX_TRAIN_IMAGES, ConfigError, TrainingConfig, shrink_problem
 
-BYTES_PER_FLOAT = 4  # Keras' float32 default
-
-# Memory of a training step relative to the forward activations it stores. The backward pass keeps every forward
-# output (the gradients need them) and allocates a gradient of the same size per layer, Keras' Conv2D/Dense with an
-# activation hold the pre-activation tensor too (3x in the textbook count), and CPU convolutions add packing
-# workspace. Measured by bench/training_cost.py (2 cores, TF 2.21, 28x28x1, 10 classes): peak-RSS growth of a real
-# training step over a tiny model's, divided by the forward activations of one batch:
-#     blog config, batch 2048 ....................... 837 MB / 315 MB = 2.7x
-#     3 conv 64 3x3, no pooling, dense 128, batch 256  451 MB / 115 MB = 3.9x
-#     4 conv 512 1x1, no pooling, batch 64 .......... 898 MB / 411 MB = 2.2x
-#     blog config, batch 64 ........................... 62 MB /  10 MB = 6.3x (fixed costs dominate; absolute: tiny)
-# 4 bounds every large case, which is what a refusal must do; the fixed ~60 MB of a step is part of the worker's
-# baseline (app/jobs/memory_limit.py), not of this estimate.
-BACKWARD_FACTOR = 4
-# A training step costs its forward pass plus about twice that backward (gradients with respect to the inputs and
-# to the weights): the usual 3x.
-TRAINING_FLOPS_FACTOR = 3
 # Per parameter, float32: the weight, its gradient and up to two optimizer slots (RMSprop with momentum, Adam).
 PARAMETER_COPIES = 4
 
@@ -62,37 +46,6 @@ class CostLimits:
 
 
 DEFAULT_LIMITS = CostLimits()
-
-
-@dataclass(frozen=True)
-class LayerCost:
-    """One layer of the model-to-be.
-
-    Attributes:
-        name: the layer name build_model gives it (``Conv2D_1``, ``Max_Pool_1``, ``Flatten``, ``Dense_1``, ...).
-        kind: the Keras class it will be (``Conv2D``, ``MaxPooling2D``, ``Flatten``, ``Dense``).
-        output_shape: without the batch axis: [H, W, C] or [N].
-        parameters: weights and biases.
-        activations: floats it outputs per image.
-        flops: forward floating-point operations per image (a multiply-add counts 2).
-    """
-
-    name: str
-    kind: str
-    output_shape: tuple[int, ...]
-    parameters: int
-    activations: int
-    flops: int
-
-    @property
-    def stores_output(self) -> bool:
-        """False for Flatten: a reshape that shares its input's buffer, so it costs no activation memory."""
-        return self.kind != "Flatten"
-
-    @property
-    def shape_text(self) -> str:
-        """e.g. ``26×26×512``."""
-        return "×".join(str(d) for d in self.output_shape)
 
 
 @dataclass(frozen=True)
@@ -200,13 +153,6 @@ def estimate(
                         config.batch_size, images)
 
 
-def _flops_text(flops: float) -> str:
-    for unit, scale in (("PFLOP", 1e15), ("TFLOP", 1e12), ("GFLOP", 1e9), ("MFLOP", 1e6)):
-        if flops >= scale:
-            return f"{flops / scale:.1f} {unit}"
-    return f"{int(flops)} FLOP"
-
-
 def check_budget(cost: CostEstimate, limits: CostLimits = DEFAULT_LIMITS) -> list[str]:
     """Every limit the estimate breaks, each as a sentence naming the layer most to blame and what to change.
 
@@ -235,9 +181,9 @@ def check_budget(cost: CostEstimate, limits: CostLimits = DEFAULT_LIMITS) -> lis
     if cost.flops_per_epoch > limits.max_flops_per_epoch:
         worst = max(cost.layers, key=lambda layer: layer.flops)
         problems.append(
-            f"one epoch over {cost.train_images:,} images would take {_flops_text(cost.flops_per_epoch)}, the limit "
-            f"is {_flops_text(limits.max_flops_per_epoch)}: {worst.name} costs the most, "
-            f"{_flops_text(worst.flops)} per image; use fewer filters, pooling, or fewer training images"
+            f"one epoch over {cost.train_images:,} images would take {flops_text(cost.flops_per_epoch)}, the limit "
+            f"is {flops_text(limits.max_flops_per_epoch)}: {worst.name} costs the most, "
+            f"{flops_text(worst.flops)} per image; use fewer filters, pooling, or fewer training images"
         )
     return problems
 

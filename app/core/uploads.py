@@ -1,8 +1,10 @@
 """Bringing a model into the store: an uploaded Keras file (or a zip of a model folder) and its test set.
 
 Everything is checked before the store changes: the name is free, each file fits the size limit, the archive holds
-only plain files of a model folder, the model loads in Keras safe mode (no code from ``Lambda`` layers), the test
-set's images fit the model's input and its labels its classes, and one forward pass runs. The files are assembled
+only plain files of a model folder, the model file's archive, weights and declared layers are within the limits
+before Keras opens it (:mod:`app.core.model_archive`), the model loads in Keras safe mode (no code from ``Lambda``
+layers), the test set's images fit the model's input and its labels its classes, one image through it costs no
+more than the limits allow (:mod:`app.core.model_cost`), and one forward pass runs. The files are assembled
 in a temporary folder of the store that listings skip and renamed into place only then, so a refused upload leaves
 the store as it was and a half-written one never shows.
 """
@@ -22,7 +24,6 @@ from typing import BinaryIO
 
 import numpy as np
 
-from app.core.activations import ActivationEngine
 from app.core.datasets import NAMED_DATASETS, DatasetError, DataSources, load_dataset
 from app.core.errors import ExplorerError, InvalidInput, TooLarge
 from app.core.layer_graph import LayerVerdict
@@ -33,7 +34,6 @@ from app.core.model_files import (
     BrokenModel,
     json_default,
     read_meta,
-    read_model_files,
     validate_name,
 )
 from app.core.store import TEMP_PREFIX, ModelExists, ModelStore
@@ -256,8 +256,8 @@ def _assemble(store: ModelStore, folder: Path, name: str, model_file: IncomingFi
         meta["uploaded_by"] = uploaded_by
     (folder / META_FILE).write_text(json.dumps(meta, indent=2, default=json_default))
     try:
-        files = read_model_files(folder, store.test_set_max_bytes)
-        engine = ActivationEngine(files.model, files.images, name)
+        loaded = store.open_folder(folder, name, "upload")  # the file and the cost of an image checked first
+        engine = loaded.engine
         probabilities = engine.probabilities(0)
     except BrokenModel as exc:
         raise UploadRefused(f"upload refused: {exc}") from exc
@@ -265,6 +265,6 @@ def _assemble(store: ModelStore, folder: Path, name: str, model_file: IncomingFi
         raise
     except Exception as exc:  # Keras cannot call the model on its own test images
         raise UploadRefused(f"upload refused: the model cannot be run on its test images: {exc}".strip()) from exc
-    if probabilities.shape != (len(files.class_names),):
+    if probabilities.shape != (len(loaded.class_names),):
         raise UploadRefused(f"upload refused: the model's output has shape {probabilities.shape}")
-    return AddedModel(name, engine.n_images, len(files.class_names), tuple(engine.verdicts), files.notes, ignored)
+    return AddedModel(name, engine.n_images, len(loaded.class_names), tuple(engine.verdicts), loaded.notes, ignored)

@@ -14,6 +14,7 @@ import os
 import time
 from pathlib import Path
 
+from app.config import Settings as AppSettings
 from app.core.attribution import GradientModels
 from app.core.errors import ExplorerError
 from app.core.features import Settings, layer_features, save_result
@@ -39,12 +40,14 @@ def run(model_store: Path, state_dir: Path, model: str, version: str, layer: str
         write_json(progress_file, {"done": done, "total": total, "stage": stage, "started": started})
 
     try:
-        loaded = ModelStore(model_store).get(model)
+        # the server's limits (the process inherits its environment): a model it admits opens here too
+        limits = AppSettings.from_env().model_limits
+        loaded = ModelStore(model_store, limits=limits).get(model)
         if loaded.version != version:
             raise ExplorerError(f"model {model!r} changed while its features were requested; ask again")
         info = loaded.engine.layer(layer)
         report(0, info.n_units, "finding dead units over the test set")
-        features = layer_features(GradientModels(loaded.engine), info.name, settings, report)
+        features = layer_features(GradientModels(loaded.engine, limits), info.name, settings, report)
         save_result(result_file, features)
         report(features.n_units, features.n_units, "done")
         logger.info("features of %s/%s: %d units in %.1f s", model, layer, features.n_units, time.time() - started)

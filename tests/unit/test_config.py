@@ -15,7 +15,11 @@ def test_defaults():
 @pytest.mark.parametrize(
     ("env", "message"),
     [({"PORT": "http"}, "PORT must be an integer"), ({"PORT": "70000"}, "PORT must be between"),
-     ({"AUTH_USERS": "alice"}, "AUTH_USERS must look like")],
+     ({"AUTH_USERS": "alice"}, "AUTH_USERS must look like"),
+     ({"MODEL_ACTIVATION_MB": "0"}, "MODEL_ACTIVATION_MB must be between"),
+     ({"MODEL_GFLOPS": "1e3"}, "MODEL_GFLOPS must be an integer"),
+     ({"GRADIENT_MEMORY_MB": "-5"}, "GRADIENT_MEMORY_MB must be between"),
+     ({"GRADIENT_GFLOPS": "0"}, "GRADIENT_GFLOPS must be between")],
 )
 def test_bad_values(env, message):
     with pytest.raises(SettingsError, match=message):
@@ -77,3 +81,15 @@ def test_a_user_in_both_auth_users_and_the_file_is_refused(tmp_path):
     users.write_text(f"alice:{generate_password_hash('x', 'pbkdf2:sha256:1000')}:viewer\n")
     with pytest.raises(SettingsError, match="'alice' is in both AUTH_USERS and AUTH_USERS_FILE"):
         Settings.from_env({"AUTH_USERS_FILE": str(users), "AUTH_USERS": "alice:other"})
+
+
+def test_model_limits_come_from_settings():
+    limits = Settings.from_env({}).model_limits
+    assert (limits.max_file_bytes, limits.max_activation_bytes, limits.max_flops) == (200 * 10**6, 400 * 10**6,
+                                                                                      50 * 10**9)
+    assert (limits.gradient_memory_bytes, limits.gradient_flops) == (1600 * 10**6, 2000 * 10**9)
+    limits = Settings.from_env({"MAX_UPLOAD_BYTES": "50000000", "MODEL_ACTIVATION_MB": "100", "MODEL_GFLOPS": "5",
+                                "GRADIENT_MEMORY_MB": "300", "GRADIENT_GFLOPS": "20"}).model_limits
+    assert (limits.max_file_bytes, limits.max_activation_bytes, limits.max_flops) == (50 * 10**6, 100 * 10**6,
+                                                                                      5 * 10**9)
+    assert (limits.gradient_memory_bytes, limits.gradient_flops) == (300 * 10**6, 20 * 10**9)

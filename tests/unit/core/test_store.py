@@ -118,8 +118,8 @@ def test_listing_more_models_than_the_cache_opens_each_version_once(tiny_store, 
 
     opened = []
     real_read = store_module.read_model_files
-    monkeypatch.setattr(store_module, "read_model_files", lambda folder, limit: opened.append(folder.name)
-                        or real_read(folder, limit))
+    monkeypatch.setattr(store_module, "read_model_files", lambda folder, *limits: opened.append(folder.name)
+                        or real_read(folder, *limits))
     store = ModelStore(tiny_store, cache_size=1)
     first = store.entries()
     assert sorted(opened) == sorted(entry.name for entry in first)
