@@ -233,7 +233,8 @@ def client_address(proxy_hops: int) -> str:
     return request.remote_addr or ""
 
 
-def _error(status: int, message: str) -> Response:
+def error_answer(status: int, message: str) -> Response:
+    """A JSON answer ``{"error": message}`` with ``status``: how the request checks and the login refuse."""
     response = jsonify(error=message)
     response.status_code = status
     return response
@@ -323,13 +324,13 @@ class Gate:
             if isinstance(user, float):
                 logger.info("login refused for a while: too many failed logins or password checks (from %s)",
                             request.remote_addr)
-                response = _error(429, "too many failed logins: try again later")
+                response = error_answer(429, "too many failed logins: try again later")
                 response.headers["Retry-After"] = str(math.ceil(user))
                 return response
             if user is None:
                 if header:
                     logger.info("login failed from %s", request.remote_addr)
-                response = _error(401, "login required: this instance needs a user name and password")
+                response = error_answer(401, "login required: this instance needs a user name and password")
                 response.headers["WWW-Authenticate"] = f'Basic realm="{self.realm}", charset="UTF-8"'
                 return response
         g.auth_user = user
@@ -339,15 +340,15 @@ class Gate:
         if request.method == "POST" and request.endpoint in VIEW_LEVEL_POSTS:
             return None
         if request.endpoint != self.callback_endpoint:
-            return _error(403, g.auth_refusal)
+            return error_answer(403, g.auth_refusal)
         # The user is known and may not write: judge the callback by the key Dash will dispatch on. get_json caches
         # what it parsed, so Dash dispatches on this very object; the size limit applies (413).
         body = request.get_json(silent=True)
         output = body.get("output") if isinstance(body, dict) else None
         if not isinstance(output, str):
-            return _error(400, "malformed callback request: expected a JSON object with an 'output'")
+            return error_answer(400, "malformed callback request: expected a JSON object with an 'output'")
         if callback_output_ids(output) & self.write_outputs:
-            return _error(403, g.auth_refusal)
+            return error_answer(403, g.auth_refusal)
         return None
 
 

@@ -19,8 +19,9 @@ import re
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, request
 
+from app.auth.gate import error_answer
 from app.config import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -78,12 +79,6 @@ def cross_site_refusal(method: str, host: str | None, fetch_site: str | None, or
     return f"a write from another origin is refused (Origin: {origin[:60]})"
 
 
-def _refuse(status: int, message: str) -> Response:
-    response = jsonify(error=message)
-    response.status_code = status
-    return response
-
-
 class RequestChecks:
     """The ``before_request`` hook of :func:`install`: the host, then the site of a write.
 
@@ -97,11 +92,11 @@ class RequestChecks:
     def __call__(self) -> Response | None:
         host = request.headers.get("Host")
         if request.path not in HOST_EXEMPT_PATHS and not host_allowed(host, self._settings().allowed_hosts):
-            return _refuse(400, f"this instance does not answer to the host {(host or '')[:80]!r}: add it to "
+            return error_answer(400, f"this instance does not answer to the host {(host or '')[:80]!r}: add it to "
                                 "ALLOWED_HOSTS")
         refusal = cross_site_refusal(request.method, host, request.headers.get("Sec-Fetch-Site"),
                                      request.headers.get("Origin"))
-        return _refuse(403, refusal) if refusal else None
+        return error_answer(403, refusal) if refusal else None
 
 
 def install(server: Flask, settings: Callable[[], Settings]) -> RequestChecks:

@@ -267,10 +267,10 @@ def test_a_failure_no_reader_anticipated_lists_that_model_as_broken_and_the_othe
 
     real_read = store_module.read_model_files
 
-    def read(folder, limit):
+    def read(folder, *limits):
         if folder.name == "legacy-h5":  # e.g. numpy's header parser raising TokenError, as it once did
             raise tokenize.TokenError("EOF in multi-line string", (1, 10))
-        return real_read(folder, limit)
+        return real_read(folder, *limits)
 
     monkeypatch.setattr(store_module, "read_model_files", read)
     store = ModelStore(tiny_store)
