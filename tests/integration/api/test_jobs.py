@@ -220,7 +220,9 @@ def celery_client(app_store, tmp_path, monkeypatch):
 def test_celery_engine_runs_streams_and_saves(celery_client, app_store):
 
     assert services.job_runner().engine == "celery"
-    response = celery_client.post("/api/jobs", json={**TINY, "name": "via-celery", "epochs": 2})
+    # ~0.5 s epochs, as in the embedded engine's test: a 50 ms poll then catches the run between its two epochs
+    # even on a busy machine (with 640 images, CI's poll once missed that window)
+    response = celery_client.post("/api/jobs", json={**TINY, "name": "via-celery", "epochs": 2, "max_train": 1600})
     assert response.status_code == 202, response.get_json()
     job_id = response.get_json()["id"]
     refused = celery_client.post("/api/jobs", json={**TINY, "name": "other"})
