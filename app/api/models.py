@@ -15,6 +15,7 @@ from app.auth.gate import current_user_name
 from app.core.errors import Conflict, ExplorerError, InvalidInput, TooLarge
 from app.core.limits import format_bytes
 from app.core.uploads import IncomingFile, add_model
+from app.views.explore import ExploreView, explore
 
 
 @api.get("/healthz")
@@ -120,14 +121,12 @@ def get_grid(name: str):
     model version lasts, so the browser may keep it.
     """
     loaded = services.store().get(name)
-    engine = loaded.engine
-    info = engine.layer(str_arg("layer"))
-    image = image_ref(loaded)
-    scaled = bool(int_arg("scaled", 0, 0, 1))
     expected = request.args.get("version")
     if expected and expected != loaded.version:
         raise Conflict(f"model {loaded.name!r} changed since this view was made: reload it")
-    grid, _ = engine.tiled(info.name, image.subject, scaled=scaled)
+    view = ExploreView(model=name, layer=str_arg("layer"), image=str_arg("image", 80),
+                       scale=bool(int_arg("scaled", 0, 0, 1)))
+    grid = explore(services.store(), services.user_images(), view).grid  # what the explorer's page draws
     return Response(
         np.ascontiguousarray(grid, dtype="<f4").tobytes(),
         mimetype="application/octet-stream",

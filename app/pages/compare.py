@@ -25,7 +25,7 @@ from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figu
 from app.ui import inputs
 from app.ui.components import TOOLBAR, colormap_dropdown, error_alert, labelled, output_unit_names, verdict
 from app.ui.drawing_pad import drawing_pad, drawing_pad_ids, pad_image, upload_image
-from app.ui.links import MAX_COMPARE_IMAGES, first, grid_values_link, parse_int, query_string
+from app.ui.links import MAX_COMPARE_IMAGES, grid_values_link
 from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
 from app.ui.unit_panel import (
     UnitIds,
@@ -36,12 +36,11 @@ from app.ui.unit_panel import (
     unit_area,
     unit_on_layer,
 )
+from app.views.compare import MAX_IMAGES_TEXT, CompareView
 from app.views.images import ImageRef, image_ref
 
 dash.register_page(__name__, path="/compare", name="Compare", title="Compare · CNN Activation Explorer", nav_order=1)
 
-DEFAULT_IMAGES = "0,1,2"
-MAX_IMAGES_TEXT = 400  # 8 ids of the user's images (22 characters each) with commas take ~190 characters
 MAX_PROBLEMS_SHOWN = 5
 IDS = PageIds("compare")
 UNIT = UnitIds("compare")
@@ -71,19 +70,25 @@ show_unit_panel = register_unit_panel(UNIT, IDS.model, LAYER)
 sync_query = register_unit_in_url(UNIT, VIEW, IDS.query)
 
 
-def layout(model=None, layer=None, images=None, cmap=None, a=None, b=None, unit=None, **_other):
-    """The page, opened in the state the query string describes (invalid values fall back to defaults)."""
-    choice = open_model(first(model))
-    layers, layer_value = choice.layer_choice(first(layer), "Conv2D_3")
-    chosen = choice.unit_choice(first(unit), layer_value)
+QUERY_KEYS = CompareView.keys()  # what a link of this page may say (the hostile-URL tests read it)
+
+
+def layout(**query):
+    """The page, opened in the state the query string describes (:meth:`CompareView.from_query`; what the model
+    cannot show falls back to defaults, with a notice)."""
+    view, notices = CompareView.from_query(query)
+    choice = open_model(view.model)
+    choice.messages.extend(error_alert(notice) for notice in notices)
+    layers, layer_value = choice.layer_choice(view.layer, "Conv2D_3")
+    chosen = choice.unit_choice(None if view.unit is None else str(view.unit), layer_value)
     controls = [
         labelled("Layer", dcc.Dropdown(id=LAYER, options=layers, value=layer_value, clearable=False), 3),
         labelled(
             f"Images (up to {MAX_COMPARE_IMAGES}: test-image numbers, e.g. 12, 7, 300, or u:… of your own)",
-            dbc.Input(id=IMAGES, type="text", value=first(images) or DEFAULT_IMAGES, debounce=0.5, size="sm"),
+            dbc.Input(id=IMAGES, type="text", value=view.images, debounce=0.5, size="sm"),
             4,
         ),
-        labelled("Colormap", colormap_dropdown(CMAP, first(cmap)), 2),
+        labelled("Colormap", colormap_dropdown(CMAP, view.cmap), 2),
         labelled("Where the model looks", dcc.Dropdown(
             id=ATTRIBUTION_METHOD, clearable=False, value="",
             options=[{"label": "off", "value": ""}] + [{"label": METHOD_LABELS[m], "value": m}
@@ -97,8 +102,8 @@ def layout(model=None, layer=None, images=None, cmap=None, a=None, b=None, unit=
                 dbc.Row(
                     [
                         dbc.Col(html.H6("Difference B − A (red: stronger in B, blue: stronger in A)"), width="auto"),
-                        labelled("A", dcc.Dropdown(id=DIFF_A, value=_link_choice(a), clearable=False), 2),
-                        labelled("B", dcc.Dropdown(id=DIFF_B, value=_link_choice(b), clearable=False), 2),
+                        labelled("A", dcc.Dropdown(id=DIFF_A, value=view.a, clearable=False), 2),
+                        labelled("B", dcc.Dropdown(id=DIFF_B, value=view.b, clearable=False), 2),
                     ],
                     className="g-2 align-items-end",
                 ),
@@ -120,14 +125,6 @@ def layout(model=None, layer=None, images=None, cmap=None, a=None, b=None, unit=
     )
     return frame(IDS, choice, controls, own, html.Div(id=CARDS), unit_area(UNIT, chosen), difference,
                  dcc.Store(id=VIEW), dcc.Store(id=DRAWING, data=None))
-
-
-def _link_choice(raw) -> int | str | None:
-    """Image A or B from a link: a test-image number or a user image's id (checked when the view is drawn)."""
-    text = first(raw)
-    if isinstance(text, str) and is_user_image(text):
-        return text
-    return parse_int(raw, None)
 
 
 @callback(
@@ -271,10 +268,8 @@ def render_difference(a, b, model_name, layer_name, images_text, cmap):
     image_b = image_ref(loaded, b, services.user_images(), "image B")
     key_a, key_b = image_a.key, image_b.key
     indices, _, _ = _shown_images(loaded, images_text)
-    query = query_string(
-        {"model": loaded.name, "layer": info.name, "images": ",".join(map(str, indices)),
-         "cmap": cmap if cmap in COLORMAPS else None, "a": key_a, "b": key_b}
-    )
+    query = CompareView(loaded.name, info.name, ",".join(map(str, indices)),
+                        cmap if cmap in COLORMAPS else COLORMAPS[0], key_a, key_b).to_query()
     if key_a == key_b:
         same = f"#{key_a}" if isinstance(key_a, int) else key_a
         reason = (f"A and B are the same image ({same}): its difference with itself is zero everywhere. "

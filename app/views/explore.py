@@ -10,30 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
-from urllib.parse import urlencode
 
 import numpy as np
 
 from app.core.activations import ImageOutOfRange, LayerInfo
 from app.core.errors import InvalidInput
 from app.core.grid import COLORMAPS, GridLayout
-from app.core.limits import parse_int, shown
+from app.core.limits import parse_int
 from app.core.store import LoadedModel, ModelStore
-from app.core.user_images import UserImageStore, is_user_image, names_user_image
+from app.core.user_images import UserImageStore, names_user_image
 from app.views.images import ImageRef, image_ref, of_subject
-
-# The longest model or layer name a link is read with (model names are at most 64 characters, nested layers'
-# names "outer/inner" a little more).
-MAX_NAME_CHARS = 200
-TRUE_WORDS = ("1", "true", "yes", "on")
-
-
-def _text(query: Mapping[str, Any], key: str) -> str | None:
-    """A query parameter as text: the first of a repeated one; None when missing or not text."""
-    raw = query.get(key)
-    if isinstance(raw, list | tuple):
-        raw = raw[0] if raw else None
-    return raw if isinstance(raw, str) else None
+from app.views.query import choice_value, flag_value, image_value, name_value, number_value, query_of
 
 
 @dataclass(frozen=True)
@@ -61,36 +48,12 @@ class ExploreView:
     def from_query(cls, query: Mapping[str, Any]) -> tuple[ExploreView, list[str]]:
         """The view a link's query asks for (values as text, or lists of text as Dash passes repeated ones), and a
         sentence per value that could not be read; such a value falls back to its default."""
-        notices = []
-        model, layer = (_text(query, key) for key in ("model", "layer"))
-        image: int | str = 0
-        raw_image = _text(query, "image")
-        if names_user_image(raw_image):
-            if is_user_image(raw_image):
-                image = raw_image
-            else:
-                notices.append(f"Image {shown(raw_image)} is not an image id; showing 0.")
-        elif raw_image:
-            try:
-                image = parse_int(raw_image, "image", 0)
-            except InvalidInput:
-                notices.append(f"Image {shown(raw_image)} is not a whole number; showing 0.")
-        cmap = _text(query, "cmap")
-        unit = _text(query, "unit")
-        try:
-            unit_number = parse_int(unit, "unit", 0) if unit else None
-        except InvalidInput:
-            unit_number = None
-            notices.append(f"Unit {shown(unit)} is not a map or node number; no unit chosen.")
-        return cls(
-            model=model[:MAX_NAME_CHARS] if model else None,
-            layer=layer[:MAX_NAME_CHARS] if layer else None,
-            image=image,
-            cmap=cmap if cmap in COLORMAPS else COLORMAPS[0],
-            reverse=(_text(query, "reverse") or "").lower() in TRUE_WORDS,
-            scale=(_text(query, "scale") or "").lower() in TRUE_WORDS,
-            unit=unit_number,
-        ), notices
+        notices: list[str] = []
+        image = image_value(query, "image", notices, "showing 0")
+        unit = number_value(query, "unit", "Unit", notices, "no unit chosen")
+        return cls(model=name_value(query, "model"), layer=name_value(query, "layer"),
+                   image=0 if image is None else image, cmap=choice_value(query, "cmap", COLORMAPS),
+                   reverse=flag_value(query, "reverse"), scale=flag_value(query, "scale"), unit=unit), notices
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
@@ -98,12 +61,10 @@ class ExploreView:
         return tuple(field.name for field in fields(cls))
 
     def to_query(self) -> str:
-        """``?model=…&layer=…&image=…``: the query that reopens this view (defaults left out, ``image=0`` kept;
-        as :func:`app.ui.links.query_string` writes links)."""
-        values = {"model": self.model, "layer": self.layer, "image": self.image, "cmap": self.cmap,
-                  "reverse": 1 if self.reverse else None, "scale": 1 if self.scale else None, "unit": self.unit}
-        kept = {key: value for key, value in values.items() if value is not None}
-        return "?" + urlencode(kept, safe=",") if kept else ""
+        """``?model=…&layer=…&image=…``: the query that reopens this view (``image=0`` kept, the switches only
+        when on)."""
+        return query_of({"model": self.model, "layer": self.layer, "image": self.image, "cmap": self.cmap,
+                         "reverse": self.reverse, "scale": self.scale, "unit": self.unit})
 
     def without_unit(self) -> ExploreView:
         """The same view with no unit chosen (the page adds the chosen unit to its URL on its own)."""

@@ -62,7 +62,7 @@ def test_defaults_and_what_a_malformed_value_falls_back_to():
     view, notices = ExploreView.from_query({"image": "１", "unit": "x", "cmap": "nope", "reverse": "yes"})
     assert view == ExploreView(reverse=True)
     assert notices == ["Image '１' is not a whole number; showing 0.",
-                       "Unit 'x' is not a map or node number; no unit chosen."]
+                       "Unit 'x' is not a whole number of 0 or more; no unit chosen."]
     assert ExploreView(image=0).to_query() == "?image=0&cmap=viridis"  # image 0 is kept: a link reopens it
 
 
