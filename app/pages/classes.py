@@ -23,7 +23,6 @@ from app.figures.comparison import difference_heatmap, ranking_figure, symmetric
 from app.figures.heatmaps import COLORMAPS, activation_heatmap, note_figure
 from app.ui import inputs
 from app.ui.components import TOOLBAR, colormap_dropdown, error_alert, figure_card, labelled, output_unit_names
-from app.ui.links import first, parse_int, query_string
 from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
 from app.ui.unit_panel import (
     UnitIds,
@@ -36,6 +35,7 @@ from app.ui.unit_panel import (
     unit_on_layer,
     unit_panel,
 )
+from app.views.classes import DEFAULT_CLASSES, ClassesView
 
 dash.register_page(__name__, path="/classes", name="Classes", title="Classes · CNN Activation Explorer", nav_order=3)
 
@@ -87,25 +87,31 @@ def _graph(graph_id: str, height: str):
     return dcc.Graph(id=graph_id, style={"height": height}, config=TOOLBAR)
 
 
-def layout(model=None, layer=None, a=None, b=None, cmap=None, mlp=None, image=None, unit=None, **_other):
-    """The page, opened in the state the query string describes (invalid values fall back to defaults)."""
-    choice = open_model(first(model))
-    layers, layer_value = choice.layer_choice(first(layer), "Conv2D_3")
-    chosen = choice.unit_choice(first(unit), layer_value)
+QUERY_KEYS = ClassesView.keys()  # what a link of this page may say (the hostile-URL tests read it)
+
+
+def layout(**query):
+    """The page, opened in the state the query string describes (:meth:`ClassesView.from_query`; what the model
+    cannot show falls back to defaults, with a notice)."""
+    view, notices = ClassesView.from_query(query)
+    choice = open_model(view.model)
+    choice.messages.extend(error_alert(notice) for notice in notices)
+    layers, layer_value = choice.layer_choice(view.layer, "Conv2D_3")
+    chosen = choice.unit_choice(None if view.unit is None else str(view.unit), layer_value)
     class_options, mlp_options, image_max = [], [], 0
     if choice.loaded is not None:
         class_options, mlp_options = _class_options(choice.loaded), _mlp_options(choice.loaded)
         image_max = choice.loaded.engine.n_images - 1
     # the blog's pair, 4 against 9, when the model has those classes
-    class_a = _pick(parse_int(a, 4), class_options, 0)
-    class_b = _pick(parse_int(b, 9), class_options, 1)
-    mlp_value = _pick(first(mlp), mlp_options, len(mlp_options) - 1)
-    image_index = min(max(parse_int(image, 0), 0), image_max)
+    class_a = _pick(view.a, class_options, 0)
+    class_b = _pick(view.b, class_options, 1)
+    mlp_value = _pick(view.mlp, mlp_options, len(mlp_options) - 1)
+    image_index = min(view.image, image_max)
     controls = [
         labelled("Layer", dcc.Dropdown(id=LAYER, options=layers, value=layer_value, clearable=False), 3),
         labelled("Class A", dcc.Dropdown(id=CLASS_A, options=class_options, value=class_a, clearable=False), 2),
         labelled("Class B", dcc.Dropdown(id=CLASS_B, options=class_options, value=class_b, clearable=False), 2),
-        labelled("Colormap", colormap_dropdown(CMAP, first(cmap)), 2),
+        labelled("Colormap", colormap_dropdown(CMAP, view.cmap), 2),
     ]
     class_section = [
         html.Div(id=INFO, className="small text-muted mb-2"),
@@ -312,11 +318,15 @@ def render_mlp(model_name, layer_name, image, class_a, class_b):
     Input(UNIT.unit, "data"),
 )
 def sync_query(model_name, layer_name, class_a, class_b, cmap, mlp_layer, image, unit):
-    """The query string that reopens this view (a value that is not one the page offers is left out)."""
-    return query_string({"model": inputs.name_or_none(model_name), "layer": inputs.name_or_none(layer_name),
-                         "a": inputs.integer_or_none(class_a, 0), "b": inputs.integer_or_none(class_b, 0),
-                         "cmap": cmap if cmap in COLORMAPS else None, "mlp": inputs.name_or_none(mlp_layer),
-                         "image": inputs.integer_or_none(image, 0), "unit": chosen_unit(unit)})
+    """The query string that reopens this view (a value that is not one the page offers falls back to its
+    default)."""
+    a, b, shown_image = (inputs.integer_or_none(value, 0) for value in (class_a, class_b, image))
+    return ClassesView(
+        model=inputs.name_or_none(model_name), layer=inputs.name_or_none(layer_name),
+        a=DEFAULT_CLASSES[0] if a is None else a, b=DEFAULT_CLASSES[1] if b is None else b,
+        cmap=cmap if cmap in COLORMAPS else COLORMAPS[0], mlp=inputs.name_or_none(mlp_layer),
+        image=shown_image or 0, unit=chosen_unit(unit),
+    ).to_query()
 
 
 @callback(
