@@ -16,11 +16,12 @@ from app.core.finder import CORRECTNESS as CORRECTNESS_CHOICES
 from app.core.finder import SORT_ORDERS, ImageQuery, model_confusion, model_find_images
 from app.figures.comparison import confusion_figure
 from app.ui import inputs
-from app.ui.components import figure_card, labelled
-from app.ui.links import MAX_COMPARE_IMAGES, compare_link, first, parse_basket, parse_float, parse_int, query_string
+from app.ui.components import error_alert, figure_card, labelled
+from app.ui.links import MAX_COMPARE_IMAGES, compare_link, parse_basket
 from app.ui.navigation import BASKET, add_to_basket
 from app.ui.page import PageIds, frame, open_model, open_named, register_url_sync, reports_errors
 from app.ui.thumbnails import image_caption, image_png
+from app.views.finder import FinderView
 
 dash.register_page(__name__, path="/finder", name="Find images", title="Find images · CNN Activation Explorer",
                    nav_order=2)
@@ -55,35 +56,35 @@ def _class_options(loaded) -> list[dict]:
     return [{"label": f"{i}: {name}" if name != str(i) else name, "value": i} for i, name in enumerate(names)]
 
 
-def _parse_class(raw, n_classes: int) -> int | None:
-    value = parse_int(raw, -1)
-    return value if 0 <= value < n_classes else None
+def _class_or_any(value: int | None, n_classes: int) -> int | None:
+    """A class of the model, or None (any) for one it lacks."""
+    return value if value is not None and 0 <= value < n_classes else None
 
 
-def _parse_confidence(raw) -> list[float]:
-    parts = (first(raw) or "").split(",")
-    low, high = (parse_float(part, None) for part in parts) if len(parts) == 2 else (None, None)
-    return [low, high] if low is not None and high is not None and 0 <= low <= high <= 1 else [0.0, 1.0]
+QUERY_KEYS = FinderView.keys()  # what a link of this page may say (the hostile-URL tests read it)
 
 
-def layout(model=None, true=None, predicted=None, correct=None, conf=None, sort=None, prob=None, **_other):
-    """The page, opened with the filters of the query string (invalid values fall back to "any")."""
-    choice = open_model(first(model))
-    correct, sort = first(correct), first(sort)
+def layout(**query):
+    """The page, opened with the filters of the query string (:meth:`FinderView.from_query`; invalid values fall
+    back to "any", with a notice)."""
+    view, notices = FinderView.from_query(query)
+    choice = open_model(view.model)
+    choice.messages.extend(error_alert(notice) for notice in notices)
     class_options, n_classes = [], 0
     if choice.loaded is not None:
         class_options, n_classes = _class_options(choice.loaded), len(choice.loaded.class_names)
     controls = [
         labelled("True class", dcc.Dropdown(id=TRUE_CLASS, options=class_options,
-                                            value=_parse_class(true, n_classes), placeholder="any"), 2),
+                                            value=_class_or_any(view.true, n_classes), placeholder="any"), 2),
         labelled("Predicted class", dcc.Dropdown(id=PREDICTED_CLASS, options=class_options,
-                                                 value=_parse_class(predicted, n_classes), placeholder="any"), 2),
+                                                 value=_class_or_any(view.predicted, n_classes), placeholder="any"),
+                 2),
         labelled(
             "Prediction",
             dbc.RadioItems(
                 id=CORRECTNESS,
                 options=[{"label": label, "value": value} for value, label in CORRECTNESS_LABELS.items()],
-                value=correct if correct in CORRECTNESS_CHOICES else "all",
+                value=view.correct,
                 inline=True,
                 className="small",
             ),
@@ -91,18 +92,18 @@ def layout(model=None, true=None, predicted=None, correct=None, conf=None, sort=
         ),
         labelled(
             "Confidence (probability of the predicted class)",
-            dcc.RangeSlider(id=CONFIDENCE, min=0, max=1, step=0.01, value=_parse_confidence(conf),
+            dcc.RangeSlider(id=CONFIDENCE, min=0, max=1, step=0.01, value=list(view.conf),
                             marks={0: "0", 0.5: "0.5", 1: "1"}, tooltip={"placement": "bottom"}),
             2,
         ),
         labelled(
             "Sort by",
             dcc.Dropdown(id=SORT, options=[{"label": v, "value": k} for k, v in SORT_LABELS.items()],
-                         value=sort if sort in SORT_ORDERS else "confidence-asc", clearable=False),
+                         value=view.sort, clearable=False),
             2,
         ),
         labelled("Probability of class (to sort by)",
-                 dcc.Dropdown(id=PROBABILITY_CLASS, options=class_options, value=_parse_class(prob, n_classes),
+                 dcc.Dropdown(id=PROBABILITY_CLASS, options=class_options, value=_class_or_any(view.prob, n_classes),
                               placeholder="none"), 2),
     ]
     results = dbc.Row(
@@ -274,12 +275,8 @@ def render(model_name, true_class, predicted_class, correctness, confidence, sor
     if len(indices) > len(shown):
         count += f"; showing the first {len(shown)}"
     selected = (true_class, predicted_class) if true_class is not None and predicted_class is not None else None
-    url = query_string(
-        {"model": loaded.name, "true": true_class, "predicted": predicted_class,
-         "correct": correctness if correctness != "all" else None,
-         "conf": f"{low:g},{high:g}" if (low, high) != (0, 1) else None,
-         "sort": sort if sort != "confidence-asc" else None, "prob": probability_class}
-    )
+    url = FinderView(loaded.name, true_class, predicted_class, correctness, (low, high), sort,
+                     probability_class).to_query()
     return thumbnails, count, confusion_figure(matrix, loaded.class_names, selected), url, []
 
 

@@ -6,6 +6,7 @@ gets a sentence saying so. Writing keeps a link readable (commas as they are) an
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -18,6 +19,10 @@ from app.core.user_images import is_user_image, names_user_image
 # "outer/inner" a little more.
 MAX_NAME_CHARS = 200
 TRUE_WORDS = ("1", "true", "yes", "on")
+# What a decimal in a link looks like: ASCII only, no "nan" or "inf"; at most MAX_DECIMAL_CHARS (any float's
+# shortest exact text, such as 0.011451901603914296, fits).
+DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
+MAX_DECIMAL_CHARS = 32
 
 
 def text_value(query: Mapping[str, Any], key: str) -> str | None:
@@ -76,6 +81,15 @@ def image_value(query: Mapping[str, Any], key: str, notices: list[str],
     except InvalidInput:
         notices.append(f"Image {shown(text)} is not a whole number; {fallback}.")
         return None
+
+
+def fraction_range_value(query: Mapping[str, Any], key: str) -> tuple[float, float] | None:
+    """``low,high`` with 0 <= low <= high <= 1 (ASCII decimals, no ``nan``); None when missing or malformed."""
+    parts = (text_value(query, key) or "").split(",")
+    if len(parts) != 2 or not all(len(part) <= MAX_DECIMAL_CHARS and DECIMAL.fullmatch(part) for part in parts):
+        return None
+    low, high = (float(part) for part in parts)
+    return (low, high) if 0 <= low <= high <= 1 else None
 
 
 def query_of(values: Mapping[str, Any]) -> str:
