@@ -24,9 +24,10 @@ from app.figures.features import METHOD_LABELS, attribution_figure, feature_grid
 from app.figures.heatmaps import activation_heatmap, input_image_figure, note_figure
 from app.ui import inputs
 from app.ui.components import TOOLBAR, error_alert, labelled
-from app.ui.links import first, parse_int, query_string
+from app.ui.links import query_string
 from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
 from app.ui.unit_panel import unit_from_click, unit_panel
+from app.views.features import FeaturesView
 
 dash.register_page(__name__, path="/features", name="Features", title="Features · CNN Activation Explorer",
                    nav_order=6)
@@ -62,21 +63,25 @@ def _cam_options(loaded) -> list[dict]:
             if info.is_map and attr.reaches_output(info.name)]
 
 
-def layout(model=None, layer=None, image=None, method=None, target=None, cam=None, **_other):
-    """The page, opened in the state the query string describes (invalid values fall back to defaults)."""
-    choice = open_model(first(model))
-    layers, layer_value = choice.layer_choice(first(layer), "Conv2D_2")
+QUERY_KEYS = FeaturesView.keys()  # what a link of this page may say (the hostile-URL tests read it)
+
+
+def layout(**query):
+    """The page, opened in the state the query string describes (:meth:`FeaturesView.from_query`; what the model
+    cannot show falls back to defaults, with a notice)."""
+    view, notices = FeaturesView.from_query(query)
+    choice = open_model(view.model)
+    choice.messages.extend(error_alert(notice) for notice in notices)
+    layers, layer_value = choice.layer_choice(view.layer, "Conv2D_2")
     class_options, cam_options, image_max = [], [], 0
     if choice.loaded is not None:
         class_options, cam_options = _class_options(choice.loaded), _cam_options(choice.loaded)
         image_max = choice.loaded.engine.n_images - 1
-    image_index = min(max(parse_int(image, 0) or 0, 0), image_max)
-    method_value = first(method) if first(method) in attr.METHODS else "gradient"
-    target_value = parse_int(target, -1)
-    if target_value not in [option["value"] for option in class_options]:
-        target_value = -1
+    image_index = min(view.image, image_max)
+    method_value = view.method
+    target_value = view.target if view.target in [option["value"] for option in class_options] else -1
     cam_names = [option["value"] for option in cam_options]
-    cam_value = first(cam) if first(cam) in cam_names else (cam_names[-1] if cam_names else None)
+    cam_value = view.cam if view.cam in cam_names else (cam_names[-1] if cam_names else None)
     controls = [
         labelled("Layer", dcc.Dropdown(id=LAYER, options=layers, value=layer_value, clearable=False), 3),
         labelled("Test image", dbc.Input(id=IMAGE, type="number", min=0, max=image_max, step=1, value=image_index,
@@ -295,8 +300,9 @@ def render_attribution(model_name, image, method, target, cam_layer, pair):
     Input(CAM_LAYER, "value"),
 )
 def sync_features_query(model_name, layer_name, image, method, target, cam_layer):
-    """The query string that reopens this view."""
-    params = {"model": inputs.name_or_none(model_name), "layer": inputs.name_or_none(layer_name),
-              "image": inputs.integer_or_none(image, 0), "method": method if method in attr.METHODS else None,
-              "target": inputs.integer_or_none(target, 0), "cam": inputs.name_or_none(cam_layer)}
-    return query_string({key: value for key, value in params.items() if value is not None})
+    """The query string that reopens this view (a value the page does not offer falls back to its default)."""
+    return FeaturesView(
+        model=inputs.name_or_none(model_name), layer=inputs.name_or_none(layer_name),
+        image=inputs.integer_or_none(image, 0) or 0, method=method if method in attr.METHODS else attr.METHODS[0],
+        target=inputs.integer_or_none(target, 0), cam=inputs.name_or_none(cam_layer),
+    ).to_query()
