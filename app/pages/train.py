@@ -24,7 +24,7 @@ from app.figures.heatmaps import activation_heatmap, input_image_figure, probabi
 from app.figures.training import learning_rate_curve, training_curves
 from app.ui import inputs
 from app.ui.components import SMALL_CHART, TOOLBAR, error_alert, info_alert
-from app.ui.links import explorer_link, first, image_item, job_link
+from app.ui.links import explorer_link, job_link
 from app.ui.training_form import (
     FIELD,
     FORM_MESSAGE,
@@ -36,6 +36,7 @@ from app.ui.training_form import (
     settings_list,
     training_form,
 )
+from app.views.train import TrainView
 from app.views.train_form import (
     OPTIONAL_NUMBERS,
     REQUIRED_NUMBERS,
@@ -81,15 +82,19 @@ STATUS_COLORS = {"queued": "secondary", "running": "primary", "succeeded": "succ
                  "stopped": "warning"}
 
 
-def layout(job=None, probe=None, **_other):
-    """The page; ``?job=<id>`` shows that job instead of following the current one, ``?probe=`` fills the form's
-    watched image (a test-image number or a drawn or uploaded image's ``u:`` id; anything else is left out)."""
+QUERY_KEYS = TrainView.keys()  # what a link of this page may say (the hostile-URL tests read it)
+
+
+def layout(**query):
+    """The page (:meth:`TrainView.from_query`); ``?job=<id>`` shows that job instead of following the current one,
+    ``?probe=`` fills the form's watched image (a test-image number or a drawn or uploaded image's ``u:`` id;
+    anything else is left out)."""
+    view, _ = TrainView.from_query(query)
     values = default_form()
     values["name"] = services.store().free_name(values["name"])
-    watched = image_item(first(probe))
-    if watched is not None:
-        values["probe_image"] = watched
-    job = inputs.job_id_or_none(first(job))
+    if view.probe is not None:
+        values["probe_image"] = view.probe
+    job = view.job
     form = training_form(values)
     refusal = write_refusal()
     # Run again fills the form: offered only to those who have one. Always in the page (its callbacks need the id).

@@ -13,6 +13,7 @@ from urllib.parse import quote, urlencode
 from app.core import limits
 from app.core.errors import InvalidInput
 from app.core.user_images import is_user_image
+from app.views.train import TrainView
 
 MAX_COMPARE_IMAGES = 8
 # ASCII only (re's [0-9], unlike \d): what a number in a link looks like.
@@ -53,7 +54,7 @@ def compare_link(model_name: str | None, images: Iterable[int | str], layer: str
 
 def training_link(probe: int | str) -> str:
     """The training page with its form watching ``probe`` (a test-image number or a user image's ``u:`` id)."""
-    return "/train" + query_string({"probe": image_item(probe)})
+    return "/train" + TrainView(probe=image_item(probe)).to_query()
 
 
 def image_item(item) -> int | str | None:
@@ -151,7 +152,7 @@ def place_links(place: dict, basket: list[int | str]) -> dict[str, str]:
 
 def job_link(job_id: str) -> str:
     """The training page pinned to one job."""
-    return "/train" + query_string({"job": job_id})
+    return "/train" + TrainView(job=job_id).to_query()
 
 
 def first(raw) -> str | None:

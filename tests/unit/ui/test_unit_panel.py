@@ -42,8 +42,11 @@ def test_a_link_opens_its_unit_and_names_one_the_layer_lacks(app_store):
     assert page[explore.UNIT.unit].data is None
     assert "Unit '100' is not in Conv2D_1 (it has maps 0-31); no unit chosen." in str(page[explore.IDS.notice].children)
     assert compare.layout(layer="Dense_2", unit="9")[compare.UNIT.unit].data == {"unit": 9}
-    page = classes.layout(layer="Dense_2", unit="1_0")
+    page = classes.layout(layer="Dense_2", unit="10")
     assert page[classes.UNIT.unit].data is None and "nodes 0-9" in str(page[classes.IDS.notice].children)
+    page = classes.layout(layer="Dense_2", unit="1_0")  # not a number at all: the link's reading says so
+    assert page[classes.UNIT.unit].data is None
+    assert "Unit '1_0' is not a whole number of 0 or more; no unit chosen." in str(page[classes.IDS.notice].children)
     assert explore.sync_query("?model=mnist-cnn&layer=Conv2D_3", {"unit": 100}) == \
         "?model=mnist-cnn&layer=Conv2D_3&unit=100"
     assert "unit=7" in classes.sync_query("mnist-cnn", "Conv2D_3", 4, 9, "jet", "Dense_1", 5, {"unit": 7})
