@@ -23,7 +23,15 @@ from app.figures.comparison import difference_heatmap, ranking_figure, symmetric
 from app.figures.heatmaps import COLORMAPS, activation_heatmap, note_figure
 from app.ui import inputs
 from app.ui.components import TOOLBAR, colormap_dropdown, error_alert, figure_card, labelled, output_unit_names
-from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
+from app.ui.page import (
+    PageIds,
+    frame,
+    model_layers,
+    open_layer,
+    open_view,
+    register_url_sync,
+    reports_errors,
+)
 from app.ui.unit_panel import (
     UnitIds,
     chosen_unit,
@@ -93,9 +101,7 @@ QUERY_KEYS = ClassesView.keys()  # what a link of this page may say (the hostile
 def layout(**query):
     """The page, opened in the state the query string describes (:meth:`ClassesView.from_query`; what the model
     cannot show falls back to defaults, with a notice)."""
-    view, notices = ClassesView.from_query(query)
-    choice = open_model(view.model)
-    choice.messages.extend(error_alert(notice) for notice in notices)
+    view, choice = open_view(ClassesView, query)
     layers, layer_value = choice.layer_choice(view.layer, "Conv2D_3")
     chosen = choice.unit_choice(None if view.unit is None else str(view.unit), layer_value)
     class_options, mlp_options, image_max = [], [], 0

@@ -26,7 +26,15 @@ from app.ui import inputs
 from app.ui.components import TOOLBAR, colormap_dropdown, error_alert, labelled, output_unit_names, verdict
 from app.ui.drawing_pad import drawing_pad, drawing_pad_ids, pad_image, upload_image
 from app.ui.links import MAX_COMPARE_IMAGES, grid_values_link
-from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
+from app.ui.page import (
+    PageIds,
+    frame,
+    model_layers,
+    open_layer,
+    open_view,
+    register_url_sync,
+    reports_errors,
+)
 from app.ui.unit_panel import (
     UnitIds,
     clicked_unit,
@@ -76,9 +84,7 @@ QUERY_KEYS = CompareView.keys()  # what a link of this page may say (the hostile
 def layout(**query):
     """The page, opened in the state the query string describes (:meth:`CompareView.from_query`; what the model
     cannot show falls back to defaults, with a notice)."""
-    view, notices = CompareView.from_query(query)
-    choice = open_model(view.model)
-    choice.messages.extend(error_alert(notice) for notice in notices)
+    view, choice = open_view(CompareView, query)
     layers, layer_value = choice.layer_choice(view.layer, "Conv2D_3")
     chosen = choice.unit_choice(None if view.unit is None else str(view.unit), layer_value)
     controls = [

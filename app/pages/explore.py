@@ -30,7 +30,7 @@ from app.ui.links import (
     training_link,
 )
 from app.ui.navigation import BASKET, add_to_basket
-from app.ui.page import PageIds, frame, model_layers, open_model, register_url_sync, reports_errors
+from app.ui.page import PageIds, frame, model_layers, open_view, register_url_sync, reports_errors
 from app.ui.unit_panel import (
     UnitIds,
     clicked_unit,
@@ -96,9 +96,7 @@ QUERY_KEYS = ExploreView.keys()  # what a link of this page may say (the hostile
 def layout(**query):
     """The page, opened in the state the query string describes (:meth:`ExploreView.from_query`; what the model
     cannot show falls back to defaults, with a notice)."""
-    view, notices = ExploreView.from_query(query)
-    choice = open_model(view.model)
-    choice.messages.extend(error_alert(notice) for notice in notices)
+    view, choice = open_view(ExploreView, query)
     layers, layer_value = choice.layer_choice(view.layer)
     image_max, info, own_image, image_index = 0, "", None, view.image
     if isinstance(view.image, str):

@@ -25,7 +25,15 @@ from app.figures.heatmaps import activation_heatmap, input_image_figure, note_fi
 from app.ui import inputs
 from app.ui.components import TOOLBAR, error_alert, labelled
 from app.ui.links import query_string
-from app.ui.page import PageIds, frame, model_layers, open_layer, open_model, register_url_sync, reports_errors
+from app.ui.page import (
+    PageIds,
+    frame,
+    model_layers,
+    open_layer,
+    open_view,
+    register_url_sync,
+    reports_errors,
+)
 from app.ui.unit_panel import unit_from_click, unit_panel
 from app.views.features import FeaturesView
 
@@ -69,9 +77,7 @@ QUERY_KEYS = FeaturesView.keys()  # what a link of this page may say (the hostil
 def layout(**query):
     """The page, opened in the state the query string describes (:meth:`FeaturesView.from_query`; what the model
     cannot show falls back to defaults, with a notice)."""
-    view, notices = FeaturesView.from_query(query)
-    choice = open_model(view.model)
-    choice.messages.extend(error_alert(notice) for notice in notices)
+    view, choice = open_view(FeaturesView, query)
     layers, layer_value = choice.layer_choice(view.layer, "Conv2D_2")
     class_options, cam_options, image_max = [], [], 0
     if choice.loaded is not None:

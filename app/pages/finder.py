@@ -16,10 +16,10 @@ from app.core.finder import CORRECTNESS as CORRECTNESS_CHOICES
 from app.core.finder import SORT_ORDERS, ImageQuery, model_confusion, model_find_images
 from app.figures.comparison import confusion_figure
 from app.ui import inputs
-from app.ui.components import error_alert, figure_card, labelled
+from app.ui.components import figure_card, labelled
 from app.ui.links import MAX_COMPARE_IMAGES, compare_link, parse_basket
 from app.ui.navigation import BASKET, add_to_basket
-from app.ui.page import PageIds, frame, open_model, open_named, register_url_sync, reports_errors
+from app.ui.page import PageIds, frame, open_named, open_view, register_url_sync, reports_errors
 from app.ui.thumbnails import image_caption, image_png
 from app.views.finder import FinderView
 
@@ -67,9 +67,7 @@ QUERY_KEYS = FinderView.keys()  # what a link of this page may say (the hostile-
 def layout(**query):
     """The page, opened with the filters of the query string (:meth:`FinderView.from_query`; invalid values fall
     back to "any", with a notice)."""
-    view, notices = FinderView.from_query(query)
-    choice = open_model(view.model)
-    choice.messages.extend(error_alert(notice) for notice in notices)
+    view, choice = open_view(FinderView, query)
     class_options, n_classes = [], 0
     if choice.loaded is not None:
         class_options, n_classes = _class_options(choice.loaded), len(choice.loaded.class_names)

@@ -128,6 +128,15 @@ def open_model(requested: str | None) -> ModelChoice:
     return ModelChoice(options, chosen, loaded, messages)
 
 
+def open_view(view_class, query: dict[str, Any]) -> tuple[Any, ModelChoice]:
+    """For a page's ``layout(**query)``: its View read from the link (``view_class.from_query``) and the model it
+    names opened, every notice of both (a malformed value, a model that is not there) among the choice's messages."""
+    view, notices = view_class.from_query(query)
+    choice = open_model(view.model)
+    choice.messages.extend(error_alert(notice) for notice in notices)
+    return view, choice
+
+
 def open_named(model_name: Any) -> LoadedModel:
     """The model a callback was asked for, its name checked first (a callback's input may be any JSON).
 

@@ -8,18 +8,18 @@ A :class:`ClassesView` is the whole state of the page; it reads itself from a li
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from app.core.grid import COLORMAPS
-from app.views.query import choice_value, name_value, number_value, query_of
+from app.views.query import LinkView, choice_value, name_value, number_value, query_of
 
 # The blog's pair: 4s against 9s (kept when the model has those classes).
 DEFAULT_CLASSES = (4, 9)
 
 
 @dataclass(frozen=True)
-class ClassesView:
+class ClassesView(LinkView):
     """What the Classes page shows, as its link says it.
 
     Attributes:
@@ -54,11 +54,6 @@ class ClassesView:
             image=0 if image is None else image,
             unit=number_value(query, "unit", "Unit", notices, "no unit chosen"),
         ), notices
-
-    @classmethod
-    def keys(cls) -> tuple[str, ...]:
-        """The query parameters a link of this view may carry."""
-        return tuple(field.name for field in fields(cls))
 
     def to_query(self) -> str:
         """``?model=…&layer=…&a=4&b=9…``: the query that reopens this view."""

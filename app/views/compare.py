@@ -8,11 +8,11 @@ A :class:`CompareView` is the whole state of the page; it reads itself from a li
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from app.core.grid import COLORMAPS
-from app.views.query import choice_value, image_value, name_value, number_value, query_of, text_value
+from app.views.query import LinkView, choice_value, image_value, name_value, number_value, query_of, text_value
 
 DEFAULT_IMAGES = "0,1,2"
 # The images field as typed: 8 ids of the user's images (22 characters each) with commas take ~190 characters.
@@ -20,7 +20,7 @@ MAX_IMAGES_TEXT = 400
 
 
 @dataclass(frozen=True)
-class CompareView:
+class CompareView(LinkView):
     """What Compare shows, as its link says it.
 
     Attributes:
@@ -53,11 +53,6 @@ class CompareView:
             b=image_value(query, "b", notices, "the second image is B"),
             unit=number_value(query, "unit", "Unit", notices, "no unit chosen"),
         ), notices
-
-    @classmethod
-    def keys(cls) -> tuple[str, ...]:
-        """The query parameters a link of this view may carry."""
-        return tuple(field.name for field in fields(cls))
 
     def to_query(self) -> str:
         """``?model=…&layer=…&images=3,12,u:…``: the query that reopens this view."""

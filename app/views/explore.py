@@ -8,7 +8,7 @@ the API ask :func:`explore` for what the view shows: the layer's grid, the image
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,11 +20,11 @@ from app.core.limits import parse_int
 from app.core.store import LoadedModel, ModelStore
 from app.core.user_images import UserImageStore, names_user_image
 from app.views.images import ImageRef, image_ref, of_subject
-from app.views.query import choice_value, flag_value, image_value, name_value, number_value, query_of
+from app.views.query import LinkView, choice_value, flag_value, image_value, name_value, number_value, query_of
 
 
 @dataclass(frozen=True)
-class ExploreView:
+class ExploreView(LinkView):
     """What the explorer shows, as its link says it.
 
     Attributes:
@@ -54,11 +54,6 @@ class ExploreView:
         return cls(model=name_value(query, "model"), layer=name_value(query, "layer"),
                    image=0 if image is None else image, cmap=choice_value(query, "cmap", COLORMAPS),
                    reverse=flag_value(query, "reverse"), scale=flag_value(query, "scale"), unit=unit), notices
-
-    @classmethod
-    def keys(cls) -> tuple[str, ...]:
-        """The query parameters a link of this view may carry."""
-        return tuple(field.name for field in fields(cls))
 
     def to_query(self) -> str:
         """``?model=…&layer=…&image=…``: the query that reopens this view (``image=0`` kept, the switches only

@@ -8,15 +8,15 @@ A :class:`FeaturesView` is the whole state of the page; it reads itself from a l
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from app.core.attribution import METHODS
-from app.views.query import choice_value, name_value, number_value, query_of
+from app.views.query import LinkView, choice_value, name_value, number_value, query_of
 
 
 @dataclass(frozen=True)
-class FeaturesView:
+class FeaturesView(LinkView):
     """What the Features page shows, as its link says it.
 
     Attributes:
@@ -45,11 +45,6 @@ class FeaturesView:
             target=number_value(query, "target", "Class", notices, "explaining the predicted class"),
             cam=name_value(query, "cam"),
         ), notices
-
-    @classmethod
-    def keys(cls) -> tuple[str, ...]:
-        """The query parameters a link of this view may carry."""
-        return tuple(field.name for field in fields(cls))
 
     def to_query(self) -> str:
         """``?model=…&layer=…&image=…&method=…``: the query that reopens this view."""

@@ -8,11 +8,11 @@ A :class:`FinderView` is the whole state of the page; it reads itself from a lin
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from app.core.finder import CORRECTNESS, SORT_ORDERS
-from app.views.query import choice_value, fraction_range_value, name_value, number_value, query_of
+from app.views.query import LinkView, choice_value, fraction_range_value, name_value, number_value, query_of
 
 ANY_CONFIDENCE = (0.0, 1.0)
 
@@ -24,7 +24,7 @@ def _decimal(value: float) -> str:
 
 
 @dataclass(frozen=True)
-class FinderView:
+class FinderView(LinkView):
     """What the finder shows, as its link says it.
 
     Attributes:
@@ -58,11 +58,6 @@ class FinderView:
             sort=choice_value(query, "sort", SORT_ORDERS),
             prob=number_value(query, "prob", "Class", notices, "none"),
         ), notices
-
-    @classmethod
-    def keys(cls) -> tuple[str, ...]:
-        """The query parameters a link of this view may carry."""
-        return tuple(field.name for field in fields(cls))
 
     def to_query(self) -> str:
         """``?model=…&true=4&predicted=9…``: the query that reopens this view (the defaults left out)."""

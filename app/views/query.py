@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 from urllib.parse import urlencode
 
@@ -97,3 +98,13 @@ def query_of(values: Mapping[str, Any]) -> str:
     kept = {key: 1 if value is True else value for key, value in values.items()
             if value is not None and value is not False}
     return "?" + urlencode(kept, safe=",") if kept else ""
+
+
+class LinkView:
+    """What every page's View (a dataclass) has: the names of the query parameters its link may carry, its
+    fields."""
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        """The query parameters a link of this view may carry."""
+        return tuple(field.name for field in fields(cls))

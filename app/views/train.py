@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
-from app.views.query import image_value, query_of, text_value
+from app.views.query import LinkView, image_value, query_of, text_value
 
 # What a job id looks like (the job stores make them of letters, digits, "-" and "_").
 JOB_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 
 @dataclass(frozen=True)
-class TrainView:
+class TrainView(LinkView):
     """What the training page shows, as its link says it.
 
     Attributes:
@@ -41,11 +41,6 @@ class TrainView:
             notices.append("The link's job is not a job id; showing the current job.")
             job = None
         return cls(job=job or None, probe=image_value(query, "probe", notices, "the form watches image 0")), notices
-
-    @classmethod
-    def keys(cls) -> tuple[str, ...]:
-        """The query parameters a link of this view may carry."""
-        return tuple(field.name for field in fields(cls))
 
     def to_query(self) -> str:
         """``?job=…`` or ``?probe=…``: the query that reopens this view."""
