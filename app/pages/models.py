@@ -18,7 +18,6 @@ from app.core.errors import ExplorerError
 from app.ui.components import error_alert, info_alert
 from app.ui.inputs import name as checked_name
 from app.ui.inputs import shown
-from app.ui.links import first
 from app.ui.model_admin import (
     CONFIRM,
     DELETE_BUTTON,
@@ -34,6 +33,7 @@ from app.ui.model_admin import (
     report_table,
     upload_form,
 )
+from app.views.models import ModelsView
 
 dash.register_page(__name__, path="/models", name="Models", title="Models · CNN Activation Explorer", nav_order=5)
 
@@ -62,8 +62,13 @@ def _report(model_name: str | None, added: bool) -> list:
     return [dbc.Card(dbc.CardBody([*heading, report_table(rows)]), className="mb-3", id="models-report-card")]
 
 
-def layout(model=None, added=None, **_other):
-    """The model list, the upload form (editors), and the report of ``?model=`` if given."""
+QUERY_KEYS = ModelsView.keys()  # what a link of this page may say (the hostile-URL tests read it)
+
+
+def layout(**query):
+    """The model list, the upload form (editors), and the report of ``?model=`` if given
+    (:meth:`ModelsView.from_query`)."""
+    view, _ = ModelsView.from_query(query)
     settings = services.settings()
     refusal = write_refusal()
     may_write = refusal is None
@@ -74,7 +79,7 @@ def layout(model=None, added=None, **_other):
     )
     return html.Div(
         [
-            html.Div(_report(first(model), first(added) == "1"), id=REPORT),
+            html.Div(_report(view.model, view.added), id=REPORT),
             dbc.Card(dbc.CardBody([html.H5("Models in the store", className="card-title"),
                                    html.Div(model_table(services.store().entries(), may_write), id=TABLE)]),
                      className="mb-3"),

@@ -13,6 +13,7 @@ from dash import dcc, html
 from app.core.datasets import NAMED_DATASETS
 from app.core.limits import format_bytes
 from app.core.store import ModelEntry
+from app.views.models import ModelsView
 
 UPLOAD_FORM = "model-upload-form"
 UPLOAD_NAME = "model-upload-name"
@@ -51,7 +52,7 @@ def model_table(entries: list[ModelEntry], may_write: bool) -> dbc.Table:
             html.Td(_accuracy(entry)),
             html.Td(html.Small(origin)),
             html.Td(dcc.Link("Explore", href=f"/?model={entry.name}") if entry.ok else ""),
-            html.Td(dcc.Link("Report", href=f"/models?model={entry.name}") if entry.ok else ""),
+            html.Td(dcc.Link("Report", href="/models" + ModelsView(entry.name).to_query()) if entry.ok else ""),
         ]
         if may_write:
             cells.append(html.Td(dbc.Button("Delete", id={"type": DELETE_BUTTON, "name": entry.name},
