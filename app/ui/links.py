@@ -12,7 +12,10 @@ from urllib.parse import quote, urlencode
 
 from app.core import limits
 from app.core.errors import InvalidInput
+from app.core.grid import COLORMAPS
 from app.core.user_images import is_user_image
+from app.views.compare import DEFAULT_IMAGES, CompareView
+from app.views.explore import ExploreView
 from app.views.train import TrainView
 
 MAX_COMPARE_IMAGES = 8
@@ -39,17 +42,19 @@ def grid_values_link(model_name: str, version: str, layer_name: str, image: int 
 
 def explorer_link(model_name: str | None, layer_name: str | None = None, image: int | None = None,
                   cmap: str | None = None) -> str:
-    """The explorer URL showing ``image`` at ``layer_name`` of ``model_name`` (in ``cmap``)."""
-    return "/" + query_string({"model": model_name, "layer": layer_name, "image": image, "cmap": cmap})
+    """The explorer URL showing ``image`` (default 0) at ``layer_name`` of ``model_name`` in ``cmap`` (default
+    the first colormap), as its :class:`ExploreView` writes it."""
+    return "/" + ExploreView(model_name, layer_name, 0 if image is None else image,
+                             cmap if cmap in COLORMAPS else COLORMAPS[0]).to_query()
 
 
 def compare_link(model_name: str | None, images: Iterable[int | str], layer: str | None = None,
                  cmap: str | None = None) -> str:
-    """The compare URL of ``images`` (test-image numbers and user images' ``u:`` ids), in the given order."""
-    return "/compare" + query_string(
-        {"model": model_name, "layer": layer, "images": ",".join(str(image_item(i)) for i in images),
-         "cmap": cmap}
-    )
+    """The compare URL of ``images`` (test-image numbers and user images' ``u:`` ids, in the given order; none:
+    Compare's default), as its :class:`CompareView` writes it."""
+    listed = ",".join(str(image_item(i)) for i in images)
+    return "/compare" + CompareView(model_name, layer, listed or DEFAULT_IMAGES,
+                                    cmap if cmap in COLORMAPS else COLORMAPS[0]).to_query()
 
 
 def training_link(probe: int | str) -> str:

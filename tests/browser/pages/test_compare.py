@@ -5,6 +5,8 @@ Run: ``.venv/bin/python -m pytest tests/browser/test_compare.py --headless``.
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 import numpy as np
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
 
@@ -34,6 +36,11 @@ var gd = document.querySelector(arguments[0]);
 var xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
 return [box.left + xa._offset + xa.l2p(arguments[1]), box.top + ya._offset + ya.l2p(arguments[2])];
 """
+
+
+def linked_image(link) -> int:
+    """The test image an explorer link opens (its ``image=`` parameter)."""
+    return int(parse_qs(urlsplit(link.get_attribute("href")).query)["image"][0])
 
 
 def click_cell(dash_duo, selector, x, y):
@@ -76,7 +83,7 @@ def test_compare_link_with_three_images_shares_one_colour_scale(dash_duo, app_st
     dash_duo.wait_for_contains_text("#compare-unit-panel", "map 0 of Conv2D_3", timeout=20)
     expected, _ = services.statistics().top_images(services.store().get("mnist-cnn"), "Conv2D_3", 0, 9)
     links = dash_duo.find_elements("#compare-unit-panel a[href*='image=']")
-    shown = [int(link.get_attribute("href").rsplit("image=", 1)[1]) for link in links]
+    shown = [linked_image(link) for link in links]
     assert shown == expected.tolist()
     assert dash_duo.get_logs() == []
 
@@ -127,7 +134,7 @@ def test_explorer_click_and_class_page_show_top_images_and_class_means(dash_duo,
     dash_duo.wait_for_contains_text("#explore-unit-panel", f"node {node} of Dense_1", timeout=20)
     expected, _ = services.statistics().top_images(loaded, "Dense_1", node, 9)
     links = dash_duo.find_elements("#explore-unit-panel a[href*='image=']")
-    assert [int(link.get_attribute("href").rsplit("image=", 1)[1]) for link in links] == expected.tolist()
+    assert [linked_image(link) for link in links] == expected.tolist()
 
     # class page: mean 4 and mean 9 on one scale, and the MLP view's logits for image 5
     dash_duo.wait_for_page(url=f"{dash_duo.server_url}/classes?model=mnist-cnn&layer=Conv2D_3&a=4&b=9&image=5")

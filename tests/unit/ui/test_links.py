@@ -9,9 +9,11 @@ def test_query_string_keeps_zero_and_drops_empty():
 
 
 def test_links_keep_commas_readable_and_image_zero():
-    assert explorer_link("mnist-cnn", "Conv2D_3", 0) == "/?model=mnist-cnn&layer=Conv2D_3&image=0"
-    assert explorer_link("m") == "/?model=m"
-    assert compare_link("m", [12, 7, 300], "Dense_1") == "/compare?model=m&layer=Dense_1&images=12,7,300"
+    # written by the pages' views: the colormap (and image 0) are spelled out, so the link reopens exactly the view
+    assert explorer_link("mnist-cnn", "Conv2D_3", 0) == "/?model=mnist-cnn&layer=Conv2D_3&image=0&cmap=viridis"
+    assert explorer_link("m") == "/?model=m&image=0&cmap=viridis"
+    assert compare_link("m", [12, 7, 300], "Dense_1") == "/compare?model=m&layer=Dense_1&images=12,7,300&cmap=viridis"
+    assert compare_link("m", []) == "/compare?model=m&images=0,1,2&cmap=viridis"  # Compare's default images
     assert job_link("abc123") == "/train?job=abc123"
 
 
@@ -77,7 +79,7 @@ def test_the_basket_and_compare_links_carry_the_users_own_images_by_their_ids():
     own = "u:0123456789abcdef0123"
     assert parse_basket(f"252,{own},u:xyz,{own},7") == [252, own, 7]
     assert parse_basket([own, 3, "u:" + "A" * 20, "u:" + "a" * 21]) == [own, 3]
-    assert compare_link("m", [3, own, 17]) == "/compare?model=m&images=3,u%3A0123456789abcdef0123,17"
+    assert compare_link("m", [3, own, 17]) == "/compare?model=m&images=3,u%3A0123456789abcdef0123,17&cmap=viridis"
     place = clean_place({"model": "m", "image": own})
     assert place == {"model": "m", "image": own}
     links = place_links(place, [4])

@@ -19,4 +19,4 @@ def test_the_basket_bar_shows_a_users_image_by_the_start_of_its_id():
     bar = basket_bar([3, own], {"model": "mnist-cnn"})
     badge = bar[2].to_plotly_json()["props"]
     assert badge["children"][0] == "u:012345… " and badge["title"] == own
-    assert bar[3].href == "/compare?model=mnist-cnn&images=3,u%3A0123456789abcdef0123"
+    assert bar[3].href == "/compare?model=mnist-cnn&images=3,u%3A0123456789abcdef0123&cmap=viridis"
