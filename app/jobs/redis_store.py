@@ -12,6 +12,11 @@ import redis
 from app.jobs.records import FINAL, JOB_FIELDS, Job, JobStoreUnavailable
 from app.jobs.store import JobStore
 
+# HSET only where the job's hash exists, in one step: an update of an unknown (or deleted) job must not create a
+# partial record, which get() could not read (SQLite's UPDATE of no row changes nothing either).
+UPDATE_EXISTING = ("if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HSET', KEYS[1], unpack(ARGV)) end "
+                   "return 0")
+
 
 def _reported(method):
     """A Redis that cannot answer (stopped, unreachable, out of memory) is a JobStoreUnavailable with its reason."""
@@ -90,7 +95,9 @@ class RedisJobStore(JobStore):
         unknown = set(values) - set(JOB_FIELDS)
         if unknown:
             raise ValueError(f"unknown job fields: {sorted(unknown)}")
-        self.redis.hset(self._key("job", job_id), mapping=self._encode(values))
+        fields = [part for pair in self._encode(values).items() for part in pair]
+        if fields:
+            self.redis.eval(UPDATE_EXISTING, 1, self._key("job", job_id), *fields)
 
     @_reported
     def _update_if(self, job_id: str, statuses: tuple[str, ...], values: dict[str, Any]) -> bool:
