@@ -16,8 +16,10 @@ from flask import jsonify, request
 from app import services
 from app.api.blueprint import api, float_arg, image_arg, int_arg, str_arg
 from app.core import attribution as attr
-from app.core.errors import Conflict, InvalidInput
+from app.core.errors import Conflict
 from app.core.features import UnitFeature, unit_feature, unit_of
+from app.views.attribution import PREDICTED, explain
+from app.views.images import of_subject
 
 
 def _unit_json(feature: UnitFeature) -> dict[str, Any]:
@@ -62,23 +64,19 @@ def attribution(name: str):
     """One attribution map of a test image for a class (default: the predicted class)."""
     loaded = services.store().get(name)
     engine = loaded.engine
-    index = image_arg(engine)
+    shown = of_subject(loaded, image_arg(engine))
     method = attr.check_method(request.args.get("method", "gradient"))
-    n_classes = len(loaded.class_names)
-    probabilities = engine.probabilities(index)
-    if not np.isfinite(loaded.images[index]).all():
-        raise InvalidInput(f"test image {index} has pixels that are not finite numbers: no gradient to show")
-    default_class = int(probabilities.argmax())
-    class_index = int_arg("class", default_class, 0, n_classes - 1)
+    target = int_arg("class", PREDICTED, 0, len(loaded.class_names) - 1)
     layer = None
     if method == "gradcam" and request.args.get("layer"):
         layer = engine.layer(str_arg("layer")).name
-    result = attr.attribute(
-        services.gradient_models().for_model(loaded), loaded.images[index], method, class_index, layer,
+    explained = explain(
+        loaded, services.gradient_models(), shown, method, target, layer,
         samples=int_arg("samples", attr.DEFAULT_SAMPLES, 1, attr.MAX_SAMPLES),
         noise=float_arg("noise", attr.DEFAULT_NOISE),
         steps=int_arg("steps", attr.DEFAULT_STEPS, 1, attr.MAX_STEPS),
     )
-    return jsonify(model=loaded.name, version=loaded.version, image=index, label=int(loaded.labels[index]),
-                   predicted=default_class, method=method, **{"class": class_index}, logit=result.logit,
+    result = explained.result
+    return jsonify(model=loaded.name, version=loaded.version, image=shown.key, label=shown.label,
+                   predicted=explained.predicted, method=method, **{"class": explained.target}, logit=result.logit,
                    shape=list(result.map.shape), map=result.map.tolist(), **result.extras)

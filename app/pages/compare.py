@@ -44,6 +44,7 @@ from app.ui.unit_panel import (
     unit_area,
     unit_on_layer,
 )
+from app.views.attribution import explain
 from app.views.compare import MAX_IMAGES_TEXT, CompareView
 from app.views.images import ImageRef, image_ref
 
@@ -324,15 +325,13 @@ def overlay_inputs(method, target, shown_inputs, model_name, images_text):
             return [no_update] * count
         if not method:
             return [input_image_figure(image.pixels) for image in images]
-        method = attribution.check_method(method)
-        target = inputs.integer(target, "the class", -1, len(loaded.class_names) - 1)
-        models = services.gradient_models().for_model(loaded)
+        target = inputs.integer(target, "the class")
         figures = []
         for image in images:
-            explained = int(loaded.engine.probabilities(image.subject).argmax()) if target == -1 else target
-            result = attribution.attribute(models, image.pixels, method, explained)
-            figures.append(attribution_figure(image.pixels, result.map, method == "integrated_gradients",
-                                              f"{METHOD_LABELS[method]} · class {loaded.class_names[explained]}"))
+            explained = explain(loaded, services.gradient_models(), image, method, target)
+            figures.append(attribution_figure(
+                image.pixels, explained.result.map, explained.method == "integrated_gradients",
+                f"{METHOD_LABELS[explained.method]} · class {loaded.class_names[explained.target]}"))
         return figures
     except ExplorerError:
         return [no_update] * count

@@ -40,6 +40,7 @@ from app.ui.unit_panel import (
     unit_area,
     unit_on_layer,
 )
+from app.views.attribution import explain
 from app.views.explore import ExploreView, explore
 from app.views.images import MAX_REFERENCE_CHARS, image_ref
 
@@ -448,17 +449,14 @@ def render_attribution(method, target, model_name, image, own_image):
     if not method:
         return no_update, True
     try:
-        method = attribution.check_method(method)
         loaded = services.store().get(inputs.name(model_name, "model"))
         own = own_image.get("id") if isinstance(own_image, dict) else None
         shown = image_ref(loaded, image if own is None else inputs.text(own, "your image", MAX_REFERENCE_CHARS),
                           services.user_images())
-        target = inputs.integer(target, "the class", -1, len(loaded.class_names) - 1)
-        if target == -1:
-            target = int(loaded.engine.probabilities(shown.subject).argmax())
-        result = attribution.attribute(services.gradient_models().for_model(loaded), shown.pixels, method, target)
+        explained = explain(loaded, services.gradient_models(), shown, method, inputs.integer(target, "the class"))
     except ExplorerError as exc:
         return {"data": [], "layout": {"title": {"text": str(exc)[:120], "font": {"size": 11}}}}, False
     shown_as = "your image" if shown.own else shown.name
-    title = f"{METHOD_LABELS[method]} · class {loaded.class_names[target]} · {shown_as}"
-    return attribution_figure(shown.pixels, result.map, method == "integrated_gradients", title), False
+    title = f"{METHOD_LABELS[explained.method]} · class {loaded.class_names[explained.target]} · {shown_as}"
+    return attribution_figure(shown.pixels, explained.result.map, explained.method == "integrated_gradients",
+                              title), False

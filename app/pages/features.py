@@ -35,7 +35,9 @@ from app.ui.page import (
     reports_errors,
 )
 from app.ui.unit_panel import unit_from_click, unit_panel
+from app.views.attribution import explain
 from app.views.features import FeaturesView
+from app.views.images import of_subject
 
 dash.register_page(__name__, path="/features", name="Features", title="Features · CNN Activation Explorer",
                    nav_order=6)
@@ -269,30 +271,29 @@ def render_attribution(model_name, image, method, target, cam_layer, pair):
     """The attribution map of the test image for the chosen class (default: the predicted one), or for class 4
     and class 9 side by side."""
     loaded = services.store().get(inputs.name(model_name, "model"))
-    index = loaded.engine.check_image(inputs.integer(image, "the test image"))
+    shown = of_subject(loaded, loaded.engine.check_image(inputs.integer(image, "the test image")))
     method = attr.check_method(method)
     n_classes = len(loaded.class_names)
-    target = inputs.integer(target, "the class", -1, n_classes - 1)
     cam = loaded.engine.layer(inputs.name(cam_layer, "Grad-CAM layer")).name if method == "gradcam" else None
-    predicted = int(loaded.engine.probabilities(index).argmax())
     if inputs.flag(pair):
         if n_classes <= max(PAIR_CLASSES):
             raise InvalidInput(f"this model has no class {max(PAIR_CLASSES)}: choose one class instead")
         classes = list(PAIR_CLASSES)
     else:
-        classes = [predicted if target == -1 else target]
-    models = services.gradient_models().for_model(loaded)
+        classes = [inputs.integer(target, "the class")]
     columns = []
     for class_index in classes:
-        result = attr.attribute(models, loaded.images[index], method, class_index, cam)
-        title = f"{METHOD_LABELS[method]} · class {loaded.class_names[class_index]} · logit {result.logit:.3g}"
+        explained = explain(loaded, services.gradient_models(), shown, method, class_index, cam)
+        result = explained.result
+        title = (f"{METHOD_LABELS[method]} · class {loaded.class_names[explained.target]} · logit "
+                 f"{result.logit:.3g}")
         if method == "integrated_gradients":
             title += (f"<br>sum {result.extras['attribution_sum']:.3g} vs logit − black's "
                       f"{result.extras['logit_difference']:.3g}")
-        figure = attribution_figure(loaded.images[index], result.map, method == "integrated_gradients", title)
+        figure = attribution_figure(shown.pixels, result.map, method == "integrated_gradients", title)
         columns.append(dbc.Col(dcc.Graph(figure=figure, style={"height": "380px"}, config=TOOLBAR), md=5))
-    caption = (f"test image {index}, true class {loaded.class_names[int(loaded.labels[index])]}, predicted "
-               f"{loaded.class_names[predicted]}")
+    caption = (f"test image {shown.key}, true class {loaded.class_names[shown.label]}, predicted "
+               f"{loaded.class_names[explained.predicted]}")
     return [html.Div(caption, className="small text-muted mb-1"), dbc.Row(columns, className="g-2")], []
 
 
