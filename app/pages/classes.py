@@ -103,7 +103,7 @@ def layout(**query):
     cannot show falls back to defaults, with a notice)."""
     view, choice = open_view(ClassesView, query)
     layers, layer_value = choice.layer_choice(view.layer, "Conv2D_3")
-    chosen = choice.unit_choice(None if view.unit is None else str(view.unit), layer_value)
+    chosen = choice.unit_choice(view.unit, layer_value)
     class_options, mlp_options, image_max = [], [], 0
     if choice.loaded is not None:
         class_options, mlp_options = _class_options(choice.loaded), _mlp_options(choice.loaded)

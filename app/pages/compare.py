@@ -87,7 +87,7 @@ def layout(**query):
     cannot show falls back to defaults, with a notice)."""
     view, choice = open_view(CompareView, query)
     layers, layer_value = choice.layer_choice(view.layer, "Conv2D_3")
-    chosen = choice.unit_choice(None if view.unit is None else str(view.unit), layer_value)
+    chosen = choice.unit_choice(view.unit, layer_value)
     controls = [
         labelled("Layer", dcc.Dropdown(id=LAYER, options=layers, value=layer_value, clearable=False), 3),
         labelled(

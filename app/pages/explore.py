@@ -108,7 +108,7 @@ def layout(**query):
             choice.messages.append(error_alert(f"Image {image_index} is out of range 0-{image_max}; showing 0."))
             image_index = 0
         info = _model_info(choice.loaded)
-    chosen = choice.unit_choice(None if view.unit is None else str(view.unit), layer_value)
+    chosen = choice.unit_choice(view.unit, layer_value)
     image_controls = dbc.InputGroup(
         [
             dbc.Button("◀", id=PREVIOUS, color="secondary", outline=True, title="previous image"),

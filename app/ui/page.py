@@ -29,7 +29,6 @@ from app.core.errors import ExplorerError
 from app.core.store import LoadedModel
 from app.ui.components import default_layer, error_alert, labelled, layer_options
 from app.ui.inputs import name, shown
-from app.ui.links import parse_int
 from app.ui.navigation import BASKET, PLACE
 
 
@@ -93,19 +92,18 @@ class ModelChoice:
             self.messages.append(error_alert(f"Layer {shown(requested)} is not in {self.name!r}; showing {value!r}."))
         return layer_options(engine), value
 
-    def unit_choice(self, requested: str | None, layer_name: str | None) -> int | None:
-        """The map or node a link chose (``unit=``) if ``layer_name`` has it, else None (with a notice when one was
-        asked for)."""
-        if not requested or self.loaded is None or layer_name is None:
+    def unit_choice(self, requested: int | None, layer_name: str | None) -> int | None:
+        """The map or node a link chose (``unit=``, as its View read it) if ``layer_name`` has it, else None (with a
+        notice when one was asked for)."""
+        if requested is None or self.loaded is None or layer_name is None:
             return None
         info = self.loaded.engine.layer(layer_name)
-        unit = parse_int(requested, None)
-        if unit is None or not 0 <= unit < info.n_units:
+        if not 0 <= requested < info.n_units:
             word = "maps" if info.is_map else "nodes"
-            self.messages.append(error_alert(f"Unit {shown(requested)} is not in {info.name} (it has {word} "
+            self.messages.append(error_alert(f"Unit {shown(str(requested))} is not in {info.name} (it has {word} "
                                              f"0-{info.n_units - 1}); no unit chosen."))
             return None
-        return unit
+        return requested
 
 
 def open_model(requested: str | None) -> ModelChoice:
