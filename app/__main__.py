@@ -1,12 +1,12 @@
 """``python -m app``: serve the dashboard with Dash's development server on HOST:PORT (default 127.0.0.1:8050)."""
 
-from app import services
+from app.context import of_server
 from app.main import app
 
 
 def main() -> None:
     """Run the development server (use gunicorn for production, see README)."""
-    settings = services.settings()
+    settings = of_server(app.server).settings
     app.run(host=settings.host, port=settings.port, debug=False)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from app.core.activations import DEFAULT_PASSES_BYTES
 from app.core.datasets import DataSources
 from app.core.model_cost import DEFAULT_MODEL_LIMITS, GFLOP, ModelLimits
 from app.core.model_files import DEFAULT_TEST_SET_MAX_BYTES
-from app.core.statistics import DEFAULT_STATISTICS_BYTES
+from app.core.statistics import DEFAULT_STATISTICS_BYTES, IN_REQUEST_FLOPS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Callback requests of the pages are a few kB, a training configuration less; only model uploads ask for more.
@@ -100,6 +101,19 @@ def _allowed_hosts(env: dict[str, str], host: str) -> tuple[str, ...]:
     return tuple(hosts)
 
 
+def is_loopback(host: str) -> bool:
+    """Whether a server listening on ``host`` can be reached from this machine only: ``localhost`` or a loopback
+    address (127.0.0.0/8, ``::1``, brackets allowed). Any other name or address, the wildcards ``0.0.0.0`` and
+    ``::`` included, may face a network."""
+    name = host.strip().lower().strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
+
+
 def _megabytes_setting(env: dict[str, str], key: str, default_bytes: int, low: int = 1) -> int:
     """A size given in MB (decimal) in the environment, as bytes."""
     return MB * _int_setting(env, key, default_bytes // MB, low, 10_000_000)
@@ -116,6 +130,8 @@ class Settings:
         redis_url: when set, jobs run on Celery with this Redis broker (``REDIS_URL``).
         activation_cache_bytes: forward passes kept per opened model, in bytes (``ACTIVATION_CACHE_MB``).
         statistics_cache_bytes: class means and top units kept per process, in bytes (``STATISTICS_CACHE_MB``).
+        in_request_flops: the most FLOPs a pass over a test set may cost inside a request (the whole model's per
+            image times the images); a costlier one runs as a background job (``IN_REQUEST_GFLOPS``).
         test_set_max_bytes: the largest test set a model may bring, as loaded (``TEST_SET_MAX_MB``).
         data_dir: the only folder training datasets may be read from by path (``DATA_DIR``).
         training_memory_bytes: the memory ceiling of a training process; 0 sizes it for the machine
@@ -125,6 +141,8 @@ class Settings:
             with it or ``auth_users`` set every route but ``/healthz`` needs a login, without either none does.
         accounts: the users of ``auth_users_file`` as read at start (the server reloads the file when it changes).
         read_only: the whole instance is view-only: every write is refused, for everyone (``READ_ONLY``).
+        allow_anonymous_writes: lets anyone write on an instance served beyond this machine without a login
+            (``ALLOW_ANONYMOUS_WRITES``); see :attr:`anonymous_writes_refused`.
         fashion_mnist_dir: Debian's Fashion-MNIST IDX folder (``FASHION_MNIST_DIR``).
         keras_home: Keras' cache folder, where full MNIST's ``datasets/mnist.npz`` is looked for (``KERAS_HOME``).
         max_request_bytes: the largest request body accepted; larger ones get 413 unread (``MAX_REQUEST_BYTES``).
@@ -169,12 +187,14 @@ class Settings:
     max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
     user_images_kept: int = 1000
     statistics_cache_bytes: int = DEFAULT_STATISTICS_BYTES
+    in_request_flops: int = IN_REQUEST_FLOPS
     test_set_max_bytes: int = DEFAULT_TEST_SET_MAX_BYTES
     data_dir: Path = PROJECT_ROOT / "data"
     training_memory_bytes: int = 0
     auth_users_file: Path | None = None
     accounts: tuple[Account, ...] = ()
     read_only: bool = False
+    allow_anonymous_writes: bool = False
     allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
     login_failures_per_client: int = 10
     login_failures_per_account: int = 10
@@ -197,6 +217,13 @@ class Settings:
     def login_required(self) -> bool:
         """Whether every route but ``/healthz`` needs credentials (``AUTH_USERS`` or ``AUTH_USERS_FILE`` is set)."""
         return bool(self.auth_users) or self.auth_users_file is not None
+
+    @property
+    def anonymous_writes_refused(self) -> bool:
+        """Whether writes are off because anyone on the network could make them: ``HOST`` is not a loopback address,
+        no login is configured, and ``ALLOW_ANONYMOUS_WRITES`` does not opt in. Decided from what the operator bound,
+        never from a request's ``Host`` header, which the client chooses."""
+        return not (self.login_required or is_loopback(self.host) or self.allow_anonymous_writes)
 
     @property
     def user_images_dir(self) -> Path:
@@ -229,12 +256,15 @@ class Settings:
             max_image_bytes=_int_setting(env, "MAX_IMAGE_BYTES", DEFAULT_MAX_IMAGE_BYTES, 10_000, 1_000_000_000),
             user_images_kept=_int_setting(env, "USER_IMAGES_KEPT", 1000, 1, 1_000_000),
             statistics_cache_bytes=_megabytes_setting(env, "STATISTICS_CACHE_MB", DEFAULT_STATISTICS_BYTES),
+            in_request_flops=GFLOP * _int_setting(env, "IN_REQUEST_GFLOPS", IN_REQUEST_FLOPS // GFLOP, 0,
+                                                  1_000_000),
             test_set_max_bytes=_megabytes_setting(env, "TEST_SET_MAX_MB", DEFAULT_TEST_SET_MAX_BYTES),
             data_dir=Path(env.get("DATA_DIR") or PROJECT_ROOT / "data").resolve(),
             training_memory_bytes=_megabytes_setting(env, "TRAINING_MEMORY_MB", 0, low=0),
             auth_users_file=users_file,
             accounts=_file_accounts(users_file, users),
             read_only=_bool_setting(env, "READ_ONLY"),
+            allow_anonymous_writes=_bool_setting(env, "ALLOW_ANONYMOUS_WRITES"),
             allowed_hosts=_allowed_hosts(env, env.get("HOST") or "127.0.0.1"),
             login_failures_per_client=_int_setting(env, "LOGIN_FAILURES_PER_CLIENT", 10, 1, 1_000_000),
             login_failures_per_account=_int_setting(env, "LOGIN_FAILURES_PER_ACCOUNT", 10, 1, 1_000_000),

@@ -10,7 +10,7 @@ Command-line flags (``--workers``, ``--threads``) override ``workers`` and ``thr
 import logging
 import os
 
-from app import services
+from app.context import of_server
 from app.core.errors import ExplorerError
 
 logger = logging.getLogger("gunicorn.error")
@@ -44,7 +44,7 @@ def post_worker_init(worker):
     logger.info("worker of %d x %d threads; TensorFlow pools: %d intra-op, %d inter-op threads",
                 worker.cfg.workers, worker.cfg.threads, intra, inter)
     try:
-        loaded = services.store().get("mnist-cnn")
+        loaded = of_server(worker.wsgi).store.get("mnist-cnn")
         loaded.engine.activations(loaded.engine.layers[0].name, 0)
     except ExplorerError as exc:
         logger.info("no warm-up: %s", exc)

@@ -19,11 +19,12 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream, get_content_length
 
-from app import services
+from app import context
 from app.api import api
 from app.api.blueprint import http_error_answer
 from app.auth import gate, request_checks
-from app.core.limits import json_safe
+from app.config import Settings
+from app.core.parsing import json_safe
 from app.ui.copy_link import register_copy_link
 from app.ui.model_admin import DELETE_MESSAGE
 from app.ui.navigation import PAGES_LOCATION, navbar
@@ -209,9 +210,10 @@ class SecurityHeaders:
         return response
 
 
-def create_app() -> dash.Dash:
-    """Build the Dash app from the environment's settings (see :mod:`app.config`)."""
-    settings = services.settings()
+def create_app(settings: Settings | None = None) -> dash.Dash:
+    """Build the Dash app and its :class:`~app.context.AppContext` from ``settings`` (default: the environment's,
+    see :mod:`app.config`)."""
+    settings = settings or Settings.from_env()
     app = dash.Dash(
         # The package name makes Dash import pages as app.pages.<name>, the same modules tests and code import.
         "app",
@@ -226,6 +228,7 @@ def create_app() -> dash.Dash:
     app.layout = html.Div([navbar(TITLE), dbc.Container(dash.page_container, fluid=True)])
     register_copy_link()
     server = app.server
+    context.install(server, context.AppContext(settings))
     server.json = StrictJSONProvider(server)
     server.request_class = BoundedRequest
     # Checked from Content-Length before a body is read, and while reading one without it; larger bodies get 413.
@@ -234,9 +237,14 @@ def create_app() -> dash.Dash:
     server.register_blueprint(api)
     server.config.update(COMPRESSION)
     Compress(server)
-    gate.install(server, services.settings, callback_endpoint=app.config.routes_pathname_prefix
+
+    def served_settings() -> Settings:
+        # Read at every request: a test gives the app a new context after changing the environment.
+        return context.of_server(server).settings
+
+    gate.install(server, served_settings, callback_endpoint=app.config.routes_pathname_prefix
                  + "_dash-update-component", write_outputs=WRITE_CALLBACK_OUTPUTS, realm=TITLE)
-    request_checks.install(server, services.settings)
+    request_checks.install(server, served_settings)
     server.before_request(refuse_forged_location)
     server.extensions["security_headers"] = SecurityHeaders(app)
     server.after_request(server.extensions["security_headers"])

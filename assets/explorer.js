@@ -4,22 +4,6 @@
     var PLACE_KEYS = ["model", "layer", "cmap", "image"];
 
     // Test-image numbers and the ids of the user's own images (u: and 20 hex digits).
-    var USER_IMAGE = /^u:[0-9a-f]{20}$/;
-
-    function basketText(basket) {
-        return Array.isArray(basket) ? basket.filter(function (i) {
-            return (Number.isInteger(i) && i >= 0) || (typeof i === "string" && USER_IMAGE.test(i));
-        }).join(",") : "";
-    }
-
-    // `search` with its basket parameter set to `basket` (removed when the basket is empty).
-    function withBasket(search, basket) {
-        var params = new URLSearchParams(search || "");
-        var text = basketText(basket);
-        if (text) { params.set("basket", text); } else { params.delete("basket"); }
-        var out = params.toString().replace(/%2C/g, ",");
-        return out ? "?" + out : "";
-    }
 
     // The place a page's query describes, merged into the previous one: a page without a layer (Find images)
     // keeps the layer the user had; Compare's place image is its first image.
@@ -40,6 +24,28 @@
         explorer: {
             // The explorer's ◀ ▶ and random buttons (app/pages/explore.py): the next image number, found here so a
             // click costs one round trip (the render's). Previous/next wrap around; a malformed number counts as 0.
+            // The chosen unit's outline on activation grids (app/ui/unit_panel.py register_unit_outline): the
+            // figure's first shape moved to the unit, found from the grid's meta (its unit height and width, units
+            // per row and count), here in the browser; ``figures`` is one figure or, for a grid per image, a list.
+            outlineUnit: function (unit, figures) {
+                const noUpdate = window.dash_clientside.no_update;
+                const chosen = unit && Number.isInteger(unit.unit) ? unit.unit : null;
+                const outline = function (figure) {
+                    const meta = figure && figure.data && figure.data.length ? figure.data[0].meta : null;
+                    if (!meta || !Array.isArray(meta.grid) || !figure.layout) { return noUpdate; }
+                    const height = meta.grid[0], width = meta.grid[1], cols = meta.grid[2], count = meta.grid[3];
+                    let shape = {type: "rect", visible: false, x0: 0, x1: 0, y0: 0, y1: 0};
+                    if (chosen !== null && chosen >= 0 && chosen < count) {
+                        const x0 = (chosen % cols) * width - 0.5, y0 = Math.floor(chosen / cols) * height - 0.5;
+                        shape = {type: "rect", x0: x0, x1: x0 + width, y0: y0, y1: y0 + height,
+                                 line: {color: meta.outline, width: 3}, fillcolor: "rgba(0,0,0,0)"};
+                    }
+                    const shapes = (figure.layout.shapes || []).slice();
+                    shapes[0] = shape;
+                    return Object.assign({}, figure, {layout: Object.assign({}, figure.layout, {shapes: shapes})});
+                };
+                return Array.isArray(figures) ? figures.map(outline) : outline(figures);
+            },
             stepImage: function (_previous, _next, _random, current, maximum) {
                 const whole = function (value) {
                     if (typeof value === "number" && Number.isInteger(value)) {
@@ -50,15 +56,22 @@
                 const count = Math.max(whole(maximum), 0) + 1;
                 const triggered = window.dash_clientside.callback_context.triggered;
                 const button = triggered.length ? triggered[0].prop_id.split(".")[0] : "";
-                if (button === "explore-random") {
+                // Explore's and "Why this prediction?"'s buttons: <page>-previous, <page>-next, <page>-random
+                if (/-random$/.test(button)) {
                     return Math.floor(Math.random() * count);
                 }
-                const step = button === "explore-previous" ? -1 : 1;
+                const step = /-previous$/.test(button) ? -1 : 1;
                 return (((whole(current) + step) % count) + count) % count;
             },
             // The explorer's own image (a drawing or upload, app/pages/explore.py OWN_IMAGE) left for the test image
             // now in the number box; nothing changes (no new render) while none is shown or the number is the one
             // the box held when it was shown.
+            // While the user's own image is shown, the test-image box's number is not what is shown: it is dimmed
+            // and a line under it says how to go back. Returns [the box's class, the line].
+            ownImageNote: function (own) {
+                if (!own || !own.id) { return ["", ""]; }
+                return ["own-image-shown", "Your image is shown: type a number or step for the test images."];
+            },
             leaveOwnImage: function (image, own) {
                 if (!own || own.over === image) {
                     return window.dash_clientside.no_update;
@@ -67,11 +80,10 @@
             },
             // A page's query string into the address bar: replaced for a freshly built page (sink not yet set),
             // pushed for every later change, so Back returns to the previous view.
-            syncQuery: function (query, sink, basket, place) {
+            syncQuery: function (query, sink, place) {
                 if (typeof query !== "string") { return window.dash_clientside.no_update; }
-                var target = withBasket(query, basket);
-                if (window.location.search !== target) {
-                    var url = window.location.pathname + target;
+                if (window.location.search !== query) {
+                    var url = window.location.pathname + query;
                     if (sink === null || sink === undefined) {
                         window.history.replaceState(window.history.state, "", url);
                     } else {
@@ -80,14 +92,6 @@
                 }
                 setProps("app-place", {data: mergePlace(place, query)});
                 return query;
-            },
-            // A basket change rewrites the basket parameter of the current URL in place.
-            basketToUrl: function (basket) {
-                var target = withBasket(window.location.search, basket);
-                if (window.location.search !== target) {
-                    window.history.replaceState(window.history.state, "", window.location.pathname + target);
-                }
-                return basketText(basket);
             },
             // A unit panel opened by a click (app/ui/unit_panel.py) scrolled into view once drawn: all of it when it
             // fits the window, else from its top.
@@ -148,17 +152,8 @@
 
     // Back and Forward: view changes were pushed without telling Dash's location component, whose props may still
     // hold the popped URL; setting them here (before the component compares) makes the page router rebuild the view.
-    // The basket is not part of a view: the URL Back returns to gets the basket as it is now (the browser's store),
-    // not as it was when that view was left, so going Back never drops a pick.
+    // The basket is not part of a view (it lives in the browser's store only), so Back never drops a pick.
     window.addEventListener("popstate", function () {
-        var basket = null;
-        try { basket = JSON.parse(window.localStorage.getItem("app-basket")); } catch (error) { basket = null; }
-        if (Array.isArray(basket)) {
-            var search = withBasket(window.location.search, basket);
-            if (search !== window.location.search) {
-                window.history.replaceState(window.history.state, "", window.location.pathname + search);
-            }
-        }
         var here = window.location;
         setProps("_pages_location", {pathname: here.pathname, search: here.search, hash: here.hash, href: here.href});
     });

@@ -1,4 +1,4 @@
-// The hover label of every activation grid (app/figures/heatmaps.py, activation_heatmap): the map or node under the
+// The hover label of every activation grid (app/figures/grids.py, activation_heatmap): the map or node under the
 // pointer, its row and column in that map and the cell's exact value, derived here from the cell's x/y and the grid
 // layout the trace carries in its `meta` ({grid: [unit height, unit width, units per row, units], unit, names}).
 // Plotly's own label would need three numbers per cell shipped with every view (173 kB of a 297 kB view).
@@ -86,6 +86,21 @@
         return [name, `value ${valueText(meta, x, y, z)}`];
     }
 
+    // The cell under the pointer. A grid whose maps were averaged down for the screen (`meta.shown`) has blocks of
+    // several cells: the hovered block names the map, the pointer's position on the axes names the cell in it.
+    function cellUnderPointer(meta, point, mouse) {
+        if (!meta.shown || !owner || !owner._fullLayout || !mouse || typeof mouse.clientX !== "number") {
+            return [point.x, point.y];
+        }
+        const xa = owner._fullLayout.xaxis, ya = owner._fullLayout.yaxis, box = owner.getBoundingClientRect();
+        const [unitHeight, unitWidth, perRow] = meta.grid;
+        const x = Math.round(xa.p2c(mouse.clientX - box.left - xa._offset));
+        const y = Math.round(ya.p2c(mouse.clientY - box.top - ya._offset));
+        // never outside the hovered block's map, whatever the rounding at its edge
+        const left = Math.floor(point.x / unitWidth) * unitWidth, top = Math.floor(point.y / unitHeight) * unitHeight;
+        return [Math.min(Math.max(x, left), left + unitWidth - 1), Math.min(Math.max(y, top), top + unitHeight - 1)];
+    }
+
     function hide() {
         if (label) {
             label.style.display = "none";
@@ -99,7 +114,8 @@
             return;
         }
         shown = event;
-        const lines = describe(meta, point.x, point.y, point.z);
+        const [x, y] = cellUnderPointer(meta, point, event.event);
+        const lines = describe(meta, x, y, point.z);
         if (!lines) {
             hide();
             return;
@@ -146,12 +162,28 @@
                 },
             };
         }
+        if (!graph.gridHover.moved) {
+            // plotly emits a hover only when the hovered block changes: within a block of an averaged-down grid
+            // the label follows the pointer from cell to cell
+            graph.gridHover.moved = function (mouse) {
+                const meta = shown && shown.points && shown.points[0] && shown.points[0].data
+                    && shown.points[0].data.meta;
+                if (owner === graph && meta && meta.shown && label && label.style.display !== "none") {
+                    show({points: shown.points, event: mouse});
+                }
+            };
+            graph.addEventListener("mousemove", graph.gridHover.moved, {passive: true});
+        }
         if (graph._ev.listeners("plotly_hover").indexOf(graph.gridHover.hover) < 0) {
             graph.on("plotly_hover", graph.gridHover.hover);
             graph.on("plotly_unhover", hide);
             graph.on("plotly_afterplot", graph.gridHover.redrawn);
         }
     }
+
+    // The label is fixed to the window: when the page scrolls under a still pointer (a unit panel scrolled into
+    // view) no new hover comes, and the label would describe the map that was there. Any scroll ends it.
+    window.addEventListener("scroll", hide, {passive: true, capture: true});
 
     new MutationObserver(function () {
         document.querySelectorAll(".js-plotly-plot").forEach(attach);

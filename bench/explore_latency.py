@@ -65,11 +65,14 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ.setdefault("MODEL_STORE", str(ROOT / "model_store"))
-    from app import services
-    from app.main import app  # noqa: F401  (instantiates Dash, which imports the pages)
+    from app.context import of_server
+    from app.main import server  # builds the app and its context; Dash imports the pages
     from app.pages import explore
 
-    loaded = services.store().get(MODEL)
+    # The render callback reads the app's context through Flask, as it does in a request.
+    server.app_context().push()
+    store = of_server(server).store
+    loaded = store.get(MODEL)
     n_images = loaded.engine.n_images
     rng = np.random.default_rng(0)
 
@@ -89,7 +92,7 @@ def main() -> None:
         layer_change.append(timed(ours, LAYERS[(view + 3) % len(LAYERS)], index))  # same image: cached pass
         no_json.append(timed(ours_without_json, LAYERS[(view + 1) % len(LAYERS)], index))
 
-    model_file = services.store().folder(MODEL) / "model.keras"
+    model_file = store.folder(MODEL) / "model.keras"
     blog_view(model_file, loaded.images, LAYERS[0], 0)  # warm-up
     blog = [
         timed(blog_view, model_file, loaded.images, LAYERS[view % len(LAYERS)], int(rng.integers(n_images)))

@@ -110,6 +110,23 @@ def _smoke_run_module():
 smoke_run = _smoke_run_module()
 
 
+def explorer_render(dependencies: list[dict], layer: str, image: int, cmap: str = "viridis", scale: bool = False,
+                    changed: str = "explore-image.value") -> dict:
+    """The body dash-renderer posts for the explorer's render callback of (``layer``, ``image``) of :data:`MODEL`,
+    after a change of ``changed``.
+
+    Every other input has the value ``scripts/smoke_run.py`` gives it (``EXPLORER_RENDER_INPUTS``, which the smoke
+    run and the tests check against the app), and the body is built from the served app's own
+    ``/_dash-dependencies``: an input the explorer gains reaches the benchmarks without editing them.
+    """
+    body = smoke_run.callback_request(dependencies, "explore-heatmap.figure", {
+        **smoke_run.EXPLORER_RENDER_INPUTS, "explore-model.value": MODEL, "explore-layer.value": layer,
+        "explore-image.value": image, "explore-cmap.value": cmap, "explore-scale.value": scale,
+    })
+    body["changedPropIds"] = [changed]
+    return body
+
+
 # ---------------------------------------------------------------------------------------------------------- HTTP
 
 
@@ -165,12 +182,7 @@ class Plan:
         layer = rng.choice(self.layers)
         if route == "callback":
             cmap, scale = rng.choice(COLORMAPS), rng.random() < 0.2
-            body = smoke_run.callback_request(self.dependencies, "explore-heatmap.figure", {
-                "explore-model.value": MODEL, "explore-layer.value": layer, "explore-image.value": image,
-                "explore-cmap.value": cmap, "explore-reverse.value": False, "explore-scale.value": scale,
-                "explore-own-image.data": None,
-            })
-            body["changedPropIds"] = ["explore-image.value"]  # what a browser reports after an image change
+            body = explorer_render(self.dependencies, layer, image, cmap, scale)  # as after an image change
             path = "/_dash-update-component"
             return (route, "POST", path, json.dumps(body).encode(),
                     f"POST {path} (explorer: layer={layer} image={image} cmap={cmap} scale={scale})")

@@ -98,10 +98,4 @@ def served(tree: Path, workers: int | None = None, threads: int | None = None,
 
 def render_body(server: Server, layer: str, image: int, changed: str = "explore-image.value") -> bytes:
     """The explorer's render callback for (layer, image), as dash-renderer posts it."""
-    body = load_test.smoke_run.callback_request(server.dependencies, "explore-heatmap.figure", {
-        "explore-model.value": MODEL, "explore-layer.value": layer, "explore-image.value": image,
-        "explore-cmap.value": "viridis", "explore-reverse.value": False, "explore-scale.value": False,
-        "explore-own-image.data": None,
-    })
-    body["changedPropIds"] = [changed]
-    return json.dumps(body).encode()
+    return json.dumps(load_test.explorer_render(server.dependencies, layer, image, changed=changed)).encode()

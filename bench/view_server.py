@@ -39,6 +39,26 @@ def summary(values: list[float]) -> dict:
     return {"median": statistics.median(values), "p90": ordered[int(0.9 * (len(ordered) - 1))], "n": len(values)}
 
 
+def served_store(app):
+    """The model store the imported ``app`` serves from: its :class:`~app.context.AppContext`'s, or in a checkout
+    from before the context (such as the default baseline of ``bench/run.py``) the one of ``app.services``."""
+    try:
+        from app.context import of_server
+    except ImportError:
+        from app import services
+
+        return services.store()
+    return of_server(app.server).store
+
+
+def render_request(dependencies: list[dict], layer: str, image: int) -> dict:
+    """The body of the explorer's render callback for (``layer``, ``image``), built from the app's own
+    ``/_dash-dependencies`` as the load benchmarks build it (:func:`load_test.explorer_render`)."""
+    from load_test import explorer_render
+
+    return explorer_render(dependencies, layer, image)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tree", type=Path, default=ROOT)
@@ -55,32 +75,30 @@ def main() -> None:
     import numpy as np
     from dash._utils import to_json
 
-    from app import services
     from app.main import app
     from app.pages import explore
 
     # after app: explore_latency puts this checkout first on sys.path
     blog_view = importlib.import_module("explore_latency").blog_view
 
-    loaded = services.store().get("mnist-cnn")
+    store = served_store(app)
+    loaded = store.get("mnist-cnn")
     rng = np.random.default_rng(0)
     result: dict = {"tree": str(tree)}
 
     client = app.server.test_client()
     dependencies = client.get("/_dash-dependencies").get_json()
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from smoke_run import callback_request
-
-    body = callback_request(dependencies, "explore-heatmap.figure", {
-        "explore-model.value": "mnist-cnn", "explore-layer.value": BYTES_LAYER, "explore-image.value": BYTES_IMAGE,
-        "explore-cmap.value": "viridis", "explore-reverse.value": False, "explore-scale.value": False,
-        "explore-own-image.data": None,
-    })
+    body = render_request(dependencies, BYTES_LAYER, BYTES_IMAGE)
     plain = client.post("/_dash-update-component", json=body)
     wire = client.post("/_dash-update-component", json=body, headers={"Accept-Encoding": "zstd, br, gzip"})
-    assert plain.status_code == wire.status_code == 200
+    assert plain.status_code == wire.status_code == 200, (plain.status_code, wire.status_code)
+    # a callback that failed answers 200 too, with only its message: those bytes are not a view's
+    assert b'"explore-heatmap"' in plain.get_data(), plain.get_data()[:300]
     result["bytes"] = {"plain": len(plain.get_data()), "wire": len(wire.get_data()),
                        "encoding": wire.headers.get("Content-Encoding", "none")}
+    # The render callback called directly reads the app's context as a request to it does (a checkout from
+    # before the context ignores this one).
+    app.server.app_context().push()
 
     def view(layer: str, index: int) -> float:
         started = time.perf_counter()
@@ -114,7 +132,7 @@ def main() -> None:
     result["forward_ms"] = summary(forward) if forward else None
 
     if args.blog:
-        model_file = services.store().folder("mnist-cnn") / "model.keras"
+        model_file = store.folder("mnist-cnn") / "model.keras"
         blog_view(model_file, loaded.images, LAYERS[0], 0)
         blog = []
         for i in range(args.blog):

@@ -30,12 +30,14 @@ ROOT = Path(__file__).resolve().parent.parent
 # Each page in a state that shows what it is for (the blog's 4 against 9 where classes are chosen).
 PAGES = {
     "explore": "/?model=mnist-cnn&layer=Conv2D_2&image=252&cmap=greys",
-    "compare": "/compare?model=mnist-cnn&layer=Conv2D_3&images=252,227,810&cmap=viridis",
-    "finder": "/finder?model=mnist-cnn&true=4",
+    # the README's tour: the 4 that looks like a 9, a clear 4, a clear 9, and one map that separates 4s from 9s
+    "compare": "/compare?model=mnist-cnn&layer=Conv2D_3&images=663,3,18&cmap=viridis&unit=88",
+    "finder": "/finder?model=mnist-cnn&true=4&sort=probability-desc&prob=9",
     "classes": "/classes?model=mnist-cnn&layer=Conv2D_3&a=4&b=9",
+    "why": "/why?model=mnist-cnn&image=663",  # the blog's 4 that looks like a 9: why 4, and not 9
     "train": "/train",
     "models": "/models?model=mnist-cnn",
-    "features": "/features?model=mnist-cnn&layer=Dense_2&image=252",
+    "features": "/features?model=mnist-cnn&layer=Conv2D_1&image=663&unit=5",
 }
 WIDTHS = (1400, 800)
 HEIGHT = 1000
@@ -86,6 +88,11 @@ return !loading && !computing && graphs.length > 0 && graphs.every(g => g.queryS
 """
 
 
+FREEZE_GRAPH_HEIGHTS = """
+document.querySelectorAll('.dash-graph').forEach(g => { g.style.height = g.getBoundingClientRect().height + 'px'; });
+"""
+
+
 def capture(driver: webdriver.Chrome, url: str, width: int, path: Path) -> None:
     """Open ``url`` at ``width`` px, wait for its graphs, and save the whole page height as a palette PNG."""
     driver.set_window_size(width, HEIGHT)
@@ -94,6 +101,9 @@ def capture(driver: webdriver.Chrome, url: str, width: int, path: Path) -> None:
     while time.monotonic() < deadline and not driver.execute_script(GRAPHS_DRAWN):
         time.sleep(0.3)
     time.sleep(SETTLE_S)  # the last callbacks redraw after the graphs first appear
+    # Heights given in vh (Explore's grid is 72vh) would grow with the taller window the whole page needs: each
+    # graph keeps the height it has in a HEIGHT px window, as a person sees it.
+    driver.execute_script(FREEZE_GRAPH_HEIGHTS)
     height = min(driver.execute_script("return document.documentElement.scrollHeight"), 2400)
     driver.set_window_size(width, height)
     time.sleep(0.5)
@@ -106,6 +116,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--pages", nargs="+", choices=list(PAGES), default=list(PAGES),
+                        help="only these pages (the others' screenshots stay as they are)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -120,7 +132,7 @@ def main() -> None:
             base = f"http://127.0.0.1:{port}"
             wait_until_up(base + "/healthz", server)
             driver = browser(args.chromium)
-            for name, path in PAGES.items():
+            for name, path in ((name, PAGES[name]) for name in args.pages):
                 for width in WIDTHS:
                     target = args.out / f"{name}-{width}.png"
                     capture(driver, base + path, width, target)

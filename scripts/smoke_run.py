@@ -186,6 +186,8 @@ def callback_request(dependencies: list[dict], output: str, values: dict[str, ob
         values: ``component-id.property`` -> value for every input (states default to None).
     """
     for dependency in dependencies:
+        if dependency.get("clientside_function"):
+            continue  # runs in the browser (e.g. a grid's outline): the server never answers it
         outputs = split_outputs(dependency["output"])
         if any(f"{o['id']}.{o['property']}" == output for o in outputs):
             break
@@ -206,6 +208,14 @@ def callback_request(dependencies: list[dict], output: str, values: dict[str, ob
         "state": state,
         "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"],
     }
+
+
+# What the explorer's render callback is posted when / opens on MODEL at LAYER, image 0.
+EXPLORER_RENDER_INPUTS = {
+    "explore-model.value": MODEL, "explore-layer.value": LAYER, "explore-image.value": 0,
+    "explore-cmap.value": "viridis", "explore-reverse.value": False, "explore-scale.value": False,
+    "explore-fixed.value": False, "explore-own-image.data": None, "still-computing-poll.n_intervals": None,
+}
 
 
 def check_app(base: str, headers: dict[str, str] | None = None) -> None:
@@ -234,9 +244,7 @@ def check_app(base: str, headers: dict[str, str] | None = None) -> None:
     # The explorer's render callback: the heatmap, input image and probabilities of one view.
     rendered = json.loads(fetch(base, "/_dash-update-component", "POST", callback_request(
         dependencies, "explore-heatmap.figure",
-        {"explore-model.value": MODEL, "explore-layer.value": LAYER, "explore-image.value": 0,
-         "explore-cmap.value": "viridis", "explore-reverse.value": False, "explore-scale.value": False,
-         "explore-own-image.data": None},
+        EXPLORER_RENDER_INPUTS,
     ), what=f"explorer render: {MODEL} {LAYER} image 0", headers=headers))
     heatmap = rendered["response"]["explore-heatmap"]["figure"]["data"][0]
     z = heatmap["z"]

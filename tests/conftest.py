@@ -11,9 +11,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
-from app import services
 from app.config import PROJECT_ROOT
+from tests.app_context import refresh_context
+
+# Property tests judge inputs, not speed: on a busy 2-core machine, generating 400 query strings can pass
+# hypothesis's time limits (seen as "too_slow" health checks and missed deadlines while other tests ran).
+settings.register_profile("inputs-not-timing", suppress_health_check=[HealthCheck.too_slow], deadline=None)
+settings.load_profile("inputs-not-timing")
+
+@pytest.fixture(scope="session", autouse=True)
+def inside_the_app():
+    """Every test runs in an application context of ``app.main.server``, as a request to it does: page and UI
+    functions called directly reach the app's context (:func:`app.context.app_context`)."""
+    from app.main import server
+
+    with server.app_context():
+        yield
+
 
 BUNDLED_MODEL = PROJECT_ROOT / "model_store" / "mnist-cnn"
 
@@ -133,9 +149,9 @@ def app_store(tiny_store: Path, monkeypatch) -> Path:
     """``tiny_store`` plus a copy of the bundled ``mnist-cnn``, installed as the app's MODEL_STORE."""
     shutil.copytree(BUNDLED_MODEL, tiny_store / "mnist-cnn")
     monkeypatch.setenv("MODEL_STORE", str(tiny_store))
-    services.reset()
+    refresh_context()
     yield tiny_store
-    services.reset()
+    refresh_context()
 
 
 @pytest.fixture
@@ -145,5 +161,5 @@ def app_state(app_store: Path, tmp_path: Path, monkeypatch) -> Path:
     state = tmp_path / "state"
     monkeypatch.setenv("STATE_DIR", str(state))
     monkeypatch.delenv("REDIS_URL", raising=False)
-    services.reset()
+    refresh_context()
     return state

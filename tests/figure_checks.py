@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from app.figures.heatmaps import COLOUR_LEVELS, heatmap_values
+from app.figures.grids import COLOUR_LEVELS, heatmap_values
 
 
 def assert_codes_stand_for(trace: dict, expected: np.ndarray) -> None:

@@ -7,15 +7,14 @@ Route modules (:mod:`app.api.models`, :mod:`~app.api.finder`, :mod:`~app.api.cla
 from __future__ import annotations
 
 import logging
-import math
-import re
 
 from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 
-from app import services
-from app.core.errors import Conflict, ExplorerError, InvalidInput, NotFound, TooLarge, Unavailable
-from app.core.limits import format_bytes, loads_json, parse_int
+from app.context import app_context
+from app.core.errors import Conflict, ExplorerError, InvalidInput, NotFound, StillComputing, TooLarge, Unavailable
+from app.core.limits import format_bytes
+from app.core.parsing import loads_json, parse_float, parse_int
 from app.views.images import ImageRef
 from app.views.images import image_ref as views_image_ref
 
@@ -24,7 +23,6 @@ logger = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
 JSON_TYPE = "application/json"
 MULTIPART_TYPE = "multipart/form-data"
-NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")  # ASCII decimal, no nan/inf
 
 # The core says what went wrong; this is the one place that says which HTTP status that is.
 STATUS_OF = ((NotFound, 404), (Conflict, 409), (TooLarge, 413), (InvalidInput, 400), (Unavailable, 503))
@@ -38,6 +36,8 @@ def status_of(exc: ExplorerError) -> int:
 
 @api.errorhandler(ExplorerError)
 def _client_error(exc: ExplorerError):
+    if isinstance(exc, StillComputing):  # not a failure: 202, how far the background job is, ask again
+        return jsonify({"message": str(exc), **exc.details()}), 202
     return jsonify({"error": str(exc), **exc.details()}), status_of(exc)
 
 
@@ -48,7 +48,7 @@ def http_error_answer(exc: HTTPException):
     limit = request.max_content_length
     if isinstance(exc, RequestEntityTooLarge) and limit is not None:
         message = f"the request body is larger than the limit of {format_bytes(limit)}"
-        if limit == services.settings().max_request_bytes:
+        if limit == app_context().settings.max_request_bytes:
             message += " (MAX_REQUEST_BYTES)"
     return jsonify(error=message), exc.code
 
@@ -73,17 +73,12 @@ def int_arg(name: str, default: int | None = None, low: int | None = None, high:
 
 
 def float_arg(name: str, default: float) -> float:
-    """An optional finite number query parameter, else :class:`InvalidInput` (400)."""
+    """An optional finite number query parameter: ASCII decimal (not ``nan``, ``inf`` or ``1_0``), else
+    :class:`InvalidInput` (400)."""
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = float(raw) if NUMBER.fullmatch(raw) else math.nan
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise InvalidInput(f"query parameter {name!r} must be a number, got {raw[:40]!r}")
-    return value
+    return parse_float(raw, f"query parameter {name!r}")
 
 
 def str_arg(name: str, max_length: int = 200) -> str:
@@ -139,7 +134,7 @@ def image_ref(loaded, name: str = "image") -> ImageRef:
     raw = request.args.get(name)
     if raw is None or raw == "":
         raise InvalidInput(f"missing query parameter {name!r}")
-    return views_image_ref(loaded, raw, services.user_images(), f"query parameter {name!r}")
+    return views_image_ref(loaded, raw, app_context().user_images, f"query parameter {name!r}")
 
 
 def image_fields(image: ImageRef) -> dict:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from flask import jsonify
 
-from app import services
-from app.api.blueprint import api, image_fields, image_ref, int_arg, str_arg
+from app.api.blueprint import api, image_fields, int_arg, str_arg
+from app.context import app_context
 from app.core.classes import check_class, class_difference
-from app.core.contributions import contributions
 from app.core.errors import InvalidInput, NotFound
-from app.core.limits import parse_int
+from app.core.parsing import parse_int
+from app.views.images import MAX_REFERENCE_CHARS
+from app.views.why import WhyView, why
 
 
 def _class_arg(loaded, name: str) -> int:
@@ -33,10 +34,10 @@ def _classes_arg(name: str = "classes") -> tuple[int, int]:
 @api.get("/api/models/<name>/class-mean")
 def class_mean(name: str):
     """Mean output of one layer over the test images of one class, with the number of images averaged."""
-    loaded = services.store().get(name)
+    loaded = app_context().store.get(name)
     info = loaded.engine.layer(str_arg("layer"))
     label = _class_arg(loaded, "label")
-    means = services.statistics().class_means(loaded, info.name)
+    means = app_context().statistics.class_means(loaded, info.name)
     if means.counts[label] == 0:
         raise NotFound(f"class {label} has no images in the test set")
     return jsonify(
@@ -53,11 +54,11 @@ def class_mean(name: str):
 @api.get("/api/models/<name>/class-difference")
 def class_difference_route(name: str):
     """Mean of class ``a`` minus mean of class ``b`` at a layer, with the ``top`` units that differ most."""
-    loaded = services.store().get(name)
+    loaded = app_context().store.get(name)
     info = loaded.engine.layer(str_arg("layer"))
     class_a, class_b = _class_arg(loaded, "a"), _class_arg(loaded, "b")
     top = int_arg("top", 10, 1, info.n_units)
-    diff = class_difference(services.statistics().class_means(loaded, info.name), class_a, class_b)
+    diff = class_difference(app_context().statistics.class_means(loaded, info.name), class_a, class_b)
     ranked = [
         {
             "unit": int(unit),
@@ -75,21 +76,24 @@ def class_difference_route(name: str):
 @api.get("/api/models/<name>/contributions")
 def contributions_route(name: str):
     """For one image (a test image or ``image=u:<id>``): node activation x weight to two classes' logits of the next
-    Dense layer, plus biases."""
-    loaded = services.store().get(name)
-    layer = loaded.engine.layer(str_arg("layer")).name
-    image = image_ref(loaded)
-    result = contributions(loaded, layer, image.subject, _classes_arg())
+    Dense layer, plus biases; what the "Why this prediction?" page shows (:func:`app.views.why.why`)."""
+    app_context().store.get(name)  # an unknown model is a 404 whatever the rest of the request says
+    layer, image = str_arg("layer"), str_arg("image", MAX_REFERENCE_CHARS)
+    a, b = _classes_arg()
+    shown = why(app_context().store, app_context().user_images, WhyView(name, layer, image, a, b))
+    result = shown.contributions
     return jsonify(
-        model=loaded.name,
-        version=loaded.version,
+        model=shown.loaded.name,
+        version=shown.loaded.version,
         layer=result.layer,
         target=result.target,
-        **image_fields(image),
+        **image_fields(shown.image),
         classes=list(result.classes),
         activations=result.activations.tolist(),
         contributions=result.contributions.tolist(),
         bias=result.bias.tolist(),
         logits=result.logits.tolist(),
         difference=result.difference.tolist(),
+        probabilities=shown.probabilities.tolist(),
+        predicted=shown.predicted,
     )

@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 from flask import jsonify, request
 
-from app import services
 from app.api.blueprint import api, float_arg, image_arg, int_arg, str_arg
+from app.context import app_context
 from app.core import attribution as attr
-from app.core.errors import Conflict
-from app.core.features import UnitFeature, unit_feature, unit_of
+from app.core.features import UnitFeature, unit_of
 from app.views.attribution import PREDICTED, explain
+from app.views.features import layer_optimal_inputs, unit_optimal_input
 from app.views.images import of_subject
 
 
@@ -28,29 +28,19 @@ def _unit_json(feature: UnitFeature) -> dict[str, Any]:
             "image": feature.image.tolist()}
 
 
-def unit_max(loaded, layer_name: str, unit: int) -> float:
-    """The unit's largest output over the test set, from the cached top images by max (one pass per layer)."""
-    return float(services.statistics().top_units(loaded, layer_name, "max").values[0, unit])
-
-
 @api.get("/api/models/<name>/features")
 def features(name: str):
     """A layer's optimal inputs (200), or its job's progress (202); with ``unit``, one unit's at once."""
-    loaded = services.store().get(name)
+    loaded = app_context().store.get(name)
     info = loaded.engine.layer(str_arg("layer"))
     head = {"model": loaded.name, "version": loaded.version, "layer": info.name}
-    jobs = services.feature_jobs()
+    jobs = app_context().feature_jobs
     if request.args.get("unit") is not None:
         unit = int_arg("unit", low=0, high=info.n_units - 1)
-        stored = jobs.cached(loaded.name, loaded.version, info.name)
-        if stored is not None:
-            return jsonify(**head, source="stored", **_unit_json(unit_of(stored, unit)))
-        models = services.gradient_models().for_model(loaded)
-        feature = unit_feature(models, info.name, unit, unit_max(loaded, info.name, unit))
-        return jsonify(**head, source="computed", **_unit_json(feature))
-    job = jobs.get(loaded.name, loaded.version, info.name)
-    if job.status == "failed":
-        raise Conflict(f"the visualisation of {info.name} failed: {job.error}; it is tried again in a minute")
+        context = app_context()
+        shown = unit_optimal_input(jobs, context.statistics, context.gradient_models, loaded, info.name, unit)
+        return jsonify(**head, source=shown.source, **_unit_json(shown.feature))
+    job = layer_optimal_inputs(jobs, loaded, info.name)
     if job.status != "done":
         return jsonify(**head, **job.progress()), 202
     result = job.result
@@ -62,7 +52,7 @@ def features(name: str):
 @api.get("/api/models/<name>/attribution")
 def attribution(name: str):
     """One attribution map of a test image for a class (default: the predicted class)."""
-    loaded = services.store().get(name)
+    loaded = app_context().store.get(name)
     engine = loaded.engine
     shown = of_subject(loaded, image_arg(engine))
     method = attr.check_method(request.args.get("method", "gradient"))
@@ -71,7 +61,7 @@ def attribution(name: str):
     if method == "gradcam" and request.args.get("layer"):
         layer = engine.layer(str_arg("layer")).name
     explained = explain(
-        loaded, services.gradient_models(), shown, method, target, layer,
+        loaded, app_context().gradient_models, shown, method, target, layer,
         samples=int_arg("samples", attr.DEFAULT_SAMPLES, 1, attr.MAX_SAMPLES),
         noise=float_arg("noise", attr.DEFAULT_NOISE),
         steps=int_arg("steps", attr.DEFAULT_STEPS, 1, attr.MAX_STEPS),

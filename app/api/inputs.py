@@ -12,11 +12,12 @@ import numpy as np
 from flask import Response, jsonify, request
 from werkzeug.exceptions import UnsupportedMediaType
 
-from app import services
 from app.api.blueprint import JSON_TYPE, MULTIPART_TYPE, api
+from app.context import app_context
 from app.core.activations import ProvidedImage
 from app.core.errors import InvalidInput, TooLarge
-from app.core.limits import format_bytes, loads_json
+from app.core.limits import format_bytes
+from app.core.parsing import loads_json
 from app.core.user_images import UserImage, add_array, add_drawing, add_upload
 
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -38,7 +39,7 @@ def input_answer(loaded, image: UserImage) -> dict:
     original), the recipe used, and the model's prediction."""
     probabilities = loaded.engine.probabilities(ProvidedImage(image.id, image.model_input))
     finite = bool(np.isfinite(probabilities).all())
-    preview = services.user_images().preview(image)
+    preview = app_context().user_images.preview(image)
     return {
         "id": image.id,
         "model": loaded.name,
@@ -63,13 +64,13 @@ def add_input(name: str):
     JSON ``{"strokes": [[[x, y], ...], ...], "width": w, "size": s}``, or JSON ``{"array": [[...]]}`` of the
     model's input shape. 201 with the id, the preview and the prediction; 400 / 413 with the reason, nothing
     stored."""
-    limit = services.settings().max_image_bytes
+    limit = app_context().settings.max_image_bytes
     if (request.content_length or 0) > limit:
         raise TooLarge(f"the request ({format_bytes(request.content_length)}) is larger than the limit of "
                        f"{format_bytes(limit)} (MAX_IMAGE_BYTES)")
     request.max_content_length = limit  # also bounds a body sent without Content-Length
-    loaded = services.store().get(name)
-    images = services.user_images()
+    loaded = app_context().store.get(name)
+    images = app_context().user_images
     if request.mimetype == MULTIPART_TYPE:
         upload = request.files.get("image")
         if upload is None or not upload.filename:
@@ -97,7 +98,7 @@ def add_input(name: str):
 @api.get("/api/inputs/<reference>")
 def get_input(reference: str):
     """A stored image's metadata: the model it was made for, the recipe, the source, its shape, when."""
-    stored = services.user_images().get(reference)
+    stored = app_context().user_images.get(reference)
     return jsonify({**stored.meta, "preview_url": f"/api/inputs/{stored.id}/preview.png",
                     "original_url": f"/api/inputs/{stored.id}/original.png"})
 
@@ -105,6 +106,6 @@ def get_input(reference: str):
 @api.get("/api/inputs/<reference>/<which>.png")
 def input_png(reference: str, which: str):
     """A stored image's ``preview`` (what the model sees) or ``original`` (as drawn or uploaded) PNG."""
-    data = services.user_images().png(reference, which)
+    data = app_context().user_images.png(reference, which)
     # The id is a hash of the content: the same URL always means the same picture.
     return Response(data, mimetype="image/png", headers={"Cache-Control": "private, max-age=31536000, immutable"})

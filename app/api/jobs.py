@@ -10,9 +10,9 @@ from typing import Any
 
 from flask import jsonify
 
-from app import services
 from app.api.blueprint import api, int_arg, json_body
 from app.auth.gate import current_user_name
+from app.context import app_context
 from app.core.errors import InvalidInput, NotFound
 from app.core.training import ConfigError
 from app.jobs.records import Job
@@ -31,21 +31,21 @@ def start_job():
         body = json_body()
     except InvalidInput as exc:
         raise ConfigError([f"the request body must be a JSON object with the training configuration ({exc})"]) from exc
-    job = services.job_runner().start(body, started_by=current_user_name())
+    job = app_context().job_runner.start(body, started_by=current_user_name())
     return jsonify(id=job.id, status=job.status, model=job.model, url=f"/api/jobs/{job.id}"), 202
 
 
 @api.get("/api/jobs")
 def list_jobs():
     """The newest jobs (``?limit=``, default 20), newest first, without their epoch records."""
-    jobs = services.job_runner().store.list(int_arg("limit", 20, 1, 500))
+    jobs = app_context().job_runner.store.list(int_arg("limit", 20, 1, 500))
     return jsonify(jobs=[job.to_dict() for job in jobs])
 
 
 @api.get("/api/jobs/<job_id>")
 def get_job(job_id: str):
     """Status, progress (batches done, ETA), epochs so far with their metrics, model name and error."""
-    store = services.job_runner().store
+    store = app_context().job_runner.store
     return jsonify(job_detail(store, store.get(job_id)))
 
 
@@ -55,7 +55,7 @@ def stop_job(job_id: str):
     save_partial = json_body(required=False).get("save_partial", False)
     if not isinstance(save_partial, bool):
         raise InvalidInput(f"save_partial must be true or false, got {str(save_partial)[:40]!r}")
-    job = services.job_runner().stop(job_id, save_partial=save_partial)
+    job = app_context().job_runner.stop(job_id, save_partial=save_partial)
     return jsonify(job.to_dict())
 
 
@@ -64,14 +64,14 @@ def change_probe(job_id: str):
     """During a run, record another test image and/or layer from the next epoch on: ``{"image": 7, "layer":
     "Conv2D_2"}`` (each defaults to the current choice). 400 for an unknown layer or an image out of range."""
     body = json_body(required=False)
-    job = services.job_runner().change_probe(job_id, body.get("image"), body.get("layer"))
+    job = app_context().job_runner.change_probe(job_id, body.get("image"), body.get("layer"))
     return jsonify(job.to_dict())
 
 
 @api.get("/api/jobs/<job_id>/probe")
 def get_probe(job_id: str):
     """The probe image's layer output and probabilities after ``?epoch=`` (default: the last recorded)."""
-    store = services.job_runner().store
+    store = app_context().job_runner.store
     store.get(job_id)
     recorded = store.probe_epochs(job_id)
     if not recorded:

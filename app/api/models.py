@@ -9,9 +9,9 @@ import numpy as np
 from flask import Response, jsonify, request
 from werkzeug.exceptions import UnsupportedMediaType
 
-from app import services
 from app.api.blueprint import MULTIPART_TYPE, api, image_fields, image_ref, int_arg, str_arg
 from app.auth.gate import current_user_name
+from app.context import app_context
 from app.core.errors import Conflict, ExplorerError, InvalidInput, TooLarge
 from app.core.limits import format_bytes
 from app.core.uploads import IncomingFile, add_model
@@ -24,11 +24,11 @@ def healthz():
     that does not."""
     problems = {}
     try:
-        models = len(services.store().names())
+        models = len(app_context().store.names())
     except OSError as exc:
         models, problems["model_store"] = 0, f"cannot list the model store: {exc.strerror or exc}"
     try:
-        services.job_store().list(1)
+        app_context().job_store.list(1)
     except ExplorerError as exc:
         problems["job_store"] = str(exc)
     if problems:
@@ -79,7 +79,7 @@ def list_models():
             "dataset": entry.meta.get("dataset"),
             "cost": entry.cost.as_dict() if entry.cost else None,
         }
-        for entry in services.store().entries()
+        for entry in app_context().store.entries()
     ]
     return jsonify(models=rows)
 
@@ -87,14 +87,14 @@ def list_models():
 @api.get("/api/models/<name>")
 def get_model(name: str):
     """One model's layers (type, output shape), test-set size, class names and metrics."""
-    return jsonify(model_summary(services.store().get(name)))
+    return jsonify(model_summary(app_context().store.get(name)))
 
 
 @api.get("/api/models/<name>/activations")
 def get_activations(name: str):
     """The output of one layer for one test image (or a drawn or uploaded one, ``image=u:<id>``): shape and nested
     values (batch axis dropped)."""
-    loaded = services.store().get(name)
+    loaded = app_context().store.get(name)
     engine = loaded.engine
     info = engine.layer(str_arg("layer"))
     image = image_ref(loaded)
@@ -120,13 +120,13 @@ def get_grid(name: str):
     since, so a label never shows another version's values. The answer is the same for the same URL while the
     model version lasts, so the browser may keep it.
     """
-    loaded = services.store().get(name)
+    loaded = app_context().store.get(name)
     expected = request.args.get("version")
     if expected and expected != loaded.version:
         raise Conflict(f"model {loaded.name!r} changed since this view was made: reload it")
     view = ExploreView(model=name, layer=str_arg("layer"), image=str_arg("image", 80),
                        scale=bool(int_arg("scaled", 0, 0, 1)))
-    grid = explore(services.store(), services.user_images(), view).grid  # what the explorer's page draws
+    grid = explore(app_context().store, app_context().user_images, view).grid  # what the explorer's page draws
     return Response(
         np.ascontiguousarray(grid, dtype="<f4").tobytes(),
         mimetype="application/octet-stream",
@@ -140,7 +140,7 @@ def predict(name: str):
     """Class probabilities of one test image (or ``image=u:<id>``, whose ``label`` is null) with the predicted and
     true class; an image the model cannot score (non-finite pixels give non-finite outputs) has ``null``
     probabilities, no prediction and ``finite: false``."""
-    loaded = services.store().get(name)
+    loaded = app_context().store.get(name)
     engine = loaded.engine
     image = image_ref(loaded)
     probabilities = engine.probabilities(image.subject)
@@ -163,7 +163,7 @@ def layer_report(verdicts) -> list[dict[str, Any]]:
 @api.get("/api/models/<name>/report")
 def get_report(name: str):
     """The compatibility report of a usable model: every layer, shown as a map grid, a node grid, or not (why)."""
-    loaded = services.store().get(name)
+    loaded = app_context().store.get(name)
     return jsonify(model=loaded.name, version=loaded.version, notes=list(loaded.notes),
                    layers=layer_report(loaded.engine.verdicts))
 
@@ -180,7 +180,7 @@ def upload_model():
     """Add a model: multipart form with ``name``, ``model`` (.keras, .h5 or a .zip of a model folder) and ``test_set``
     (.npz) or ``dataset`` (a built-in dataset's test split). 201 with the compatibility report; 400 / 409 / 413 with
     the reason, the store unchanged."""
-    settings = services.settings()
+    settings = app_context().settings
     request.max_content_length = settings.max_upload_bytes
     if (request.content_length or 0) > settings.max_upload_bytes:
         raise TooLarge(f"the upload ({format_bytes(request.content_length)}) is larger than the limit of "
@@ -195,7 +195,7 @@ def upload_model():
     if not name:
         raise InvalidInput("the form has no 'name' for the new model")
     added = add_model(
-        services.store(),
+        app_context().store,
         name,
         model_file,
         test_set=_incoming("test_set"),
@@ -220,5 +220,5 @@ def upload_model():
 @api.delete("/api/models/<name>")
 def delete_model(name: str):
     """Delete a model (an editor's write): 204, or 404 if there is none of that name."""
-    services.store().delete(name)
+    app_context().store.delete(name)
     return "", 204

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
-from app import services
 from app.api.blueprint import api, int_arg, str_arg
+from app.context import app_context
 from app.core.units import MAX_TOP_K, check_rank_by
 
 
@@ -13,20 +13,20 @@ from app.core.units import MAX_TOP_K, check_rank_by
 def top_images(name: str):
     """The ``k`` test images that activate one unit most (``by`` = mean or max over the map), best first; ``dead``
     says the unit is 0 on every test image (its "top" images are then any images with value 0)."""
-    loaded = services.store().get(name)
+    loaded = app_context().store.get(name)
     info = loaded.engine.layer(str_arg("layer"))
     unit = int_arg("unit", low=0, high=info.n_units - 1)
     k = int_arg("k", 9, 1, min(MAX_TOP_K, loaded.engine.n_images))
     by = check_rank_by(request.args.get("by", "mean"))
-    indices, values = services.statistics().top_images(loaded, info.name, unit, k, by)
-    predictions = loaded.engine.predictions()
+    indices, values = app_context().statistics.top_images(loaded, info.name, unit, k, by)
+    predictions = app_context().statistics.predictions(loaded)
     return jsonify(
         model=loaded.name,
         version=loaded.version,
         layer=info.name,
         unit=unit,
         by=by,
-        dead=services.statistics().is_dead(loaded, info.name, unit),
+        dead=app_context().statistics.is_dead(loaded, info.name, unit),
         images=[
             {
                 "image": int(index),

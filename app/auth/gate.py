@@ -15,6 +15,10 @@
   ``output`` field is the key Dash looks the callback up by, so the callback that would run is the callback that
   is judged. Writes by viewers, and by everyone when ``READ_ONLY`` is set, get 403. A few POSTs are view-level
   actions, not writes (:data:`VIEW_LEVEL_POSTS`: drawing or uploading your own digit to look at).
+- Without a login, writes are everyone's, which is fine on a loopback ``HOST`` only: served on any other address
+  (``HOST=0.0.0.0``, a container) they get 403 too, unless ``ALLOW_ANONYMOUS_WRITES=1`` opts in
+  (:attr:`~app.config.Settings.anonymous_writes_refused`). Judged like a viewer's writes, from the settings the
+  operator chose, never from the request's ``Host`` header.
 - Passwords are checked with werkzeug's ``check_password_hash`` (its comparison is ``hmac.compare_digest``); names
   are compared with ``hmac.compare_digest`` too, and an unknown name is checked against a dummy hash of the same
   method, so the time taken does not tell which names exist. A hash check costs ~0.2 s of CPU (scrypt): each
@@ -206,10 +210,22 @@ class UserTable:
             self._signature = signature
 
 
+# What a visitor of an instance open to its network without a login reads where the write controls would be, and
+# what a refused API write answers: the operator reads it too, so it names the two ways to turn writes on.
+ANONYMOUS_WRITES_OFF = (
+    "Writes are off: this instance is open to its network without a login, so nobody can start or stop training "
+    "or upload or delete models here. You can still explore models and watch training runs. To turn writes on, "
+    "the operator adds users (AUTH_USERS_FILE) or sets ALLOW_ANONYMOUS_WRITES=1."
+)
+
+
 def refusal(user: User | None, settings: Settings) -> str | None:
-    """Why ``user`` may not write on this instance, or None if they may (no login configured: anyone may)."""
+    """Why ``user`` may not write on this instance, or None if they may: without a login anyone may, unless the
+    instance is served beyond this machine (:attr:`~app.config.Settings.anonymous_writes_refused`)."""
     if settings.read_only:
         return "This instance is read-only: you can explore and watch training runs, not start or stop them."
+    if settings.anonymous_writes_refused:
+        return ANONYMOUS_WRITES_OFF
     if user is not None and not user.editor:
         return (f"Signed in as {user.name} ({user.role}): you can explore and watch training runs; starting and "
                 "stopping them needs an editor.")
@@ -244,8 +260,8 @@ class Gate:
     """The login and role check of every request (see the module docstring).
 
     Args:
-        settings: returns the current settings (:func:`app.services.settings`); the user table is rebuilt when
-            it returns a new object (tests change the environment and reset the services).
+        settings: returns the settings of the app's context; the user table is rebuilt
+            when it returns a new object (tests change the environment and install a new context).
         callback_endpoint: the endpoint of Dash's callback route (``/_dash-update-component``).
         write_outputs: component ids whose callbacks write: a callback with one of them among its outputs needs
             a user who may write.
@@ -358,6 +374,11 @@ def install(server: Flask, settings: Callable[[], Settings], callback_endpoint: 
     table now, so that hashing ``AUTH_USERS`` happens at start."""
     gate = Gate(settings, callback_endpoint, write_outputs, realm)
     gate.users()
+    if settings().anonymous_writes_refused:
+        # the operator's first clue when the Train page offers no Start button on a freshly exposed instance
+        logger.warning("HOST=%s without a login: writes (training, model upload and deletion) are off; set "
+                       "AUTH_USERS_FILE for a login or ALLOW_ANONYMOUS_WRITES=1 to allow them to anyone",
+                       settings().host)
     server.before_request_funcs.setdefault(None, []).insert(0, gate.before_request)
     server.extensions["auth"] = gate
     return gate

@@ -83,7 +83,7 @@ class RequestChecks:
     """The ``before_request`` hook of :func:`install`: the host, then the site of a write.
 
     Args:
-        settings: returns the current settings (:func:`app.services.settings`), read at every request.
+        settings: returns the current settings (the settings of the app's context), read at every request.
     """
 
     def __init__(self, settings: Callable[[], Settings]) -> None:

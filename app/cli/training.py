@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app import services
+from app.context import AppContext
 from app.core.errors import ExplorerError
 from app.core.training import ACTIVATIONS, OPTIMIZERS, REGULARIZERS, SCHEDULES, ConfigError, TrainingObserver
 from app.jobs.worker import limit_memory, run_job
@@ -173,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    jobs = services.job_runner()
+    context = AppContext.from_env()
+    jobs = context.job_runner
     try:
         raw = config_from_args(args)
         user = os_user()
@@ -198,10 +199,10 @@ def main(argv: list[str] | None = None) -> int:
             jobs.store.update(job.id, save_partial=True)
 
     signal.signal(signal.SIGINT, on_interrupt)
-    limit_memory(services.settings())
+    limit_memory(context.settings)
     print(f"job {job.id}: training {job.model!r} (watch it on /train)", flush=True)
     try:
-        status = run_job(job.id, jobs.store, services.settings(), extra=progress)
+        status = run_job(job.id, jobs.store, context.settings, extra=progress)
     except KeyboardInterrupt:
         jobs.store.finish(job.id, "failed", error="aborted from the terminal")
         print("\naborted", file=sys.stderr)
@@ -210,6 +211,6 @@ def main(argv: list[str] | None = None) -> int:
     if status == "failed":
         print(f"failed: {final.error}", file=sys.stderr)
         return 1
-    where = services.settings().model_store / final.model
+    where = context.settings.model_store / final.model
     print(f"{status}: " + (f"model saved to {where}" if final.saved else "no model saved"))
     return 0

@@ -1,9 +1,9 @@
 """The activation engine: what every layer of a model outputs for test images.
 
-One forward pass of a multi-output "probe" model gives every layer's output for an image; it is cached per
-(model version, image), so changing the layer costs a dictionary lookup and changing the image one small forward
-pass: no ``model.predict`` per click. Batch work (class statistics, predictions on the whole test set) uses the
-truncated sub-model from the input to one layer, built once per layer and cached.
+One forward pass of a multi-output "probe" model gives every layer's output for an image; each output is cached on
+its own per (model version, image, layer), so changing the layer costs a dictionary lookup and changing the image
+one forward pass: no ``model.predict`` per click. Batch work (class statistics, predictions on the whole test set)
+uses the truncated sub-model from the input to one layer, built once per layer and cached.
 
 Both are built on :func:`app.core.layer_graph.trace_layers`' graph rather than on ``layer.output``: it reaches the
 layers of nested models, knows every shape of a model with open input dimensions, and gives the class scores as
@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -123,7 +124,8 @@ class ActivationEngine:
         model: the Keras model.
         images: its test images [N, H, W, C].
         model_name: the name messages use.
-        cache_bytes: the most bytes of forward passes (one per image, all layers) kept.
+        cache_bytes: the most bytes of layer outputs kept (of every layer for ~400 of the blog's digits, of most
+            layers of one image of a 224 px MobileNetV2).
     """
 
     def __init__(self, model, images: np.ndarray, model_name: str, cache_bytes: int = DEFAULT_PASSES_BYTES) -> None:
@@ -143,7 +145,12 @@ class ActivationEngine:
         if self._scores_position == len(outputs):
             outputs.append(self._graph.output)
         self._probe = compiled(self._graph.model(outputs))
-        self._passes: LRUCache[list[np.ndarray]] = LRUCache(max_bytes=cache_bytes)
+        self._n_outputs = len(outputs)
+        # one entry per (image, output): a layer change finds its layer without a new pass while it is kept
+        self._outputs: LRUCache[np.ndarray] = LRUCache(max_bytes=cache_bytes)
+        # the passes being computed, kept by nobody: a view asking for an image whose pass runs (a prefetch) waits
+        # for it rather than computing it again
+        self._running: LRUCache[list[np.ndarray]] = LRUCache(max_bytes=1)
         self._submodels: LRUCache[object] = LRUCache(16)
         self._predictions: np.ndarray | None = None
         self._lock = threading.Lock()
@@ -151,6 +158,9 @@ class ActivationEngine:
         self._prefetcher: ThreadPoolExecutor | None = None
         self._prefetch_pending = False
         self._prefetch_lock = threading.Lock()  # not _lock: that one is held while predictions() runs
+        self._pass_bytes: int | None = None  # one test image's pass through every layer, once one was computed
+        # told the size of every batch a pass over the test set computes (a background job's progress)
+        self.batch_listener: Callable[[int], None] | None = None
 
     @property
     def graph(self):
@@ -182,29 +192,44 @@ class ActivationEngine:
             raise ImageOutOfRange(f"image index {index} is out of range: the test set has images 0-{self.n_images - 1}")
         return index
 
-    def _forward(self, index: int | ProvidedImage, foreground: bool = True) -> list[np.ndarray]:
-        if isinstance(index, ProvidedImage):
-            return self.forward_image(index)
+    def _output(self, index: int | ProvidedImage, position: int, foreground: bool = True) -> np.ndarray:
+        """Output ``position`` of the probe (a layer's, or the class scores) for one image: cached, else from one
+        forward pass through every layer (computed once however many threads ask at once)."""
         self.check_image(index)
+        key = index.key if isinstance(index, ProvidedImage) else index
+        cached = self._outputs.get((key, position))
+        if cached is not None:
+            return cached
 
         def run() -> list[np.ndarray]:
-            if foreground:
+            if foreground and not isinstance(index, ProvidedImage):
                 self._misses.append(time.monotonic())
-            outputs = self._probe(self.images[index : index + 1])
-            return [np.asarray(out)[0] for out in outputs]
+            pixels = (index.pixels[np.newaxis].astype(np.float32, copy=False) if isinstance(index, ProvidedImage)
+                      else self.images[index : index + 1])
+            outputs = [np.asarray(out)[0] for out in self._probe(pixels)]
+            self._pass_bytes = sum(out.nbytes for out in outputs)
+            self._keep(key, outputs, position)
+            return outputs
 
-        return self._passes.get_or_compute(index, run)
+        return self._running.get_or_compute(key, run)[position]
+
+    def _keep(self, key, outputs: list[np.ndarray], asked: int) -> None:
+        """Cache each output of one image's pass on its own, the class scores and the ``asked`` one last (the most
+        recently used): when a pass is larger than the cache (every layer of a 224 px model), what the view shows
+        stays, and the layers kept of the rest are the ones a layer change finds without a new pass."""
+        last = (self._scores_position, asked)
+        for position in [*(p for p in range(len(outputs)) if p not in last), *dict.fromkeys(last)]:
+            self._outputs.put((key, position), outputs[position])
+
+    def is_cached(self, index: int | ProvidedImage) -> bool:
+        """Whether the class scores of ``index`` (and so its view without a new pass) are cached."""
+        key = index.key if isinstance(index, ProvidedImage) else index
+        return (key, self._scores_position) in self._outputs
 
     def forward_image(self, image: ProvidedImage) -> list[np.ndarray]:
         """Every layer's output (and the class scores) for an image from outside the test set, cached under its
-        key in the same byte-bounded cache as the test images' passes."""
-        self.check_image(image)
-
-        def run() -> list[np.ndarray]:
-            outputs = self._probe(image.pixels[np.newaxis].astype(np.float32, copy=False))
-            return [np.asarray(out)[0] for out in outputs]
-
-        return self._passes.get_or_compute(image.key, run)
+        key in the same byte-bounded cache as the test images' outputs."""
+        return [self._output(image, position) for position in range(self._n_outputs)]
 
     def _busy(self) -> bool:
         """True while forward passes are asked for faster than PREFETCH_MAX_MISSES per PREFETCH_WINDOW_S."""
@@ -223,8 +248,8 @@ class ActivationEngine:
             True if a prefetch was started.
         """
         wanted = [i for i in dict.fromkeys(((index - 1) % self.n_images, (index + 1) % self.n_images))
-                  if i != index and i not in self._passes]
-        if not wanted or self._busy():
+                  if i != index and not self.is_cached(i)]
+        if not wanted or self._busy() or not self._holds_neighbours():
             return False
         with self._prefetch_lock:
             if self._prefetch_pending:
@@ -235,10 +260,16 @@ class ActivationEngine:
         self._prefetcher.submit(self._prefetch, wanted)
         return True
 
+    def _holds_neighbours(self) -> bool:
+        """Whether the pass cache holds the viewed pass and both neighbours' at once. A 224 px model's pass through
+        every layer (87 MB for MobileNetV2, 149 MB for ResNet50) does not fit even once: prefetching would compute
+        two passes to throw them away, on the cores the next view needs."""
+        return self._pass_bytes is None or 3 * self._pass_bytes <= self._outputs.max_bytes
+
     def _prefetch(self, indices: list[int]) -> None:
         try:
             for index in indices:
-                self._forward(index, foreground=False)
+                self._output(index, self._scores_position, foreground=False)
         except Exception:  # noqa: BLE001 - a failed prefetch only means the view computes its own pass
             pass
         finally:
@@ -248,7 +279,7 @@ class ActivationEngine:
     def activations(self, layer_name: str, index: int) -> np.ndarray:
         """Output of layer ``layer_name`` for test image ``index``: [H, W, C] or [N], float32 (cached)."""
         position = self._layer_index[self.layer(layer_name).name]
-        return self._forward(index)[position]
+        return self._output(index, position)
 
     def tiled(self, layer_name: str, index: int, scaled: bool = False, per_row: int | None = None):
         """Layer output of one image tiled into a grid (see :func:`app.core.grid.tile`).
@@ -264,7 +295,7 @@ class ActivationEngine:
 
     def probabilities(self, index: int) -> np.ndarray:
         """Class probabilities of test image ``index`` (the model's first output, softmaxed if needed)."""
-        return as_probabilities(self._forward(index)[self._scores_position])
+        return as_probabilities(self._output(index, self._scores_position))
 
     def submodel(self, layer_name: str):
         """The truncated model from the input to ``layer_name``'s output, traced for inference (cached)."""
@@ -285,7 +316,10 @@ class ActivationEngine:
         indices = np.arange(self.n_images) if indices is None else np.asarray(indices, dtype=np.int64)
         for start in range(0, len(indices), batch_size):
             batch = indices[start : start + batch_size]
-            yield batch, np.asarray(submodel(self.images[batch]))
+            outputs = np.asarray(submodel(self.images[batch]))
+            if self.batch_listener is not None:
+                self.batch_listener(len(batch))
+            yield batch, outputs
 
     def predictions(self) -> np.ndarray:
         """Class probabilities of the whole test set, [N, classes], computed once per model version."""

@@ -5,7 +5,8 @@
 - **smoothgrad**: the same gradient averaged over ``samples`` noisy copies of the image (noise σ as a share of the
   test set's value range), which removes most of the speckle of the plain gradient.
 - **gradcam**: at a conv layer with maps A_k, the weights α_k = mean over the map of ∂logit/∂A_k, and
-  ReLU(Σ_k α_k A_k), upsampled to the input size.
+  ReLU(Σ_k α_k A_k), upsampled bilinearly to the input size; by default at the last conv layer whose maps are at
+  least 7×7 (:func:`default_cam_layer`).
 - **integrated_gradients**: (x − x') times the mean gradient on the straight path from a black image x' to x
   (trapezoid rule over ``steps`` intervals); the attributions add up to logit(x) − logit(x'), which the answer
   carries so a reader can check it.
@@ -48,6 +49,8 @@ MAX_SAMPLES = 128
 DEFAULT_NOISE = 0.15  # share of the value range: SmoothGrad's paper finds 10-20 % works best
 DEFAULT_STEPS = 64
 MAX_STEPS = 512
+# Grad-CAM's default layer has maps at least this many positions on a side (see default_cam_layer).
+MIN_CAM_SIDE = 7
 # Gradient models kept per process: one set per opened model version (the store keeps 4 opened).
 MODELS_KEPT = 4
 
@@ -357,7 +360,9 @@ def smoothgrad(models: GradientModels, image: np.ndarray, class_index: int, samp
 
 
 def upsample(heat: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of a [h, w] map to ``size`` (the input's height and width), as Grad-CAM overlays do."""
+    """Bilinear resize of a [h, w] map to ``size`` (the input's height and width), as Grad-CAM overlays do: each
+    output pixel's centre is mapped onto the map (half-pixel centres, clamped at the edges) and its value blended
+    from the four nearest positions, so a coarse map becomes a smooth gradient rather than blocks."""
     import tensorflow as tf
 
     resized = tf.image.resize(heat[np.newaxis, :, :, np.newaxis].astype(np.float32), size, method="bilinear")
@@ -404,9 +409,23 @@ def integrated_gradients(models: GradientModels, image: np.ndarray, class_index:
 
 
 def default_cam_layer(engine: ActivationEngine) -> str | None:
-    """The last layer with maps (Grad-CAM's usual choice: the most semantic maps that still have a position)."""
-    maps = [info.name for info in engine.layers if info.is_map and reaches_output(info.name)]
-    return maps[-1] if maps else None
+    """Grad-CAM's layer when none is chosen: the last convolution whose maps are at least :data:`MIN_CAM_SIDE`
+    positions on each side (else the last such layer of any kind); a model without one gets its layer with the
+    largest maps (the last of those). None for a model without map layers.
+
+    Grad-CAM's usual choice is the last map layer, the most semantic maps; but on a small input that layer is a
+    few positions across (mnist-cnn's Conv2D_3 is 3×3), and its heat upsampled to the input is a blob that says
+    little about which strokes matter. A slightly earlier layer (Conv2D_2, 11×11) still has class-specific maps.
+    """
+    maps = [info for info in engine.layers if info.is_map and reaches_output(info.name)]
+    if not maps:
+        return None
+    fine = [info for info in maps if min(info.output_shape[:2]) >= MIN_CAM_SIDE]
+    convolutions = [info for info in fine if "Conv" in info.class_name]
+    if convolutions or fine:
+        return (convolutions or fine)[-1].name
+    largest = max(info.output_shape[0] * info.output_shape[1] for info in maps)
+    return [info.name for info in maps if info.output_shape[0] * info.output_shape[1] == largest][-1]
 
 
 def attribute(models: GradientModels, image: np.ndarray, method: str, class_index: int, layer_name: str | None = None,

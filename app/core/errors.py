@@ -1,6 +1,6 @@
 """The core's error vocabulary: what went wrong, in words a user can act on, never an HTTP status.
 
-Five kinds; the API maps them to status codes in one place (:mod:`app.api`) and the pages show them with one
+Five kinds of failure; the API maps them to status codes in one place (:mod:`app.api`) and the pages show them with one
 alert helper (:mod:`app.ui`):
 
 - :class:`NotFound`: the thing asked for does not exist (a model, a layer, an image, a job).
@@ -9,6 +9,8 @@ alert helper (:mod:`app.ui`):
   taken, a job already running or already ended).
 - :class:`TooLarge`: a file or request exceeds a size limit (an upload, an archive's contents).
 - :class:`Unavailable`: a service the request needs cannot answer now (the job store's database, disk or Redis).
+
+And one that is not a failure: :class:`StillComputing`, a result that a background job is computing now.
 """
 
 from __future__ import annotations
@@ -42,3 +44,20 @@ class Conflict(ExplorerError):
 
 class Unavailable(ExplorerError):
     """A service the request needs cannot answer now (the job store's database or disk, Redis); try again later."""
+
+
+class StillComputing(ExplorerError):
+    """The result asked for is being computed by a background job (a pass over a large test set): ask again.
+
+    Args:
+        message: what is computed and how far it is, in words.
+        progress: the job's progress as plain JSON (status, done, total, fraction, stage, seconds_left).
+    """
+
+    def __init__(self, message: str, progress: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.progress = progress
+
+    def details(self) -> dict[str, Any]:
+        """The job's progress, for a machine reader to poll."""
+        return dict(self.progress)

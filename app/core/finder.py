@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from app.core.errors import InvalidInput
-from app.core.limits import parse_int
+from app.core.parsing import parse_int
 from app.core.user_images import PREFIX, is_user_image
 
 if TYPE_CHECKING:
+    from app.core.statistics import StatisticsCache
     from app.core.store import LoadedModel
 
-SORT_ORDERS = ("confidence-asc", "confidence-desc", "index", "probability-desc", "probability-asc")
+SORT_ORDERS = ("confidence-asc", "confidence-desc", "index", "probability-desc", "probability-asc", "likeness")
 CORRECTNESS = ("all", "correct", "wrong")
 
 
@@ -40,9 +41,15 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) 
     return np.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
 
-def model_confusion(loaded: LoadedModel) -> np.ndarray:
+def model_predictions(loaded: LoadedModel, statistics: StatisticsCache | None = None) -> np.ndarray:
+    """Class probabilities of ``loaded``'s whole test set: from ``statistics`` (shared by every worker, a
+    background job for a large test set) when given, else from the engine."""
+    return statistics.predictions(loaded) if statistics is not None else loaded.engine.predictions()
+
+
+def model_confusion(loaded: LoadedModel, statistics: StatisticsCache | None = None) -> np.ndarray:
     """The confusion matrix of ``loaded`` on its test set (predictions computed once per model version)."""
-    predictions = loaded.engine.predictions()
+    predictions = model_predictions(loaded, statistics)
     return confusion_matrix(loaded.labels, predictions.argmax(axis=1), predictions.shape[1])
 
 
@@ -56,9 +63,12 @@ class ImageQuery:
         min_confidence, max_confidence: bounds (inclusive) on the probability of the predicted class.
         sort: ``confidence-asc`` (least sure first), ``confidence-desc``, ``index``, or ``probability-desc`` /
             ``probability-asc``: by the probability of ``probability_class`` (e.g. the 4s that look most like 9s,
-            even when none is predicted 9).
-        probability_class: the class whose probability ``min_probability`` and the probability sorts refer to.
+            even when none is predicted 9), or ``likeness``: nearest first to the mean output of
+            ``probability_class`` at ``likeness_layer`` (the layer's own view of "looks like a 9").
+        probability_class: the class whose probability ``min_probability`` and the probability sorts refer to, and
+            whose mean the likeness sort measures from.
         min_probability: lower bound (inclusive) on that class's probability.
+        likeness_layer: the layer whose outputs the likeness sort compares (None: unused).
     """
 
     true_class: int | None = None
@@ -69,6 +79,7 @@ class ImageQuery:
     sort: str = "confidence-asc"
     probability_class: int | None = None
     min_probability: float = 0.0
+    likeness_layer: str | None = None
 
     def validate(self, n_classes: int) -> ImageQuery:
         """Return self if every field is usable for a model with ``n_classes`` classes, else raise InvalidInput."""
@@ -88,16 +99,26 @@ class ImageQuery:
             raise InvalidInput(f"the lowest probability must be between 0 and 1, got {self.min_probability}")
         if self.probability_class is None and (self.sort.startswith("probability") or self.min_probability > 0):
             raise InvalidInput("choose the class whose probability to sort or filter by")
+        if self.sort == "likeness" and (self.probability_class is None or not self.likeness_layer):
+            raise InvalidInput("choose the class to look like and the layer whose likeness to sort by")
         return self
 
+    @property
+    def sorted_by_probability_of(self) -> int | None:
+        """The class whose probability orders the images, or None when another order is chosen: the gallery then
+        captions each image with that probability, the number its place in the list comes from."""
+        return self.probability_class if self.sort.startswith("probability") else None
 
-def find_images(labels: np.ndarray, probabilities: np.ndarray, query: ImageQuery) -> np.ndarray:
+
+def find_images(labels: np.ndarray, probabilities: np.ndarray, query: ImageQuery,
+                distances: np.ndarray | None = None) -> np.ndarray:
     """Indices of the test images that match ``query``, in its sort order.
 
     Args:
         labels: true classes [N].
         probabilities: class probabilities [N, classes].
         query: the filters (validated here).
+        distances: for the ``likeness`` sort, each image's distance to each class's mean [N, classes].
 
     Returns:
         int64 indices; ties in confidence keep index order (stable sort).
@@ -118,15 +139,29 @@ def find_images(labels: np.ndarray, probabilities: np.ndarray, query: ImageQuery
     indices = np.flatnonzero(keep)
     if query.sort == "index":
         return indices
+    if query.sort == "likeness":
+        if distances is None:
+            raise InvalidInput("the likeness sort needs the layer's distances to the class means")
+        # nearest first; an image whose distance is unknown (a class without test images) goes last
+        key = np.nan_to_num(distances[indices, query.probability_class], nan=np.inf)
+        return indices[np.argsort(key, kind="stable")]
     key = probabilities[indices, query.probability_class] if query.sort.startswith("probability") \
         else confidence[indices]
     order = np.argsort(key * (1 if query.sort.endswith("-asc") else -1), kind="stable")
     return indices[order]
 
 
-def model_find_images(loaded: LoadedModel, query: ImageQuery) -> np.ndarray:
-    """:func:`find_images` over ``loaded``'s test set and predictions."""
-    return find_images(loaded.labels, loaded.engine.predictions(), query)
+def model_find_images(loaded: LoadedModel, query: ImageQuery,
+                      statistics: StatisticsCache | None = None) -> np.ndarray:
+    """:func:`find_images` over ``loaded``'s test set and predictions; the likeness sort takes its distances from
+    ``statistics`` (computed once per model version and layer)."""
+    distances = None
+    if query.sort == "likeness":
+        query.validate(len(loaded.class_names))
+        if statistics is None:
+            raise InvalidInput("the likeness sort is not available here")
+        distances = statistics.class_distances(loaded, query.likeness_layer)
+    return find_images(loaded.labels, model_predictions(loaded, statistics), query, distances)
 
 
 def parse_indices(raw: str | None, n_images: int, limit: int) -> tuple[list[int], list[str]]:

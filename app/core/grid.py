@@ -14,6 +14,9 @@ import numpy as np
 # The colour scales a grid may be drawn in, by the names the blog uses (matplotlib's); the first is the default.
 COLORMAPS = ("viridis", "inferno", "magma", "plasma", "cividis", "jet", "greys", "hot", "rdbu")
 MAPS_PER_ROW = 8
+# Up to this many maps go 8 to a row, as in the blog; more form a near-square block (128 -> 12 x 11): 16 rows of 8
+# left each map a few pixels in a wide box.
+MAPS_IN_ROWS_OF_EIGHT = 64
 # Up to this many nodes go in one row (the 10 outputs of a digit classifier read as a strip, in class order);
 # more form a near-square block.
 NODES_IN_A_STRIP = 16
@@ -42,9 +45,12 @@ class GridLayout:
 
 
 def default_per_row(n_units: int, is_map: bool) -> int:
-    """Maps go 8 to a row, as in the blog; up to 16 nodes form one strip, more a near-square block (100 -> 10 x 10)."""
-    if is_map:
+    """Up to 64 maps go 8 to a row, as in the blog, more a near-square block; up to 16 nodes form one strip, more a
+    near-square block (100 -> 10 x 10)."""
+    if is_map and n_units <= MAPS_IN_ROWS_OF_EIGHT:
         return MAPS_PER_ROW
+    if is_map:
+        return math.ceil(math.sqrt(n_units))
     return n_units if n_units <= NODES_IN_A_STRIP else max(1, math.ceil(math.sqrt(n_units)))
 
 
@@ -118,3 +124,42 @@ def standardize_and_clip(activations: np.ndarray) -> np.ndarray:
     std = centred.std(axis=axes, keepdims=True)
     scaled = np.where(std != 0, centred / np.where(std == 0, 1, std) * 64 + 128, centred)
     return np.clip(scaled, 0, 255)
+
+
+def screen_unit_size(layout: GridLayout, max_cells: int, drawn_px: tuple[int, int] | None = None) -> tuple[int, int]:
+    """The size (rows, columns of cells) each map of a grid of ``layout`` is sent at: its own, or smaller so that
+    the whole grid has at most ``max_cells`` cells and no more cells across than the ``drawn_px`` (width, height)
+    it is drawn at. Never below 1 x 1; nodes (1 x 1 units) are never shrunk."""
+    height, width = layout.unit_height, layout.unit_width
+    if height == width == 1:
+        return height, width
+    scale = 1.0
+    if drawn_px is not None:
+        grid_height, grid_width = layout.shape
+        scale = min(scale, drawn_px[0] / grid_width, drawn_px[1] / grid_height)
+    cells = layout.rows * layout.cols * height * width
+    scale = min(scale, math.sqrt(max_cells / cells))
+    return max(1, min(height, math.floor(height * scale))), max(1, min(width, math.floor(width * scale)))
+
+
+def _block_starts(size: int, shown: int, units: int) -> np.ndarray:
+    """Where each of the ``shown`` blocks of a ``size``-long unit starts, for ``units`` units side by side."""
+    within = (np.arange(shown) * size) // shown
+    return (np.arange(units)[:, np.newaxis] * size + within).ravel()
+
+
+def shrink_units(grid: np.ndarray, layout: GridLayout, unit_size: tuple[int, int]) -> np.ndarray:
+    """A tiled ``grid`` with each map averaged down to ``unit_size`` (rows, columns) blocks, map by map.
+
+    Every map of h x w cells becomes h' x w' blocks, block (i, j) the mean of its rows ``i*h//h'`` up to
+    ``(i+1)*h//h'`` and columns likewise: no block mixes two maps, so in grid coordinates the blocks are evenly
+    spaced, ``h / h'`` cells apart (what a heatmap's ``dy`` says). NaN padding stays NaN.
+    """
+    shown_height, shown_width = unit_size
+    if (shown_height, shown_width) == (layout.unit_height, layout.unit_width):
+        return grid
+    rows = _block_starts(layout.unit_height, shown_height, layout.rows)
+    cols = _block_starts(layout.unit_width, shown_width, layout.cols)
+    sums = np.add.reduceat(np.add.reduceat(grid.astype(np.float64), rows, axis=0), cols, axis=1)
+    counts = np.diff(np.append(rows, grid.shape[0]))[:, np.newaxis] * np.diff(np.append(cols, grid.shape[1]))
+    return (sums / counts).astype(np.float32)

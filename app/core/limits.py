@@ -1,204 +1,35 @@
-"""Strict parsing and resource checks: every outside value is bounded before it can cost memory, time or a 500.
+"""Resource checks: every outside file or save is bounded before it can cost memory, disk, time or a 500.
 
 Pure functions, no Dash or Flask: the API and the pages call them and map the :mod:`app.core.errors` they raise.
+Turning text into values is :mod:`app.core.parsing`'s job.
 
-- :func:`parse_int`: integers from query strings and JSON, ASCII digits only, range-checked.
-- :func:`loads_json` / :func:`read_json_file`: JSON with a size and nesting bound checked *before* parsing, and
-  RFC 8259 numbers only (no ``NaN``/``Infinity``); :func:`json_safe` makes our own responses RFC 8259 too.
+- :func:`read_json_file`: a JSON file (meta.json) checked with ``stat`` before a byte is read, then parsed by
+  :func:`app.core.parsing.loads_json`.
 - :func:`npy_headers` / :func:`check_arrays`: the declared size of every array in an ``.npz``/``.npy`` read from its
   header, so a 2 MB compressed file that expands to 2.5 GB is refused without reading its data; the file is read
   as ``np.load`` reads it, member by member, and names that leave it open which member it loads are refused.
 - :func:`resolve_inside`: a path with its symlinks resolved, refused if it leaves its root folder.
+- :func:`format_bytes`: a size for messages.
 - :func:`check_room`: a folder is writable and has the free space a save needs, checked before hours of training.
+- :func:`write_arrays`: arrays saved as an ``.npz`` that readers see whole or not at all.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import re
 import shutil
 import stat
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, Any
 
 import numpy as np
 
 from app.core.errors import Conflict, InvalidInput, NotFound
-
-# 18 digits stay below 2**63 (9.2e18), so every accepted value fits the int64 of numpy, SQLite and TensorFlow.
-MAX_INT_DIGITS = 18
-MAX_INT = 10**MAX_INT_DIGITS - 1
-# re's [0-9] is ASCII only, unlike \d or int(), which accept "１" (full-width) and "1_0"; fullmatch, not $, so a
-# trailing newline is refused too.
-_INT_TEXT = re.compile(rf"[+-]?[0-9]{{1,{MAX_INT_DIGITS}}}")
-
-# Our documents (meta.json, a training config) nest 4 levels; Python's json recurses once per level and raises
-# RecursionError near 1,000, which is why the depth is checked on the text before json.loads sees it.
-MAX_JSON_DEPTH = 32
-# A meta.json with 500 epochs of history is ~60 kB; a training config well under 10 kB.
-MAX_JSON_BYTES = 1_000_000
-
-# A JSON string (escapes honoured, linear: no nested quantifier can backtrack), or an unterminated string, which
-# swallows the rest of the text: json.loads then reports it as malformed.
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|"[\s\S]*')
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def shown(raw: Any, limit: int = 40) -> str:
-    """``repr(raw)`` cut to ``limit`` characters: error messages must stay short whatever the input was.
-
-    Containers show their type only (their repr could be megabytes), and so does an int too long to print.
-    """
-    if not isinstance(raw, int | float | str | bytes | type(None)):
-        return type(raw).__name__
-    try:
-        text = repr(raw)
-    except ValueError:  # an int beyond Python's 4,300-digit printing limit
-        return "a very long number"
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
-
-
-def _range_text(low: int | None, high: int | None) -> str:
-    if low is not None and high is not None:
-        return f" between {low} and {high}"
-    if low is not None:
-        return f" of at least {low}"
-    if high is not None:
-        return f" of at most {high}"
-    return ""
-
-
-def parse_int(raw: Any, name: str, low: int | None = None, high: int | None = None) -> int:
-    """Parse an integer parameter strictly.
-
-    Accepted: a Python ``int`` (not ``bool``), or a ``str`` of an optional sign and 1-18 ASCII digits. Refused:
-    full-width or other Unicode digits, ``1_0``, surrounding spaces, ``1.0``, ``""``, and any value beyond
-    ±(10**18 - 1), so ``9223372036854775808`` never reaches int64 code.
-
-    Args:
-        raw: the value as received (query-string text or a decoded JSON value).
-        name: the parameter's name, used in the error message.
-        low, high: inclusive bounds; None leaves that side open.
-
-    Returns:
-        The integer.
-
-    Raises:
-        InvalidInput: a sentence naming the parameter and the valid range.
-    """
-    expected = f"{name} must be an integer{_range_text(low, high)}"
-    if isinstance(raw, bool):
-        raise InvalidInput(f"{expected}, got {shown(raw)}")
-    if isinstance(raw, int):
-        value = raw
-    elif isinstance(raw, str) and _INT_TEXT.fullmatch(raw):
-        value = int(raw)
-    else:
-        raise InvalidInput(f"{expected}, got {shown(raw)}")
-    if abs(value) > MAX_INT or (low is not None and value < low) or (high is not None and value > high):
-        raise InvalidInput(f"{expected}, got {shown(value)}")
-    return value
-
-
-def _refuse_constant(name: str) -> NoReturn:
-    raise InvalidInput(f"JSON does not allow {name} (RFC 8259): send null or a finite number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # 1e999 is valid JSON syntax but overflows to inf
-        raise InvalidInput(f"the JSON number {shown(text)} is too large for a float")
-    return value
-
-
-def json_depth(text: str) -> int:
-    """The deepest nesting of ``[`` and ``{`` in JSON text, ignoring brackets inside strings.
-
-    Linear time and no recursion: strings are removed by one regular expression, then the brackets left are
-    counted with a cumulative sum.
-
-    Args:
-        text: JSON text (need not be valid: malformed text gives some depth and json.loads rejects it later).
-
-    Returns:
-        The maximal depth (0 for a scalar).
-    """
-    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
-    if not brackets:
-        return 0
-    codes = np.frombuffer(brackets.encode("ascii"), dtype=np.uint8)
-    steps = np.where((codes == ord("[")) | (codes == ord("{")), 1, -1)
-    return int(np.cumsum(steps).max(initial=0))
-
-
-def _has_lone_surrogate(value: Any) -> bool:
-    """True if a decoded JSON value holds a string with an unpaired ``\\ud800``-style escape (not valid Unicode)."""
-    stack = [value]
-    while stack:  # iterative: the value is depth-bounded already, but a walk should never depend on that
-        item = stack.pop()
-        if isinstance(item, str):
-            if _SURROGATE.search(item):
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
-
-
-def loads_json(data: str | bytes, max_depth: int = MAX_JSON_DEPTH, max_bytes: int = MAX_JSON_BYTES) -> Any:
-    """Decode JSON from an untrusted source, refusing what could exhaust memory or the stack.
-
-    Checks, in order: size (bytes for ``bytes``, characters for an already decoded ``str``), UTF-8, nesting depth
-    (on the text, before parsing), then parsing with RFC 8259 numbers only: ``NaN``, ``Infinity``, ``-Infinity``
-    and numbers that overflow a float are refused, as are strings with unpaired surrogate escapes (they cannot be
-    written back as UTF-8).
-
-    Args:
-        data: the document.
-        max_depth: deepest allowed nesting of arrays and objects.
-        max_bytes: largest allowed document.
-
-    Returns:
-        The decoded value.
-
-    Raises:
-        InvalidInput: saying which check failed.
-    """
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        if len(data) > max_bytes:
-            raise InvalidInput(f"the JSON document has {len(data):,} bytes; the limit is {max_bytes:,}")
-        try:
-            text = bytes(data).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidInput(f"the JSON document is not UTF-8 (byte {exc.start})") from exc
-    elif isinstance(data, str):
-        if len(data) > max_bytes:
-            raise InvalidInput(f"the JSON document has {len(data):,} characters; the limit is {max_bytes:,}")
-        if _SURROGATE.search(data):  # a str can hold them (surrogateescape); they cannot be written back as UTF-8
-            raise InvalidInput("the JSON document holds an unpaired surrogate (not Unicode text)")
-        text = data
-    else:
-        raise InvalidInput(f"a JSON document must be text or bytes, got {type(data).__name__}")
-    depth = json_depth(text)
-    if depth > max_depth:
-        raise InvalidInput(f"the JSON document nests {depth} levels deep; the limit is {max_depth}")
-    try:
-        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
-    except InvalidInput:
-        raise
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, int digits limit; RecursionError as a backstop
-        raise InvalidInput(f"invalid JSON: {str(exc)[:200]}") from exc
-    if "\\u" in text and _has_lone_surrogate(value):
-        raise InvalidInput("the JSON document holds a string with an unpaired surrogate escape (not Unicode text)")
-    return value
+from app.core.parsing import MAX_JSON_BYTES, MAX_JSON_DEPTH, loads_json, shown
 
 
 def read_json_file(
@@ -211,7 +42,7 @@ def read_json_file(
 
     Args:
         path: the file.
-        max_bytes, max_depth: as in :func:`loads_json`.
+        max_bytes, max_depth: as in :func:`app.core.parsing.loads_json`.
         root: if given, the file (symlinks resolved) must lie inside this folder (see :func:`resolve_inside`).
 
     Returns:
@@ -242,39 +73,6 @@ def read_json_file(
         return loads_json(data, max_depth=max_depth, max_bytes=max_bytes)
     except InvalidInput as exc:
         raise InvalidInput(f"{path.name}: {exc}") from exc
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with every non-finite float replaced by None and numpy values turned into Python ones.
-
-    ``json.dumps`` writes NaN as a bare ``NaN``, which is not JSON (RFC 8259) and breaks ``JSON.parse`` in the
-    browser; a test set with NaN pixels or a diverged loss would produce it.
-
-    Args:
-        value: dicts, lists, tuples, floats, numpy scalars and arrays, nested (as our responses are, a few levels).
-
-    Returns:
-        The same structure with lists for tuples and arrays, None for NaN and ±inf.
-    """
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind == "f":
-            as_objects = value.astype(object)
-            as_objects[~np.isfinite(value)] = None
-            return as_objects.tolist()
-        return json_safe(value.tolist())
-    if isinstance(value, np.generic):
-        return json_safe(value.item())
-    if isinstance(value, dict):
-        return {json_safe(key) if isinstance(key, np.generic) else key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    return value
 
 
 @dataclass(frozen=True)
@@ -509,3 +307,21 @@ def check_room(folder: str | os.PathLike[str], needed_bytes: int) -> int:
     if free < needed_bytes:
         raise Conflict(f"{folder} has {format_bytes(free)} free; saving needs {format_bytes(needed_bytes)}")
     return free
+
+
+def write_arrays(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> None:
+    """Save ``arrays`` as an uncompressed ``.npz`` at ``path`` atomically: written to a temporary file in the same
+    folder, flushed to disk, then renamed, so a reader (another worker, after a crash or a kill) never sees half a
+    file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, **arrays)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

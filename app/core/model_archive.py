@@ -31,7 +31,8 @@ from typing import Any
 import h5py
 
 from app.core.errors import ExplorerError, InvalidInput
-from app.core.limits import format_bytes, loads_json
+from app.core.limits import format_bytes
+from app.core.parsing import loads_json
 
 # Keras writes three members (metadata.json, config.json, model.weights.h5) and an assets/ folder for the few layers
 # that have assets (lookup tables' vocabularies): a model folder's worth, as an uploaded archive may hold.

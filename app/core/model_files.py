@@ -16,6 +16,7 @@ import hashlib
 import logging
 import math
 import re
+import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,9 @@ DEFAULT_MODEL_MAX_BYTES = 200_000_000
 # Fashion-MNIST's 10,000 test images 31 MB. Larger declared arrays (an .npz "bomb" of a few MB on disk that
 # unpacks to GBs) are refused before a byte of data is read.
 DEFAULT_TEST_SET_MAX_BYTES = 256 * 10**6
+# A test set saved uncompressed as float32 is read from disk as images are used (see map_stored_images), not held:
+# only the disk bounds it. 10,000 images of 224 x 224 x 3 take 6 GB.
+MAPPED_TEST_SET_MAX_BYTES = 16 * 10**9
 META_MAX_BYTES = 1_000_000
 META_MAX_DEPTH = 64
 
@@ -114,6 +118,75 @@ def _check_test_set_size(files: list[Path], max_bytes: int) -> None:
                 )
 
 
+def map_stored_images(path: Path) -> np.ndarray | None:
+    """The ``images`` of an ``.npz`` saved uncompressed (``np.savez``) as float32, memory-mapped read-only: its
+    pages are read from the file when an image is used and shared by every process that maps it, so a worker never
+    holds the whole test set (10,000 images of 224 x 224 x 3 are 6 GB). None when the member is compressed,
+    encrypted, of another dtype or layout, or does not fit the file: such a test set is loaded as before.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo("images.npy")
+        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+            return None
+        with open(path, "rb") as handle:
+            handle.seek(info.header_offset)
+            local = handle.read(30)
+            if len(local) != 30 or local[:4] != b"PK\x03\x04":
+                return None
+            name_length, extra_length = struct.unpack("<HH", local[26:30])
+            start = info.header_offset + 30 + name_length + extra_length
+            handle.seek(start)
+            version = np.lib.format.read_magic(handle)
+            if version not in ((1, 0), (2, 0)):
+                return None
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran_order, dtype = read_header(handle)
+            offset = handle.tell()
+    except (KeyError, OSError, ValueError, EOFError, zipfile.BadZipFile, struct.error, SyntaxError, TypeError):
+        return None
+    if dtype != np.dtype("<f4") or fortran_order or len(shape) != 4 or min(shape, default=0) < 1:
+        return None
+    if offset + math.prod(shape) * 4 != start + info.file_size:  # the data ends where the member does
+        return None
+    try:
+        return np.memmap(path, dtype=np.float32, mode="r", offset=offset, shape=shape)
+    except (OSError, ValueError):  # the member's data lies past the end of the file
+        return None
+
+
+def _mapped_test_set(path: Path, images: np.ndarray, max_bytes: int) -> tuple[np.ndarray, np.ndarray]:
+    """A test set whose images are memory-mapped: the labels read (within ``max_bytes``), the images' declared
+    size within :data:`MAPPED_TEST_SET_MAX_BYTES`, shapes checked as for a loaded one."""
+    if images.nbytes > MAPPED_TEST_SET_MAX_BYTES:
+        raise BrokenModel(f"test set refused: its images take {format_bytes(images.nbytes)}; the limit for a test "
+                          f"set read from disk is {format_bytes(MAPPED_TEST_SET_MAX_BYTES)}")
+    try:
+        headers = check_arrays(path, max_bytes + images.nbytes)
+        labels_header = headers.get("labels")
+        if labels_header is None:
+            raise BrokenModel(f"{TEST_SET_FILE} lacks labels")
+        if labels_header.nbytes > max_bytes:
+            raise BrokenModel(f"test set refused: its labels take {format_bytes(labels_header.nbytes)}")
+        with np.load(path, allow_pickle=False) as data:
+            labels = data["labels"]
+    except BrokenModel:
+        raise
+    except Exception as exc:
+        raise BrokenModel(f"cannot read test set: {exc}") from exc
+    if not isinstance(labels, np.ndarray):
+        raise BrokenModel("the test set's labels are not .npy array data")
+    if labels.ndim == 2:
+        labels = labels.argmax(axis=1)
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise BrokenModel(f"test set shapes do not fit: images {images.shape}, labels {labels.shape} "
+                          "(expected [N, H, W, C] and [N], N > 0)")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise BrokenModel(f"test-set labels must be integers, got {labels.dtype}")
+    return images, labels.astype(np.int64, copy=False)
+
+
 def model_version(folder: Path) -> str:
     """A short token that changes whenever the model or test-set files change (size and mtime)."""
     parts = []
@@ -141,6 +214,9 @@ def load_test_set(folder: Path, max_bytes: int = DEFAULT_TEST_SET_MAX_BYTES) -> 
     files = [_inside(folder, path) for path in _test_set_files(folder)]
     if not files:
         raise BrokenModel(f"no test set: expected {TEST_SET_FILE} with 'images' and 'labels'")
+    mapped = map_stored_images(files[0]) if files[0].name == TEST_SET_FILE else None
+    if mapped is not None:
+        return _mapped_test_set(files[0], mapped, max_bytes)
     _check_test_set_size(files, max_bytes)
     try:
         if files[0].name == TEST_SET_FILE:

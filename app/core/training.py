@@ -17,8 +17,8 @@ import numpy as np
 
 from app.core.datasets import Dataset, DataSources, load_dataset
 from app.core.errors import InvalidInput
-from app.core.limits import shown
 from app.core.model_files import InvalidName, validate_name
+from app.core.parsing import shown
 from app.core.user_images import is_user_image, names_user_image
 
 ACTIVATIONS = ("relu", "sigmoid", "elu", "tanh")

@@ -54,6 +54,9 @@ class TopUnits:
         values: float32 [k, units], the units' scores for those images.
         by: ``mean`` or ``max`` over the map.
         peaks: float32 [units], the largest absolute value of each unit at any position of any test image.
+        positions: int64 [k, units], where in the map each of those images has the unit's largest value (the
+            flat index ``row * map width + column``; 0 for nodes): the centre of the part of the image shown
+            cropped to the unit's receptive field.
     """
 
     layer: str
@@ -61,6 +64,7 @@ class TopUnits:
     values: np.ndarray
     by: str
     peaks: np.ndarray
+    positions: np.ndarray | None = None
 
     @property
     def n_units(self) -> int:
@@ -97,15 +101,47 @@ def compute_top_units(
     k = min(k, engine.n_images)
     values = np.empty((0, info.n_units), dtype=np.float32)
     indices = np.empty((0, info.n_units), dtype=np.int64)
+    positions = np.empty((0, info.n_units), dtype=np.int64)
     peaks = np.zeros(info.n_units, dtype=np.float32)
     for batch, outputs in engine.iter_layer_batches(info.name, batch_size=batch_size):
         peaks = np.maximum(peaks, np.abs(outputs).reshape(-1, info.n_units).max(axis=0))
         scores = unit_scores(outputs, by).astype(np.float32)
         values = np.concatenate([values, scores])
         indices = np.concatenate([indices, np.broadcast_to(batch[:, np.newaxis], scores.shape)])
+        at = outputs.reshape(len(outputs), -1, info.n_units).argmax(axis=1) if outputs.ndim == 4 else 0 * scores
+        positions = np.concatenate([positions, at.astype(np.int64)])
         order = np.argsort(-values, axis=0, kind="stable")[:k]
         values = np.take_along_axis(values, order, axis=0)
         indices = np.take_along_axis(indices, order, axis=0)
-    return TopUnits(info.name, indices, values, by, peaks)
+        positions = np.take_along_axis(positions, order, axis=0)
+    return TopUnits(info.name, indices, values, by, peaks, positions)
 
 
+
+
+# A layer's fixed colour scale: the 1st to 99th percentile of its outputs over (at most) this many test images,
+# spread evenly over the test set, and at most this many of their values.
+RANGE_IMAGES = 200
+RANGE_VALUES = 4_000_000
+RANGE_PERCENTILES = (1.0, 99.0)
+
+
+def compute_layer_range(engine: ActivationEngine, layer_name: str, images: int = RANGE_IMAGES,
+                        max_values: int = RANGE_VALUES) -> tuple[float, float]:
+    """The colour scale that shows a layer the same way on every image: the 1st to 99th percentile of its
+    outputs, estimated from ``images`` test images spread evenly over the test set (every value of them, or an
+    even sample of ``max_values``). The percentiles, not the extremes: one outlier would wash out the rest."""
+    info = engine.layer(layer_name)
+    sample = np.unique(np.linspace(0, engine.n_images - 1, min(images, engine.n_images)).round().astype(np.int64))
+    per_image = max(1, max_values // len(sample))
+    chunks = []
+    for _, outputs in engine.iter_layer_batches(info.name, sample):
+        flat = outputs.reshape(len(outputs), -1)
+        step = max(1, flat.shape[1] // per_image)
+        chunks.append(flat[:, ::step].ravel())
+    values = np.concatenate(chunks)
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return (0.0, 1.0)
+    low, high = (float(v) for v in np.percentile(values, RANGE_PERCENTILES))
+    return (low, high) if high > low else (low, low + 1e-6)

@@ -66,9 +66,8 @@ EVICTION_DIVISOR = 20
 # A process lists the folder again after this many additions of its own (the other workers' additions are unseen
 # in between).
 RECOUNT_EVERY = 64
-# Recipes of recently drawn-for model versions: choosing one reads the whole test set's range (0.9 ms for
-# mnist-cnn's test set), the same for every drawing.
-_RECIPES: LRUCache[digits.Recipe] = LRUCache(32)
+# How many model versions' recipes a store keeps.
+RECIPES_KEPT = 32
 
 
 def names_user_image(value: Any) -> bool:
@@ -120,8 +119,14 @@ class UserImageStore:
         self._lock = threading.Lock()
         # One eviction at a time per process: a thread that finds one running leaves the work to it.
         self._evicting = threading.Lock()
+        # Set by every addition that asks for an eviction: the evicting thread lists the folder again while it is
+        # set, so an image renamed into place after a listing began is counted by a later one.
+        self._eviction_asked = False
         self._known: int | None = None  # images at the last listing plus this process's additions since
         self._added_since_listing = 0
+        # Recipes of recently drawn-for model versions: choosing one reads the whole test set's range (0.9 ms for
+        # mnist-cnn's test set), the same for every drawing.
+        self.recipes: LRUCache[digits.Recipe] = LRUCache(RECIPES_KEPT)
 
     def _folder(self, reference: str) -> Path:
         match = ID_PATTERN.fullmatch(reference)
@@ -196,27 +201,34 @@ class UserImageStore:
         Other processes (and, between listings, other threads) evict at the same time: a folder that vanishes
         between the listing and its ``stat`` was evicted by one of them and is simply left out.
         """
-        if not self._evicting.acquire(blocking=False):
-            return  # another thread of this process is evicting now; its count includes this image
-        try:
-            now = time.time()
-            with os.scandir(self.root) as listing:
-                entries = [entry for entry in listing if entry.is_dir(follow_symlinks=False)]
-            images = [entry for entry in entries if not entry.name.startswith(TEMPORARY)]
-            for entry in entries:
-                if entry.name.startswith(TEMPORARY) and now - _modified(entry) > 3600:
-                    shutil.rmtree(entry.path, ignore_errors=True)
-            kept = len(images)
-            if kept > self.max_images:  # otherwise no image's age needs reading
-                ages = [(modified, entry.path) for entry in images if (modified := _modified(entry)) >= 0]
-                kept = min(len(ages), self.max_images - self.max_images // EVICTION_DIVISOR)
-                ages.sort()
-                for _, path in ages[: len(ages) - kept]:
-                    shutil.rmtree(path, ignore_errors=True)
-            with self._lock:
-                self._known, self._added_since_listing = kept, 0
-        finally:
-            self._evicting.release()
+        self._eviction_asked = True
+        while self._eviction_asked:
+            if not self._evicting.acquire(blocking=False):
+                return  # another thread of this process is evicting now; it lists again once it is done
+            try:
+                self._eviction_asked = False
+                self._evict_once()
+            finally:
+                self._evicting.release()
+
+    def _evict_once(self) -> None:
+        """One listing of the folder and the removals it calls for (see :meth:`_evict`)."""
+        now = time.time()
+        with os.scandir(self.root) as listing:
+            entries = [entry for entry in listing if entry.is_dir(follow_symlinks=False)]
+        images = [entry for entry in entries if not entry.name.startswith(TEMPORARY)]
+        for entry in entries:
+            if entry.name.startswith(TEMPORARY) and now - _modified(entry) > 3600:
+                shutil.rmtree(entry.path, ignore_errors=True)
+        kept = len(images)
+        if kept > self.max_images:  # otherwise no image's age needs reading
+            ages = [(modified, entry.path) for entry in images if (modified := _modified(entry)) >= 0]
+            kept = min(len(ages), self.max_images - self.max_images // EVICTION_DIVISOR)
+            ages.sort()
+            for _, path in ages[: len(ages) - kept]:
+                shutil.rmtree(path, ignore_errors=True)
+        with self._lock:
+            self._known, self._added_since_listing = kept, 0
 
     def get(self, reference: str) -> UserImage:
         """The stored image ``reference``.
@@ -308,12 +320,12 @@ def _shown(model_input: np.ndarray, recipe: Any) -> np.ndarray:
     return 1.0 - shown if shown.shape[-1] == 1 else shown
 
 
-def _recipe(loaded: LoadedModel, centre: bool) -> digits.Recipe:
+def _recipe(images: UserImageStore, loaded: LoadedModel, centre: bool) -> digits.Recipe:
     if loaded.key is None:  # a test set that is no stored model's (a training run's): nothing to key it by
         return digits.choose_recipe(loaded.images, loaded.meta, centre)
     # The version covers the test set; meta.json's choice is keyed too (its repr: any JSON value is hashable so).
     key = (loaded.key, centre, repr(loaded.meta.get("preprocessing")))
-    return _RECIPES.get_or_compute(key, lambda: digits.choose_recipe(loaded.images, loaded.meta, centre))
+    return images.recipes.get_or_compute(key, lambda: digits.choose_recipe(loaded.images, loaded.meta, centre))
 
 
 def _shrunk(pixels: np.ndarray) -> np.ndarray:
@@ -345,7 +357,7 @@ def add_drawing(images: UserImageStore, loaded: LoadedModel, strokes: Any, width
     """
     polylines, pen, side = digits.parse_strokes(strokes, width, size)
     canvas = digits.rasterise(polylines, pen, side)
-    recipe = _recipe(loaded, centre)
+    recipe = _recipe(images, loaded, centre)
     model_input = digits.preprocess(canvas, recipe, ink=True)
     return _save(images, loaded, recipe, model_input, 1.0 - canvas, "strokes")
 
@@ -358,7 +370,7 @@ def add_upload(images: UserImageStore, loaded: LoadedModel, data: bytes, max_byt
         TooLarge, InvalidInput: see :func:`app.core.digits.decode_image` (nothing is stored).
     """
     pixels = digits.decode_image(data, max_bytes)
-    recipe = _recipe(loaded, centre)
+    recipe = _recipe(images, loaded, centre)
     return _save(images, loaded, recipe, digits.preprocess(pixels, recipe), pixels, "upload")
 
 
@@ -368,7 +380,7 @@ def add_array(images: UserImageStore, loaded: LoadedModel, values: Any) -> UserI
     Raises:
         InvalidInput: see :func:`app.core.digits.check_array` (nothing is stored).
     """
-    recipe = _recipe(loaded, True)
+    recipe = _recipe(images, loaded, True)
     model_input = digits.check_array(values, recipe)
     shown = digits.preview(model_input, recipe)
     return _save(images, loaded, recipe, model_input, shown if recipe.channels == 3 else 1.0 - shown, "array")
@@ -389,4 +401,4 @@ def provided_image(images: UserImageStore, loaded: LoadedModel, reference: str) 
         return ProvidedImage(reference, stored.model_input)
     pixels = digits.decode_image(images.png(reference, "original"), MAX_INPUT_BYTES)
     centre = bool(stored.meta.get("recipe", {}).get("centre", True))
-    return ProvidedImage(reference, digits.preprocess(pixels, _recipe(loaded, centre)))
+    return ProvidedImage(reference, digits.preprocess(pixels, _recipe(images, loaded, centre)))

@@ -1,7 +1,7 @@
 """Figure builders of the compare, finder and classes pages: arrays in, Plotly figure dicts out.
 
 No Dash, no callback context and no model loading here: the pages fetch numbers from the core and pass them in.
-Heatmaps of layer grids reuse :func:`app.figures.heatmaps.activation_heatmap`.
+Heatmaps of layer grids reuse :func:`app.figures.grids.activation_heatmap`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from app.core.grid import tile
-from app.figures.heatmaps import activation_heatmap, chart_title, top_margin, typed_array
+from app.figures.charts import chart_title, colorscale, top_margin
+from app.figures.codec import typed_array
+from app.figures.grids import activation_heatmap
 
 
 def value_range(grids: Sequence[np.ndarray]) -> tuple[float, float]:
@@ -39,7 +41,8 @@ def difference_heatmap(difference: np.ndarray, title: str, zrange: tuple[float, 
     """
     grid, layout = tile(difference)
     zrange = zrange or symmetric_range([grid])
-    return activation_heatmap(grid, layout, "rdbu", reverse=True, zrange=zrange, title=title, zmid=0.0)
+    return activation_heatmap(grid, layout, "rdbu", reverse=True, zrange=zrange, title=title, zmid=0.0,
+                              value_name="difference")
 
 
 # The confusion matrix's colour index: 0 (white) for an empty cell; errors on a red ramp in (0, 0.5] whose first
@@ -88,7 +91,7 @@ def confusion_figure(matrix: np.ndarray, class_names: Sequence[str], selected: t
         selected: (true, predicted) cell to outline.
 
     Returns:
-        A figure dict (as :mod:`app.figures.heatmaps` builds them); ``data[0]["customdata"]`` holds the counts.
+        A figure dict (as :mod:`app.figures.grids` builds them); ``data[0]["customdata"]`` holds the counts.
     """
     matrix = np.asarray(matrix)
     n = len(matrix)
@@ -149,3 +152,58 @@ def ranking_figure(scores: np.ndarray, signed: np.ndarray, ranking: np.ndarray, 
         "yaxis": {"title": {"text": "mean |A − B|"}},
     }
     return {"data": [bar], "layout": figure_layout}
+
+
+# The gap between two images' panels, as a fraction of the figure's width.
+PANEL_GAP = 0.02
+UNIT_ACROSS_HEIGHT_PX = 300
+PANEL_NAME_PX = 24  # each panel's image name, under it
+
+
+def unit_across_images(values: Sequence[np.ndarray], names: Sequence[str], cmap: str, title: str,
+                       value_name: str) -> dict:
+    """One unit of a layer for every compared image, side by side on one colour scale: its map [H, W] per image as
+    a row of panels titled with the image's name, or, for a node (a number per image), a bar per image.
+
+    Args:
+        values: the unit's output for each image (all maps, or all scalars).
+        names: each image's name, in the same order.
+        cmap: a colormap of :data:`app.core.grid.COLORMAPS` (maps only).
+        title: the figure's title.
+        value_name: what the values are, for the colour bar's or the value axis's title.
+    """
+    arrays = [np.asarray(v, dtype=np.float32) for v in values]
+    if all(array.ndim == 0 for array in arrays):
+        return _node_across_images([float(array) for array in arrays], names, title, value_name)
+    low, high = value_range(arrays)
+    width = (1 - PANEL_GAP * (len(arrays) - 1)) / len(arrays)
+    data, layout = [], {"title": chart_title(title), "plot_bgcolor": "white",
+                        "margin": {"l": 10, "r": 10, "t": top_margin(title), "b": PANEL_NAME_PX},
+                        "annotations": []}
+    for position, (array, name) in enumerate(zip(arrays, names, strict=True)):
+        suffix = "" if position == 0 else str(position + 1)
+        start = position * (width + PANEL_GAP)
+        last = position == len(arrays) - 1
+        data.append({
+            "type": "heatmap", "z": typed_array(array), "zmin": low, "zmax": high, "colorscale": colorscale(cmap),
+            "showscale": last, "xaxis": f"x{suffix}", "yaxis": f"y{suffix}",
+            "hovertemplate": f"{name}<br>row %{{y}}, col %{{x}}<br>{value_name} %{{z:.3g}}<extra></extra>",
+            **({"colorbar": {"title": {"text": value_name, "side": "right"}, "thickness": 12}} if last else {}),
+        })
+        layout[f"xaxis{suffix}"] = {"visible": False, "domain": [start, start + width], "constrain": "domain"}
+        layout[f"yaxis{suffix}"] = {"visible": False, "autorange": "reversed", "scaleanchor": f"x{suffix}",
+                                    "constrain": "domain"}
+        layout["annotations"].append({"text": name, "showarrow": False, "xref": "paper", "yref": "paper",
+                                      "x": start + width / 2, "y": 0.0, "yanchor": "top",
+                                      "font": {"size": 12}})
+    return {"data": data, "layout": layout}
+
+
+def _node_across_images(values: list[float], names: Sequence[str], title: str, value_name: str) -> dict:
+    """A node's value for each image as a bar each."""
+    trace = {"type": "bar", "x": list(names), "y": values, "marker": {"color": "#4c78a8"},
+             "hovertemplate": f"%{{x}}<br>{value_name} %{{y:.4g}}<extra></extra>"}
+    return {"data": [trace], "layout": {
+        "title": chart_title(title), "margin": {"l": 50, "r": 10, "t": top_margin(title), "b": 40},
+        "yaxis": {"title": {"text": value_name}, "zeroline": True}, "xaxis": {"type": "category"},
+        "plot_bgcolor": "white"}}

@@ -1,14 +1,16 @@
 """Figure builders of the training page: per-epoch records in, Plotly figures out (the blog's EpochPlot and
 LrHistory plots, redrawn after every epoch). No Dash, no callback context.
 
-Plain dicts, like :mod:`app.figures.heatmaps`: building them costs well under a millisecond, where ``make_subplots`` and
+Plain dicts, like :mod:`app.figures.charts`: building them costs well under a millisecond, where ``make_subplots`` and
 ``go.Figure`` validation cost ~40 ms per redraw, on the path that carries an epoch to every open page.
 """
 
 from __future__ import annotations
 
+import math
+
 from app.core.training import epoch_position, is_partial
-from app.figures.heatmaps import MARGIN, MODEBAR_PX, TITLE_FONT_PX, TITLE_PAD_PX, chart_title, title_height
+from app.figures.charts import MARGIN, MODEBAR_PX, TITLE_FONT_PX, TITLE_PAD_PX, chart_title, title_height
 
 TRAIN_COLOR = "#1f77b4"
 VALIDATION_COLOR = "#ff7f0e"
@@ -127,9 +129,28 @@ def training_curves(epochs: list[dict[str, float]], epochs_total: int = 0, title
     return {"data": data + partial, "layout": layout}
 
 
+def rate_axis_range(rates: list) -> list[float] | None:
+    """The learning-rate chart's y range when the rate stays the same, else None (Plotly's own range, which spans
+    rates that change).
+
+    A constant rate (every run without a schedule) is one value, for which Plotly would draw a -1…1 axis where
+    0.001 sits on what reads as 0: the range is then half the rate either side of it (0.0005…0.0015).
+    """
+    finite = [float(rate) for rate in rates if isinstance(rate, int | float) and math.isfinite(rate)]
+    if not finite:
+        return None
+    low, high = min(finite), max(finite)
+    middle = (low + high) / 2
+    # float32 rounding may set a constant rate's records apart by ~1e-7 of it: still one value to the reader
+    if middle == 0 or high - low > 1e-3 * abs(middle):
+        return None
+    return [middle - abs(middle) / 2, middle + abs(middle) / 2]
+
+
 def learning_rate_curve(epochs: list[dict[str, float]], epochs_total: int = 0) -> dict:
     """The learning rate at the end of each full epoch (the blog's LrHistory) as a Plotly figure dict; an epoch cut
-    short by a stop is a second, dotted trace ending in a hollow marker."""
+    short by a stop is a second, dotted trace ending in a hollow marker. A rate that stays the same is drawn on an
+    axis around it (:func:`rate_axis_range`)."""
     full = [row for row in epochs if not is_partial(row)]
     trace = {
         "type": "scatter",
@@ -150,5 +171,8 @@ def learning_rate_curve(epochs: list[dict[str, float]], epochs_total: int = 0) -
         "yaxis": {"exponentformat": "e", "gridcolor": GRID_COLOR, "visible": bool(epochs), "automargin": True},
         "annotations": _note(not epochs),
     }
+    steady = rate_axis_range([row.get("learning_rate") for row in epochs])
+    # said either way: a redraw after a schedule changed the rate must drop the range the constant rate had
+    layout["yaxis"].update({"range": steady, "autorange": False} if steady else {"autorange": True})
     return {"data": [trace, *_partial_trace(epochs, "learning_rate", "#2ca02c", ("x", "y"), ".3e")],
             "layout": layout}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.config import Settings
+from app.core.user_images import UserImageStore
 from app.jobs.redis_store import RedisJobStore
 from app.jobs.runner import CeleryRunner, EmbeddedRunner, JobRunner
 from app.jobs.sqlite_store import SqliteJobStore
@@ -23,12 +24,14 @@ def make_store(state_dir: Path, redis_url: str = "") -> JobStore:
     return RedisJobStore(redis_url) if redis_url else SqliteJobStore(Path(state_dir) / JOB_DB)
 
 
-def make_runner(settings: Settings) -> JobRunner:
-    """The job runner (with its store) for ``settings``: Celery when ``REDIS_URL`` is set, else embedded."""
+def make_runner(settings: Settings, user_images: UserImageStore | None = None) -> JobRunner:
+    """The job runner (with its store) for ``settings``: Celery when ``REDIS_URL`` is set, else embedded; a probe
+    image ``u:<id>`` must be one of ``user_images`` (when given)."""
     store = make_store(settings.state_dir, settings.redis_url)
     if settings.redis_url:
-        return CeleryRunner(store, settings.model_store, settings.data_sources, settings.redis_url)
-    return EmbeddedRunner(store, settings.model_store, settings.data_sources, Path(settings.state_dir) / JOB_LOGS)
+        return CeleryRunner(store, settings.model_store, settings.data_sources, settings.redis_url, user_images)
+    return EmbeddedRunner(store, settings.model_store, settings.data_sources, Path(settings.state_dir) / JOB_LOGS,
+                          user_images)
 
 
 def open_store(url: str, stale_after: float = 30.0, queue_timeout: float = 120.0) -> JobStore:

@@ -2,7 +2,8 @@
 
 Started as ``python -m app.jobs.features_worker --model-store DIR --model NAME --version V --layer L
 --settings JSON --state-dir DIR`` by :class:`~app.jobs.features.FeatureJobs`: a fresh interpreter, so TensorFlow is
-never inherited through a fork. Progress goes to the job's ``.progress.json`` after every chunk of units.
+never inherited through a fork. Progress goes to the job's ``.progress.json`` after every segment of steps
+(:data:`~app.core.features.SEGMENT_STEPS`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from app.core.attribution import GradientModels
 from app.core.errors import ExplorerError
 from app.core.features import Settings, layer_features, save_result
 from app.core.store import ModelStore
+from app.jobs.background import job_outcome
 from app.jobs.features import FeatureJobs, write_json
 
 logger = logging.getLogger(__name__)
@@ -36,27 +38,22 @@ def run(model_store: Path, state_dir: Path, model: str, version: str, layer: str
     result_file, progress_file, lock_file, _ = jobs.paths(model, version, layer, settings)
     started = time.time()
 
-    def report(done: int, total: int, stage: str = "optimising units") -> None:
+    def report(done: int, total: int, stage: str) -> None:
         write_json(progress_file, {"done": done, "total": total, "stage": stage, "started": started})
 
-    try:
+    with job_outcome(progress_file, lock_file):
         # the server's limits (the process inherits its environment): a model it admits opens here too
-        limits = AppSettings.from_env().model_limits
-        loaded = ModelStore(model_store, limits=limits).get(model)
+        app_settings = AppSettings.from_env()
+        limits = app_settings.model_limits
+        loaded = ModelStore(model_store, limits=limits, test_set_max_bytes=app_settings.test_set_max_bytes).get(model)
         if loaded.version != version:
             raise ExplorerError(f"model {model!r} changed while its features were requested; ask again")
         info = loaded.engine.layer(layer)
-        report(0, info.n_units, "finding dead units over the test set")
+        report(0, 0, "finding the units that never fire on the test set")
         features = layer_features(GradientModels(loaded.engine, limits), info.name, settings, report)
         save_result(result_file, features)
-        report(features.n_units, features.n_units, "done")
+        report(settings.steps, settings.steps, "done")
         logger.info("features of %s/%s: %d units in %.1f s", model, layer, features.n_units, time.time() - started)
-    except Exception as exc:
-        write_json(progress_file, {"failed": time.time(), "error": str(exc) if isinstance(exc, ExplorerError)
-                                   else f"internal error: {type(exc).__name__}"})
-        raise
-    finally:
-        lock_file.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> None:

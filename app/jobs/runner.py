@@ -25,8 +25,8 @@ from typing import Any
 from app.config import PROJECT_ROOT
 from app.core.datasets import NAMED_SHAPES, DatasetError, DataSources, check_dataset
 from app.core.errors import ExplorerError
-from app.core.limits import shown
 from app.core.model_files import validate_name
+from app.core.parsing import shown
 from app.core.store import ModelExists
 from app.core.training import MAX_TRAIN_IMAGES, ConfigError, conv_layer_names, parse_config
 from app.core.training_cost import refuse_over_budget
@@ -48,16 +48,17 @@ class JobRunner(ABC):
         store: the job store every viewer reads.
         model_store: the model store folder finished models are saved to.
         sources: where datasets are read from (a dataset given by path must lie in its data folder).
+        user_images: where a probe image ``u:<id>`` must exist (without it, the worker's own check remains).
     """
 
     engine = ""
 
-    def __init__(self, store: JobStore, model_store: Path, sources: DataSources) -> None:
+    def __init__(self, store: JobStore, model_store: Path, sources: DataSources,
+                 user_images: UserImageStore | None = None) -> None:
         self.store = store
         self.model_store = Path(model_store)
         self.sources = sources
-        # where a probe image u:<id> must exist (the app sets it; without it the worker's own check remains)
-        self.user_images: UserImageStore | None = None
+        self.user_images = user_images
 
     def _user_image_problems(self, image: str) -> list[str]:
         """Why ``image`` cannot be a probe image (a malformed id, or none on this instance), or nothing."""
@@ -157,8 +158,9 @@ class EmbeddedRunner(JobRunner):
 
     engine = "embedded"
 
-    def __init__(self, store: JobStore, model_store: Path, sources: DataSources, log_dir: Path) -> None:
-        super().__init__(store, model_store, sources)
+    def __init__(self, store: JobStore, model_store: Path, sources: DataSources, log_dir: Path,
+                 user_images: UserImageStore | None = None) -> None:
+        super().__init__(store, model_store, sources, user_images)
         self.log_dir = Path(log_dir)
 
 
@@ -205,8 +207,9 @@ class CeleryRunner(JobRunner):
 
     engine = "celery"
 
-    def __init__(self, store: JobStore, model_store: Path, sources: DataSources, redis_url: str) -> None:
-        super().__init__(store, model_store, sources)
+    def __init__(self, store: JobStore, model_store: Path, sources: DataSources, redis_url: str,
+                 user_images: UserImageStore | None = None) -> None:
+        super().__init__(store, model_store, sources, user_images)
         self.celery = make_celery(redis_url)
 
     def _launch(self, job: Job) -> None:

@@ -1,11 +1,14 @@
-"""Class statistics and the MLP view: what all images of a class share at a layer, and what separates two classes.
+"""Class statistics: what all images of a class share at a layer, and what separates two classes.
 
-Top: the mean activation grid of class A and class B over the whole test set (one colour scale), their difference
-A − B with the units that differ most ranked, and every class's mean side by side. Bottom, the MLP view: for one
-image and a dense layer, each node's activation x weight to the logits of class A and B of the next Dense layer,
-and A − B; the numbers add up to the logits (plus bias). The view lives in the URL
-(``/classes?model=mnist-cnn&layer=Conv2D_3&a=4&b=9&mlp=Dense_1&image=12&unit=5``); ``unit`` is the unit of the class
-grids whose top images show, chosen by a click on a grid or on the ranking.
+The mean activation grid of class A and class B over the whole test set (one colour scale), their difference A − B
+with the units that differ most ranked, and every class's mean side by side. The view lives in the URL
+(``/classes?model=mnist-cnn&layer=Conv2D_3&a=4&b=9&unit=5``); ``unit`` is the unit of the class grids whose top
+images show, chosen by a click on a grid or on the ranking.
+
+For one image, how each node of the last dense layers pushes the logits of class A and class B (the MLP view) is
+the "Why this prediction?" page (:mod:`app.pages.why`); this page links to it with its two classes, for the image a
+link names (``image=12``). An old link to the MLP view, when it lived here (``mlp=Dense_1&image=12``), opens this
+page with a notice that links to that view.
 """
 
 from __future__ import annotations
@@ -14,17 +17,28 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
-from app import services
+from app.context import app_context
 from app.core.classes import class_difference
-from app.core.contributions import contributions, logit_layers
 from app.core.errors import ExplorerError, InvalidInput
-from app.core.grid import tile
-from app.figures.comparison import difference_heatmap, ranking_figure, symmetric_range, value_range
-from app.figures.heatmaps import COLORMAPS, activation_heatmap, note_figure
+from app.core.grid import COLORMAPS, tile
+from app.figures.charts import fitted_title, note_figure
+from app.figures.comparison import difference_heatmap, ranking_figure, value_range
+from app.figures.grids import activation_heatmap
 from app.ui import inputs
-from app.ui.components import TOOLBAR, colormap_dropdown, error_alert, figure_card, labelled, output_unit_names
+from app.ui.components import (
+    class_options,
+    colormap_dropdown,
+    figure_card,
+    info_alert,
+    kept_choice,
+    labelled,
+    output_unit_names,
+)
+from app.ui.links import why_link
+from app.ui.navigation import STILL_COMPUTING_POLL
 from app.ui.page import (
     PageIds,
+    asks_again,
     frame,
     model_layers,
     open_layer,
@@ -39,9 +53,7 @@ from app.ui.unit_panel import (
     layer_layout,
     register_unit_panel,
     unit_area,
-    unit_from_click,
     unit_on_layer,
-    unit_panel,
 )
 from app.views.classes import DEFAULT_CLASSES, ClassesView
 
@@ -63,36 +75,13 @@ RANKING = "classes-ranking"
 ALL_CLASSES = "classes-all"
 INFO = "classes-info"
 UNIT_PANEL = UNIT.panel
-MLP_LAYER = "classes-mlp-layer"
-MLP_IMAGE = "classes-mlp-image"
-MLP_A = "classes-mlp-a"
-MLP_B = "classes-mlp-b"
-MLP_DIFFERENCE = "classes-mlp-difference"
-MLP_SUMMARY = "classes-mlp-summary"
-MLP_MESSAGE = "classes-mlp-message"
-MLP_UNIT_PANEL = "classes-mlp-unit-panel"
+WHY = "classes-why"  # the link to "Why this prediction?" with the two classes
+# What the link that opened the page says of "Why this prediction?": {"image": a test image or None, "mlp": the layer
+# of an old link to the MLP view or None}; kept for the link and the URL.
+WHY_IMAGE = "classes-why-image"
 
 register_url_sync(IDS)
 show_unit_panel = register_unit_panel(UNIT, IDS.model, LAYER)
-
-
-def _class_options(loaded) -> list[dict]:
-    return [{"label": name, "value": i} for i, name in enumerate(loaded.class_names)]
-
-
-def _mlp_options(loaded) -> list[dict]:
-    return [{"label": name, "value": name} for name in logit_layers(loaded)]
-
-
-def _pick(value, options: list[dict], fallback_position: int):
-    values = [option["value"] for option in options]
-    if value in values:
-        return value
-    return values[min(fallback_position, len(values) - 1)] if values else None
-
-
-def _graph(graph_id: str, height: str):
-    return dcc.Graph(id=graph_id, style={"height": height}, config=TOOLBAR)
 
 
 QUERY_KEYS = ClassesView.keys()  # what a link of this page may say (the hostile-URL tests read it)
@@ -104,28 +93,36 @@ def layout(**query):
     view, choice = open_view(ClassesView, query)
     layers, layer_value = choice.layer_choice(view.layer, "Conv2D_3")
     chosen = choice.unit_choice(view.unit, layer_value)
-    class_options, mlp_options, image_max = [], [], 0
-    if choice.loaded is not None:
-        class_options, mlp_options = _class_options(choice.loaded), _mlp_options(choice.loaded)
-        image_max = choice.loaded.engine.n_images - 1
+    classes = class_options(choice.class_names)
     # the blog's pair, 4 against 9, when the model has those classes
-    class_a = _pick(view.a, class_options, 0)
-    class_b = _pick(view.b, class_options, 1)
-    mlp_value = _pick(view.mlp, mlp_options, len(mlp_options) - 1)
-    image_index = min(view.image, image_max)
+    class_a = kept_choice(view.a, classes, 0)
+    class_b = kept_choice(view.b, classes, 1)
+    if view.mlp is not None and choice.loaded is not None:
+        # An old link to the MLP view (it lived at the bottom of this page): the link that opens it, on top.
+        image = view.image or 0
+        choice.messages.append(info_alert([
+            "The MLP view has a page of its own now: ",
+            html.A(f"Open the MLP view of image {image}",
+                   href=why_link(choice.name, image, view.mlp, class_a, class_b), className="alert-link"),
+            f" (how each node pushes the logits of class {class_a} and class {class_b}).",
+        ]))
     controls = [
         labelled("Layer", dcc.Dropdown(id=LAYER, options=layers, value=layer_value, clearable=False), 3),
-        labelled("Class A", dcc.Dropdown(id=CLASS_A, options=class_options, value=class_a, clearable=False), 2),
-        labelled("Class B", dcc.Dropdown(id=CLASS_B, options=class_options, value=class_b, clearable=False), 2),
+        labelled("Class A", dcc.Dropdown(id=CLASS_A, options=classes, value=class_a, clearable=False), 2),
+        labelled("Class B", dcc.Dropdown(id=CLASS_B, options=classes, value=class_b, clearable=False), 2),
         labelled("Colormap", colormap_dropdown(CMAP, view.cmap), 2),
     ]
     class_section = [
-        html.Div(id=INFO, className="small text-muted mb-2"),
+        html.Div(id=INFO, className="small text-muted mb-1"),
+        html.Div(id=WHY, className="small mb-2"),
+        dcc.Store(id=WHY_IMAGE, data={"image": view.image, "mlp": view.mlp}),
+        # Below 992 px the two means side by side and their difference under them: a third of 800 px left
+        # Conv2D_3's 128 maps ~110 px wide.
         dbc.Row(
             [
-                dbc.Col(figure_card(MEAN_A, "420px"), md=4),
-                dbc.Col(figure_card(MEAN_B, "420px"), md=4),
-                dbc.Col(figure_card(DIFFERENCE, "420px"), md=4),
+                dbc.Col(figure_card(MEAN_A, "420px"), sm=6, lg=4),
+                dbc.Col(figure_card(MEAN_B, "420px"), sm=6, lg=4),
+                dbc.Col(figure_card(DIFFERENCE, "420px"), lg=4),
             ],
             className="g-2",
         ),
@@ -134,36 +131,7 @@ def layout(**query):
         html.H6("Mean grid of every class (one colour scale)"),
         dcc.Loading(html.Div(id=ALL_CLASSES), delay_show=300),
     ]
-    mlp_section = dbc.Card(
-        dbc.CardBody(
-            [
-                html.H5("MLP view: how each node pushes the logits of class A and class B"),
-                dbc.Row(
-                    [
-                        labelled("Layer (a vector layer feeding the output layer)",
-                                    dcc.Dropdown(id=MLP_LAYER, options=mlp_options, value=mlp_value,
-                                                 clearable=False), 4),
-                        labelled("Test image", dbc.Input(id=MLP_IMAGE, type="number", min=0, max=image_max, step=1,
-                                                            value=image_index, debounce=0.3, size="sm"), 2),
-                    ],
-                    className="g-2 align-items-end",
-                ),
-                html.Div(id=MLP_MESSAGE),
-                html.Div(id=MLP_SUMMARY, className="small mb-2"),
-                dbc.Row(
-                    [
-                        dbc.Col(dcc.Loading(_graph(MLP_A, "380px"), delay_show=300), md=4),
-                        dbc.Col(dcc.Loading(_graph(MLP_B, "380px"), delay_show=300), md=4),
-                        dbc.Col(dcc.Loading(_graph(MLP_DIFFERENCE, "380px"), delay_show=300), md=4),
-                    ],
-                    className="g-2",
-                ),
-                html.Div(id=MLP_UNIT_PANEL),
-            ]
-        ),
-        className="mb-3 mt-3",
-    )
-    return frame(IDS, choice, controls, *class_section, mlp_section)
+    return frame(IDS, choice, controls, *class_section)
 
 
 @callback(
@@ -173,28 +141,20 @@ def layout(**query):
     Output(CLASS_A, "value"),
     Output(CLASS_B, "options"),
     Output(CLASS_B, "value"),
-    Output(MLP_LAYER, "options"),
-    Output(MLP_LAYER, "value"),
-    Output(MLP_IMAGE, "max"),
     Input(IDS.model, "value"),
     State(LAYER, "value"),
     State(CLASS_A, "value"),
     State(CLASS_B, "value"),
-    State(MLP_LAYER, "value"),
     prevent_initial_call=True,
 )
-def on_model_change(model_name, layer_name, class_a, class_b, mlp_layer):
-    """A new model: its layers, classes and MLP layers, keeping the current choices where they exist."""
+def on_model_change(model_name, layer_name, class_a, class_b):
+    """A new model: its layers and classes, keeping the current choices where they exist."""
     try:
         loaded, layers, layer = model_layers(model_name, layer_name)
     except ExplorerError:
-        return [], None, [], None, [], None, [], None, 0
-    classes, mlp = _class_options(loaded), _mlp_options(loaded)
-    return (
-        layers, layer,
-        classes, _pick(class_a, classes, 0), classes, _pick(class_b, classes, 1),
-        mlp, _pick(mlp_layer, mlp, len(mlp) - 1), loaded.engine.n_images - 1,
-    )
+        return [], None, [], None, [], None
+    classes = class_options(loaded.class_names)
+    return layers, layer, classes, kept_choice(class_a, classes, 0), classes, kept_choice(class_b, classes, 1)
 
 
 @callback(
@@ -210,16 +170,20 @@ def on_model_change(model_name, layer_name, class_a, class_b, mlp_layer):
     Input(CLASS_A, "value"),
     Input(CLASS_B, "value"),
     Input(CMAP, "value"),
+    Input(STILL_COMPUTING_POLL, "n_intervals"),
+    State(IDS.message, "children"),
     prevent_initial_call="initial_duplicate",
 )
 @reports_errors(7)
-def render_classes(model_name, layer_name, class_a, class_b, cmap):
-    """Class means of A and B on one scale, A − B on a diverging scale, ranked units, and every class's mean."""
+def render_classes(model_name, layer_name, class_a, class_b, cmap, _poll=None, shown_message=None):
+    """Class means of A and B on one scale, A − B on a diverging scale, ranked units, and every class's mean
+    (asked again while a background job computes the class means)."""
+    asks_again(shown_message)
     if not model_name or not layer_name or class_a is None or class_b is None:
         raise InvalidInput("Choose a model, a layer and two classes.")
     loaded, info = open_layer(model_name, layer_name)
     class_a, class_b = inputs.integer(class_a, "class A"), inputs.integer(class_b, "class B")
-    means = services.statistics().class_means(loaded, info.name)
+    means = app_context().statistics.class_means(loaded, info.name)
     diff = class_difference(means, class_a, class_b)
     names = loaded.class_names
     present = [label for label in range(len(names)) if means.counts[label]]
@@ -230,7 +194,8 @@ def render_classes(model_name, layer_name, class_a, class_b, cmap):
     def mean_figure(label, title, size_px=None):
         grid, grid_layout = tiles[label]
         return activation_heatmap(grid, grid_layout, cmap, zrange=zrange, title=title,
-                                  unit_names=output_unit_names(loaded, info.name), size_px=size_px)
+                                  unit_names=output_unit_names(loaded, info.name), size_px=size_px,
+                                  value_name="mean activation")
 
     a_name, b_name = names[class_a], names[class_b]
     small = [
@@ -248,9 +213,11 @@ def render_classes(model_name, layer_name, class_a, class_b, cmap):
         "its top images."
     )
     return (
-        mean_figure(class_a, f"mean of class {a_name} · {info.name}", MEAN_PX),
-        mean_figure(class_b, f"mean of class {b_name} · {info.name}", MEAN_PX),
-        difference_heatmap(diff.difference, f"mean {a_name} − mean {b_name} (red: stronger for {a_name})")
+        # a third of an 800 px window holds ~30 characters of a title: longer ones go on two lines
+        mean_figure(class_a, fitted_title(f"mean of class {a_name} · {info.name}"), MEAN_PX),
+        mean_figure(class_b, fitted_title(f"mean of class {b_name} · {info.name}"), MEAN_PX),
+        difference_heatmap(diff.difference, fitted_title(f"mean {a_name} − mean {b_name} (red: stronger for "
+                                                         f"{a_name})"))
         if class_a != class_b else note_figure(f"Class A and class B are both {a_name}: the difference of a mean "
                                                "with itself is zero everywhere. Choose two different classes."),
         ranking_figure(diff.scores, diff.signed, diff.ranking, min(TOP_UNITS, info.n_units),
@@ -262,54 +229,23 @@ def render_classes(model_name, layer_name, class_a, class_b, cmap):
 
 
 @callback(
-    Output(MLP_A, "figure"),
-    Output(MLP_B, "figure"),
-    Output(MLP_DIFFERENCE, "figure"),
-    Output(MLP_SUMMARY, "children"),
-    Output(MLP_MESSAGE, "children"),
+    Output(WHY, "children"),
     Input(IDS.model, "value"),
-    Input(MLP_LAYER, "value"),
-    Input(MLP_IMAGE, "value"),
     Input(CLASS_A, "value"),
     Input(CLASS_B, "value"),
+    State(WHY_IMAGE, "data"),
 )
-@reports_errors(5, blank=(no_update, no_update, no_update, []))
-def render_mlp(model_name, layer_name, image, class_a, class_b):
-    """Contribution grids for class A, class B (one diverging scale) and A − B, with the sums that make the logits."""
-    if not model_name or not layer_name or class_a is None or class_b is None:
-        return {}, {}, {}, [], error_alert("This model has no vector layer feeding its output layer.")
-    loaded, info = open_layer(model_name, layer_name)
-    index = loaded.engine.check_image(inputs.integer(image, "the test image"))
-    classes = (inputs.integer(class_a, "class A"), inputs.integer(class_b, "class B"))
-    result = contributions(loaded, info.name, index, classes)
-    names = loaded.class_names
-    target_is_output = result.target == loaded.model.layers[-1].name
-    label_of = (lambda c: f"class {names[c]}") if target_is_output else (lambda c: f"unit {c} of {result.target}")
-    grids = [tile(part) for part in result.contributions]
-    zrange = symmetric_range([grid for grid, _ in grids])
-    figures = [
-        activation_heatmap(grid, grid_layout, "rdbu", reverse=True, zrange=zrange, zmid=0.0,
-                           title=f"contributions to {label_of(c)}")
-        for (grid, grid_layout), c in zip(grids, result.classes, strict=True)
-    ]
-    a, b = result.classes
-    difference = difference_heatmap(result.difference, f"{label_of(a)} − {label_of(b)}")
-    probabilities = loaded.engine.probabilities(index)
-    rows = [
-        html.Tr([html.Td(label_of(c)), html.Td(f"{part.sum():.4f}"), html.Td(f"{bias:+.4f}"),
-                 html.Td(html.B(f"{logit:.4f}")), html.Td(f"{probabilities[c]:.2%}" if target_is_output else "")])
-        for c, part, bias, logit in zip(result.classes, result.contributions, result.bias, result.logits, strict=True)
-    ]
-    summary = [
-        html.Div(f"Image {index} (true class {names[int(loaded.labels[index])]}): {result.layer} → {result.target}. "
-                 "Σ contributions + bias = logit."),
-        dbc.Table(
-            [html.Thead(html.Tr([html.Th(""), html.Th("Σ activation × weight"), html.Th("bias"), html.Th("logit"),
-                                 html.Th("probability")])), html.Tbody(rows)],
-            size="sm", bordered=False, className="w-auto mb-0",
-        ),
-    ]
-    return figures[0], figures[1], difference, summary, []
+def show_why_link(model_name, class_a, class_b, named):
+    """The link to "Why this prediction?" for the image the page's link named (else image 0), with the two
+    classes (and the layer of an old link to the MLP view)."""
+    named = named if isinstance(named, dict) else {}
+    image = inputs.integer_or_none(named.get("image"), 0) or 0
+    a, b = inputs.integer_or_none(class_a, 0), inputs.integer_or_none(class_b, 0)
+    if a is None or b is None:
+        return []
+    href = why_link(inputs.name_or_none(model_name), image, inputs.name_or_none(named.get("mlp")), a, b)
+    return [html.Span("For one image, how each node of the last dense layer pushes the logits of these two "
+                      "classes: "), html.A(f"Why this prediction? (image {image})", href=href)]
 
 
 @callback(
@@ -319,19 +255,18 @@ def render_mlp(model_name, layer_name, image, class_a, class_b):
     Input(CLASS_A, "value"),
     Input(CLASS_B, "value"),
     Input(CMAP, "value"),
-    Input(MLP_LAYER, "value"),
-    Input(MLP_IMAGE, "value"),
     Input(UNIT.unit, "data"),
+    State(WHY_IMAGE, "data"),
 )
-def sync_query(model_name, layer_name, class_a, class_b, cmap, mlp_layer, image, unit):
+def sync_query(model_name, layer_name, class_a, class_b, cmap, unit, named=None):
     """The query string that reopens this view (a value that is not one the page offers falls back to its
-    default)."""
-    a, b, shown_image = (inputs.integer_or_none(value, 0) for value in (class_a, class_b, image))
+    default); the image a link named stays in it, for the link to "Why this prediction?"."""
+    a, b = (inputs.integer_or_none(value, 0) for value in (class_a, class_b))
+    image = inputs.integer_or_none(named.get("image"), 0) if isinstance(named, dict) else None
     return ClassesView(
         model=inputs.name_or_none(model_name), layer=inputs.name_or_none(layer_name),
         a=DEFAULT_CLASSES[0] if a is None else a, b=DEFAULT_CLASSES[1] if b is None else b,
-        cmap=cmap if cmap in COLORMAPS else COLORMAPS[0], mlp=inputs.name_or_none(mlp_layer),
-        image=shown_image or 0, unit=chosen_unit(unit),
+        cmap=cmap if cmap in COLORMAPS else COLORMAPS[0], image=image, unit=chosen_unit(unit),
     ).to_query()
 
 
@@ -354,20 +289,3 @@ def on_class_unit_choice(_a, _b, _difference, _ranking, model_name, layer_name, 
     if not ctx.triggered:
         return no_update
     return clicked_unit(ctx.triggered[0]["value"], layer_layout(model_name, layer_name))
-
-
-@callback(
-    Output(MLP_UNIT_PANEL, "children"),
-    Input(MLP_A, "clickData"),
-    Input(MLP_B, "clickData"),
-    Input(MLP_DIFFERENCE, "clickData"),
-    Input(IDS.model, "value"),
-    Input(MLP_LAYER, "value"),
-    prevent_initial_call=True,
-)
-def on_mlp_unit_click(_a, _b, _difference, model_name, layer_name):
-    """A click on a node of a contribution grid: the test images that activate that node most."""
-    if not ctx.triggered or ctx.triggered_id in (IDS.model, MLP_LAYER):
-        return []
-    return unit_panel("classes-mlp", model_name, layer_name,
-                      unit_from_click(ctx.triggered[0]["value"], layer_layout(model_name, layer_name)))

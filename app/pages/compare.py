@@ -14,18 +14,30 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from app import services
-from app.core import attribution
+from app.context import app_context
 from app.core.errors import ExplorerError, InvalidInput
 from app.core.finder import parse_image_refs
+from app.core.grid import COLORMAPS
 from app.core.user_images import is_user_image
-from app.figures.comparison import difference_heatmap, value_range
+from app.figures.charts import input_image_figure, note_figure
+from app.figures.comparison import UNIT_ACROSS_HEIGHT_PX, difference_heatmap, unit_across_images, value_range
 from app.figures.features import METHOD_LABELS, attribution_figure
-from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figure, note_figure
+from app.figures.grids import activation_heatmap
 from app.ui import inputs
-from app.ui.components import TOOLBAR, colormap_dropdown, error_alert, labelled, output_unit_names, verdict
+from app.ui.components import (
+    PREDICTED_CLASS,
+    TOOLBAR,
+    attribution_method_options,
+    class_options,
+    colormap_dropdown,
+    error_alert,
+    kept_choice,
+    labelled,
+    output_unit_names,
+    verdict,
+)
 from app.ui.drawing_pad import drawing_pad, drawing_pad_ids, pad_image, upload_image
-from app.ui.links import MAX_COMPARE_IMAGES, grid_values_link
+from app.ui.links import grid_values_link, why_link
 from app.ui.page import (
     PageIds,
     frame,
@@ -37,9 +49,11 @@ from app.ui.page import (
 )
 from app.ui.unit_panel import (
     UnitIds,
+    chosen_unit,
     clicked_unit,
     layer_layout,
     register_unit_in_url,
+    register_unit_outline,
     register_unit_panel,
     unit_area,
     unit_on_layer,
@@ -47,6 +61,7 @@ from app.ui.unit_panel import (
 from app.views.attribution import explain
 from app.views.compare import MAX_IMAGES_TEXT, CompareView
 from app.views.images import ImageRef, image_ref
+from app.views.query import MAX_COMPARE_IMAGES
 
 dash.register_page(__name__, path="/compare", name="Compare", title="Compare · CNN Activation Explorer", nav_order=1)
 
@@ -66,17 +81,22 @@ DIFF_A = "compare-diff-a"
 DIFF_B = "compare-diff-b"
 DIFFERENCE = "compare-difference"
 DIFF_MESSAGE = "compare-diff-message"
+UNIT_ACROSS = "compare-unit-across"  # the chosen map or node, large, for every image
+UNIT_ACROSS_GRAPH = "compare-unit-across-graph"
+UNIT_DIFFERENCE_GRAPH = "compare-unit-difference-graph"
 PAD = drawing_pad_ids("compare")
 # The u:<id> of the column that follows the drawing pad (replaced at every stroke), or None.
 DRAWING = "compare-drawing"
 UNIT_PANEL = UNIT.panel
 GRID_HEIGHT_PX = 380
 # A card's grid width on a 1400 px window, by the card's column width (of 12), for the maps' number labels.
-GRID_WIDTH_PX = {3: 300, 6: 620}
+GRID_WIDTH_PX = {3: 300, 4: 410, 6: 620}
 
 register_url_sync(IDS)
 show_unit_panel = register_unit_panel(UNIT, IDS.model, LAYER)
-sync_query = register_unit_in_url(UNIT, VIEW, IDS.query)
+sync_query = register_unit_in_url(UNIT, VIEW, IDS.query, CompareView, method=ATTRIBUTION_METHOD,
+                                  target=ATTRIBUTION_CLASS)
+register_unit_outline(UNIT, {"type": GRID, "index": ALL})
 
 
 QUERY_KEYS = CompareView.keys()  # what a link of this page may say (the hostile-URL tests read it)
@@ -88,6 +108,8 @@ def layout(**query):
     view, choice = open_view(CompareView, query)
     layers, layer_value = choice.layer_choice(view.layer, "Conv2D_3")
     chosen = choice.unit_choice(view.unit, layer_value)
+    classes = class_options(choice.class_names, predicted=True)
+    target = kept_choice(PREDICTED_CLASS if view.target is None else view.target, classes, 0)
     controls = [
         labelled("Layer", dcc.Dropdown(id=LAYER, options=layers, value=layer_value, clearable=False), 3),
         labelled(
@@ -96,12 +118,9 @@ def layout(**query):
             4,
         ),
         labelled("Colormap", colormap_dropdown(CMAP, view.cmap), 2),
-        labelled("Where the model looks", dcc.Dropdown(
-            id=ATTRIBUTION_METHOD, clearable=False, value="",
-            options=[{"label": "off", "value": ""}] + [{"label": METHOD_LABELS[m], "value": m}
-                                                        for m in attribution.METHODS]), 2),
-        labelled("for", dcc.Dropdown(id=ATTRIBUTION_CLASS, clearable=False, value=-1, options=_class_options(choice)),
-                 2),
+        labelled("Where the model looks", dcc.Dropdown(id=ATTRIBUTION_METHOD, clearable=False, value=view.method,
+                                                       options=attribution_method_options()), 2),
+        labelled("for", dcc.Dropdown(id=ATTRIBUTION_CLASS, clearable=False, value=target, options=classes), 2),
     ]
     difference = dbc.Card(
         dbc.CardBody(
@@ -130,7 +149,8 @@ def layout(**query):
         ],
         className="card card-body mb-3",
     )
-    return frame(IDS, choice, controls, own, html.Div(id=CARDS), unit_area(UNIT, chosen), difference,
+    return frame(IDS, choice, controls, own, html.Div(id=CARDS), html.Div(id=UNIT_ACROSS), unit_area(UNIT, chosen),
+                 difference,
                  dcc.Store(id=VIEW), dcc.Store(id=DRAWING, data=None))
 
 
@@ -150,11 +170,6 @@ def on_model_change(model_name, current_layer):
     return options, layer
 
 
-def _class_options(choice) -> list[dict]:
-    names = choice.loaded.class_names if choice.loaded is not None else []
-    return [{"label": "predicted", "value": -1}] + [{"label": name, "value": i} for i, name in enumerate(names)]
-
-
 def _image_refs(images_text, n_images: int) -> tuple[list[int | str], list[str]]:
     """The test-image numbers and user images' ids typed in the images field (see
     :func:`app.core.finder.parse_image_refs`), the text checked first: what arrives may be any JSON, or text long
@@ -171,7 +186,7 @@ def _shown_images(loaded, images_text) -> tuple[list[int | str], list[ImageRef],
     kept, shown = [], []
     for reference in references:
         try:
-            shown.append(image_ref(loaded, reference, services.user_images()))
+            shown.append(image_ref(loaded, reference, app_context().user_images))
         except ExplorerError as exc:
             problems.append(f"image {reference} is not available ({exc})")
             continue
@@ -188,12 +203,15 @@ def _image_card(position, image: ImageRef, loaded, grid_figure, column_width):
         dcc.Graph(id={"type": INPUT, "index": position}, figure=input_image_figure(image.pixels),
                   style={"height": "140px"}, config={"displayModeBar": False, "staticPlot": True}),
         # Two lines' height whatever the text needs, so the grids of a row start level.
-        html.Div([heading, html.Span(" · "), *verdict(loaded.class_names, image.label, probabilities)],
+        html.Div([heading, html.Span(" · "), *verdict(loaded.class_names, image.label, probabilities),
+                  html.Span(" · "), html.A("why?", href=why_link(loaded.name, image.key),
+                                           title="Why this prediction? How each node pushes the logits")],
                  className="small text-break", style={"minHeight": "3em"}),
         dcc.Graph(id={"type": GRID, "index": position}, figure=grid_figure, style={"height": f"{GRID_HEIGHT_PX}px"},
                   config=TOOLBAR),
     ]
-    return dbc.Col(dbc.Card(dbc.CardBody(body, className="p-2"), className="mb-3"), md=column_width)
+    # Below 992 px two to a row whatever their number: four or five in 800 px left each grid ~100 px wide.
+    return dbc.Col(dbc.Card(dbc.CardBody(body, className="p-2"), className="mb-3"), sm=6, lg=column_width)
 
 
 @callback(
@@ -209,10 +227,11 @@ def _image_card(position, image: ImageRef, loaded, grid_figure, column_width):
     Input(CMAP, "value"),
     State(DIFF_A, "value"),
     State(DIFF_B, "value"),
+    State(UNIT.unit, "data"),
     prevent_initial_call="initial_duplicate",
 )
 @reports_errors(6, blank=([], [], None, [], None))
-def render_images(model_name, layer_name, images_text, cmap, current_a, current_b):
+def render_images(model_name, layer_name, images_text, cmap, current_a, current_b, unit=None):
     """Every image's input and grid on one colour scale (zmin/zmax over all grids), and the A/B choices."""
     if not model_name or not layer_name:
         return (no_update,) * 5 + (error_alert("Choose a model and a layer."),)
@@ -225,7 +244,7 @@ def render_images(model_name, layer_name, images_text, cmap, current_a, current_
                            + (f" ({'; '.join(problems[:MAX_PROBLEMS_SHOWN])})" if problems else ""))
     tiles = [engine.tiled(info.name, image.subject) for image in images]
     zrange = value_range([grid for grid, _ in tiles])
-    column_width = 3 if len(indices) > 2 else 6
+    column_width = 6 if len(indices) <= 2 else 4 if len(indices) == 3 else 3  # three images: a row of three
     cards = [
         _image_card(
             position, image, loaded,
@@ -233,7 +252,7 @@ def render_images(model_name, layer_name, images_text, cmap, current_a, current_
                                unit_names=output_unit_names(loaded, info.name),
                                size_px=(GRID_WIDTH_PX[column_width], GRID_HEIGHT_PX),
                                values_url=grid_values_link(loaded.name, loaded.version, info.name,
-                                                           image.key, False)),
+                                                           image.key, False), chosen_unit=chosen_unit(unit)),
             column_width,
         )
         for position, ((grid, grid_layout), image) in enumerate(zip(tiles, images, strict=True))
@@ -271,8 +290,8 @@ def render_difference(a, b, model_name, layer_name, images_text, cmap):
         return {}, no_update, []
     loaded, info = open_layer(model_name, layer_name)
     engine = loaded.engine
-    image_a = image_ref(loaded, a, services.user_images(), "image A")
-    image_b = image_ref(loaded, b, services.user_images(), "image B")
+    image_a = image_ref(loaded, a, app_context().user_images, "image A")
+    image_b = image_ref(loaded, b, app_context().user_images, "image B")
     key_a, key_b = image_a.key, image_b.key
     indices, _, _ = _shown_images(loaded, images_text)
     query = CompareView(loaded.name, info.name, ",".join(map(str, indices)),
@@ -284,6 +303,50 @@ def render_difference(a, b, model_name, layer_name, images_text, cmap):
         return note_figure(reason), query, []
     difference = engine.activations(info.name, image_b.subject) - engine.activations(info.name, image_a.subject)
     return difference_heatmap(difference, f"{image_b.name} − {image_a.name} · {info.name}"), query, []
+
+
+@callback(
+    Output(UNIT_ACROSS, "children"),
+    Input(UNIT.unit, "data"),
+    Input(IDS.model, "value"),
+    Input(LAYER, "value"),
+    Input(IMAGES, "value"),
+    Input(CMAP, "value"),
+    Input(DIFF_A, "value"),
+    Input(DIFF_B, "value"),
+)
+def show_unit_across_images(unit, model_name, layer_name, images_text, cmap, a, b):
+    """The chosen map (or node) large for every compared image, on one colour scale, and its difference B − A:
+    the blog's comparison of one map across digits. Nothing while no unit is chosen."""
+    unit = chosen_unit(unit)
+    if unit is None:
+        return []
+    try:
+        loaded, info = open_layer(model_name, layer_name)
+        if not 0 <= unit < info.n_units:
+            return []
+        cmap = inputs.choice(cmap, "the colormap", COLORMAPS)
+        references, images, _ = _shown_images(loaded, images_text)
+        if not images:
+            return []
+        values = [loaded.engine.activations(info.name, image.subject)[..., unit] for image in images]
+    except ExplorerError as exc:
+        return error_alert(exc)
+    word = "map" if info.is_map else "node"
+    names = [image.name if image.own else f"#{image.key}" for image in images]
+    across = unit_across_images(values, names, cmap, f"{word} {unit} of {info.name} in every image · one colour scale",
+                                "activation")
+    graphs = [dbc.Col(dcc.Graph(id=UNIT_ACROSS_GRAPH, figure=across, config=TOOLBAR,
+                                style={"height": f"{UNIT_ACROSS_HEIGHT_PX}px"}), lg=9 if info.is_map else 12)]
+    pair = [references.index(choice) for choice in (a, b) if _listed(choice, references)]
+    if info.is_map and len(pair) == 2 and pair[0] != pair[1]:
+        first, second = pair
+        title = f"{names[second]} − {names[first]} · {word} {unit}"
+        graphs.append(dbc.Col(dcc.Graph(id=UNIT_DIFFERENCE_GRAPH, config=TOOLBAR,
+                                        figure=difference_heatmap((values[second] - values[first])[..., None], title),
+                                        style={"height": f"{UNIT_ACROSS_HEIGHT_PX}px"}), lg=3))
+    hint = html.Div(f"Click a {word} on any grid to choose another.", className="small text-muted")
+    return dbc.Card(dbc.CardBody([dbc.Row(graphs, className="g-2"), hint]), className="mb-3")
 
 
 @callback(
@@ -312,14 +375,13 @@ def on_unit_choice(_grid_clicks, _difference_click, model_name, layer_name, curr
     Input({"type": INPUT, "index": ALL}, "id"),
     State(IDS.model, "value"),
     State(IMAGES, "value"),
-    prevent_initial_call=True,
 )
 def overlay_inputs(method, target, shown_inputs, model_name, images_text):
     """Each card's input with where the model looks for the chosen class (default: each image's predicted class),
-    or the plain input when the method is off; redrawn when the cards are."""
+    or the plain input when the method is off; redrawn when the cards are (so a link's method shows at once)."""
     count = len(shown_inputs) if isinstance(shown_inputs, list) else 0
     try:
-        loaded = services.store().get(inputs.name(model_name, "model"))
+        loaded = app_context().store.get(inputs.name(model_name, "model"))
         _, images, _ = _shown_images(loaded, images_text)
         if len(images) != count:  # the cards are being redrawn for another list: the new cards will ask again
             return [no_update] * count
@@ -328,7 +390,7 @@ def overlay_inputs(method, target, shown_inputs, model_name, images_text):
         target = inputs.integer(target, "the class")
         figures = []
         for image in images:
-            explained = explain(loaded, services.gradient_models(), image, method, target)
+            explained = explain(loaded, app_context().gradient_models, image, method, target)
             figures.append(attribution_figure(
                 image.pixels, explained.result.map, explained.method == "integrated_gradients",
                 f"{METHOD_LABELS[explained.method]} · class {loaded.class_names[explained.target]}"))
@@ -382,7 +444,7 @@ def on_drawing(strokes, centre, model_name, images_text, drawing):
     was, takes its column's place (a new column the first time). Clearing the pad removes the column."""
     drawing = drawing if isinstance(drawing, str) and is_user_image(drawing) else None
     try:
-        loaded = services.store().get(inputs.name(model_name, "model"))
+        loaded = app_context().store.get(inputs.name(model_name, "model"))
         own = pad_image(loaded, strokes, centre)
         if own is None:
             if drawing is None:
@@ -391,7 +453,7 @@ def on_drawing(strokes, centre, model_name, images_text, drawing):
             return ",".join(str(r) for r in references if r != drawing), None, "", ""
         text, left_out = _images_with(loaded, images_text, [own.id], drawing)
     except ExplorerError as exc:
-        return no_update, no_update, no_update, error_alert(str(exc))
+        return no_update, no_update, no_update, error_alert(exc)
     preview = f"/api/inputs/{own.id}/preview.png"
     if left_out:
         return no_update, no_update, preview, error_alert(_full(left_out))
@@ -413,13 +475,13 @@ def on_upload(uploads, centre, model_name, images_text):
     if not uploads:
         return no_update, no_update, no_update
     try:
-        loaded = services.store().get(inputs.name(model_name, "model"))
+        loaded = app_context().store.get(inputs.name(model_name, "model"))
         contents = uploads if isinstance(uploads, list) else [uploads]
         if len(contents) > MAX_COMPARE_IMAGES:
             raise InvalidInput(f"upload at most {MAX_COMPARE_IMAGES} pictures at once")
         stored = [upload_image(loaded, inputs.text(item, "the upload", 2_000_000), centre) for item in contents]
         text, left_out = _images_with(loaded, images_text, [image.id for image in stored])
     except ExplorerError as exc:
-        return no_update, no_update, error_alert(str(exc))
+        return no_update, no_update, error_alert(exc)
     note = error_alert(_full(left_out)) if left_out else ""
     return text, f"/api/inputs/{stored[-1].id}/preview.png", note

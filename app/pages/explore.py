@@ -15,27 +15,51 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
-from app import services
-from app.core import attribution
+from app.context import app_context
 from app.core.errors import ExplorerError, InvalidInput
+from app.core.grid import COLORMAPS
 from app.core.user_images import is_user_image
+from app.figures.charts import input_image_figure, probability_bars
 from app.figures.features import METHOD_LABELS, attribution_figure
-from app.figures.heatmaps import COLORMAPS, activation_heatmap, input_image_figure, probability_bars
+from app.figures.grids import activation_heatmap, mark_dead_units
 from app.ui import inputs
-from app.ui.components import colormap_dropdown, error_alert, figure_card, labelled, verdict
+from app.ui.components import (
+    PREDICTED_CLASS,
+    attribution_method_options,
+    class_options,
+    colormap_dropdown,
+    error_alert,
+    figure_card,
+    kept_choice,
+    labelled,
+    verdict,
+)
 from app.ui.drawing_pad import drawing_pad, drawing_pad_ids, pad_image, upload_image
 from app.ui.links import (
     compare_link,
     grid_values_link,
     training_link,
+    why_link,
 )
-from app.ui.navigation import BASKET, add_to_basket
-from app.ui.page import PageIds, frame, model_layers, open_view, register_url_sync, reports_errors
+from app.ui.navigation import BASKET, STILL_COMPUTING_POLL, add_to_basket
+from app.ui.page import (
+    PageIds,
+    asks_again,
+    frame,
+    model_layers,
+    open_view,
+    register_image_stepping,
+    register_leaving_own_image,
+    register_url_sync,
+    reports_errors,
+)
 from app.ui.unit_panel import (
     UnitIds,
+    chosen_unit,
     clicked_unit,
     layer_layout,
     register_unit_in_url,
+    register_unit_outline,
     register_unit_panel,
     unit_area,
     unit_on_layer,
@@ -55,9 +79,11 @@ PREVIOUS = "explore-previous"
 NEXT = "explore-next"
 RANDOM = "explore-random"
 IMAGE_INFO = "explore-image-info"
+IMAGE_NOTE = "explore-image-note"
 CMAP = "explore-cmap"
 REVERSE = "explore-reverse"
 SCALE = "explore-scale"
+FIXED = "explore-fixed"
 HEATMAP = "explore-heatmap"
 INPUT_IMAGE = "explore-input"
 PROBABILITIES = "explore-probabilities"
@@ -77,10 +103,14 @@ ATTRIBUTION = "explore-attribution"
 ATTRIBUTION_CARD = "explore-attribution-card"
 # The grid's size on a 1400 x 900 window (72vh high, 3/4 of the width), for the maps' number labels.
 HEATMAP_PX = (900, 560)
+# The colour bar of a grid with the blog's scaling: each map standardised to mean 128 and 64 per standard deviation.
+STANDARDISED = "standardised: 128 ± 64 per σ"
 
 register_url_sync(IDS)
 show_unit_panel = register_unit_panel(UNIT, IDS.model, LAYER)
-sync_query = register_unit_in_url(UNIT, VIEW, IDS.query)
+register_unit_outline(UNIT, HEATMAP)
+sync_query = register_unit_in_url(UNIT, VIEW, IDS.query, ExploreView, method=ATTRIBUTION_METHOD,
+                                  target=ATTRIBUTION_CLASS)
 
 
 def _model_info(loaded) -> str:
@@ -101,7 +131,7 @@ def layout(**query):
     layers, layer_value = choice.layer_choice(view.layer)
     image_max, info, own_image, image_index = 0, "", None, view.image
     if isinstance(view.image, str):
-        own_image, image_index = _own_image_or_notice(choice, view.image), 0
+        own_image, image_index = choice.own_image_choice(view.image), 0
     if choice.loaded is not None:
         image_max = choice.loaded.engine.n_images - 1
         if not 0 <= image_index <= image_max:
@@ -136,71 +166,75 @@ def layout(**query):
     )
     controls = [
         labelled("Layer", dcc.Dropdown(id=LAYER, options=layers, value=layer_value, clearable=False), 3),
-        labelled("Test image", html.Div([image_controls, keys_help]), 3),
+        labelled("Test image", html.Div([image_controls, keys_help,
+                                         html.Div(id=IMAGE_NOTE, className="small text-muted")]), 3),
         labelled("Colormap", colormap_dropdown(CMAP, view.cmap), 2),
         dbc.Col(
             [
                 dbc.Switch(id=REVERSE, label="reverse", value=view.reverse, className="small"),
                 dbc.Switch(id=SCALE, label="standardise", value=view.scale, className="small"),
+                dbc.Switch(id=FIXED, value=view.fixed, className="small", label=html.Span(
+                    "fixed scale", title="one colour scale for this layer on every image (1st-99th percentile of the "
+                                         "test set), so stepping shows real change")),
             ],
             xs=12, sm=6, lg=2,
         ),
     ]
-    figures = dbc.Row(
+    # Three areas (assets/layout.css): the answer (what the model predicts) first, the grid, then the tools. Wide,
+    # the answer and the tools share a left column beside the grid, so on a 1000 px high window the probabilities
+    # end above the fold and the pad sits right under them; narrow, the answer's image and probabilities sit side
+    # by side above a full-width grid and the tools follow it.
+    figures = html.Div(
         [
-            dbc.Col(
+            html.Div(
                 [
-                    figure_card(INPUT_IMAGE, "260px", toolbar=False),
-                    html.Div(id=IMAGE_INFO, className="small mb-2"),
-                    compare_controls,
-                    _attribution_controls(choice),
-                    figure_card(PROBABILITIES, "260px", toolbar=False),
+                    html.Div(figure_card(INPUT_IMAGE, "220px", toolbar=False)),
+                    html.Div([html.Div(id=IMAGE_INFO, className="small mb-2"),
+                              figure_card(PROBABILITIES, "230px", toolbar=False), compare_controls]),
+                ],
+                className="explore-answer",
+            ),
+            html.Div([figure_card(HEATMAP, "72vh"), unit_area(UNIT, chosen), dcc.Store(id=VIEW)],
+                     className="explore-grid"),
+            html.Div(
+                [
+                    _attribution_controls(choice, view),
                     dbc.Card(dbc.CardBody([html.H6("Your own digit", className="card-title"),
                                            html.P("Draw with the mouse, a pen or a finger, or upload a picture: every "
                                                   "view then shows it.", className="small text-muted mb-2"),
                                            drawing_pad("explore")]), className="mb-3"),
                 ],
-                md=3,
+                className="explore-tools",
             ),
-            dbc.Col([figure_card(HEATMAP, "72vh"), unit_area(UNIT, chosen), dcc.Store(id=VIEW)], md=9),
-        ]
+        ],
+        className="explore-figures",
     )
     return frame(IDS, choice, controls, html.Div(info, id=MODEL_INFO, className="small text-muted mb-2"), figures,
                  dcc.Store(id=OWN_IMAGE, data=own_image and {"id": own_image, "over": image_index, "source": "link"}),
                  model_width=2)
 
 
-def _attribution_controls(choice) -> html.Div:
-    """"Where the model looks": a method (off by default) and the class to explain (default: the predicted one);
-    the overlay appears under them."""
-    names = choice.loaded.class_names if choice.loaded is not None else []
-    methods = [{"label": "off", "value": ""}] + [{"label": METHOD_LABELS[m], "value": m} for m in attribution.METHODS]
-    classes = _class_options(names)
+def _attribution_controls(choice, view: ExploreView) -> html.Div:
+    """"Where the model looks": a method (off by default) and the class to explain (default: the predicted one),
+    as the link chose them; the overlay appears under them."""
+    methods = attribution_method_options()
+    classes = class_options(choice.class_names, predicted=True)
+    target = kept_choice(PREDICTED_CLASS if view.target is None else view.target, classes, 0)
     return html.Div(
         [
             html.Div(
                 [
                     # the whole width of the narrow column at every window size (labelled() halves it below 992 px)
                     labelled("Where the model looks",
-                             dcc.Dropdown(id=ATTRIBUTION_METHOD, options=methods, value="", clearable=False)),
-                    labelled("for", dcc.Dropdown(id=ATTRIBUTION_CLASS, options=classes, value=-1, clearable=False)),
+                             dcc.Dropdown(id=ATTRIBUTION_METHOD, options=methods, value=view.method, clearable=False)),
+                    labelled("for", dcc.Dropdown(id=ATTRIBUTION_CLASS, options=classes, value=target,
+                                                 clearable=False)),
                 ],
                 className="g-1",
             ),
             html.Div(figure_card(ATTRIBUTION, "260px", toolbar=False), id=ATTRIBUTION_CARD, hidden=True),
         ]
     )
-
-
-def _own_image_or_notice(choice, reference: str) -> str | None:
-    """``reference`` if it names a stored user image, else None with a notice (a colleague's link must never show
-    another image unannounced)."""
-    try:
-        services.user_images().get(reference)
-    except ExplorerError as exc:
-        choice.messages.append(error_alert(f"Image {inputs.shown(reference)} is not available ({exc}); showing 0."))
-        return None
-    return reference
 
 
 @callback(
@@ -219,29 +253,14 @@ def on_model_change(model_name, current_layer):
     try:
         loaded, options, layer = model_layers(model_name, current_layer)
     except ExplorerError as exc:
-        return [], None, 0, str(exc), _class_options([]), -1
-    return (options, layer, loaded.engine.n_images - 1, _model_info(loaded), _class_options(loaded.class_names),
-            -1)
+        return [], None, 0, str(exc), class_options([], predicted=True), -1
+    return (options, layer, loaded.engine.n_images - 1, _model_info(loaded),
+            class_options(loaded.class_names, predicted=True), -1)
 
 
-def _class_options(names: list[str]) -> list[dict]:
-    return [{"label": "predicted", "value": -1}] + [
-        {"label": f"class {name}", "value": i} for i, name in enumerate(names)
-    ]
 
 
-# Previous/next wrap around the test set; random picks any image; a malformed number counts as 0. Resolved in the
-# browser (assets/explorer.js), so a click costs one round trip, the render's, not two.
-clientside_callback(
-    ClientsideFunction(namespace="explorer", function_name="stepImage"),
-    Output(IMAGE, "value"),
-    Input(PREVIOUS, "n_clicks"),
-    Input(NEXT, "n_clicks"),
-    Input(RANDOM, "n_clicks"),
-    State(IMAGE, "value"),
-    State(IMAGE, "max"),
-    prevent_initial_call=True,
-)
+register_image_stepping(IMAGE, PREVIOUS, NEXT, RANDOM)
 
 
 @callback(
@@ -257,39 +276,57 @@ clientside_callback(
     Input(CMAP, "value"),
     Input(REVERSE, "value"),
     Input(SCALE, "value"),
+    Input(FIXED, "value"),
     Input(OWN_IMAGE, "data"),
+    State(UNIT.unit, "data"),
+    Input(STILL_COMPUTING_POLL, "n_intervals"),
+    State(IDS.message, "children"),
     prevent_initial_call="initial_duplicate",
 )
 @reports_errors(6)
-def render(model_name, layer_name, image, cmap, reverse, scale, own_image=None):
+def render(model_name, layer_name, image, cmap, reverse, scale, fixed=False, own_image=None, unit=None, _poll=None,
+           shown_message=None):
     """The grid, input image and probabilities of the selected view (a test image, or the user's own while one is
-    shown), and the query string that reopens it (the chosen unit is added by :func:`sync_query`)."""
+    shown), and the query string that reopens it (the chosen unit is added by :func:`sync_query`); asked again
+    while a background job computes the layer's fixed colour scale."""
+    asks_again(shown_message)
     own_image = own_image.get("id") if isinstance(own_image, dict) else own_image
     if not model_name or not layer_name:
         raise InvalidInput("Choose a model and a layer.")
     view = ExploreView(
         model=inputs.name(model_name, "model"), layer=inputs.name(layer_name, "layer"),
         image=image if own_image is None else inputs.text(own_image, "your image", MAX_REFERENCE_CHARS),
-        cmap=inputs.choice(cmap, "the colormap", COLORMAPS), reverse=inputs.flag(reverse), scale=inputs.flag(scale))
-    result = explore(services.store(), services.user_images(), view)
+        cmap=inputs.choice(cmap, "the colormap", COLORMAPS), reverse=inputs.flag(reverse), scale=inputs.flag(scale),
+        fixed=inputs.flag(fixed))
+    context = app_context()
+    result = explore(context.store, context.user_images, view, context.statistics)
     loaded, info, shown = result.loaded, result.layer, result.image
     if not shown.own:  # in the background: "previous" and "next" then find their pass cached
         loaded.engine.prefetch_neighbours(shown.subject)
-    unit = "maps" if info.is_map else "nodes"
+    units = "maps" if info.is_map else "nodes"
     heatmap = activation_heatmap(
         result.grid,
         result.grid_layout,
         view.cmap,
         view.reverse,
-        title=f"{info.label}: {info.n_units} {unit} of {shown.name}" + (" (standardised)" if view.scale else ""),
+        zrange=result.colour_range,
+        title=f"{info.label}: {info.n_units} {units} of {shown.name}" + (" (standardised)" if view.scale else "")
+        + (" · fixed scale" if view.fixed else ""),
         unit_names=result.unit_names,
         size_px=HEATMAP_PX,
         values_url=grid_values_link(loaded.name, loaded.version, info.name, shown.key, view.scale),
+        value_name=STANDARDISED if view.scale else "activation",
+        chosen_unit=chosen_unit(unit),
     )
+    dead = context.statistics.dead_units_if_cheap(loaded, info.name)
+    if dead is not None:
+        mark_dead_units(heatmap, result.grid_layout, dead, units[:-1])
     names = loaded.class_names
     drawn = replace(view, model=loaded.name, layer=info.name, image=shown.key)
     title = "your image · what the model sees" if shown.own else f"input · class {names[shown.label]}"
-    described = verdict(names, shown.label, result.probabilities)
+    described = verdict(names, shown.label, result.probabilities) + [
+        html.Span(" · "), html.A("Why this prediction?", href=why_link(loaded.name, shown.key),
+                                 title="how each node of the last dense layer pushes the logits")]
     if shown.own:  # the test set of a new run need not be this model's: only an own image is the same
         described += [html.Span(" · "), html.A("watch it learn", href=training_link(shown.key),
                                                 title="a training run that shows this image at every epoch")]
@@ -323,7 +360,7 @@ def on_own_image(strokes, uploads, centre, model_name, test_image=None, shown=No
     from_upload = ctx.triggered_id == PAD.upload or (ctx.triggered_id == PAD.centre and not drawn)
     source = shown.get("source") if isinstance(shown, dict) else None
     try:
-        loaded = services.store().get(inputs.name(model_name, "model"))
+        loaded = app_context().store.get(inputs.name(model_name, "model"))
         if from_upload and uploads:
             contents = uploads if isinstance(uploads, list) else [uploads]
             stored = [upload_image(loaded, inputs.text(item, "the upload", 2_000_000), centre) for item in contents]
@@ -336,19 +373,18 @@ def on_own_image(strokes, uploads, centre, model_name, test_image=None, shown=No
         else:
             return no_update, no_update, no_update
     except ExplorerError as exc:
-        return no_update, no_update, error_alert(str(exc))
+        return no_update, no_update, error_alert(exc)
     return ({"id": own.id, "over": test_image, "source": source}, f"/api/inputs/{own.id}/preview.png", note)
 
 
-# Another test image chosen (typed, stepped, random, keyboard) replaces the user's own image in the view; the same
-# number (the box reports its value when the page is inserted) changes nothing. In the browser: answering with the
-# store's own value would start a second render of every click.
+register_leaving_own_image(IMAGE, OWN_IMAGE)
+
+
 clientside_callback(
-    ClientsideFunction(namespace="explorer", function_name="leaveOwnImage"),
-    Output(OWN_IMAGE, "data", allow_duplicate=True),
-    Input(IMAGE, "value"),
-    State(OWN_IMAGE, "data"),
-    prevent_initial_call=True,
+    ClientsideFunction(namespace="explorer", function_name="ownImageNote"),
+    Output(IMAGE, "className"),
+    Output(IMAGE_NOTE, "children"),
+    Input(OWN_IMAGE, "data"),
 )
 
 
@@ -449,14 +485,14 @@ def render_attribution(method, target, model_name, image, own_image):
     if not method:
         return no_update, True
     try:
-        loaded = services.store().get(inputs.name(model_name, "model"))
+        loaded = app_context().store.get(inputs.name(model_name, "model"))
         own = own_image.get("id") if isinstance(own_image, dict) else None
         shown = image_ref(loaded, image if own is None else inputs.text(own, "your image", MAX_REFERENCE_CHARS),
-                          services.user_images())
-        explained = explain(loaded, services.gradient_models(), shown, method, inputs.integer(target, "the class"))
+                          app_context().user_images)
+        explained = explain(loaded, app_context().gradient_models, shown, method, inputs.integer(target, "the class"))
     except ExplorerError as exc:
         return {"data": [], "layout": {"title": {"text": str(exc)[:120], "font": {"size": 11}}}}, False
     shown_as = "your image" if shown.own else shown.name
     title = f"{METHOD_LABELS[explained.method]} · class {loaded.class_names[explained.target]} · {shown_as}"
     return attribution_figure(shown.pixels, explained.result.map, explained.method == "integrated_gradients",
-                              title), False
+                              title, explained.method), False

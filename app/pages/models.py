@@ -12,8 +12,8 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
-from app import services
 from app.auth.gate import write_refusal
+from app.context import app_context
 from app.core.errors import ExplorerError
 from app.ui.components import error_alert, info_alert
 from app.ui.inputs import name as checked_name
@@ -39,13 +39,14 @@ dash.register_page(__name__, path="/models", name="Models", title="Models · CNN
 
 TABLE = "models-table"
 REPORT = "models-report"
+REPORT_CARD = "models-report-card"
 
 
 def _report(model_name: str | None, added: bool) -> list:
     if not model_name:
         return []
     try:
-        loaded = services.store().get(checked_name(model_name, "model"))
+        loaded = app_context().store.get(checked_name(model_name, "model"))
     except ExplorerError as exc:
         return [error_alert(f"No report for {shown(model_name)}: {exc}")]
     rows = [verdict.as_dict() for verdict in loaded.engine.verdicts]
@@ -69,7 +70,7 @@ def layout(**query):
     """The model list, the upload form (editors), and the report of ``?model=`` if given
     (:meth:`ModelsView.from_query`)."""
     view, _ = ModelsView.from_query(query)
-    settings = services.settings()
+    settings = app_context().settings
     refusal = write_refusal()
     may_write = refusal is None
     adding = (
@@ -81,7 +82,7 @@ def layout(**query):
         [
             html.Div(_report(view.model, view.added), id=REPORT),
             dbc.Card(dbc.CardBody([html.H5("Models in the store", className="card-title"),
-                                   html.Div(model_table(services.store().entries(), may_write), id=TABLE)]),
+                                   html.Div(model_table(app_context().store.entries(), may_write), id=TABLE)]),
                      className="mb-3"),
             adding,
             html.Div(id=DELETE_MESSAGE),
@@ -122,10 +123,10 @@ def delete_confirmed(_submitted, model_name):
         return no_update, no_update, error_alert(refusal)
     try:
         deleted = checked_name(model_name, "model")
-        services.store().delete(deleted)
+        app_context().store.delete(deleted)
     except ExplorerError as exc:
-        return model_table(services.store().entries(), True), no_update, error_alert(str(exc))
-    return model_table(services.store().entries(), True), [], info_alert(f"Model {deleted!r} deleted.")
+        return model_table(app_context().store.entries(), True), no_update, error_alert(exc)
+    return model_table(app_context().store.entries(), True), [], info_alert(f"Model {deleted!r} deleted.")
 
 
 clientside_callback(

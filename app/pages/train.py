@@ -15,12 +15,13 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
-from app import services
 from app.auth.gate import current_user_name, write_refusal
+from app.context import app_context
 from app.core.errors import ExplorerError, InvalidInput
 from app.core.grid import tile
 from app.core.training import ConfigError, is_partial
-from app.figures.heatmaps import activation_heatmap, input_image_figure, probability_bars
+from app.figures.charts import input_image_figure, probability_bars
+from app.figures.grids import activation_heatmap
 from app.figures.training import learning_rate_curve, training_curves
 from app.ui import inputs
 from app.ui.components import SMALL_CHART, TOOLBAR, error_alert, info_alert
@@ -56,9 +57,11 @@ INTERVAL = "train-interval"
 PIN = "train-pin"
 VIEW = "train-view"
 STATUS = "train-status"
+BADGE = "train-badge"  # the shown job's status, in the status line
 PROGRESS = "train-progress"
 PROGRESS_TEXT = "train-progress-text"
 RESULT = "train-result"
+EXPLORE_LINK = "train-explore-link"  # in the result of a saved model
 CURVES = "train-curves"
 LEARNING_RATE = "train-lr-curve"
 PROBE_SLIDER = "train-probe-slider"
@@ -71,6 +74,7 @@ SETTINGS = "train-settings"  # the shown job's settings, read-only
 RERUN = "train-rerun"
 RERUN_BOX = "train-rerun-box"  # shows the button only for an ended job (a dbc.Button has no hidden property)
 RERUN_NOTE = "train-rerun-note"
+READ_ONLY = "train-read-only"  # the note shown instead of the form to those who may not train
 BANNER_JOB = "train-banner-job"  # the id of the job the form's banner talks about (None: about no job)
 POLL_MS = 500  # with the two callbacks after it and the redraw, an epoch reaches every page well within 2 s
 
@@ -91,7 +95,7 @@ def layout(**query):
     anything else is left out)."""
     view, _ = TrainView.from_query(query)
     values = default_form()
-    values["name"] = services.store().free_name(values["name"])
+    values["name"] = app_context().store.free_name(values["name"])
     if view.probe is not None:
         values["probe_image"] = view.probe
     job = view.job
@@ -145,14 +149,16 @@ def layout(**query):
         ),
         className="mb-3",
     )
+    # Three areas (assets/layout.css): wide, the form in a left column beside the run and its charts; narrow, the
+    # run's status first (a run in progress is what a returning user looks for), then the form, then the charts.
     return html.Div(
         [
-            dbc.Row(
+            html.Div(
                 [
-                    dbc.Col(form, lg=4),
-                    dbc.Col(
+                    html.Div(form, className="train-form"),
+                    html.Div(watch, className="train-watch"),
+                    html.Div(
                         [
-                            watch,
                             dbc.Card(dbc.CardBody([
                                 dcc.Graph(id=CURVES, style={"height": "360px"}, config=TOOLBAR),
                                 dcc.Graph(id=LEARNING_RATE, style={"height": "260px"}, config=TOOLBAR),
@@ -161,9 +167,10 @@ def layout(**query):
                             html.H6("Recent jobs"),
                             html.Div(id=JOBS_TABLE),
                         ],
-                        lg=8,
+                        className="train-charts",
                     ),
-                ]
+                ],
+                className="train-areas",
             ),
             dcc.Interval(id=INTERVAL, interval=POLL_MS),
             dcc.Store(id=PIN, data=job),
@@ -240,14 +247,14 @@ def on_start(_clicks, *field_values):
     if problems:
         return _fix_these([message for _key, message in problems]), no_update, None, *_marks(problems)
     try:
-        job = services.job_runner().start(check.raw, started_by=current_user_name())
+        job = app_context().job_runner.start(check.raw, started_by=current_user_name())
     except JobRunning as exc:  # about the running job: goes when that job ends
-        return error_alert(str(exc)), no_update, exc.job.id, *_marks([])
+        return error_alert(exc), no_update, exc.job.id, *_marks([])
     except ConfigError as exc:  # what only the runner knows: a dataset path outside the data folder
         problems = [(field_of(message, values), message) for message in exc.errors]
         return _fix_these(exc.errors), no_update, None, *_marks(problems)
     except ExplorerError as exc:
-        return error_alert(str(exc)), no_update, None, *_marks([])
+        return error_alert(exc), no_update, None, *_marks([])
     # follow the current job again (a pinned page would otherwise keep showing the old one)
     return info_alert(f"Job {job.id} started: training {job.model!r}."), None, job.id, *_marks([])
 
@@ -273,9 +280,9 @@ def on_stop(_clicks, view, save_partial):
         return error_alert("No job to stop."), None
     save_partial = inputs.flag(save_partial)
     try:
-        job = services.job_runner().stop(view["job"], save_partial)
+        job = app_context().job_runner.stop(view["job"], save_partial)
     except ExplorerError as exc:
-        return error_alert(str(exc)), None
+        return error_alert(exc), None
     kept = " The partial model will be saved." if save_partial else ""
     return info_alert(f"Stopping job {job.id} at the next batch.{kept}"), job.id
 
@@ -300,9 +307,9 @@ def on_probe_now(_clicks, image, layer, view):
         else:
             image = inputs.optional_integer(image, "the test image", 0)
         layer = None if layer is None else inputs.name(layer, "layer")
-        job = services.job_runner().change_probe(view["job"], image, layer)
+        job = app_context().job_runner.change_probe(view["job"], image, layer)
     except ExplorerError as exc:
-        return error_alert(str(exc)), None
+        return error_alert(exc), None
     request = job.probe_request
     return info_alert(f"From the next epoch on, job {job.id} records {_image_name(request['image'])} at "
                       f"{request['layer']}."), job.id
@@ -333,9 +340,14 @@ def _duration(seconds) -> str:
         f"{seconds // 60}:{seconds % 60:02d}"
 
 
+def _epochs(count) -> str:
+    """``1 epoch``, ``3 epochs``."""
+    return f"{count} epoch{'' if count == 1 else 's'}"
+
+
 def _status_line(job) -> list:
     config = job.config
-    summary = (f"{config.get('dataset')} · {config.get('epochs')} epochs · {config.get('optimizer')} · "
+    summary = (f"{config.get('dataset')} · {_epochs(config.get('epochs'))} · {config.get('optimizer')} · "
                f"batch {config.get('batch_size')}")
     return [
         dbc.Badge(job.status, color=STATUS_COLORS.get(job.status, "secondary"), className="me-2", id="train-badge"),
@@ -372,7 +384,7 @@ def _progress(job, n_epochs: int) -> tuple[float, str, bool, str, str]:
     if not job.batches_total:  # ended before training began: the result card says why
         return percent, "", False, "primary", ""
     parts = [f"epoch {max(job.epoch, 1)}/{job.epochs_total}", f"batch {job.batch}/{job.batches_per_epoch}",
-             f"{job.batches_done:,}/{job.batches_total:,} batches", f"{n_epochs} epochs recorded"]
+             f"{job.batches_done:,}/{job.batches_total:,} batches", f"{_epochs(n_epochs)} recorded"]
     if job.active and job.eta_seconds is not None:
         parts.append(f"ETA {_duration(job.eta_seconds)}")
     if job.stop_requested and job.active:
@@ -380,13 +392,19 @@ def _progress(job, n_epochs: int) -> tuple[float, str, bool, str, str]:
     return percent, f"{percent:.0f} %", job.active, "primary", " · ".join(parts)
 
 
-def _result(job):
-    if job.saved:
+def _result(job, stored: bool):
+    """The result card of ``job``; ``stored``: whether its saved model is still in the store (a link to a deleted
+    model would open an error)."""
+    partial = " (partial)" if job.status == "stopped" else ""
+    if job.saved and stored:
         return dbc.Alert(
-            [f"Model {job.model!r} saved{' (partial)' if job.status == 'stopped' else ''}. ",
+            [f"Model {job.model!r} saved{partial}. ",
              dcc.Link(f"Open {job.model} in the explorer", href=explorer_link(job.model), id="train-explore-link")],
             color="success", className="py-2 mb-0",
         )
+    if job.saved:
+        return dbc.Alert(f"Model {job.model!r} was saved{partial}, then deleted from the store.",
+                         color="secondary", className="py-2 mb-0")
     if job.status == "failed":
         return dbc.Alert(f"Failed: {job.error}", color="danger", className="py-2 mb-0")
     if job.status == "stopped":
@@ -395,10 +413,19 @@ def _result(job):
     return dbc.Alert(warning, color="warning", className="py-2 mb-0") if warning else None
 
 
-def _jobs_table(jobs) -> html.Table:
+def _model_cell(job, stored: bool):
+    """A job's model in the jobs table: a link to the explorer while the saved model is in the store."""
+    if not job.saved:
+        return job.model
+    if not stored:
+        return html.Span([job.model, html.Small(" (deleted)", className="text-muted")])
+    return dcc.Link(job.model, href=explorer_link(job.model))
+
+
+def _jobs_table(jobs, store) -> html.Table:
     rows = []
     for job in jobs:
-        model = dcc.Link(job.model, href=explorer_link(job.model)) if job.saved else job.model
+        model = _model_cell(job, job.saved and store.holds(job.model))
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.created))
         rows.append(html.Tr([
             html.Td(dcc.Link(job.id, href=job_link(job.id))), html.Td(model),
@@ -427,7 +454,8 @@ def _jobs_table(jobs) -> html.Table:
 )
 def on_tick(_n, pinned, view):
     """Read the shown job from the shared store; the figures redraw only when its epoch records change."""
-    store = services.job_store()
+    store = app_context().job_store
+    models = app_context().store
     if not pinned:
         job = store.current()
     else:
@@ -436,20 +464,24 @@ def on_tick(_n, pinned, view):
             job = store.get(wanted) if wanted else None
         except JobNotFound:
             job = None
-    jobs_table = _jobs_table(store.list(8))
+    jobs_table = _jobs_table(store.list(8), models)
     if job is None:
-        idle = html.Span(f"No job {inputs.shown(pinned)}." if pinned else
-                         "No training job yet: configure one and start it.",
+        # those who may not train are not told to start a run
+        invitation = "" if write_refusal() else ": configure one and start it"
+        idle = html.Span(f"No job {inputs.shown(pinned)}." if pinned else f"No training job yet{invitation}.",
                          className="text-muted")
         return idle, 0, "", False, "primary", "", None, True, True, jobs_table, None
     n_epochs = len(store.epochs(job.id))
-    signature = {"job": job.id, "epochs": n_epochs, "status": job.status, "total": job.epochs_total}
+    # whether the saved model is still there is part of the run's state: a deletion redraws the result card
+    stored = job.saved and models.holds(job.model)
+    signature = {"job": job.id, "epochs": n_epochs, "status": job.status, "total": job.epochs_total,
+                 "stored": stored}
     changed = signature != view
     return (
         _status_line(job),
         *_progress(job, n_epochs),
         # redrawn only when the run's state changed: a link re-created every poll can lose the click on it
-        _result(job) if changed else no_update,
+        _result(job, stored) if changed else no_update,
         not job.active,
         not job.active,
         jobs_table,
@@ -485,7 +517,7 @@ def on_new_epochs(view, slider_value, slider_max):
     if view is None:
         return training_curves([]), learning_rate_curve([]), 1, 1, None, None
     slider_value, slider_max = inputs.integer_or_none(slider_value), inputs.integer_or_none(slider_max)
-    store = services.job_store()
+    store = app_context().job_store
     epochs = store.epochs(view["job"])
     probe_epochs = store.probe_epochs(view["job"])
     title = _curves_title(view["job"], epochs, view["total"])
@@ -516,7 +548,7 @@ def on_probe_epoch(epoch, view):
         return empty, empty, empty, "Choose a test image and a layer before starting; a grid appears after epoch 1."
     try:
         epoch = inputs.integer(epoch, "the epoch", 1)
-        store = services.job_store()
+        store = app_context().job_store
         probe = store.probe(view["job"], epoch)
         if probe is None:
             return no_update, no_update, no_update, f"No probe record for epoch {epoch}."
@@ -551,7 +583,7 @@ def on_view_settings(view):
     if view is None:
         return html.Span("The settings of a job appear here once one runs.", className="small text-muted"), True
     try:
-        job = services.job_store().get(view["job"])
+        job = app_context().job_store.get(view["job"])
         values = form_from_config(job.config)
     except ExplorerError as exc:
         return html.Span(str(exc), className="small text-muted"), True
@@ -576,10 +608,10 @@ def on_rerun(_clicks, view):
     if view is None:
         return *keep, "No job shown."
     try:
-        job = services.job_store().get(view["job"])
+        job = app_context().job_store.get(view["job"])
         values = form_from_config(job.config)
     except ExplorerError as exc:
         return *keep, str(exc)
-    values["name"] = services.store().free_name(values["name"])
+    values["name"] = app_context().store.free_name(values["name"])
     return (*(values[key] for key in FIELD), *(False for _key in MARKABLE),
             f"The form now holds job {job.id}'s settings, as {values['name']!r}: press Start training to run them.")

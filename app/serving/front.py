@@ -22,8 +22,7 @@ app only whole requests, in a pool of ``THREADS`` threads:
   client that reads slowly holds no thread either.
 
 gunicorn's master loads the worker class before any worker forks, and TensorFlow must be imported after the fork:
-of the app this module imports only :mod:`app.services`, which loads no TensorFlow (the master already imports it
-through ``app/gunicorn_conf.py``).
+of the app this module imports only :mod:`app.config`, which loads no TensorFlow.
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ from typing import Any
 
 from gunicorn.workers.gasgi import ASGIWorker
 
-from app import services
+from app.config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -234,5 +233,6 @@ class Worker(ASGIWorker):
     def load_wsgi(self) -> None:
         """Load the WSGI app named on the command line and put the front before it."""
         super().load_wsgi()
+        self.wsgi = self.asgi  # the app itself, as gunicorn's other workers hold it (the warm-up opens its models)
         self.asgi = WholeRequestFront(self.asgi, threads=self.cfg.threads,
-                                      max_buffered_bytes=services.settings().max_request_bytes)
+                                      max_buffered_bytes=Settings.from_env().max_request_bytes)

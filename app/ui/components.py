@@ -1,5 +1,5 @@
-"""Small Dash pieces every page uses: labelled controls, figure cards, alerts, layer and colormap choices, and the
-"true class, predicted class" verdict."""
+"""Small Dash pieces every page uses: labelled controls, figure cards, alerts, layer, class, colormap and
+attribution-method choices, and the "true class, predicted class" verdict."""
 
 from __future__ import annotations
 
@@ -7,12 +7,38 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import dcc, html
 
-from app.figures.heatmaps import COLORMAPS
+from app.core import attribution
+from app.core.errors import StillComputing
+from app.core.grid import COLORMAPS
+from app.figures.features import METHOD_LABELS
+
+# The class of the message a page shows while a background job computes what it needs: while one is on the
+# screen, assets/still_computing.js lets the navigation bar's poll tick and the page asks again.
+STILL_COMPUTING_CLASS = "still-computing"
 
 
-def error_alert(message: str) -> dbc.Alert:
-    """A visible, dismissable message instead of a traceback."""
-    return dbc.Alert(message, color="warning", dismissable=True, className="py-2")
+def is_still_computing(children) -> bool:
+    """Whether a message area's content (as a callback receives it: component dicts) is a still-computing note."""
+    stack = [children]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            props = item.get("props", {})
+            if STILL_COMPUTING_CLASS in str(props.get("className", "")).split():
+                return True
+            stack.append(props.get("children"))
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
+def error_alert(message: str | Exception) -> dbc.Alert:
+    """A visible, dismissable message instead of a traceback; for :class:`StillComputing` a progress note that
+    stays until the result arrives (the page asks again every few seconds)."""
+    if isinstance(message, StillComputing):
+        return dbc.Alert([dbc.Spinner(size="sm", spinner_class_name="me-2"), str(message)], color="info",
+                         className=f"py-2 {STILL_COMPUTING_CLASS}")
+    return dbc.Alert(str(message), color="warning", dismissable=True, className="py-2")
 
 
 def info_alert(message) -> dbc.Alert:
@@ -58,6 +84,32 @@ def default_layer(engine, preferred: str | None = None) -> str:
     if preferred in names:
         return preferred
     return next((info.name for info in engine.layers if info.is_map), names[0])
+
+
+# The first option of a class choice that may follow the image: the class the model predicts for it.
+PREDICTED_CLASS = -1
+
+
+def class_options(class_names: list[str], predicted: bool = False) -> list[dict]:
+    """Dropdown options of a model's classes, valued by class number: a class named after its number is shown
+    so (``4``), another with its number (``0: T-shirt/top``); first "predicted class" (value
+    :data:`PREDICTED_CLASS`) when ``predicted``."""
+    named = [{"label": name if name == str(i) else f"{i}: {name}", "value": i} for i, name in enumerate(class_names)]
+    return ([{"label": "predicted class", "value": PREDICTED_CLASS}] if predicted else []) + named
+
+
+def attribution_method_options() -> list[dict]:
+    """Dropdown options of "Where the model looks": off (the default), then every attribution method."""
+    return [{"label": "off", "value": ""}] + [{"label": METHOD_LABELS[m], "value": m} for m in attribution.METHODS]
+
+
+def kept_choice(value, options: list[dict], fallback_position: int):
+    """``value`` if it is one of ``options``' values, else the value at ``fallback_position`` (the last one when
+    there are fewer), None when there are no options: a choice kept across a change of model where it exists."""
+    values = [option["value"] for option in options]
+    if value in values:
+        return value
+    return values[min(fallback_position, len(values) - 1)] if values else None
 
 
 def output_unit_names(loaded, layer_name: str) -> list[str] | None:

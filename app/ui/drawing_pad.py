@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from app import services
+from app.context import app_context
 from app.core.errors import InvalidInput, TooLarge
 from app.core.user_images import UserImage, add_drawing, add_upload
 
@@ -106,7 +106,7 @@ def drawing_pad(prefix: str, size: int = PAD_PX, pen: int = PEN_PX) -> html.Div:
 def upload_limit() -> int:
     """The largest picture the pad's upload takes: it travels base64-encoded (4/3 of its size) in a callback
     request, which ``MAX_REQUEST_BYTES`` bounds; larger pictures go to ``POST /api/models/<name>/inputs``."""
-    settings = services.settings()
+    settings = app_context().settings
     return max(1, min(settings.max_image_bytes, settings.max_request_bytes * 3 // 4 - 16_384))
 
 
@@ -122,7 +122,7 @@ def pad_image(loaded, data: dict | None, centre: bool = True) -> UserImage | Non
         raise InvalidInput("the drawing pad sent something that is not a drawing")
     if not data.get("strokes"):
         return None
-    return add_drawing(services.user_images(), loaded, data["strokes"], data.get("width"), data.get("size"),
+    return add_drawing(app_context().user_images, loaded, data["strokes"], data.get("width"), data.get("size"),
                        centre=bool(centre))
 
 
@@ -138,11 +138,11 @@ def upload_image(loaded, contents: str, centre: bool = True) -> UserImage:
     header, comma, payload = (contents or "").partition(",")
     if not comma or not header.startswith("data:") or not header.endswith(";base64"):
         raise InvalidInput("the upload is not a base64 data URL")
-    limit = services.settings().max_image_bytes
+    limit = app_context().settings.max_image_bytes
     if len(payload) > limit * 4 // 3 + 4:
         raise TooLarge(f"the picture is larger than {limit:,} bytes (MAX_IMAGE_BYTES)")
     try:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidInput("the upload is not valid base64") from None
-    return add_upload(services.user_images(), loaded, data, limit, centre=bool(centre))
+    return add_upload(app_context().user_images, loaded, data, limit, centre=bool(centre))

@@ -8,13 +8,12 @@ Callbacks without a message area use the ``*_or_none`` forms and answer with no 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Collection
 from typing import Any
 
 from app.core.errors import InvalidInput
-from app.core.limits import parse_int
+from app.core.parsing import parse_float, parse_int
 
 # Model, layer and class names are short (model names at most 64 characters); a longer "name" is not one.
 MAX_NAME_CHARS = 200
@@ -89,20 +88,16 @@ def optional_integer(raw: Any, field: str, low: int | None = None, high: int | N
 
 
 def number(raw: Any, field: str) -> float:
-    """A finite number from JSON (``int`` or ``float``, not ``bool``); integers too large for a float are refused.
+    """A finite number from a number input or a slider: an ``int`` or ``float`` from JSON (not ``bool``, and not
+    text, which no such input sends), read by :func:`app.core.parsing.parse_float`, so integers too large for a
+    float are refused.
 
     Raises:
         InvalidInput: not a number, or not finite as a float.
     """
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
         raise InvalidInput(f"{field} must be a number, got {shown(raw)}")
-    try:
-        value = float(raw)
-    except OverflowError:
-        raise InvalidInput(f"{field} is too large: {shown(raw)}") from None
-    if not math.isfinite(value):
-        raise InvalidInput(f"{field} must be a finite number, got {shown(raw)}")
-    return value
+    return parse_float(raw, field)
 
 
 def choice(raw: Any, field: str, allowed: Collection[str]) -> str:

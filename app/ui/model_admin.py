@@ -27,6 +27,8 @@ DELETE_MESSAGE = "models-delete-message"
 DELETE_BUTTON = "models-delete"
 CONFIRM = "models-confirm-delete"
 PENDING = "models-pending-delete"
+ROW = "models-row"  # a model's row of the table: f"{ROW}-{name}"
+REPORT_TABLE = "models-report-table"
 SHOWN_AS = {"maps": "map grid", "nodes": "node grid", None: "not shown"}
 
 

@@ -2,24 +2,23 @@
 
 The place (model, layer, colormap, current image) is published by each page's URL sync (``assets/explorer.js``)
 into :data:`PLACE`; the links are rebuilt from it, so going from Explore to Compare keeps the layer, the colormap
-and the image. The basket (the images picked for Compare, in the order picked) lives in the browser
-(:data:`BASKET`, local storage) and in every page's URL (``basket=252,227,810``), so a copied link carries it.
+and the image. The basket (the images picked for Compare, in the order picked) lives in the browser only
+(:data:`BASKET`, local storage, shared by the tabs): a link never carries it, so opening a colleague's link keeps
+your own picks; what Compare shows travels as its ``images=`` instead.
 """
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs
-
 import dash
 import dash_bootstrap_components as dbc
-from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from app.ui.copy_link import copy_link_control
-from app.ui.links import MAX_COMPARE_IMAGES, clean_place, compare_link, first, parse_basket, place_links
+from app.ui.links import compare_link, place_links
+from app.views.query import MAX_COMPARE_IMAGES, clean_place, parse_basket
 
 PLACE = "app-place"
 BASKET = "app-basket"
-BASKET_SINK = "app-basket-sink"
 BASKET_BAR = "app-basket-bar"
 BASKET_REMOVE = "app-basket-remove"  # pattern-matching: {"type": BASKET_REMOVE, "index": image number}
 BASKET_CLEAR = "app-basket-clear"
@@ -27,6 +26,10 @@ BASKET_OPEN = "app-basket-open"
 NAV_LINK = "app-nav-link"  # pattern-matching: {"type": NAV_LINK, "path": page path}
 # Dash's own location component of the page container (dash.py's _ID_LOCATION): a Back or Forward changes it.
 PAGES_LOCATION = "_pages_location"
+
+
+STILL_COMPUTING_POLL = "still-computing-poll"
+STILL_COMPUTING_POLL_MS = 2000
 
 
 def navbar(title: str) -> dbc.Navbar:
@@ -49,8 +52,9 @@ def navbar(title: str) -> dbc.Navbar:
                 copy_link_control(),
                 html.A("API", href="/api/models", className="nav-link text-light small", target="_blank"),
                 dcc.Store(id=PLACE, data={}),
+                # ticks only while a page shows a background job's progress (assets/still_computing.js)
+                dcc.Interval(id=STILL_COMPUTING_POLL, interval=STILL_COMPUTING_POLL_MS, disabled=True),
                 dcc.Store(id=BASKET, storage_type="local", data=[]),
-                dcc.Store(id=BASKET_SINK),
             ],
             fluid=True,
             className="flex-wrap row-gap-1",  # on narrow windows the bar grows a row instead of scrolling sideways
@@ -62,11 +66,13 @@ def navbar(title: str) -> dbc.Navbar:
 
 
 def basket_bar(basket: list[int | str], place: dict) -> list:
-    """The basket as the navigation bar shows it: each picked image with a remove button, in the order picked
-    (the user's own images by the start of their ``u:`` id), and "open in compare" at the place's model, layer and
-    colormap."""
+    """The basket as the navigation bar shows it, in one line whatever it holds: its count, which unfolds (a
+    native disclosure, no round trip) to each picked image with a remove button in the order picked (the user's own
+    images by the start of their ``u:`` id) and "empty"; beside it "open in compare" at the place's model, layer
+    and colormap."""
     if not basket:
-        return [html.Span("Compare basket: empty", className="small text-light opacity-75")]
+        return [html.Span("Compare basket: empty", className="small text-light opacity-75",
+                          title="the images picked for Compare (add them on Explore or Find images)")]
     items = [
         html.Span(
             [f"{_short(index)} ",
@@ -78,12 +84,18 @@ def basket_bar(basket: list[int | str], place: dict) -> list:
         for index in basket
     ]
     href = compare_link(place.get("model"), basket, place.get("layer"), place.get("cmap"))
-    return [
-        html.Span(f"Compare basket ({len(basket)}/{MAX_COMPARE_IMAGES}):", className="small text-light"),
-        *items,
-        dbc.Button("open in compare", id=BASKET_OPEN, href=href, size="sm", color="primary", className="py-0"),
-        dbc.Button("empty", id=BASKET_CLEAR, size="sm", color="link", className="py-0 text-light small"),
-    ]
+    # No `open` prop: React leaves the element's own open state alone, so removing an item keeps the list open.
+    listing = html.Details(
+        [
+            html.Summary(f"Basket ({len(basket)}/{MAX_COMPARE_IMAGES})", className="small text-light",
+                         title="the images picked for Compare: click to see or remove them"),
+            html.Div([*items, dbc.Button("empty", id=BASKET_CLEAR, size="sm", color="link",
+                                         className="py-0 text-light small")], className="basket-menu"),
+        ],
+        className="basket",
+    )
+    return [listing,
+            dbc.Button("open in compare", id=BASKET_OPEN, href=href, size="sm", color="primary", className="py-0")]
 
 
 def _short(image: int | str) -> str:
@@ -125,20 +137,6 @@ def on_remove(_removes, _clear, basket):
     return [image for image in parse_basket(basket) if image != index]
 
 
-@callback(
-    Output(BASKET, "data", allow_duplicate=True),
-    Input(PAGES_LOCATION, "search"),
-    State(BASKET, "data"),
-    prevent_initial_call="initial_duplicate",
-)
-def on_link_basket(search, basket):
-    """A link (or Back/Forward) with ``basket=`` sets the basket; without it, the browser's basket stays."""
-    if not isinstance(search, str) or "basket=" not in search:
-        return no_update
-    wanted = parse_basket(first(parse_qs(search.lstrip("?")[:2000]).get("basket")))
-    return wanted if wanted != parse_basket(basket) else no_update
-
-
 def add_to_basket(basket, images: list[int | str]) -> tuple[list[int | str], list[int | str]]:
     """``basket`` with ``images`` appended in order (those already in it stay where they are), capped at
     :data:`MAX_COMPARE_IMAGES`.
@@ -157,10 +155,3 @@ def add_to_basket(basket, images: list[int | str]) -> tuple[list[int | str], lis
             current.append(image)
     return current, left_out
 
-
-# The basket in the address bar: replaced in place (a basket change is not a view to go Back to).
-clientside_callback(
-    ClientsideFunction(namespace="explorer", function_name="basketToUrl"),
-    Output(BASKET_SINK, "data"),
-    Input(BASKET, "data"),
-)

@@ -21,15 +21,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import ClientsideFunction, Input, Output, State, clientside_callback, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, clientside_callback, ctx, dcc, html, no_update
+from dash.exceptions import MissingCallbackContextException, PreventUpdate
 
-from app import services
+from app.context import app_context
 from app.core.activations import LayerInfo
 from app.core.errors import ExplorerError
 from app.core.store import LoadedModel
-from app.ui.components import default_layer, error_alert, labelled, layer_options
+from app.ui.components import default_layer, error_alert, is_still_computing, labelled, layer_options
 from app.ui.inputs import name, shown
-from app.ui.navigation import BASKET, PLACE
+from app.ui.navigation import PLACE, STILL_COMPUTING_POLL
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,11 @@ class ModelChoice:
     loaded: LoadedModel | None
     messages: list = field(default_factory=list)
 
+    @property
+    def class_names(self) -> list[str]:
+        """The model's class names (none without a model)."""
+        return list(self.loaded.class_names) if self.loaded is not None else []
+
     def layer_choice(self, requested: str | None, fallback: str | None = None) -> tuple[list[dict], str | None]:
         """The layer dropdown's options and value: ``requested`` if the model has it (with a notice if it does not),
         else ``fallback`` if it has that, else its first layer with maps."""
@@ -105,10 +111,20 @@ class ModelChoice:
             return None
         return requested
 
+    def own_image_choice(self, reference: str) -> str | None:
+        """``reference`` if it names a stored user image, else None with a notice (a colleague's link must never
+        show another image unannounced)."""
+        try:
+            app_context().user_images.get(reference)
+        except ExplorerError as exc:
+            self.messages.append(error_alert(f"Image {shown(reference)} is not available ({exc}); showing 0."))
+            return None
+        return reference
+
 
 def open_model(requested: str | None) -> ModelChoice:
     """The :class:`ModelChoice` for a page asked to show model ``requested``."""
-    store = services.store()
+    store = app_context().store
     entries = store.entries()
     options = [
         {"label": entry.name if entry.ok else f"{entry.name} (broken: {entry.reason[:80]})", "value": entry.name,
@@ -141,7 +157,7 @@ def open_named(model_name: Any) -> LoadedModel:
     Raises:
         ExplorerError: not a name, no such model, or a broken one.
     """
-    return services.store().get(name(model_name, "model"))
+    return app_context().store.get(name(model_name, "model"))
 
 
 def open_layer(model_name: Any, layer_name: Any) -> tuple[LoadedModel, LayerInfo]:
@@ -187,8 +203,8 @@ def frame(ids: PageIds, choice: ModelChoice, controls: list, *sections, model_wi
 
 
 def register_url_sync(ids: PageIds) -> None:
-    """Mirror a page's query string (kept in ``dcc.Store(ids.query)``) into the address bar, with the compare
-    basket, and publish the user's place to the navigation bar (see :mod:`app.ui.navigation`).
+    """Mirror a page's query string (kept in ``dcc.Store(ids.query)``) into the address bar, and publish the
+    user's place to the navigation bar (see :mod:`app.ui.navigation`).
 
     Call once at import of the page module. The first query of a freshly built page replaces the URL (the link that
     opened it, completed); every later change of view is pushed, so Back and Forward move through views; the page
@@ -199,9 +215,51 @@ def register_url_sync(ids: PageIds) -> None:
         Output(ids.query_sink, "data"),
         Input(ids.query, "data"),
         State(ids.query_sink, "data"),
-        State(BASKET, "data"),
         State(PLACE, "data"),
     )
+
+
+def register_image_stepping(image: str, previous: str, next_: str, random: str) -> None:
+    """Register a page's previous / next / random buttons on its test-image box ``image``: previous and next wrap
+    around the test set, random picks any image, a malformed number counts as 0. Resolved in the browser
+    (``assets/explorer.js`` stepImage), so a click costs one round trip, the view's, not two. Call once at import
+    of the page module."""
+    clientside_callback(
+        ClientsideFunction(namespace="explorer", function_name="stepImage"),
+        Output(image, "value"),
+        Input(previous, "n_clicks"),
+        Input(next_, "n_clicks"),
+        Input(random, "n_clicks"),
+        State(image, "value"),
+        State(image, "max"),
+        prevent_initial_call=True,
+    )
+
+
+def register_leaving_own_image(image: str, own_image: str) -> None:
+    """Register the user's own image (the store ``own_image``) being left for the test image now in the box
+    ``image`` (typed, stepped, random, keyboard); the number the box held when the own image was shown changes
+    nothing. In the browser (``assets/explorer.js`` leaveOwnImage): answering with the store's own value would start
+    a second render of every click. Call once at import of the page module."""
+    clientside_callback(
+        ClientsideFunction(namespace="explorer", function_name="leaveOwnImage"),
+        Output(own_image, "data", allow_duplicate=True),
+        Input(image, "value"),
+        State(own_image, "data"),
+        prevent_initial_call=True,
+    )
+
+
+def asks_again(shown_message) -> None:
+    """In a callback that also listens to the navigation bar's still-computing poll: go on when the poll did not
+    trigger it, or when ``shown_message`` (its message area now) is a still-computing note; else nothing to do
+    (:class:`PreventUpdate`): another part of the page waits for a job, not this one."""
+    try:
+        polled = ctx.triggered_id == STILL_COMPUTING_POLL
+    except MissingCallbackContextException:  # called as a plain function (the API, a test)
+        return
+    if polled and not is_still_computing(shown_message):
+        raise PreventUpdate
 
 
 def reports_errors(n_outputs: int, blank: Any = no_update):
@@ -220,7 +278,7 @@ def reports_errors(n_outputs: int, blank: Any = no_update):
             try:
                 return function(*args, **kwargs)
             except ExplorerError as exc:
-                return (*blanks, error_alert(str(exc)))
+                return (*blanks, error_alert(exc))
 
         return wrapper
 

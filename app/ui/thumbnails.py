@@ -40,16 +40,37 @@ def thumbnail(image: np.ndarray, caption: Sequence, href: str | None = None, tit
     return html.Div(inner, className="d-inline-block m-1 align-top", style={"width": f"{THUMBNAIL_PX + 10}px"})
 
 
-def image_caption(index: int, label: int, predicted: int, confidence: float, class_names: Sequence[str]) -> list:
-    """``#12 · 4→9 · 87%``: the image number, true class, prediction (red when wrong) and confidence."""
+def probability_text(probability: float) -> str:
+    """A class probability as a caption shows it: two decimals (``0.43``), three below 0.01 (``0.004``) so that a
+    small probability does not read as 0.00."""
+    return f"{probability:.2f}" if probability >= 0.01 else f"{probability:.3f}"
+
+
+def probability_label(class_name: str, probability: float) -> str:
+    """``P(9) 0.43``: a class's probability as a caption of a list ordered by it."""
+    return f"P({class_name}) {probability_text(probability)}"
+
+
+def distance_label(class_name: str, distance: float) -> str:
+    """``d(9) 8.1``: an image's distance to a class's mean output as a caption of a list ordered by it."""
+    return f"d({class_name}) {distance:.3g}"
+
+
+def image_caption(index: int, label: int, predicted: int, confidence: float, class_names: Sequence[str],
+                  ordered_by: str | None = None) -> list:
+    """``#12 · 4→9 · 87%``: the image number, true class, prediction (red when wrong) and confidence.
+
+    With ``ordered_by`` (e.g. ``P(9) 0.43``, or ``d(9) 8.1``), ``#12 · 4→4 · P(9) 0.43``: the number a list is
+    ordered by instead of the confidence (a 4 that is "closest to 9" shows how 9-like it is, not how sure the
+    model is that it is a 4).
+    """
     wrong = label != predicted
-    return [
-        html.Span(f"#{index}"),
-        html.Br(),
-        html.Span(f"{class_names[label]}→"),
-        html.Span(class_names[predicted], className="text-danger fw-bold" if wrong else ""),
-        html.Span(f" {confidence:.0%}"),
-    ]
+    verdict = [html.Span(f"{class_names[label]}→"),
+               html.Span(class_names[predicted], className="text-danger fw-bold" if wrong else "")]
+    if ordered_by is None:
+        return [html.Span(f"#{index}"), html.Br(), *verdict, html.Span(f" {confidence:.0%}")]
+    # smaller than the rest of the caption: "P(9) 0.004" then fits the 64 px of a finder thumbnail on one line
+    return [html.Span(f"#{index}"), html.Br(), *verdict, html.Br(), html.Span(ordered_by, style={"fontSize": "0.8em"})]
 
 
 def top_images_gallery(

@@ -9,20 +9,26 @@ every page, keyed by a ``page`` name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
+from urllib.parse import parse_qs
 
 import dash_bootstrap_components as dbc
 from dash import MATCH, ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
-from app import services
+from app.context import app_context
 from app.core.errors import ExplorerError
 from app.core.grid import GridLayout, layout_for, unit_at
 from app.core.units import RANK_BY
 from app.ui import inputs
 from app.ui.components import error_alert
-from app.ui.links import explorer_link, query_string, with_unit
-from app.ui.page import open_layer
+from app.ui.links import explorer_link, query_string
+from app.ui.navigation import STILL_COMPUTING_POLL
+from app.ui.page import asks_again, open_layer
 from app.ui.thumbnails import top_images_gallery
+
+# A page's own query is far shorter; a longer one did not come from it.
+MAX_QUERY_CHARS = 2000
 
 UNIT_BY = "unit-panel-by"
 UNIT_STATE = "unit-panel-state"
@@ -75,25 +81,55 @@ def register_unit_panel(ids: UnitIds, model: str, layer: str):
         prevent_initial_call=True,
     )
 
-    @callback(Output(ids.panel, "children"), Input(ids.unit, "data"), State(model, "value"), State(layer, "value"))
-    def show_unit_panel(unit, model_name, layer_name):
-        """The test images that activate the chosen unit most; none chosen, no panel."""
+    @callback(Output(ids.panel, "children"), Input(ids.unit, "data"), State(model, "value"), State(layer, "value"),
+              Input(STILL_COMPUTING_POLL, "n_intervals"), State(ids.panel, "children"))
+    def show_unit_panel(unit, model_name, layer_name, _poll=None, shown=None):
+        """The test images that activate the chosen unit most; none chosen, no panel (asked again while a
+        background job computes the layer's top images)."""
+        asks_again(shown)
         return unit_panel(ids.prefix, model_name, layer_name, chosen_unit(unit))
 
     return show_unit_panel
 
 
-def register_unit_in_url(ids: UnitIds, view: str, query: str):
-    """Register the query of a page whose view keeps its query string in the store ``view``: that query plus the
-    chosen unit goes to the page's URL store ``query``. Call once at import of the page module; returns the
-    callback."""
+def register_unit_in_url(ids: UnitIds, view: str, query: str, view_class, **controls: str):
+    """Register the query of a page whose view (a ``view_class``, with a ``unit`` field) keeps the query string it
+    wrote in the store ``view``: the view with the chosen unit, written by itself, goes to the page's URL store
+    ``query``. ``controls`` name further fields of the view set by a control's value alone (``method=<dropdown
+    id>``), so that choosing there changes the URL without redrawing the view. Call once at import of the page
+    module; returns the callback."""
+    fields = list(controls)
 
-    @callback(Output(query, "data"), Input(view, "data"), Input(ids.unit, "data"))
-    def sync_query(view_query, unit):
-        """The query string that reopens the view and its chosen unit."""
-        return with_unit(view_query, chosen_unit(unit)) or no_update
+    @callback(Output(query, "data"), Input(view, "data"), Input(ids.unit, "data"),
+              *(Input(controls[field], "value") for field in fields))
+    def sync_query(view_query, unit, *values):
+        """The query string that reopens the view, its chosen unit and its controls' choices."""
+        if not isinstance(view_query, str) or len(view_query) > MAX_QUERY_CHARS or not view_query.startswith("?"):
+            return no_update  # not what the page wrote (a callback's input may be any JSON)
+        query_values = parse_qs(view_query[1:])
+        for field, value in zip(fields, values, strict=False):
+            query_values.pop(field, None)
+            # read back by the view like a link's text: what it cannot read (any JSON may arrive) is its default
+            if isinstance(value, str | int) and not isinstance(value, bool):
+                query_values[field] = [str(value)]
+        shown, _ = view_class.from_query(query_values)
+        return replace(shown, unit=chosen_unit(unit)).to_query()
 
     return sync_query
+
+
+def register_unit_outline(ids: UnitIds, graph: str | dict):
+    """Register the outline of the chosen unit on the page's grid ``graph`` (an id, or a pattern-matching id with
+    ``ALL`` for a grid per image), moved in the browser (``assets/explorer.js`` outlineUnit) from the grid's own
+    meta: choosing costs no round trip and redraws no grid. The first drawing of a grid outlines the unit itself
+    (``chosen_unit`` of :func:`~app.figures.grids.activation_heatmap`). Call once at import of the page module."""
+    clientside_callback(
+        ClientsideFunction(namespace="explorer", function_name="outlineUnit"),
+        Output(graph, "figure", allow_duplicate=True),
+        Input(ids.unit, "data"),
+        State(graph, "figure"),
+        prevent_initial_call=True,
+    )
 
 
 def chosen_unit(data) -> int | None:
@@ -150,22 +186,30 @@ def unit_from_click(click_data, layout: GridLayout | None = None) -> int | None:
     if layout is None:
         return None
     try:
-        x, y = inputs.integer_or_none(point["x"], 0), inputs.integer_or_none(point["y"], 0)
+        x, y = _cell(point["x"]), _cell(point["y"])
     except (TypeError, KeyError):
         return None
     return None if x is None or y is None else unit_at(layout, x, y)
 
 
+def _cell(coordinate) -> int | None:
+    """The grid cell of a click's x or y: a whole cell, or the centre of a block of an averaged-down grid (a
+    fraction within one map: its cells start at the block's floor); None for anything else."""
+    if isinstance(coordinate, float) and math.isfinite(coordinate) and 0 <= coordinate < 2**31:
+        return math.floor(coordinate)
+    return inputs.integer_or_none(coordinate, 0)
+
+
 def _gallery(model_name: str, layer_name: str, unit: int, by: str):
     loaded, info = open_layer(model_name, layer_name)
     by = inputs.choice(by, "the ranking", RANK_BY)
-    if services.statistics().is_dead(loaded, info.name, unit):
+    if app_context().statistics.is_dead(loaded, info.name, unit):
         word = "map" if info.is_map else "node"
         return html.P(f"{word.capitalize()} {unit} of {info.name} is dead on the whole test set: it is 0 on all "
                       f"{loaded.engine.n_images} test images, so no image activates it more than another.",
                       className="text-muted mb-0 unit-dead")
-    indices, values = services.statistics().top_images(loaded, info.name, unit, TOP_K, by)
-    predicted = loaded.engine.predictions().argmax(axis=1)
+    indices, values = app_context().statistics.top_images(loaded, info.name, unit, TOP_K, by)
+    predicted = app_context().statistics.predictions(loaded).argmax(axis=1)
     return top_images_gallery(
         loaded.images, indices, values, loaded.labels, predicted, loaded.class_names,
         lambda index: explorer_link(model_name, layer_name, index),
@@ -187,7 +231,7 @@ def unit_panel(page: str, model_name, layer_name, unit: int | None, by: str = "m
         _, info = open_layer(model_name, layer_name)
         gallery = _gallery(model_name, info.name, unit, by)
     except ExplorerError as exc:
-        return error_alert(str(exc))
+        return error_alert(exc)
     word = "map" if info.is_map else "node"
     api = f"/api/models/{model_name}/top-images" + query_string({"layer": info.name, "unit": unit, "k": TOP_K})
     header = dbc.Row(
@@ -230,4 +274,4 @@ def on_rank_by_change(by, state):
     try:
         return _gallery(state.get("model"), state.get("layer"), inputs.integer(state.get("unit"), "the unit", 0), by)
     except ExplorerError as exc:
-        return error_alert(str(exc))
+        return error_alert(exc)

@@ -41,8 +41,8 @@ def explain(loaded: LoadedModel, gradients: attribution.GradientModelCache, imag
     """The attribution of ``image`` by ``method`` for class ``target`` (:data:`PREDICTED`: the predicted class).
 
     Args:
-        gradients: the process's gradient models (:func:`app.services.gradient_models`).
-        layer: Grad-CAM's layer (default: the last map layer); ignored by the other methods.
+        gradients: the process's gradient models (:attr:`app.context.AppContext.gradient_models`).
+        layer: Grad-CAM's layer (default: :func:`app.core.attribution.default_cam_layer`); ignored by the other methods.
         options: ``samples``, ``noise`` (SmoothGrad), ``steps`` (integrated gradients).
 
     Raises:

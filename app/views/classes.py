@@ -1,5 +1,6 @@
 """The Classes page's view: what separates two classes at one layer (their mean grids, B − A, the units ranked),
-and how each node of a vector layer pushes their logits for one test image (the MLP view).
+and the test image its link to "Why this prediction?" (the MLP view, :mod:`app.views.why`) opens with the two
+classes.
 
 A :class:`ClassesView` is the whole state of the page; it reads itself from a link's query
 (:meth:`ClassesView.from_query`) and writes the query that reopens it (:meth:`ClassesView.to_query`).
@@ -24,20 +25,21 @@ class ClassesView(LinkView):
 
     Attributes:
         model, layer: names (None: the page's defaults); checked against the store when the view is drawn.
-        a, b: the two classes compared (their indices).
-        cmap: one of :data:`app.core.grid.COLORMAPS`.
-        mlp: the vector layer of the MLP view (None: the page's default).
-        image: the test image of the MLP view.
+        a, b: the two classes compared (their indices; None: left out of the link, :data:`DEFAULT_CLASSES`).
+        cmap: one of :data:`app.core.grid.COLORMAPS` (None: left out of the link, the first).
+        mlp: the vector layer of the MLP view, which had its place on this page before it had its own (None: not
+            named). A link that names it is an old link to the MLP view: the page offers to open that view.
+        image: the test image the link to "Why this prediction?" names (None: not named, image 0).
         unit: the map or node chosen on a grid or in the ranking (None: none).
     """
 
     model: str | None = None
     layer: str | None = None
-    a: int = DEFAULT_CLASSES[0]
-    b: int = DEFAULT_CLASSES[1]
-    cmap: str = COLORMAPS[0]
+    a: int | None = DEFAULT_CLASSES[0]
+    b: int | None = DEFAULT_CLASSES[1]
+    cmap: str | None = COLORMAPS[0]
     mlp: str | None = None
-    image: int = 0
+    image: int | None = None
     unit: int | None = None
 
     @classmethod
@@ -51,7 +53,7 @@ class ClassesView(LinkView):
             model=name_value(query, "model"), layer=name_value(query, "layer"),
             a=DEFAULT_CLASSES[0] if a is None else a, b=DEFAULT_CLASSES[1] if b is None else b,
             cmap=choice_value(query, "cmap", COLORMAPS), mlp=name_value(query, "mlp"),
-            image=0 if image is None else image,
+            image=image,
             unit=number_value(query, "unit", "Unit", notices, "no unit chosen"),
         ), notices
 

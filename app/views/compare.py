@@ -11,8 +11,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from app.core.attribution import METHODS
 from app.core.grid import COLORMAPS
-from app.views.query import LinkView, choice_value, image_value, name_value, number_value, query_of, text_value
+from app.views.query import (
+    LinkView,
+    choice_value,
+    image_value,
+    name_value,
+    number_value,
+    query_of,
+    text_value,
+)
 
 DEFAULT_IMAGES = "0,1,2"
 # The images field as typed: 8 ids of the user's images (22 characters each) with commas take ~190 characters.
@@ -26,19 +35,25 @@ class CompareView(LinkView):
     Attributes:
         model, layer: names (None: the page's defaults); checked against the store when the view is drawn.
         images: the images field as typed: test-image numbers and user images' ids, comma separated (read by
-            :func:`app.core.finder.parse_image_refs` when the view is drawn).
-        cmap: one of :data:`app.core.grid.COLORMAPS`.
+            :func:`app.core.finder.parse_image_refs` when the view is drawn; None: left out of the link, Compare's
+            default images).
+        cmap: one of :data:`app.core.grid.COLORMAPS` (None: left out of the link, the first).
         a, b: the images of the difference B − A (None: the first two shown).
         unit: the map or node chosen on a grid (None: none).
+        method: "where the model looks" over every image: one of :data:`app.core.attribution.METHODS`, or ""
+            (off).
+        target: the class that method explains (None: each image's predicted class).
     """
 
     model: str | None = None
     layer: str | None = None
-    images: str = DEFAULT_IMAGES
-    cmap: str = COLORMAPS[0]
+    images: str | None = DEFAULT_IMAGES
+    cmap: str | None = COLORMAPS[0]
     a: int | str | None = None
     b: int | str | None = None
     unit: int | None = None
+    method: str = ""
+    target: int | None = None
 
     @classmethod
     def from_query(cls, query: Mapping[str, Any]) -> tuple[CompareView, list[str]]:
@@ -52,9 +67,12 @@ class CompareView(LinkView):
             a=image_value(query, "a", notices, "the first image is A"),
             b=image_value(query, "b", notices, "the second image is B"),
             unit=number_value(query, "unit", "Unit", notices, "no unit chosen"),
+            method=choice_value(query, "method", ("", *METHODS)),
+            target=number_value(query, "target", "Class", notices, "explaining the predicted class"),
         ), notices
 
     def to_query(self) -> str:
         """``?model=…&layer=…&images=3,12,u:…``: the query that reopens this view."""
         return query_of({"model": self.model, "layer": self.layer, "images": self.images, "cmap": self.cmap,
-                         "a": self.a, "b": self.b, "unit": self.unit})
+                         "a": self.a, "b": self.b, "unit": self.unit, "method": self.method or None,
+                         "target": self.target})

@@ -8,19 +8,30 @@ the API ask :func:`explore` for what the view shows: the layer's grid, the image
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from app.core.activations import ImageOutOfRange, LayerInfo
+from app.core.attribution import METHODS
 from app.core.errors import InvalidInput
 from app.core.grid import COLORMAPS, GridLayout
-from app.core.limits import parse_int
+from app.core.parsing import parse_int
+from app.core.statistics import StatisticsCache
 from app.core.store import LoadedModel, ModelStore
+from app.core.units import compute_layer_range
 from app.core.user_images import UserImageStore, names_user_image
 from app.views.images import ImageRef, image_ref, of_subject
-from app.views.query import LinkView, choice_value, flag_value, image_value, name_value, number_value, query_of
+from app.views.query import (
+    LinkView,
+    choice_value,
+    flag_value,
+    image_value,
+    name_value,
+    number_value,
+    query_of,
+)
 
 
 @dataclass(frozen=True)
@@ -29,20 +40,27 @@ class ExploreView(LinkView):
 
     Attributes:
         model, layer: names (None: the page's defaults); checked against the store when the view is drawn.
-        image: a test-image number, or a user image's id ``u:<id>``.
-        cmap: one of :data:`app.core.grid.COLORMAPS`.
+        image: a test-image number, or a user image's id ``u:<id>`` (None: left out of the link, image 0).
+        cmap: one of :data:`app.core.grid.COLORMAPS` (None: left out of the link, the first).
         reverse: the colormap reversed.
         scale: the blog's standardise-and-clip scaling per map.
+        fixed: one colour scale for the layer on every image (its test-set percentiles), instead of each image's
+            own range; stepping through images then shows real change.
         unit: the map or node chosen on the grid (None: none).
+        method: "where the model looks": one of :data:`app.core.attribution.METHODS`, or "" (off).
+        target: the class that method explains (None: the predicted class).
     """
 
     model: str | None = None
     layer: str | None = None
-    image: int | str = 0
-    cmap: str = COLORMAPS[0]
+    image: int | str | None = 0
+    cmap: str | None = COLORMAPS[0]
     reverse: bool = False
     scale: bool = False
+    fixed: bool = False
     unit: int | None = None
+    method: str = ""
+    target: int | None = None
 
     @classmethod
     def from_query(cls, query: Mapping[str, Any]) -> tuple[ExploreView, list[str]]:
@@ -51,19 +69,19 @@ class ExploreView(LinkView):
         notices: list[str] = []
         image = image_value(query, "image", notices, "showing 0")
         unit = number_value(query, "unit", "Unit", notices, "no unit chosen")
+        target = number_value(query, "target", "Class", notices, "explaining the predicted class")
         return cls(model=name_value(query, "model"), layer=name_value(query, "layer"),
                    image=0 if image is None else image, cmap=choice_value(query, "cmap", COLORMAPS),
-                   reverse=flag_value(query, "reverse"), scale=flag_value(query, "scale"), unit=unit), notices
+                   reverse=flag_value(query, "reverse"), scale=flag_value(query, "scale"),
+                   fixed=flag_value(query, "fixed"), unit=unit,
+                   method=choice_value(query, "method", ("", *METHODS)), target=target), notices
 
     def to_query(self) -> str:
         """``?model=…&layer=…&image=…``: the query that reopens this view (``image=0`` kept, the switches only
         when on)."""
         return query_of({"model": self.model, "layer": self.layer, "image": self.image, "cmap": self.cmap,
-                         "reverse": self.reverse, "scale": self.scale, "unit": self.unit})
-
-    def without_unit(self) -> ExploreView:
-        """The same view with no unit chosen (the page adds the chosen unit to its URL on its own)."""
-        return replace(self, unit=None)
+                         "reverse": self.reverse, "scale": self.scale, "fixed": self.fixed, "unit": self.unit,
+                         "method": self.method or None, "target": self.target})
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +94,7 @@ class ExploreResult:
         grid_layout: where the units sit in ``grid``.
         probabilities: the class probabilities of the image.
         unit_names: the class names when the layer is the output layer (its nodes are the classes), else None.
+        colour_range: the layer's fixed colour scale when the view asks for one, else None (the grid's own range).
     """
 
     loaded: LoadedModel
@@ -85,6 +104,7 @@ class ExploreResult:
     grid_layout: GridLayout
     probabilities: np.ndarray
     unit_names: list[str] | None
+    colour_range: tuple[float, float] | None = None
 
 
 def numbered_test_image(loaded: LoadedModel, raw: Any) -> ImageRef:
@@ -107,8 +127,11 @@ def numbered_test_image(loaded: LoadedModel, raw: Any) -> ImageRef:
     return of_subject(loaded, index)
 
 
-def explore(store: ModelStore, user_images: UserImageStore, view: ExploreView) -> ExploreResult:
-    """What ``view`` shows: its model's layer for its image, tiled, and the image's class probabilities.
+def explore(store: ModelStore, user_images: UserImageStore, view: ExploreView,
+            statistics: StatisticsCache | None = None) -> ExploreResult:
+    """What ``view`` shows: its model's layer for its image, tiled, and the image's class probabilities; with
+    ``view.fixed``, the layer's colour scale over the test set (cached in ``statistics`` when given; the blog's
+    standardised scale is fixed already: 0 to 255).
 
     Raises:
         ExplorerError: no such model (or a broken one), no such layer, a malformed or unknown image.
@@ -123,5 +146,12 @@ def explore(store: ModelStore, user_images: UserImageStore, view: ExploreView) -
         image = numbered_test_image(loaded, view.image)
     grid, grid_layout = loaded.engine.tiled(info.name, image.subject, scaled=view.scale)
     output_layer = loaded.model.layers and info.name == loaded.model.layers[-1].name
+    colour_range = None
+    if view.fixed:
+        if view.scale:
+            colour_range = (0.0, 255.0)
+        else:
+            colour_range = (statistics.layer_range(loaded, info.name) if statistics is not None
+                            else compute_layer_range(loaded.engine, info.name))
     return ExploreResult(loaded, info, image, grid, grid_layout, loaded.engine.probabilities(image.subject),
-                         list(loaded.class_names) if output_layer else None)
+                         list(loaded.class_names) if output_layer else None, colour_range)

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core.finder import CORRECTNESS, SORT_ORDERS
-from app.views.query import LinkView, choice_value, fraction_range_value, name_value, number_value, query_of
+from app.views.query import (
+    LinkView,
+    choice_value,
+    fraction_range_value,
+    name_value,
+    number_value,
+    query_of,
+)
 
 ANY_CONFIDENCE = (0.0, 1.0)
 
@@ -34,7 +41,10 @@ class FinderView(LinkView):
         correct: one of :data:`app.core.finder.CORRECTNESS` ("all", "correct", "wrong").
         conf: the range the predicted class's probability must lie in, ``(low, high)`` within [0, 1].
         sort: one of :data:`app.core.finder.SORT_ORDERS`.
-        prob: the class whose probability the ``probability-…`` orders sort by (None: none).
+        prob: the class whose probability the ``probability-…`` orders sort by, and whose mean the ``likeness``
+            order measures from (None: none).
+        likeness_layer: the layer whose outputs the ``likeness`` order compares (None: the page's default); not
+            ``layer``, which would become the place every other page opens at.
     """
 
     model: str | None = None
@@ -44,6 +54,7 @@ class FinderView(LinkView):
     conf: tuple[float, float] = ANY_CONFIDENCE
     sort: str = SORT_ORDERS[0]
     prob: int | None = None
+    likeness_layer: str | None = None
 
     @classmethod
     def from_query(cls, query: Mapping[str, Any]) -> tuple[FinderView, list[str]]:
@@ -57,6 +68,7 @@ class FinderView(LinkView):
             conf=fraction_range_value(query, "conf") or ANY_CONFIDENCE,
             sort=choice_value(query, "sort", SORT_ORDERS),
             prob=number_value(query, "prob", "Class", notices, "none"),
+            likeness_layer=name_value(query, "likeness_layer"),
         ), notices
 
     def to_query(self) -> str:
@@ -67,4 +79,5 @@ class FinderView(LinkView):
             "correct": self.correct if self.correct != CORRECTNESS[0] else None,
             "conf": f"{_decimal(low)},{_decimal(high)}" if self.conf != ANY_CONFIDENCE else None,
             "sort": self.sort if self.sort != SORT_ORDERS[0] else None, "prob": self.prob,
+            "likeness_layer": self.likeness_layer if self.sort == "likeness" else None,
         })

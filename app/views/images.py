@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from app.core.activations import ProvidedImage
-from app.core.limits import parse_int
+from app.core.parsing import parse_int
 from app.core.store import LoadedModel
 from app.core.user_images import UserImageStore, names_user_image, provided_image
 

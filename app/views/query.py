@@ -1,29 +1,34 @@
 """Reading a view's values from a link's query and writing them back, one contract per kind of value.
 
 Reading is lenient, as a link must be: a value that cannot be read falls back to its default, and the caller
-gets a sentence saying so. Writing keeps a link readable (commas as they are) and exact (``image=0`` is kept).
+gets a sentence saying so. The strict parsers of :mod:`app.core.parsing` do the reading; this is the one place
+that catches what they refuse. Writing keeps a link readable (commas as they are) and exact (``image=0`` is kept).
+
+What travels from page to page with the navigation bar is read here too: the compare basket
+(:func:`parse_basket`, from the browser's store) and the user's place (:func:`clean_place`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 from urllib.parse import urlencode
 
 from app.core.errors import InvalidInput
-from app.core.limits import parse_int, shown
+from app.core.parsing import parse_float, parse_int, shown
 from app.core.user_images import is_user_image, names_user_image
 
 # The longest name (model, layer) a link is read with: model names are at most 64 characters, nested layers'
 # "outer/inner" a little more.
 MAX_NAME_CHARS = 200
 TRUE_WORDS = ("1", "true", "yes", "on")
-# What a decimal in a link looks like: ASCII only, no "nan" or "inf"; at most MAX_DECIMAL_CHARS (any float's
-# shortest exact text, such as 0.011451901603914296, fits).
-DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
-MAX_DECIMAL_CHARS = 32
+# The most images Compare shows, and so the most the compare basket holds.
+MAX_COMPARE_IMAGES = 8
+# The largest test-image number a link or the basket names: beyond any test set, within every integer type.
+MAX_IMAGE_NUMBER = 10**9 - 1
+# What travels from view to view (see :func:`clean_place`): a page's URL parameters of these names.
+PLACE_KEYS = ("model", "layer", "cmap", "image")
 
 
 def text_value(query: Mapping[str, Any], key: str) -> str | None:
@@ -87,10 +92,60 @@ def image_value(query: Mapping[str, Any], key: str, notices: list[str],
 def fraction_range_value(query: Mapping[str, Any], key: str) -> tuple[float, float] | None:
     """``low,high`` with 0 <= low <= high <= 1 (ASCII decimals, no ``nan``); None when missing or malformed."""
     parts = (text_value(query, key) or "").split(",")
-    if len(parts) != 2 or not all(len(part) <= MAX_DECIMAL_CHARS and DECIMAL.fullmatch(part) for part in parts):
+    if len(parts) != 2:
         return None
-    low, high = (float(part) for part in parts)
+    try:
+        low, high = (parse_float(part, key) for part in parts)
+    except InvalidInput:
+        return None
     return (low, high) if 0 <= low <= high <= 1 else None
+
+
+def image_key(raw: Any) -> int | str | None:
+    """How a link or the basket names an image: a test-image number (a non-negative int, or its ASCII digits) or a
+    user image's id ``u:<id>``, surrounding spaces ignored; None for anything else."""
+    if isinstance(raw, str):
+        raw = raw.strip()
+        if is_user_image(raw):
+            return raw
+    try:
+        return parse_int(raw, "image", 0, MAX_IMAGE_NUMBER)
+    except InvalidInput:
+        return None
+
+
+def parse_basket(raw: Any, limit: int = MAX_COMPARE_IMAGES) -> list[int | str]:
+    """The compare basket from a URL parameter or the browser's store: image numbers and user images' ``u:`` ids
+    (``"252,u:…,810"`` or a list), in the order picked, without repeats, at most ``limit``; anything malformed is
+    skipped."""
+    if isinstance(raw, str):
+        items = raw[: limit * 24].split(",")
+    elif isinstance(raw, list):
+        items = raw[: limit * 4]
+    else:
+        return []
+    basket: list[int | str] = []
+    for item in items:
+        value = image_key(item)
+        if value is not None and value not in basket:
+            basket.append(value)
+    return basket[:limit]
+
+
+def clean_place(raw: Any) -> dict[str, str | int]:
+    """The travelling part of a view (:data:`PLACE_KEYS`) from what the browser sent: short text for names, a
+    test-image number or a user image's ``u:`` id for the image (:func:`image_key`); anything else left out."""
+    if not isinstance(raw, dict):
+        return {}
+    place: dict[str, str | int] = {}
+    for key in ("model", "layer", "cmap"):
+        value = raw.get(key)
+        if isinstance(value, str) and 0 < len(value) <= MAX_NAME_CHARS:
+            place[key] = value
+    image = image_key(raw.get("image"))
+    if image is not None:
+        place["image"] = image
+    return place
 
 
 def query_of(values: Mapping[str, Any]) -> str:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.datasets import NAMED_SHAPES
+from app.core.errors import InvalidInput
+from app.core.parsing import parse_int
 from app.core.training import ConfigError, TrainingConfig, conv_layer_names, parse_config
 from app.core.training_cost import refuse_over_budget
 from app.jobs.records import JobNotFound as JobNotFound  # re-exported for the pages (see the module docstring)
@@ -83,8 +85,8 @@ def parse_int_list(text: Any, label: str, errors: list[str], allow_empty: bool =
         errors.append(f"{label}: enter at least one whole number, e.g. 32, 64, 128")
         return []
     try:
-        return [int(item) for item in items]
-    except ValueError:
+        return [parse_int(item, label) for item in items]
+    except InvalidInput:
         errors.append(f"{label}: {text!r} is not a list of whole numbers")
         return []
 
@@ -150,7 +152,10 @@ def probe_image_value(value: Any) -> Any:
     text = value.strip()
     if not text:
         return None
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else text
+    try:
+        return parse_int(text, "probe_image")
+    except InvalidInput:
+        return text
 
 
 def probe_layer_options(filters_text: Any, pool_size: Any = 2, dense_text: Any = "100") -> list[str]:

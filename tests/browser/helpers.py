@@ -3,6 +3,7 @@
 import json
 
 from dash.testing.wait import until
+from selenium.common.exceptions import ElementClickInterceptedException, StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 
 FULL_DATA = """
@@ -57,6 +58,26 @@ def choose_option(dash_duo, dropdown_selector: str, text: str) -> None:
         msg=f"no option {text!r} in {dropdown_selector}",
     )
     next(option for option in dash_duo.find_elements(".dash-dropdown-option") if option.text == text).click()
+
+
+def open_from_navigation(dash_duo, path: str) -> None:
+    """Click the navigation bar's link to ``path``, as a person does after scrolling back to the top.
+
+    The scroll is instant: Bootstrap makes ``window.scrollTo`` smooth, and a click computed while the page still
+    moves lands above the window (selenium's "element click intercepted ... at point (606, -92)"). A unit panel
+    opened just before scrolls itself into view once drawn, so the click is retried until the link stays put.
+    """
+    link_selector = f"a.nav-link[href^='{path}']"
+
+    def click():
+        dash_duo.driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'});")
+        try:
+            dash_duo.find_element(link_selector).click()
+        except (ElementClickInterceptedException, StaleElementReferenceException):
+            return False
+        return True
+
+    until(click, 10, msg=f"the navigation link to {path} never took a click")
 
 
 def draw(driver, canvas, strokes) -> None:

@@ -34,7 +34,7 @@ return window.injectedScriptRan === true;
 
 def test_every_page_renders_under_the_content_security_policy_without_violations(dash_duo, app_state):
     from app.main import app
-    from app.pages import classes, compare, explore, finder, train
+    from app.pages import classes, compare, explore, finder, train, why
 
     driver = dash_duo.driver
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD_VIOLATIONS})
@@ -55,6 +55,8 @@ def test_every_page_renders_under_the_content_security_policy_without_violations
             lambda: driver.execute_script(THUMBNAILS_SHOWN, finder.GALLERY), 20)),
         ("/classes?model=mnist-cnn&layer=Conv2D_3&a=4&b=9", lambda: wait_for_figure(
             dash_duo, classes.DIFFERENCE, lambda s: s["z"] is not None, 20)),
+        ("/why?model=mnist-cnn&image=663", lambda: wait_for_figure(
+            dash_duo, why.DIFFERENCE, lambda s: s["z"] is not None, 20)),
         ("/train", lambda: dash_duo.wait_for_contains_text(f"#{train.STATUS}", "No training job yet", timeout=20)),
     ]
     for path, rendered in pages:

@@ -17,12 +17,12 @@ import shutil
 import pytest
 from werkzeug.security import generate_password_hash
 
-from app import services
 from app.auth.gate import callback_output_ids
 from app.jobs.runner import EmbeddedRunner
 from app.main import WRITE_CALLBACK_OUTPUTS, app, server
 from app.ui.training_form import FIELD
 from app.views.train_form import default_form
+from tests.app_context import refresh_context, served_context
 from tests.conftest import BUNDLED_MODEL
 
 FAST = "pbkdf2:sha256:1000"  # werkzeug's default, scrypt, costs ~0.2 s per check; the method does not matter here
@@ -178,11 +178,11 @@ def instance(request, tmp_path_factory):
             patch.delenv("AUTH_USERS_FILE", raising=False)
             patch.delenv("AUTH_USERS", raising=False)
         patch.setenv("READ_ONLY", "1" if "READ_ONLY" in request.param else "0")
-        services.reset()
+        refresh_context()
         client = server.test_client()
         client.get("/healthz")  # Dash registers its callbacks at the first request
         yield request.param, client
-    services.reset()
+    refresh_context()
 
 
 def component_suite(client) -> str:
@@ -220,7 +220,7 @@ def test_every_route_family_answers_as_the_credentials_allow(instance, family):
         if response.status_code == 403:
             assert "read-only" in response.get_json()["error"] or "needs an editor" in response.get_json()["error"]
     assert seen == wanted
-    assert services.job_store().list() == []  # not even the allowed writes changed anything
+    assert served_context().job_store.list() == []  # not even the allowed writes changed anything
 
 
 def pathname_bypass_bodies():
@@ -244,7 +244,7 @@ def test_the_pathname_bypass_of_any_callback_with_any_public_route_is_401(instan
             answers[(key, route, credential)] = client.post("/_dash-update-component", json=body,
                                                             headers=headers).status_code
     assert len(answers) > 400 and set(answers.values()) == {401}
-    assert services.job_store().list() == []
+    assert served_context().job_store.list() == []
 
 
 def test_viewers_and_read_only_instances_get_a_note_instead_of_the_training_and_upload_forms(instance):
@@ -343,7 +343,7 @@ def test_no_secret_reaches_the_logs(instance, caplog):
     caplog.set_level(logging.DEBUG)
     secrets = [*PASSWORDS.values(), "wonderland-8", *(basic(f"{user}:{password}").split()[1]
                                                     for user, password in PASSWORDS.items())]
-    secrets += [account.password_hash for account in services.settings().accounts]
+    secrets += [account.password_hash for account in served_context().settings.accounts]
     for header in CREDENTIALS.values():
         headers = {"Authorization": header} if header else {}
         client.get("/api/models", headers=headers)
@@ -368,11 +368,11 @@ def login_client(app_store, tmp_path, monkeypatch):
     monkeypatch.delenv("READ_ONLY", raising=False)
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.setattr(EmbeddedRunner, "_launch", lambda _runner, _job: None)
-    services.reset()
+    refresh_context()
     client = server.test_client()
     client.get("/healthz")
     yield client
-    services.reset()
+    refresh_context()
 
 
 def test_the_issues_bypass_starts_nothing_and_a_job_records_who_started_it(login_client):
@@ -382,12 +382,12 @@ def test_the_issues_bypass_starts_nothing_and_a_job_records_who_started_it(login
     assert login_client.post("/_dash-update-component", json=bypass).status_code == 401
     assert login_client.post("/_dash-update-component", json=bypass,
                              headers={"Authorization": CREDENTIALS["viewer"]}).status_code == 403
-    assert services.job_store().list() == []
+    assert served_context().job_store.list() == []
 
     started = login_client.post("/_dash-update-component", json=bypass,
                                 headers={"Authorization": CREDENTIALS["AUTH_USERS editor"]})
     assert started.status_code == 200 and "started" in started.get_data(as_text=True)
-    (job,) = services.job_store().list()
+    (job,) = served_context().job_store.list()
     assert job.started_by == "carol"
     tick = callback_body(callback_key("on_tick"), [{"id": "train-interval", "property": "n_intervals", "value": 1},
                                                    {"id": "train-pin", "property": "data", "value": None}],
@@ -396,7 +396,7 @@ def test_the_issues_bypass_starts_nothing_and_a_job_records_who_started_it(login
         shown = login_client.post("/_dash-update-component", json=tick,
                                   headers={"Authorization": CREDENTIALS[credential]}).get_data(as_text=True)
         assert "started by carol" in shown and '"children":"carol"' in shown
-    services.job_store().request_stop(job.id)
+    served_context().job_store.request_stop(job.id)
 
     api = login_client.post("/api/jobs", json={"name": "by-alice", "epochs": 1},
                             headers={"Authorization": CREDENTIALS["editor"]})

@@ -11,7 +11,8 @@ import pytest
 from backports import zstd
 
 from app.core.grid import layout_for
-from app.figures.heatmaps import COLOUR_LEVELS, decode_array
+from app.figures.codec import decode_array
+from app.figures.grids import COLOUR_LEVELS
 from tests.figure_checks import assert_codes_stand_for
 
 DECODERS = {"zstd": zstd.decompress, "br": brotli.decompress, "gzip": gzip.decompress}
@@ -27,20 +28,25 @@ def client(app_store):
 def render_body(client, layer: str, image: int) -> dict:
     """The explorer's render callback as dash-renderer posts it (its outputs read from ``/_dash-dependencies``)."""
     from app.pages import explore
+    from app.ui.navigation import STILL_COMPUTING_POLL
 
     key = next(item["output"] for item in client.get("/_dash-dependencies").get_json()
                if item["output"].startswith(f"..{explore.HEATMAP}.figure..."))
     outputs = [{"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1].split("@")[0]}
                for part in key[2:-2].split("...")]
     values = {explore.IDS.model: "mnist-cnn", explore.LAYER: layer, explore.IMAGE: image, explore.CMAP: "viridis",
-              explore.REVERSE: False, explore.SCALE: False}
+              explore.REVERSE: False, explore.SCALE: False, explore.FIXED: False}
     inputs = [{"id": component, "property": "value", "value": value} for component, value in values.items()]
     inputs.append({"id": explore.OWN_IMAGE, "property": "data", "value": None})  # a test image, not your own
-    return {"output": key, "outputs": outputs, "inputs": inputs, "changedPropIds": [f"{explore.IMAGE}.value"]}
+    inputs.append({"id": STILL_COMPUTING_POLL, "property": "n_intervals", "value": None})  # no job waited for
+    state = [{"id": explore.UNIT.unit, "property": "data", "value": None},  # no unit chosen
+             {"id": explore.IDS.message, "property": "children", "value": None}]
+    return {"output": key, "outputs": outputs, "inputs": inputs, "state": state,
+            "changedPropIds": [f"{explore.IMAGE}.value"]}
 
 
 def test_view_values_decode_to_the_engines_and_every_encoding_decodes_to_the_same_figure(client, app_store):
-    from app import services
+    from tests.app_context import served_context
 
     body = render_body(client, "Conv2D_1", 7)
     plain = client.post("/_dash-update-component", json=body)
@@ -59,7 +65,7 @@ def test_view_values_decode_to_the_engines_and_every_encoding_decodes_to_the_sam
     trace = heatmap["data"][0]
     assert "customdata" not in trace
     # An independent path to the same numbers: the truncated sub-model to Conv2D_1, tiled by a plain double loop.
-    loaded = services.store().get("mnist-cnn")
+    loaded = served_context().store.get("mnist-cnn")
     maps = np.asarray(loaded.engine.submodel("Conv2D_1")(loaded.images[7:8]))[0]
     size, n_maps = maps.shape[0], maps.shape[-1]
     tiled = np.full((4 * size, 8 * size), np.nan, dtype=np.float32)
@@ -87,10 +93,10 @@ def test_view_values_decode_to_the_engines_and_every_encoding_decodes_to_the_sam
 
 
 def test_the_values_link_of_the_standardised_view_and_of_a_changed_model(client, app_store):
-    from app import services
     from app.core.grid import standardize_and_clip
+    from tests.app_context import served_context
 
-    loaded = services.store().get("mnist-cnn")
+    loaded = served_context().store.get("mnist-cnn")
     link = f"/api/models/mnist-cnn/grid?layer=Conv2D_2&image=5&scaled=1&version={loaded.version}"
     values = np.frombuffer(client.get(link).get_data(), dtype="<f4")
     maps = np.asarray(loaded.engine.submodel("Conv2D_2")(loaded.images[5:6]))[0]
@@ -107,9 +113,34 @@ def test_the_values_link_of_the_standardised_view_and_of_a_changed_model(client,
 @pytest.mark.parametrize(
     ("point", "unit"),
     [({"x": 2, "y": 1}, 0), ({"x": 26 * 3 + 5, "y": 26 + 25}, 11), ({"x": 207, "y": 103}, 31),
-     ({"x": 208, "y": 0}, None), ({"x": 1.5, "y": 1}, None), ({"y": 1}, None)],
+     ({"x": 208, "y": 0}, None), ({"x": 1.5, "y": 1}, 0), ({"x": -0.5, "y": 1}, None), ({"x": 1e300, "y": 1}, None),
+     ({"y": 1}, None)],
 )
 def test_a_click_names_the_unit_under_its_cell(point, unit):
     from app.ui.unit_panel import unit_from_click
 
     assert unit_from_click({"points": [point]}, layout_for((26, 26, 32))) == unit
+
+
+def test_a_click_on_a_block_of_an_averaged_down_grid_names_the_map_it_belongs_to():
+    from app.ui.unit_panel import unit_from_click
+
+    layout = layout_for((112, 112, 32))
+    step = 112 / 54  # 54 blocks a map: each block's centre lies inside its own map
+    first_of_map_3 = 3 * 54 * step + step / 2 - 0.5
+    last_of_map_2 = first_of_map_3 - step
+    assert unit_from_click({"points": [{"x": first_of_map_3, "y": 0.5}]}, layout) == 3
+    assert unit_from_click({"points": [{"x": last_of_map_2, "y": 0.5}]}, layout) == 2
+
+
+def test_the_smoke_checks_explorer_request_is_what_the_app_answers(client):
+    """``scripts/smoke_run.py`` (the first step of CI) posts the explorer's render from the app's own dependency
+    list; a new input on that callback, or a browser-side callback on the same figure, must not break it."""
+    from tests.unit.test_runtime_requirements import smoke_run
+
+    dependencies = client.get("/_dash-dependencies").get_json()
+    body = smoke_run.callback_request(dependencies, "explore-heatmap.figure", smoke_run.EXPLORER_RENDER_INPUTS)
+    answer = client.post("/_dash-update-component", json=body)
+    assert answer.status_code == 200
+    heatmap = answer.get_json()["response"]["explore-heatmap"]["figure"]["data"][0]
+    assert heatmap["type"] == "heatmap" and heatmap["z"]["dtype"] == "u1"

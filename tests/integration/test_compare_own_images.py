@@ -14,11 +14,11 @@ import pytest
 from dash import no_update
 from PIL import Image
 
-from app import services
 from app.core.grid import tile
 from app.core.user_images import add_drawing
-from app.figures.heatmaps import decode_array
+from app.figures.codec import decode_array
 from app.views.images import image_ref
+from tests.app_context import served_context
 from tests.digit_strokes import place
 from tests.figure_checks import assert_codes_stand_for
 
@@ -35,7 +35,7 @@ def compare():
 
 @pytest.fixture
 def loaded(app_state):
-    return services.store().get("mnist-cnn")
+    return served_context().store.get("mnist-cnn")
 
 
 def keras_outputs(loaded, layer: str, inputs: np.ndarray) -> np.ndarray:
@@ -54,7 +54,7 @@ def card_parts(cards):
 
 
 def test_a_user_image_among_test_images_is_a_column_and_its_link_keeps_it(compare, loaded):
-    seven = add_drawing(services.user_images(), loaded, place(7, 70, 40, 200), 18, 280)
+    seven = add_drawing(served_context().user_images, loaded, place(7, 70, 40, 200), 18, 280)
     cards, options, a, _, b, message = compare.render_images(
         "mnist-cnn", "Conv2D_3", f"3, {seven.id},17", "jet", seven.id, 3)
     assert [option["value"] for option in options] == [3, seven.id, 17] and message == []
@@ -104,8 +104,8 @@ def test_the_pad_draws_one_following_column_and_uploads_add_columns(compare, loa
     images, drawing, *_ = compare.on_drawing(
         {"strokes": place(7, 70, 40, 200), "width": 18, "size": 280}, True, "mnist-cnn", f"3,{first},12", first)
     assert drawing != first and images == f"3,{drawing},12"
-    assert services.store().get("mnist-cnn").engine.probabilities(
-        image_ref(loaded, drawing, services.user_images()).subject).argmax() == 7
+    assert served_context().store.get("mnist-cnn").engine.probabilities(
+        image_ref(loaded, drawing, served_context().user_images).subject).argmax() == 7
     # Clear removes it
     assert compare.on_drawing({"strokes": []}, True, "mnist-cnn", f"3,{drawing},12", drawing)[:2] == ("3,12", None)
     # an upload (test image 5 as a PNG) adds a column that predicts what test image 5 predicts
@@ -115,7 +115,7 @@ def test_the_pad_draws_one_following_column_and_uploads_add_columns(compare, loa
     images, preview, message = compare.on_upload([contents], True, "mnist-cnn", "3,12")
     uploaded = images.split(",")[-1]
     assert images.startswith("3,12,u:") and message == ""
-    subject = image_ref(loaded, uploaded, services.user_images()).subject
+    subject = image_ref(loaded, uploaded, served_context().user_images).subject
     assert loaded.engine.probabilities(subject).argmax() == loaded.engine.probabilities(5).argmax()
     # a full list says so and changes nothing
     full = ",".join(map(str, range(8)))
@@ -130,7 +130,7 @@ def test_the_pad_draws_one_following_column_and_uploads_add_columns(compare, loa
 def test_explores_compare_buttons_carry_the_shown_own_image_by_its_id(compare, loaded):
     from app.pages import explore
 
-    seven = add_drawing(services.user_images(), loaded, place(7, 70, 40, 200), 18, 280)
+    seven = add_drawing(served_context().user_images, loaded, place(7, 70, 40, 200), 18, 280)
     shown = {"id": seven.id, "over": 5, "source": "pad"}
     href = explore.on_compare_choice_change([3], "?x", "mnist-cnn", "Conv2D_1", 5, "jet", shown)
     assert href == f"/compare?model=mnist-cnn&layer=Conv2D_1&images=3,{seven.id.replace(':', '%3A')}&cmap=jet"
@@ -144,15 +144,17 @@ def test_explore_offers_a_shown_own_image_to_a_training_run_whose_form_then_watc
 
     from app.pages import explore, train
 
-    seven = add_drawing(services.user_images(), loaded, place(7, 70, 40, 200), 18, 280)
+    seven = add_drawing(served_context().user_images, loaded, place(7, 70, 40, 200), 18, 280)
     shown = {"id": seven.id, "over": 5, "source": "pad"}
-    *_, info, _query, _message = explore.render("mnist-cnn", "Conv2D_1", 5, "jet", False, False, shown)
-    links = [part for part in info[1:] if type(part).__name__ == "A"]
-    assert [link.children for link in links] == ["watch it learn"]
-    href = links[0].href
+    *_, info, _query, _message = explore.render("mnist-cnn", "Conv2D_1", 5, "jet", False, False, False, shown)
+    links = {part.children: part.href for part in info[1:] if type(part).__name__ == "A"}
+    assert list(links) == ["Why this prediction?", "watch it learn"]
+    href = links["watch it learn"]
     assert urlsplit(href).path == "/train" and parse_qs(urlsplit(href).query) == {"probe": [seven.id]}
-    *_, info, _query, _message = explore.render("mnist-cnn", "Conv2D_1", 5, "jet", False, False, None)
-    assert not [part for part in info if type(part).__name__ == "A"]  # a test image: no link
+    assert parse_qs(urlsplit(links["Why this prediction?"]).query)["image"] == [seven.id]
+    *_, info, _query, _message = explore.render("mnist-cnn", "Conv2D_1", 5, "jet", False, False, False, None)
+    # a test image: a new run's test set need not be this model's, so no "watch it learn"
+    assert [part.children for part in info if type(part).__name__ == "A"] == ["Why this prediction?"]
 
     def watched(**query):
         fields = [part for part in train.layout(**query)._traverse()

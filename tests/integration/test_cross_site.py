@@ -14,8 +14,8 @@ import zipfile
 import pytest
 from werkzeug.security import generate_password_hash
 
-from app import services
 from app.jobs.runner import EmbeddedRunner
+from tests.app_context import refresh_context, served_context
 from tests.conftest import BUNDLED_MODEL
 from tests.services_support import redis_server
 
@@ -51,11 +51,11 @@ def editor_app(request, tmp_path, monkeypatch):
             monkeypatch.setenv("REDIS_URL", url)
         else:
             monkeypatch.delenv("REDIS_URL", raising=False)
-        services.reset()
+        refresh_context()
         from app.main import server
 
         yield server.test_client(), store
-        services.reset()
+        refresh_context()
 
 
 class _no_service:
@@ -97,13 +97,13 @@ def attacks(job_id: str) -> dict[str, dict]:
 
 def test_cross_site_writes_are_refused_and_change_nothing(editor_app):
     client, store = editor_app
-    job = services.job_store().create({"name": "running-one"}, started_by="ed")  # a job they would stop
+    job = served_context().job_store.create({"name": "running-one"}, started_by="ed")  # a job they would stop
     for name, attack in attacks(job.id).items():
         response = client.open(**attack)
         assert response.status_code == 403, (name, response.status_code, response.get_data()[:200])
         assert "refused" in response.get_json()["error"], name
-    assert [j.id for j in services.job_store().list(10)] == [job.id]
-    assert services.job_store().get(job.id).status == job.status
+    assert [j.id for j in served_context().job_store.list(10)] == [job.id]
+    assert served_context().job_store.get(job.id).status == job.status
     assert sorted(p.name for p in store.iterdir()) == ["mnist-cnn"]
 
 
@@ -132,7 +132,7 @@ def test_bodies_that_are_not_json_are_refused_whoever_sends_them(editor_app):
         empty_form = client.post("/api/jobs/nope/stop", data="", content_type="application/x-www-form-urlencoded",
                                  headers=headers)
         assert empty_form.status_code == 415
-    assert services.job_store().list(10) == []
+    assert served_context().job_store.list(10) == []
 
 
 @pytest.fixture
@@ -143,11 +143,11 @@ def open_app(tmp_path, monkeypatch):
     monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
     for key in ("AUTH_USERS", "AUTH_USERS_FILE", "REDIS_URL", "ALLOWED_HOSTS", "HOST"):
         monkeypatch.delenv(key, raising=False)
-    services.reset()
+    refresh_context()
     from app.main import server
 
     yield server.test_client(), monkeypatch
-    services.reset()
+    refresh_context()
 
 
 def test_an_instance_answers_only_to_its_own_host_names(open_app):
@@ -160,6 +160,6 @@ def test_an_instance_answers_only_to_its_own_host_names(open_app):
     assert client.post("/api/jobs", json=JOB, headers={"Host": "rebind.evil.example"}).status_code == 400
     assert client.get("/healthz", headers={"Host": "10.0.0.7:8050"}).status_code == 200  # a load balancer's probe
     monkeypatch.setenv("ALLOWED_HOSTS", "explorer.example.org")
-    services.reset()
+    refresh_context()
     assert client.get("/api/models", headers={"Host": "explorer.example.org"}).status_code == 200
     assert client.get("/api/models", headers={"Host": "localhost"}).status_code == 400

@@ -10,8 +10,8 @@ import time
 import pytest
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app import services
 from app.auth import gate as auth
+from tests.app_context import refresh_context, served_context
 from tests.conftest import BUNDLED_MODEL
 
 FAST = "pbkdf2:sha256:1000"
@@ -39,11 +39,11 @@ def login_app(tmp_path, monkeypatch):
     checks = []
     real_check = auth.check_password_hash
     monkeypatch.setattr(auth, "check_password_hash", lambda *a: checks.append(1) or real_check(*a))
-    services.reset()
+    refresh_context()
     from app.main import server
 
     yield server.test_client(), checks, monkeypatch
-    services.reset()
+    refresh_context()
 
 
 def get(client, headers: dict, address: str = "10.0.0.1", path: str = VIEW):
@@ -84,7 +84,7 @@ def test_unknown_names_are_limited_as_known_ones_are(login_app):
 def test_the_client_behind_a_proxy_is_read_from_x_forwarded_for(login_app):
     client, _, monkeypatch = login_app
     monkeypatch.setenv("PROXY_HOPS", "1")
-    services.reset()
+    refresh_context()
     proxy = "127.0.0.1"
     for attempt in range(3):
         headers = {**basic("ed", f"guess-{attempt}"), "X-Forwarded-For": "198.51.100.7"}
@@ -102,11 +102,11 @@ def test_password_checks_take_at_most_their_share_of_a_core(login_app):
     """With real scrypt hashes, distinct guesses from distinct clients (under every count limit) are checked
     until the burst of CPU time is spent, then refused; the ration refills at its share of a core."""
     client, checks, monkeypatch = login_app
-    users = services.settings().auth_users_file
+    users = served_context().settings.auth_users_file
     users.write_text(f"ed:{generate_password_hash('editor-pass-1')}:editor\n")  # werkzeug's default: scrypt
     monkeypatch.setenv("LOGIN_FAILURES_PER_CLIENT", "1000")
     monkeypatch.setenv("LOGIN_FAILURES_PER_ACCOUNT", "1000")
-    services.reset()
+    refresh_context()
     started_cpu = time.thread_time()
     check_password_hash(users.read_text().split(":")[1], "guess")
     per_check = time.thread_time() - started_cpu

@@ -18,14 +18,15 @@ import numpy as np
 import pytest
 from keras import layers
 
-from app import services
 from app.core.activations import softmax
 from app.core.classes import compute_class_means
 from app.core.contributions import contribution_layers, contributions
 from app.core.grid import tile
 from app.core.model_files import BrokenModel
 from app.core.store import ModelStore
-from app.figures.heatmaps import decode_array, rgb_pixels
+from app.figures.charts import rgb_pixels
+from app.figures.codec import decode_array, decode_picture
+from tests.app_context import refresh_context, served_context
 from tests.conftest import write_model_folder
 from tests.figure_checks import assert_codes_stand_for
 
@@ -222,9 +223,9 @@ def store(zoo) -> ModelStore:
     """The app's own model store, over the zoo: the engine, the API and the pages see the same opened models."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MODEL_STORE", str(zoo))
-        services.reset()
-        yield services.store()
-    services.reset()
+        refresh_context()
+        yield served_context().store
+    refresh_context()
 
 
 @pytest.fixture(scope="module", params=list(ZOO))
@@ -375,8 +376,8 @@ def test_explorer_renders_every_layer(explore, store, name):
     trace = image["data"][0]
     if loaded.images.shape[-1] == 3:  # RGB is drawn in colour, as it is
         assert trace["type"] == "image"
-        np.testing.assert_array_equal(np.asarray(trace["z"]), rgb_pixels(loaded.images[3]))
-        assert np.ptp(np.asarray(trace["z"]), axis=-1).max() > 0  # the channels differ: colour, not grey
+        np.testing.assert_array_equal(decode_picture(trace), rgb_pixels(loaded.images[3]))
+        assert np.ptp(decode_picture(trace), axis=-1).max() > 0  # the channels differ: colour, not grey
     else:
         assert trace["type"] == "heatmap"
         np.testing.assert_array_equal(decode_array(trace["z"]), loaded.images[3][..., 0])

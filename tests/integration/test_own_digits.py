@@ -60,7 +60,8 @@ def test_a_drawn_images_activations_equal_keras_and_are_cached_under_its_id(load
             image.model_input[np.newaxis]))[0]
         np.testing.assert_allclose(loaded.engine.activations(layer, provided), want, rtol=1e-5, atol=1e-5)
     first = loaded.engine.forward_image(provided)
-    assert loaded.engine.forward_image(ProvidedImage(image.id, image.model_input)) is first  # one pass per id
+    again = loaded.engine.forward_image(ProvidedImage(image.id, image.model_input))
+    assert all(output is kept for output, kept in zip(again, first, strict=True))  # one pass per id, then cached
     with pytest.raises(ValueError, match="takes"):
         loaded.engine.probabilities(ProvidedImage("u:" + "0" * 20, np.zeros((32, 32, 3), np.float32)))
 

@@ -95,17 +95,17 @@ def test_the_policy_allows_dashs_inline_scripts_by_hash_and_nothing_else_inline(
 
 
 def test_a_refused_login_carries_them_too(app_store, monkeypatch):
-    from app import services
     from app.main import server
+    from tests.app_context import refresh_context
 
     expected = server.test_client().get("/healthz").headers["Content-Security-Policy"]
     monkeypatch.setenv("AUTH_USERS", "alice:long-enough-secret")
-    services.reset()
+    refresh_context()
     try:
         page = server.test_client().get("/")
         api = server.test_client().get("/api/models")
     finally:
-        services.reset()
+        refresh_context()
     for response in (page, api):
         assert response.status_code == 401
         assert all(response.headers.get(name) == value for name, value in SECURITY_HEADERS.items())

@@ -14,6 +14,7 @@ from werkzeug.security import generate_password_hash
 from app.auth import gate as auth
 from app.auth.accounts import Account
 from app.auth.gate import User, UserTable, basic_credentials, callback_output_ids
+from app.config import Settings
 
 FAST = "pbkdf2:sha256:1000"
 
@@ -147,3 +148,33 @@ def test_a_hash_werkzeug_cannot_use_refuses_the_login_instead_of_raising(tmp_pat
 )
 def test_callback_output_ids(key, ids):
     assert callback_output_ids(key) == ids
+
+
+EDITOR_ALICE, VIEWER_BOB = User("alice", "editor"), User("bob", "viewer")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])
+@pytest.mark.parametrize("opted_in", [False, True])
+def test_without_a_login_anyone_writes_on_loopback_or_when_opted_in_else_nobody(host, opted_in):
+    settings = Settings.from_env({"HOST": host, "ALLOW_ANONYMOUS_WRITES": str(int(opted_in))})
+    refused = auth.refusal(None, settings)
+    if host == "0.0.0.0" and not opted_in:
+        assert refused == auth.ANONYMOUS_WRITES_OFF
+        assert refused.startswith("Writes are off") and "ALLOW_ANONYMOUS_WRITES=1" in refused
+    else:
+        assert refused is None
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])
+@pytest.mark.parametrize("opted_in", [False, True])
+def test_with_a_login_the_role_decides_wherever_the_instance_is_served(host, opted_in):
+    settings = Settings.from_env({"HOST": host, "AUTH_USERS": "alice:secret",
+                                  "ALLOW_ANONYMOUS_WRITES": str(int(opted_in))})
+    assert auth.refusal(EDITOR_ALICE, settings) is None
+    assert "needs an editor" in auth.refusal(VIEWER_BOB, settings)
+
+
+def test_read_only_says_so_before_the_open_network_does():
+    settings = Settings.from_env({"HOST": "0.0.0.0", "READ_ONLY": "1", "ALLOW_ANONYMOUS_WRITES": "1"})
+    assert "read-only" in auth.refusal(None, settings)
+    assert "read-only" in auth.refusal(None, Settings.from_env({"HOST": "0.0.0.0", "READ_ONLY": "1"}))

@@ -30,20 +30,20 @@ def test_cli_options_override_the_config_file(tmp_path):
 def test_a_job_from_the_terminal_records_the_os_user(app_store, tmp_path, monkeypatch, capsys):
     import getpass
 
-    from app import services
     from app.cli import training as cli
     from app.jobs.runner import EmbeddedRunner
+    from tests.app_context import refresh_context, served_context
 
     monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.setattr(EmbeddedRunner, "_launch", lambda _runner, _job: None)  # queued, never trained
-    services.reset()
+    refresh_context()
 
     assert cli.main(["--detach", "--name", "from-terminal", "--epochs", "1"]) == 0
 
-    (job,) = services.job_store().list()
+    (job,) = served_context().job_store.list()
     assert job.started_by == getpass.getuser() and job.id in capsys.readouterr().out
-    services.job_store().request_stop(job.id)
+    served_context().job_store.request_stop(job.id)
 
     def no_name():
         raise OSError("no user name for uid 12345")

@@ -3,7 +3,7 @@
 import pytest
 from werkzeug.security import generate_password_hash
 
-from app.config import Settings, SettingsError
+from app.config import Settings, SettingsError, is_loopback
 
 
 def test_defaults():
@@ -93,3 +93,40 @@ def test_model_limits_come_from_settings():
     assert (limits.max_file_bytes, limits.max_activation_bytes, limits.max_flops) == (50 * 10**6, 100 * 10**6,
                                                                                       5 * 10**9)
     assert (limits.gradient_memory_bytes, limits.gradient_flops) == (300 * 10**6, 20 * 10**9)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "LOCALHOST", "::1", "[::1]"])
+def test_loopback_hosts_reach_this_machine_only(host):
+    assert is_loopback(host)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "", "10.1.2.3", "192.168.0.7", "fe80::1", "explorer.example.org",
+                                  "localhost.example.org"])
+def test_other_hosts_may_face_a_network(host):
+    assert not is_loopback(host)
+
+
+def test_allow_anonymous_writes_is_off_unless_set_and_checked_like_the_other_switches():
+    assert not Settings.from_env({}).allow_anonymous_writes
+    assert Settings.from_env({"ALLOW_ANONYMOUS_WRITES": "1"}).allow_anonymous_writes
+    assert not Settings.from_env({"ALLOW_ANONYMOUS_WRITES": "off"}).allow_anonymous_writes
+    with pytest.raises(SettingsError, match="ALLOW_ANONYMOUS_WRITES must be 1 or 0"):
+        Settings.from_env({"ALLOW_ANONYMOUS_WRITES": "please"})
+
+
+LOGINS = {"no login": {}, "AUTH_USERS": {"AUTH_USERS": "alice:secret"}, "users file": "file"}
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "0.0.0.0", "10.1.2.3"])
+@pytest.mark.parametrize("login", LOGINS)
+@pytest.mark.parametrize("opted_in", [False, True])
+def test_writes_are_refused_only_beyond_loopback_without_a_login_or_an_opt_in(host, login, opted_in, tmp_path):
+    env = {"HOST": host, "ALLOW_ANONYMOUS_WRITES": "1" if opted_in else "0"}
+    if LOGINS[login] == "file":
+        users = tmp_path / "users"
+        users.write_text(f"alice:{generate_password_hash('x', 'pbkdf2:sha256:1000')}:editor\n")
+        env["AUTH_USERS_FILE"] = str(users)
+    else:
+        env.update(LOGINS[login])
+    refused = Settings.from_env(env).anonymous_writes_refused
+    assert refused == (host in ("0.0.0.0", "10.1.2.3") and login == "no login" and not opted_in)

@@ -1,8 +1,18 @@
 """The explorer in headless chromium: a link opens a view; layer, image and colormap changes redraw it."""
 
+import pytest
+from dash.testing.wait import until
+
+from tests.app_context import served_context
 from tests.browser.helpers import choose_option, figure_state, grid_shape, wait_for_figure
 
 PORT = 8051
+# The grid's colour range in true values (from its meta when it is sent as colour codes) and its colour bar's title.
+COLOUR_SCALE = """
+const trace = document.querySelector('#' + arguments[0] + ' .js-plotly-plot')._fullData[0];
+const range = trace.meta && trace.meta.range ? trace.meta.range : [trace.zmin, trace.zmax];
+return {range: range, title: trace.colorbar.title.text};
+"""
 
 
 def test_explore_link_layer_image_and_colormap_changes_update_figures(dash_duo, app_store):
@@ -20,7 +30,7 @@ def test_explore_link_layer_image_and_colormap_changes_update_figures(dash_duo, 
 
     choose_option(dash_duo, f"#{explore.LAYER}", "Conv2D_3 · 3×3×128")
     third = wait_for_figure(dash_duo, explore.HEATMAP, lambda s: "128 maps" in s["title"])
-    assert grid_shape(third) == (48, 24)
+    assert grid_shape(third) == (33, 36)  # 128 maps of 3x3, 12 to a row
     choose_option(dash_duo, f"#{explore.LAYER}", "Dense_1 · 100")
     dense = wait_for_figure(dash_duo, explore.HEATMAP, lambda s: "100 nodes" in s["title"])
     assert grid_shape(dense) == (10, 10)
@@ -41,4 +51,33 @@ def test_explore_link_layer_image_and_colormap_changes_update_figures(dash_duo, 
     dash_duo.wait_for_page(url)  # the link reopens the same view
     reopened = wait_for_figure(dash_duo, explore.HEATMAP, lambda s: "100 nodes of image 4" in s["title"])
     assert reopened["z"] == figure_state(dash_duo, explore.HEATMAP)["z"]
+    assert dash_duo.driver.execute_script(COLOUR_SCALE, explore.HEATMAP)["title"] == "activation"
+
+    # a fixed scale: the layer's test-set percentiles on every image, in the link too
+    dash_duo.find_element(f"#{explore.FIXED}").click()
+    wait_for_figure(dash_duo, explore.HEATMAP, lambda s: "fixed scale" in s["title"])
+    loaded = served_context().store.get("mnist-cnn")
+    expected = served_context().statistics.layer_range(loaded, "Dense_1")
+    assert dash_duo.driver.execute_script(COLOUR_SCALE, explore.HEATMAP)["range"] == pytest.approx(expected)
+    dash_duo.find_element(f"#{explore.NEXT}").click()
+    wait_for_figure(dash_duo, explore.HEATMAP, lambda s: "image 5" in s["title"])
+    assert dash_duo.driver.execute_script(COLOUR_SCALE, explore.HEATMAP)["range"] == pytest.approx(expected)
+    until(lambda: "fixed=1" in dash_duo.driver.current_url, 10, msg="the fixed scale never reached the link")
+
+    # where the model looks is in the link as well
+    choose_option(dash_duo, f"#{explore.ATTRIBUTION_METHOD}", "Grad-CAM")
+    until(lambda: "method=gradcam" in dash_duo.driver.current_url, 10, msg="the method never reached the link")
+
+    # the link reopens all of it in a narrow window too, and the navigation's Features link keeps the place
+    link = dash_duo.driver.current_url
+    for width, height in ((1400, 1000), (800, 1000)):
+        dash_duo.driver.set_window_size(width, height)
+        dash_duo.wait_for_page(link)
+        wait_for_figure(dash_duo, explore.HEATMAP, lambda s: "fixed scale" in s["title"] and "image 5" in s["title"])
+        assert dash_duo.driver.execute_script(COLOUR_SCALE, explore.HEATMAP)["range"] == pytest.approx(expected)
+        dash_duo.wait_for_contains_text(f"#{explore.ATTRIBUTION_METHOD}", "Grad-CAM", timeout=10)
+        until(lambda: "layer=Dense_1" in (dash_duo.find_element("a.nav-link[href^='/features']")
+                                          .get_attribute("href") or "")
+              and "image=5" in dash_duo.find_element("a.nav-link[href^='/features']").get_attribute("href"), 10,
+              msg=f"the navigation's Features link lost the place at {width} px")
     assert dash_duo.get_logs() == []

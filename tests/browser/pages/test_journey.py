@@ -6,9 +6,9 @@ from dash.testing.wait import until
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.keys import Keys
 
-from app import services
 from app.core.classes import class_difference
-from tests.browser.helpers import choose_option, wait_for_figure
+from tests.app_context import served_context
+from tests.browser.helpers import choose_option, open_from_navigation, wait_for_figure
 
 PORT = 8173
 
@@ -81,7 +81,7 @@ def test_explore_place_travels_to_compare_and_back_with_keyboard_and_bad_input(d
     until(lambda: "is-invalid" not in dash_duo.find_element(f"#{explore.IMAGE}").get_attribute("class"), 5)
 
     # Explore → Compare keeps layer, colormap and image
-    dash_duo.find_element("a.nav-link[href^='/compare']").click()
+    open_from_navigation(dash_duo, "/compare")
     dash_duo.wait_for_element_by_css_selector(f"#{compare.CARDS} .js-plotly-plot", timeout=20)
     until(lambda: "images=252" in dash_duo.driver.current_url, 10)
     url = dash_duo.driver.current_url
@@ -94,7 +94,7 @@ def test_explore_place_travels_to_compare_and_back_with_keyboard_and_bad_input(d
 
     # Find images: one pick among the 9s, a filter change to the 4s, a second pick; the basket keeps both in the
     # order picked (not in image order), and Back returns to the 9s
-    dash_duo.find_element("a.nav-link[href^='/finder']").click()
+    open_from_navigation(dash_duo, "/finder")
     dash_duo.wait_for_element_by_css_selector(f"#{finder.GALLERY} [data-image]", timeout=20)
     choose_option(dash_duo, f"#{finder.TRUE_CLASS}", "9")
     until(lambda: "true=9" in dash_duo.driver.current_url, 10)
@@ -110,25 +110,34 @@ def test_explore_place_travels_to_compare_and_back_with_keyboard_and_bad_input(d
     assert loaded_label(four) == 4
     box.click()
     until(lambda: basket(dash_duo) == [nine, four], 10)
-    until(lambda: f"basket={nine},{four}" in dash_duo.driver.current_url, 10)
+    assert "basket" not in dash_duo.driver.current_url  # the picks are yours: a copied link does not carry them
     dash_duo.driver.back()
     until(lambda: "true=9" in dash_duo.driver.current_url, 10)
     dash_duo.wait_for_contains_text(f"#{finder.TRUE_CLASS}", "9", timeout=10)
     assert basket(dash_duo) == [nine, four]
+    # A colleague's link (even an old one naming a basket) opens its view and leaves the receiver's picks alone,
+    # in a wide window and a narrow one.
+    for width, height in ((1400, 1000), (800, 1000)):
+        dash_duo.driver.set_window_size(width, height)
+        dash_duo.driver.get(f"{dash_duo.server_url}/compare?model=mnist-cnn&images=3,5&basket=1,2")
+        dash_duo.wait_for_element_by_css_selector(f"#{compare.CARDS} .js-plotly-plot", timeout=20)
+        until(lambda: "basket" not in dash_duo.driver.current_url
+              and "images=3,5" in dash_duo.driver.current_url, 10)
+        assert basket(dash_duo) == [nine, four]
     assert dash_duo.get_logs() == []
 
 
 def loaded_label(index):
     """The true class of a test image of the bundled model."""
-    return int(services.store().get("mnist-cnn").labels[index])
+    return int(served_context().store.get("mnist-cnn").labels[index])
 
 
 def test_ranked_unit_opens_its_panel_in_view_and_the_unit_follows_layer_changes(dash_duo, app_store):
     from app.main import app
     from app.pages import classes
 
-    loaded = services.store().get("mnist-cnn")
-    top_unit = int(class_difference(services.statistics().class_means(loaded, "Conv2D_3"), 4, 9).ranking[0])
+    loaded = served_context().store.get("mnist-cnn")
+    top_unit = int(class_difference(served_context().statistics.class_means(loaded, "Conv2D_3"), 4, 9).ranking[0])
     dash_duo.start_server(app, port=PORT + 1)
     dash_duo.wait_for_page(f"{dash_duo.server_url}/classes?model=mnist-cnn&layer=Conv2D_3&a=4&b=9")
     wait_for_figure(dash_duo, classes.RANKING, lambda s: s["y"] is not None)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app import services
 from app.core.classes import compute_class_means
 from app.core.finder import model_confusion
+from tests.app_context import served_context
 from tests.conftest import layer_outputs
 
 
@@ -27,7 +27,7 @@ def get_ok(client, url):
 
 def test_confusion_route_matches_predictions(client):
     body = get_ok(client, "/api/models/mnist-cnn/confusion")
-    loaded = services.store().get("mnist-cnn")
+    loaded = served_context().store.get("mnist-cnn")
     predicted = loaded.engine.predictions().argmax(axis=1)
     expected = np.zeros((10, 10), dtype=int)
     np.add.at(expected, (loaded.labels, predicted), 1)
@@ -39,7 +39,7 @@ def test_confusion_route_matches_predictions(client):
 
 def test_class_mean_route_equals_direct_mean(client):
     body = get_ok(client, "/api/models/tiny/class-mean?layer=hidden&label=1")
-    loaded = services.store().get("tiny")
+    loaded = served_context().store.get("tiny")
     outputs = layer_outputs(loaded, "hidden", np.flatnonzero(loaded.labels == 1))
     assert body["count"] == 8
     assert body["shape"] == [4]
@@ -65,7 +65,7 @@ def test_class_difference_route_ranks_units(client):
 
 def test_top_images_route_returns_the_k_largest(client):
     body = get_ok(client, "/api/models/mnist-cnn/top-images?layer=Dense_1&unit=3&k=5")
-    loaded = services.store().get("mnist-cnn")
+    loaded = served_context().store.get("mnist-cnn")
     direct = layer_outputs(loaded, "Dense_1")[:, 3]
     values = [row["value"] for row in body["images"]]
     np.testing.assert_allclose(values, np.sort(direct)[::-1][:5], rtol=1e-5)
@@ -77,7 +77,7 @@ def test_top_images_route_returns_the_k_largest(client):
 
 def test_contributions_route_adds_up_to_logits(client):
     body = get_ok(client, "/api/models/mnist-cnn/contributions?layer=Dense_1&image=12&classes=4,9")
-    loaded = services.store().get("mnist-cnn")
+    loaded = served_context().store.get("mnist-cnn")
     kernel, bias = loaded.model.get_layer("Dense_2").get_weights()
     hidden = loaded.engine.activations("Dense_1", 12)
     logits = hidden @ kernel + bias
@@ -88,7 +88,7 @@ def test_contributions_route_adds_up_to_logits(client):
 
 
 def test_images_route_lists_exactly_a_confusion_cell(client):
-    loaded = services.store().get("mnist-cnn")
+    loaded = served_context().store.get("mnist-cnn")
     probabilities = loaded.engine.predictions()
     predicted = probabilities.argmax(axis=1)
     body = get_ok(client, "/api/models/mnist-cnn/images?true=6&predicted=0")
@@ -109,14 +109,29 @@ def test_images_route_filters_wrong_and_confidence(client):
 
 def test_images_route_sorts_the_4s_by_the_probability_of_9(client):
     body = get_ok(client, "/api/models/mnist-cnn/images?true=4&class=9&sort=probability-desc&min_prob=0.001")
-    probabilities = services.store().get("mnist-cnn").engine.predictions()
-    labels = services.store().get("mnist-cnn").labels
+    probabilities = served_context().store.get("mnist-cnn").engine.predictions()
+    labels = served_context().store.get("mnist-cnn").labels
     expected = [i for i in np.flatnonzero(labels == 4) if probabilities[i, 9] >= 0.001]
     assert sorted(row["image"] for row in body["images"]) == sorted(expected) and body["count"] > 0
     values = [row["probability"] for row in body["images"]]
     assert values == sorted(values, reverse=True)
     np.testing.assert_allclose(values, probabilities[[row["image"] for row in body["images"]], 9], rtol=1e-6)
     assert client.get("/api/models/mnist-cnn/images?sort=probability-desc").status_code == 400
+
+
+def test_images_route_sorts_the_4s_by_their_dense_outputs_distance_to_the_mean_9(client):
+    """The layer's own likeness, against an independent numpy computation over the whole test set."""
+    body = get_ok(client, "/api/models/mnist-cnn/images?true=4&class=9&sort=likeness&layer=Dense_1")
+    loaded = served_context().store.get("mnist-cnn")
+    outputs = layer_outputs(loaded, "Dense_1").reshape(len(loaded.labels), -1).astype(np.float64)
+    mean_nine = outputs[loaded.labels == 9].mean(axis=0)
+    fours = np.flatnonzero(loaded.labels == 4)
+    expected = np.linalg.norm(outputs[fours] - mean_nine, axis=1)
+    assert body["count"] == len(fours)
+    assert [row["image"] for row in body["images"]][:10] == fours[np.argsort(expected, kind="stable")][:10].tolist()
+    distances = [row["distance"] for row in body["images"]]
+    assert distances == sorted(distances)
+    np.testing.assert_allclose(distances, np.sort(expected), rtol=1e-4)
 
 
 BAD_REQUESTS = [
@@ -156,6 +171,9 @@ BAD_REQUESTS = [
     ("/api/models/tiny/images?min_conf=abc", 400, "must be a number"),
     ("/api/models/tiny/images?min_conf=0.9&max_conf=0.1", 400, "confidence range"),
     ("/api/models/nope/images", 404, "no model"),
+    ("/api/models/tiny/images?sort=likeness&class=1", 400, "the layer whose likeness"),
+    ("/api/models/tiny/images?sort=likeness&layer=hidden", 400, "the class to look like"),
+    ("/api/models/tiny/images?sort=likeness&class=1&layer=nope", 404, "no layer"),
 ]
 
 
@@ -185,6 +203,6 @@ def test_statistics_follow_a_new_model_version(client, app_store):
     np.savez(app_store / "tiny" / "test_set.npz", images=images, labels=labels)
     after = get_ok(client, "/api/models/tiny/class-mean?layer=hidden&label=0")["values"]
     assert before != after
-    loaded = services.store().get("tiny")
+    loaded = served_context().store.get("tiny")
     expected = compute_class_means(loaded.engine, loaded.labels, "hidden", 3).means[0]
     np.testing.assert_allclose(after, expected, rtol=1e-6)

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from app import services
+from tests.app_context import refresh_context, served_context
 from tests.conftest import build_tiny_model, tiny_test_set, write_model_folder
 
 HOSTILE_CONFIG = {
@@ -23,11 +23,11 @@ HOSTILE_CONFIG = {
 @pytest.fixture
 def client(app_state, tmp_path, monkeypatch):
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
-    services.reset()
+    refresh_context()
     from app.main import server
 
     yield server.test_client()
-    services.reset()
+    refresh_context()
 
 
 def strict_json(response):
@@ -110,7 +110,7 @@ def test_dataset_paths_outside_the_data_folder_get_one_answer(client):
 
 
 def test_job_routes_refuse_bodies_that_are_not_objects_and_absurd_epochs(client):
-    store = services.job_store()
+    store = served_context().job_store
     job = store.create({"name": "recorded"})
     store.claim(job.id, pid=1)
     store.add_probe(job.id, 1, "Conv2D_1", 0, np.ones((2, 2, 1)), np.full(10, 0.1))
@@ -143,7 +143,7 @@ def test_broken_state_is_a_503_and_health_says_which_part(client, tmp_path, monk
     state = tmp_path / "state"
     state.mkdir(exist_ok=True)
     (state / "jobs.sqlite3").write_bytes(b"garbage, not sqlite" * 64)
-    services.reset()
+    refresh_context()
     jobs = client.get("/api/jobs")
     assert jobs.status_code == 503 and "job store" in jobs.get_json()["error"]
     health = client.get("/healthz")
@@ -151,10 +151,10 @@ def test_broken_state_is_a_503_and_health_says_which_part(client, tmp_path, monk
     assert client.get("/api/models/mnist-cnn/predict?image=1").status_code == 200  # exploring still works
     shutil.rmtree(state)
     state.write_text("a file where the state folder should be")
-    services.reset()
+    refresh_context()
     assert client.post("/api/jobs", json={"name": "nowhere"}).status_code == 503
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens on port 1
-    services.reset()
+    refresh_context()
     assert client.get("/api/jobs").status_code == 503 and client.get("/healthz").status_code == 503
 
 

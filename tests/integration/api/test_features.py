@@ -7,9 +7,9 @@ import time
 import numpy as np
 import pytest
 
-from app import services
 from app.core.attribution import GradientModels, integrated_gradients
 from app.core.features import dead_units
+from tests.app_context import refresh_context, served_context
 
 
 @pytest.fixture
@@ -17,7 +17,7 @@ def client(app_state):
     from app.main import server
 
     yield server.test_client()
-    services.reset()
+    refresh_context()
 
 
 def test_a_layer_is_computed_once_in_the_background_and_then_served_to_everyone(client, tmp_path):
@@ -30,7 +30,7 @@ def test_a_layer_is_computed_once_in_the_background_and_then_served_to_everyone(
         time.sleep(0.5)
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
-    loaded = services.store().get("tiny")
+    loaded = served_context().store.get("tiny")
     dead = dead_units(loaded.engine, "hidden")
     assert [unit["dead"] for unit in body["units"]] == dead.tolist()
     assert body["kernels"] is None and body["fraction"] == 1.0
@@ -39,7 +39,7 @@ def test_a_layer_is_computed_once_in_the_background_and_then_served_to_everyone(
         assert unit["dead"] or unit["objective"] >= unit["start_objective"]  # tiny: upstream ReLUs may block it
     stored = list((tmp_path / "state" / "features").glob("*.npz"))
     assert len(stored) == 1 and not list((tmp_path / "state" / "features").glob("*.lock"))
-    services.reset()  # another worker: nothing in memory, the stored file answers at once
+    refresh_context()  # another worker: nothing in memory, the stored file answers at once
     again = client.get(url)
     assert again.status_code == 200 and again.get_json()["units"] == body["units"]
     one = client.get(url + "&unit=1").get_json()
@@ -50,7 +50,7 @@ def test_one_unit_is_computed_on_demand(client):
     body = client.get("/api/models/mnist-cnn/features?layer=Dense_2&unit=4").get_json()
     assert body["source"] == "computed" and not body["dead"]
     assert body["objective"] > body["start_objective"] + 5
-    loaded = services.store().get("mnist-cnn")
+    loaded = served_context().store.get("mnist-cnn")
     image = np.array(body["image"], dtype=np.float32)
     assert image.shape == (28, 28, 1) and loaded.engine.predictions is not None
     assert np.asarray(loaded.model(image[np.newaxis]))[0].argmax() == 4
@@ -60,7 +60,7 @@ def test_one_unit_is_computed_on_demand(client):
 
 
 def test_attribution_routes_answer_every_method(client):
-    loaded = services.store().get("mnist-cnn")
+    loaded = served_context().store.get("mnist-cnn")
     for method in ("gradient", "smoothgrad", "gradcam", "integrated_gradients"):
         response = client.get(f"/api/models/mnist-cnn/attribution?image=12&method={method}")
         assert response.status_code == 200, response.get_json()

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app import services
 from app.core.user_images import image_id
+from tests.app_context import refresh_context, served_context
 from tests.digit_strokes import huge_png, place
 
 
@@ -25,7 +25,7 @@ def client(app_state):
 
 
 def stored() -> int:
-    return len(services.user_images())
+    return len(served_context().user_images)
 
 
 def png(pixels: np.ndarray, fmt: str = "PNG") -> bytes:
@@ -56,7 +56,7 @@ def test_a_drawing_becomes_an_image_every_route_takes(client, app_store):
     assert predicted["image"] == reference and predicted["label"] is None and predicted["predicted"] == 3
     activations = client.get(f"/api/models/mnist-cnn/activations?layer=Conv2D_3&image={reference}").get_json()
     model = keras.saving.load_model(app_store / "mnist-cnn" / "model.keras")
-    model_input = services.user_images().get(reference).model_input
+    model_input = served_context().user_images.get(reference).model_input
     want = np.asarray(keras.Model(model.inputs, model.get_layer("Conv2D_3").output)(model_input[np.newaxis]))[0]
     np.testing.assert_allclose(np.array(activations["values"]), want, rtol=1e-5, atol=1e-5)
     contributions = client.get(f"/api/models/mnist-cnn/contributions?layer=Dense_1&image={reference}&classes=3,5")
@@ -135,7 +135,7 @@ def test_other_bad_requests(client, monkeypatch):
     assert client.post("/api/models/mnist-cnn/inputs", content_type="multipart/form-data", data={}).status_code == 400
     assert client.post("/api/models/mnist-cnn/inputs", data=b"[1,", content_type="application/json").status_code == 400
     monkeypatch.setenv("MAX_IMAGE_BYTES", "20000")
-    services.reset()
+    refresh_context()
     big = client.post("/api/models/mnist-cnn/inputs", content_type="multipart/form-data",
                       data={"image": (io.BytesIO(b"\0" * 30_000), "big.png")})
     assert big.status_code == 413 and "MAX_IMAGE_BYTES" in big.get_json()["error"]
@@ -186,7 +186,7 @@ def test_posts_at_the_stores_bound_from_four_threads_are_all_answered_with_their
     from app.main import server
 
     monkeypatch.setenv("USER_IMAGES_KEPT", "2")
-    services.reset()
+    refresh_context()
     answers, start = [], threading.Barrier(4)
 
     def post(number: int) -> None:

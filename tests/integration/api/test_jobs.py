@@ -13,8 +13,8 @@ import time
 import numpy as np
 import pytest
 
-from app import services
 from app.config import PROJECT_ROOT
+from tests.app_context import refresh_context, served_context
 from tests.services_support import redis_server, stop_process
 
 pytestmark = pytest.mark.slow
@@ -65,7 +65,7 @@ def client(app_store, tmp_path, monkeypatch):
     monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("REDIS_URL", raising=False)
-    services.reset()
+    refresh_context()
     from app.main import server
 
     test_client = server.test_client()
@@ -74,7 +74,7 @@ def client(app_store, tmp_path, monkeypatch):
         if job["active"]:
             test_client.post(f"/api/jobs/{job['id']}/stop")
             wait_for(test_client, job["id"], finished)
-    services.reset()
+    refresh_context()
 
 
 def test_run_streams_epochs_in_order_and_saves_an_explorable_model(client, app_store):
@@ -103,7 +103,7 @@ def test_run_streams_epochs_in_order_and_saves_an_explorable_model(client, app_s
     model = client.get("/api/models/streamed")
     assert model.status_code == 200, model.get_json()
     assert model.get_json()["test_set_size"] == 50
-    meta = services.store().get("streamed").meta
+    meta = served_context().store.get("streamed").meta
     assert len(meta["history"]) == 3 and meta["job_id"] == job_id and meta["stopped"] is False
     assert not any(path.name.startswith(".tmp") for path in app_store.iterdir())
 
@@ -144,7 +144,7 @@ def test_second_start_refused_then_stop_mid_run_with_and_without_partial_save(cl
     assert client.post(f"/api/jobs/{partial}/stop").status_code in (200, 409)
     job, _ = wait_for(client, partial, finished, timeout=30)
     assert job["status"] == "stopped" and job["saved"]
-    meta = services.store().get("partial").meta
+    meta = served_context().store.get("partial").meta
     assert meta["stopped"] is True and 1 <= meta["epochs_completed"] < 200
 
 
@@ -205,7 +205,7 @@ def celery_client(app_store, tmp_path, monkeypatch):
         )
         monkeypatch.setenv("REDIS_URL", url)
         monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
-        services.reset()
+        refresh_context()
         from app.main import server
 
         try:
@@ -213,13 +213,13 @@ def celery_client(app_store, tmp_path, monkeypatch):
         finally:
             stop_process(worker, timeout=20)
             log.close()
-            services.reset()
+            refresh_context()
         logging.getLogger(__name__).info("celery worker log:\n%s", (tmp_path / "celery.log").read_text()[-3000:])
 
 
 def test_celery_engine_runs_streams_and_saves(celery_client, app_store):
 
-    assert services.job_runner().engine == "celery"
+    assert served_context().job_runner.engine == "celery"
     # ~0.5 s epochs, as in the embedded engine's test: a 50 ms poll then catches the run between its two epochs
     # even on a busy machine (with 640 images, CI's poll once missed that window)
     response = celery_client.post("/api/jobs", json={**TINY, "name": "via-celery", "epochs": 2, "max_train": 1600})

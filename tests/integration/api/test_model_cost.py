@@ -12,8 +12,8 @@ import keras
 import numpy as np
 import pytest
 
-from app import services
 from app.core.attribution import GradientModels, integrated_gradients
+from tests.app_context import refresh_context, served_context
 from tests.hostile_models import (
     asset_members_file,
     declared_weights_file,
@@ -30,7 +30,7 @@ def client(app_state):
     from app.main import server
 
     yield server.test_client()
-    services.reset()
+    refresh_context()
 
 
 def npz(shape: tuple[int, ...], n: int = 4) -> bytes:
@@ -101,7 +101,7 @@ def test_dropped_in_costly_models_are_listed_broken_with_the_reason(client, app_
     grid = client.get("/api/models/upsampling/grid?layer=conv&image=0")
     assert grid.status_code == 409 and "1.0 GB of activations" in grid.get_json()["error"]
     mnist = rows["mnist-cnn"]["cost"]
-    model = services.store().get("mnist-cnn").model  # a Sequential model: every layer's output is known to Keras
+    model = served_context().store.get("mnist-cnn").model  # a Sequential model: every layer's output is known to Keras
     outputs = [np.prod(model.inputs[0].shape[1:])] + [np.prod(layer.output.shape[1:]) for layer in model.layers]
     assert mnist["parameters"] == model.count_params() and mnist["activation_bytes"] == 4 * sum(outputs)
     assert client.get("/api/models/mnist-cnn").get_json()["cost"] == mnist
@@ -109,7 +109,7 @@ def test_dropped_in_costly_models_are_listed_broken_with_the_reason(client, app_
 
 def test_a_gradient_request_over_the_budget_is_refused_naming_its_cost(client, monkeypatch):
     monkeypatch.setenv("GRADIENT_GFLOPS", "1")  # mnist-cnn: 19 MFLOP per image forward and backward
-    services.reset()
+    refresh_context()
     url = "/api/models/mnist-cnn/attribution?image=3&method="
     response = client.get(url + "integrated_gradients&steps=512")
     assert response.status_code == 400
@@ -127,14 +127,14 @@ def test_a_gradient_request_over_the_budget_is_refused_naming_its_cost(client, m
 
 def test_gradient_work_in_batches_gives_the_maps_of_one_batch(client, monkeypatch):
     monkeypatch.setenv("GRADIENT_MEMORY_MB", "1")  # mnist-cnn: 633 kB per image forward and backward, a batch of 1
-    services.reset()
-    loaded = services.store().get("mnist-cnn")
-    assert services.gradient_models().for_model(loaded).plan(17, "x").batch == 1
+    refresh_context()
+    loaded = served_context().store.get("mnist-cnn")
+    assert served_context().gradient_models.for_model(loaded).plan(17, "x").batch == 1
     body = client.get("/api/models/mnist-cnn/attribution?image=12&method=integrated_gradients&steps=16").get_json()
     expected = integrated_gradients(GradientModels(loaded.engine), loaded.images[12], body["class"], 16)
     np.testing.assert_allclose(body["map"], expected.map, rtol=1e-4, atol=1e-6)
     assert body["attribution_sum"] == pytest.approx(expected.extras["attribution_sum"], rel=1e-4, abs=1e-6)
-    models = services.gradient_models().for_model(loaded)
+    models = served_context().gradient_models.for_model(loaded)
     conv = np.prod(loaded.engine.layer("Conv2D_1").output_shape)  # up to it: the input and its maps, ×4 backward
     assert models.batch_size(128, "Conv2D_1") == 10**6 // (4 * 4 * (28 * 28 + conv)) == 2
 

@@ -195,10 +195,10 @@ REFUSALS = {
 @pytest.mark.parametrize("case", REFUSALS)
 def test_a_refused_upload_says_why_and_leaves_the_store_untouched(client, app_store, tiny_files, tmp_path,
                                                                   monkeypatch, case):
-    from app import services
+    from tests.app_context import refresh_context
 
     monkeypatch.setenv("MAX_UPLOAD_BYTES", "2000000")
-    services.reset()
+    refresh_context()
     build, status, words = REFUSALS[case]
     fields = {"name": "refused", "model_name": "model.keras", **build(tiny_files, tmp_path)}
     before = store_state(app_store)

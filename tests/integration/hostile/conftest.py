@@ -16,9 +16,9 @@ import shutil
 import numpy as np
 import pytest
 
-from app import services
 from app.core.training import TrainingConfig
 from app.jobs.runner import EmbeddedRunner
+from tests.app_context import refresh_context, served_context
 from tests.conftest import BUNDLED_MODEL, fill_tiny_store
 
 NOT_LAUNCHED = "not launched: hostile-input test"
@@ -47,13 +47,13 @@ def client(tmp_path_factory, launched):
         patch.delenv("REDIS_URL", raising=False)
         patch.delenv("AUTH_USERS", raising=False)
         patch.setattr(EmbeddedRunner, "_launch", record_and_end)
-        services.reset()
+        refresh_context()
         from app.main import server
 
         try:
             yield server.test_client()
         finally:
-            services.reset()
+            refresh_context()
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def finished_job(client) -> dict:
     Returns:
         The ``train-view`` signature the page keeps for it (``{"job", "epochs", "status", "total"}``).
     """
-    store = services.job_store()
+    store = served_context().job_store
     job = store.create(TrainingConfig(name="hostile-run").to_dict(), engine="embedded")
     store.claim(job.id, pid=0)
     rng = np.random.default_rng(0)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app import services
+from tests.app_context import served_context
 from tests.integration.hostile.support import (
     DOMAIN_STRINGS,
     NUMBER_LOOKALIKES,
@@ -114,7 +114,7 @@ def test_starting_a_job_answers_hostile_json(client, launched, body):
     check_answer(response, failures)
     if response.status_code == 202:
         assert response.get_json()["id"] in launched
-    assert services.job_store().active() is None  # nothing runs: the launcher ended every started job
+    assert served_context().job_store.active() is None  # nothing runs: the launcher ended every started job
 
 
 RAW_BODIES = [
@@ -131,7 +131,7 @@ def test_starting_a_job_answers_malformed_bodies(client, raw, content_type):
     with captured_errors(*API_LOGGERS) as failures:
         response = client.post("/api/jobs", data=raw, content_type=content_type)
     check_answer(response, failures)
-    assert services.job_store().active() is None
+    assert served_context().job_store.active() is None
 
 
 ACTION_BODY = {"image": 7, "layer": "Conv2D_1", "save_partial": True}

@@ -52,7 +52,7 @@ PATTERN_BASELINES = {
     ("unit-panel-by", "value"): "max",
     ("unit-panel-state", "data"): {"model": "mnist-cnn", "layer": "Conv2D_1", "unit": 3},
 }
-UNIT_PANEL_PAGES = ["explore", "compare", "classes", "classes-mlp"]
+UNIT_PANEL_PAGES = ["explore", "compare", "classes", "why"]
 PAGES_ROUTER = "_pages_location"
 
 QUERY_KEYS = ["model", "layer", "image", "images", "cmap", "a", "b", "true", "predicted", "correct", "conf", "sort",
@@ -62,7 +62,8 @@ query_values = st.sampled_from(NUMBER_LOOKALIKES + ODD_STRINGS[:-1] + ["mnist-cn
 # The pages router gets what the browser's location holds: a pathname starting with "/" and a search string (Dash's
 # own router, not the app's code, refuses any other pathname; see test_router_survives_a_pathname_no_browser_sends).
 pathnames = st.one_of(
-    st.sampled_from(["/", "/compare", "/finder", "/classes", "/train", "/nope", "//", "/compare/", "/_dash-layout"]),
+    st.sampled_from(["/", "/compare", "/finder", "/classes", "/why", "/train", "/nope", "//", "/compare/",
+                     "/_dash-layout"]),
     st.text(max_size=30).map(lambda text: "/" + text),
 )
 searches = st.one_of(
@@ -94,10 +95,10 @@ DEPENDENCIES = _all_dependencies()
 @pytest.fixture(scope="module")
 def baselines(client, finished_job) -> dict[tuple[str, str], object]:
     """``(component id, property) -> value`` as the browser holds them after opening each page with no query."""
-    from app.pages import classes, compare, explore, features, finder, train
+    from app.pages import classes, compare, explore, features, finder, train, why
 
     found = Baselines()
-    for page in (explore, compare, finder, classes, train, features):
+    for page in (explore, compare, finder, classes, train, features, why):
         tree = page.layout()
         for component_id in tree:
             if isinstance(component_id, str):
@@ -192,8 +193,10 @@ def test_server_keeps_serving_after_hostile_callbacks(client, baselines):
     assert client.get("/healthz").get_json()["status"] == "ok"
     render = next(d for d in DEPENDENCIES if d.name == "explore-heatmap.figure")
     inputs = [{"id": entry["id"], "property": entry["property"], "value": value} for entry, value in
-              zip(render.inputs, ["mnist-cnn", "Conv2D_3", 42, "jet", False, False, None], strict=True)]
-    response = client.post("/_dash-update-component", json=callback_body(render, inputs, [], ["explore-image.value"]))
+              zip(render.inputs, ["mnist-cnn", "Conv2D_3", 42, "jet", False, False, False, None, None], strict=True)]
+    state = [{"id": entry["id"], "property": entry["property"], "value": None} for entry in render.state]
+    response = client.post("/_dash-update-component",
+                           json=callback_body(render, inputs, state, ["explore-image.value"]))
     assert response.status_code == 200
     figure = strict_json(response.data)["response"]["explore-heatmap"]["figure"]
     assert "128 maps of image 42" in figure["layout"]["title"]["text"]

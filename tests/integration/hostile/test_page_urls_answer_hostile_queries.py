@@ -66,7 +66,8 @@ def encoded(pairs) -> str:
 
 
 def test_every_page_takes_query_parameters():
-    assert PARAMETERS["/"] == ["model", "layer", "image", "cmap", "reverse", "scale", "unit"]
+    assert PARAMETERS["/"] == ["model", "layer", "image", "cmap", "reverse", "scale", "fixed", "unit", "method",
+                               "target"]
     assert all(PARAMETERS[path] for path in PAGES)
 
 

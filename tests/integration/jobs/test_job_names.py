@@ -8,7 +8,7 @@ import contextlib
 
 import pytest
 
-from app import services
+from tests.app_context import refresh_context, served_context
 from tests.services_support import redis_server
 
 QUICK = {"dataset": "mnist-subset", "conv_layers": [{"filters": 2}], "dense_layers": [], "max_train": 128,
@@ -24,14 +24,14 @@ def client(request, app_store, tmp_path, monkeypatch):
         else:
             monkeypatch.delenv("REDIS_URL", raising=False)
         monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
-        services.reset()
+        refresh_context()
         from app.main import server
 
         try:
-            assert services.job_runner().engine == request.param
+            assert served_context().job_runner.engine == request.param
             yield server.test_client()
         finally:
-            services.reset()
+            refresh_context()
 
 
 # "$" matches before a final newline, so the first two passed a pattern ending in "$" with re.match.

@@ -10,13 +10,13 @@ import keras
 import numpy as np
 import pytest
 
-from app import services
 from app.core.store import ModelStore
 from app.core.training import ConfigError
 from app.core.user_images import add_drawing
 from app.jobs.runner import EmbeddedRunner
 from app.jobs.sqlite_store import SqliteJobStore
 from app.jobs.worker import run_job
+from tests.app_context import refresh_context, served_context
 from tests.conftest import BUNDLED_MODEL
 from tests.digit_strokes import place
 
@@ -31,12 +31,12 @@ UNKNOWN = "u:" + "0" * 20
 def workplace(tmp_path, monkeypatch):
     """(settings, job store, a drawn 7 made with the bundled model) in a state folder of their own."""
     monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
-    services.reset()
-    settings = dataclasses.replace(services.settings(), model_store=tmp_path / "models")
-    seven = add_drawing(services.user_images(), ModelStore(BUNDLED_MODEL.parent).get("mnist-cnn"),
+    refresh_context()
+    settings = dataclasses.replace(served_context().settings, model_store=tmp_path / "models")
+    seven = add_drawing(served_context().user_images, ModelStore(BUNDLED_MODEL.parent).get("mnist-cnn"),
                         place(7, 70, 40, 200), 18, 280)
     yield settings, SqliteJobStore(tmp_path / "state" / "jobs.sqlite3"), seven
-    services.reset()
+    refresh_context()
 
 
 def test_a_run_watches_a_drawn_digit_as_the_trained_model_sees_it(workplace):
@@ -68,7 +68,7 @@ def test_an_unknown_probe_image_fails_the_run_before_training_with_the_reason(wo
 def test_the_runner_refuses_unknown_or_malformed_probe_images_at_once(workplace, tmp_path):
     settings, store, seven = workplace
     runner = EmbeddedRunner(store, settings.model_store, settings.data_sources, tmp_path / "logs")
-    runner.user_images = services.user_images()
+    runner.user_images = served_context().user_images
     with pytest.raises(ConfigError, match="probe_image: no drawn or uploaded image"):
         runner.submit({**QUICK, "name": "a", "probe_image": UNKNOWN})
     with pytest.raises(ConfigError, match="probe_image 'u:xyz' is not an image id"):

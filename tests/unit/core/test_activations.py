@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from app.core.activations import ImageOutOfRange, LayerNotFound, as_probabilities, visualisable_layers
+from app.core.activations import ImageOutOfRange, LayerNotFound, ProvidedImage, as_probabilities, visualisable_layers
 from app.core.store import ModelStore
 from tests.conftest import build_tiny_model, tiny_test_set, write_model_folder
 
@@ -133,11 +133,33 @@ def test_passes_are_bounded_in_bytes(tiny_loaded):
     from app.core.activations import ActivationEngine
     from app.core.cache import sizeof
 
-    one_pass = sizeof(tiny_loaded.engine._forward(0))
+    outputs = tiny_loaded.engine.forward_image(ProvidedImage("u:one-pass", tiny_loaded.images[0]))
+    one_pass = sum(sizeof(output) for output in outputs)
     engine = ActivationEngine(tiny_loaded.model, tiny_loaded.images, "tiny", cache_bytes=3 * one_pass + 100)
     for index in range(10):
         engine.activations("conv", index)
-    assert 0 < engine._passes.nbytes <= 3 * one_pass + 100 and len(engine._passes) == 3
+    assert 0 < engine._outputs.nbytes <= 3 * one_pass + 100
+    assert [engine.is_cached(index) for index in range(10)] == [False] * 7 + [True] * 3
+
+
+def test_a_pass_larger_than_the_cache_keeps_the_shown_layer_and_the_scores_and_a_layer_change_finds_the_rest(
+        tiny_loaded):
+    from app.core.activations import ActivationEngine
+    from app.core.cache import sizeof
+
+    outputs = tiny_loaded.engine.forward_image(ProvidedImage("u:one-pass", tiny_loaded.images[0]))
+    engine = ActivationEngine(tiny_loaded.model, tiny_loaded.images, "tiny",
+                              cache_bytes=sum(sizeof(output) for output in outputs) - 1)
+    passes = []
+    probe = engine._probe
+    engine._probe = lambda images: passes.append(len(images)) or probe(images)
+    first, last = engine.layers[0].name, engine.layers[-1].name
+    shown = engine.activations(first, 2)
+    np.testing.assert_array_equal(engine.activations(first, 2), shown)
+    engine.probabilities(2)
+    assert passes == [1]  # the shown layer and the scores stayed although the whole pass did not fit
+    np.testing.assert_array_equal(engine.activations(last, 2), tiny_loaded.engine.activations(last, 2))
+    assert len(passes) <= 2
 
 
 def _wait_for_prefetch(engine, timeout: float = 30.0) -> None:
@@ -177,4 +199,19 @@ def test_no_prefetch_while_passes_are_asked_for_faster_than_a_person_steps(loade
     engine._prefetch_pending = False
     assert engine.prefetch_neighbours(5)
     _wait_for_prefetch(engine)
-    assert 4 in engine._passes and 6 in engine._passes and 8 not in engine._passes
+    assert engine.is_cached(4) and engine.is_cached(6) and not engine.is_cached(8)
+
+
+def test_no_prefetch_when_the_cache_cannot_hold_a_pass_and_both_its_neighbours(loaded):
+    from app.core.activations import ActivationEngine
+
+    probe = ActivationEngine(loaded.model, loaded.images, "probe-size")
+    one_pass = sum(output.nbytes for output in probe.forward_image(ProvidedImage("u:one-pass", loaded.images[0])))
+    # room for two passes, not three: the neighbours would evict each other or the viewed pass
+    engine = ActivationEngine(loaded.model, loaded.images, "small-cache", cache_bytes=3 * one_pass - 1)
+    engine.activations(engine.layers[0].name, 3)
+    assert not engine.prefetch_neighbours(3)
+    roomy = ActivationEngine(loaded.model, loaded.images, "roomy-cache", cache_bytes=3 * one_pass)
+    roomy.activations(roomy.layers[0].name, 3)
+    assert roomy.prefetch_neighbours(3)
+    _wait_for_prefetch(roomy)

@@ -10,13 +10,16 @@ from app.core.attribution import (
     METHODS,
     GradientModels,
     attribute,
+    default_cam_layer,
     gradcam,
     gradient,
     integrated_gradients,
     pre_activation,
     strips_activation,
+    upsample,
 )
 from app.core.errors import InvalidInput
+from app.core.layer_graph import LayerInfo
 from app.core.store import ModelStore
 from tests.conftest import BUNDLED_MODEL
 
@@ -102,6 +105,70 @@ def test_every_method_gives_a_finite_map_of_the_input_size(mnist):
     assert attribute(models, mnist.images[3], "gradcam", 4, "Conv2D_2").extras["layer"] == "Conv2D_2"
 
 
+def test_grad_cam_defaults_to_the_last_conv_layer_with_maps_of_real_resolution(mnist):
+    # mnist-cnn: Conv2D_3 (the last map layer) is 3×3 and Max_Pool_2 5×5; Conv2D_2 is the last one ≥ 7×7
+    name = default_cam_layer(mnist.engine)
+    info = mnist.engine.layer(name)
+    assert name == "Conv2D_2" and info.output_shape[:2] == (11, 11)
+    result = attribute(GradientModels(mnist.engine), mnist.images[3], "gradcam", 4)
+    assert result.extras["layer"] == "Conv2D_2" and result.values.shape == (11, 11)
+
+
+def _engine(*layers: tuple[str, str, tuple[int, ...]]):
+    class Engine:
+        pass
+
+    engine = Engine()
+    engine.layers = [LayerInfo(*layer) for layer in layers]
+    return engine
+
+
+def test_grad_cams_default_falls_back_to_any_fine_layer_then_to_the_largest_maps():
+    # a conv layer is preferred to a pooling layer after it that is still fine enough
+    assert default_cam_layer(_engine(("c1", "Conv2D", (14, 14, 8)), ("p1", "MaxPooling2D", (7, 7, 8)),
+                                     ("c2", "Conv2D", (5, 5, 8)), ("d", "Dense", (10,)))) == "c1"
+    assert default_cam_layer(_engine(("c1", "Conv2D", (16, 16, 8)), ("c2", "Conv2D", (8, 8, 8)),
+                                     ("p1", "MaxPooling2D", (8, 8, 8)), ("c3", "Conv2D", (2, 2, 8)))) == "c2"
+    # no conv layer is fine enough, another map layer is
+    assert default_cam_layer(_engine(("c1", "Conv2D", (4, 4, 8)), ("up", "UpSampling2D", (8, 8, 8)))) == "up"
+    # nothing 7×7 or more: the layer with the most positions (the tiny model's 4×4 conv, not its 2×2 pool)
+    assert default_cam_layer(_engine(("conv", "Conv2D", (4, 4, 2)), ("pool", "MaxPooling2D", (2, 2, 2)))) == "conv"
+    # a layer inside a nested model cannot be used; a model without maps has no default
+    assert default_cam_layer(_engine(("outer/conv", "Conv2D", (9, 9, 2)),
+                                     ("pool", "MaxPooling2D", (3, 3, 2)))) == "pool"
+    assert default_cam_layer(_engine(("flat", "Flatten", (12,)), ("out", "Dense", (3,)))) is None
+
+
+def bilinear(coarse: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize written out: output pixel centres mapped onto the input (half-pixel centres), clamped to its
+    edges, each value blended from its four neighbours."""
+
+    def axis(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        source = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+        low = np.floor(source).astype(int)
+        return low, np.minimum(low + 1, n_in - 1), source - low
+
+    top, bottom, down = axis(coarse.shape[0], size[0])
+    left, right, across = axis(coarse.shape[1], size[1])
+    upper = coarse[top][:, left] * (1 - across) + coarse[top][:, right] * across
+    lower = coarse[bottom][:, left] * (1 - across) + coarse[bottom][:, right] * across
+    return upper * (1 - down[:, None]) + lower * down[:, None]
+
+
+def test_grad_cams_map_is_upsampled_smoothly_not_in_blocks():
+    checker = np.array([[0.0, 1.0], [1.0, 0.0]], np.float32)
+    smooth = upsample(checker, (28, 28))
+    assert smooth.shape == (28, 28)
+    np.testing.assert_allclose(smooth, bilinear(checker, (28, 28)), atol=1e-6)
+    # blocks would hold only 0 and 1; a bilinear blend passes through the values between them
+    middle = smooth[(smooth > 0.05) & (smooth < 0.95)]
+    assert middle.size > 28 * 28 // 4 and len(np.unique(np.round(smooth, 4))) > 10
+    assert smooth[0, 0] == pytest.approx(0.0) and smooth[0, -1] == pytest.approx(1.0)  # the corners keep theirs
+    assert smooth[13, 13] == pytest.approx(0.5, abs=0.05)  # the centre is halfway
+    coarse = np.random.default_rng(0).random((11, 11), dtype=np.float32)
+    np.testing.assert_allclose(upsample(coarse, (28, 28)), bilinear(coarse, (28, 28)), atol=1e-5)
+
+
 def test_bad_requests_are_refused(mnist):
     models = GradientModels(mnist.engine)
     image = mnist.images[0]
@@ -162,4 +229,5 @@ def test_nested_models_and_logit_outputs_work(tmp_path):
     import tensorflow as tf
 
     pre = tf.nn.conv2d(found, kernel, 1, "VALID").numpy() + bias
-    np.testing.assert_allclose(objective, pre.mean(axis=(1, 2))[[0, 1], [0, 2]], rtol=1e-4, atol=1e-5)
+    # a map's objective is its centre neuron: (2, 2) of the 4x4 maps
+    np.testing.assert_allclose(objective, pre[:, 2, 2][[0, 1], [0, 2]], rtol=1e-4, atol=1e-5)

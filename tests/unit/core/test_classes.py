@@ -68,3 +68,30 @@ def test_class_difference_of_nodes(tiny_loaded):
     result = class_difference(means, 0, 1)
     np.testing.assert_allclose(result.scores, np.abs(means.means[0] - means.means[1]))
     assert result.scores[result.ranking[0]] == result.scores.max()
+
+
+@pytest.mark.parametrize("layer", ["conv", "hidden"])
+@pytest.mark.parametrize("batch_size", [1, 7, 24])
+def test_class_distances_equal_direct_norms_to_each_class_mean(tiny_loaded, layer, batch_size):
+    from app.core.classes import compute_class_distances
+
+    outputs = layer_outputs(tiny_loaded, layer).reshape(len(tiny_loaded.labels), -1).astype(np.float64)
+    means = compute_class_means(tiny_loaded.engine, tiny_loaded.labels, layer, 3)
+    distances = compute_class_distances(tiny_loaded.engine, means, batch_size=batch_size)
+    centres = means.means.reshape(3, -1)
+    expected = np.linalg.norm(outputs[:, np.newaxis, :] - centres[np.newaxis], axis=2)
+    assert distances.shape == (24, 3) and distances.dtype == np.float32
+    np.testing.assert_allclose(distances, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_class_distances_to_an_absent_class_are_nan_and_cached(tmp_path):
+    from app.core.classes import compute_class_distances
+
+    images, labels = tiny_test_set(12)
+    labels = np.where(labels == 2, 0, labels)
+    write_model_folder(tmp_path, "two-classes", build_tiny_model(), images, labels)
+    loaded = ModelStore(tmp_path).get("two-classes")
+    distances = compute_class_distances(loaded.engine, compute_class_means(loaded.engine, loaded.labels, "hidden", 3))
+    assert np.isnan(distances[:, 2]).all() and np.isfinite(distances[:, :2]).all()
+    cache = StatisticsCache(maxsize=2)
+    assert cache.class_distances(loaded, "hidden") is cache.class_distances(loaded, "hidden")

@@ -102,3 +102,38 @@ def test_image_refs_take_user_image_ids_among_numbers_and_name_each_ignored_toke
     assert references == [own, 0, 1, 2, 3, 4, 5, 6]
     assert problems == ["at most 8 images: 7 and later ones are left out"]
     assert parse_image_refs("u:" + "0" * 21, 50, 8)[0] == [] and parse_image_refs(None, 50, 8) == ([], [])
+
+
+def test_only_a_list_sorted_by_a_class_probability_names_that_class_for_its_captions():
+    assert ImageQuery(true_class=4, sort="probability-desc", probability_class=9).sorted_by_probability_of == 9
+    assert ImageQuery(sort="probability-asc", probability_class=0).sorted_by_probability_of == 0
+    assert ImageQuery(sort="confidence-asc", probability_class=9).sorted_by_probability_of is None
+    assert ImageQuery(sort="index").sorted_by_probability_of is None
+
+
+def test_the_likeness_sort_puts_the_images_nearest_the_class_mean_first():
+    distances = np.array([[0, 5.0, 1], [0, 2.0, 1], [0, np.nan, 1], [0, 0.5, 1], [0, 9.0, 1], [0, 2.0, 1]])
+    query = ImageQuery(true_class=1, sort="likeness", probability_class=1, likeness_layer="hidden")
+    # images of class 1: 1 (2.0), 4 (9.0), 5 (2.0): nearest first, ties in index order
+    assert find_images(LABELS, PROBABILITIES, query, distances).tolist() == [1, 5, 4]
+    everyone = ImageQuery(sort="likeness", probability_class=1, likeness_layer="hidden")
+    assert find_images(LABELS, PROBABILITIES, everyone, distances).tolist() == [3, 1, 5, 0, 4, 2]  # unknown last
+    with pytest.raises(InvalidInput, match="layer"):
+        find_images(LABELS, PROBABILITIES, ImageQuery(sort="likeness", probability_class=1), distances)
+    with pytest.raises(InvalidInput, match="distances"):
+        find_images(LABELS, PROBABILITIES, query)
+
+
+def test_model_likeness_sort_ranks_a_classes_images_by_their_layers_distance_to_another_classes_mean(tiny_loaded):
+    from app.core.finder import model_find_images
+    from app.core.statistics import StatisticsCache
+    from tests.conftest import layer_outputs
+
+    statistics = StatisticsCache()
+    query = ImageQuery(true_class=0, sort="likeness", probability_class=2, likeness_layer="hidden")
+    found = model_find_images(tiny_loaded, query, statistics)
+    mean_two = statistics.class_means(tiny_loaded, "hidden").means[2].ravel()
+    zeros = np.flatnonzero(tiny_loaded.labels == 0)
+    flat = layer_outputs(tiny_loaded, "hidden").reshape(len(tiny_loaded.labels), -1)
+    expected = zeros[np.argsort(np.linalg.norm(flat[zeros] - mean_two, axis=1), kind="stable")]
+    assert found.tolist() == expected.tolist()

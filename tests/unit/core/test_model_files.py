@@ -209,3 +209,39 @@ def test_json_default_converts_numpy_values_and_refuses_others():
     )
     with pytest.raises(TypeError, match="set"):
         json_default({1})
+
+
+def test_an_uncompressed_float32_test_set_is_read_from_disk_as_used_not_held(tmp_path):
+    images, labels = tiny_test_set(n=9)
+    np.savez(tmp_path / "test_set.npz", images=images.astype(np.float32), labels=labels)
+    got_images, got_labels = load_test_set(tmp_path, max_bytes=1000)  # beyond what may be held: it is not held
+    assert isinstance(got_images, np.memmap) and not got_images.flags.writeable
+    np.testing.assert_array_equal(got_images, images)
+    np.testing.assert_array_equal(got_labels, labels)
+    assert got_labels.dtype == np.int64
+
+
+@pytest.mark.parametrize("how", ["compressed", "float64"])
+def test_a_compressed_or_other_dtype_test_set_is_loaded_and_held_as_before(tmp_path, how):
+    images, labels = tiny_test_set(n=9)
+    if how == "compressed":
+        np.savez_compressed(tmp_path / "test_set.npz", images=images.astype(np.float32), labels=labels)
+    else:
+        np.savez(tmp_path / "test_set.npz", images=images.astype(np.float64), labels=labels)
+    got_images, _ = load_test_set(tmp_path)
+    assert not isinstance(got_images, np.memmap) and got_images.dtype == np.float32
+    np.testing.assert_array_equal(got_images, images)
+    with pytest.raises(BrokenModel, match="limit"):
+        load_test_set(tmp_path, max_bytes=1000)
+
+
+def test_a_mapped_test_set_cut_short_or_with_bad_labels_is_refused(tmp_path):
+    images, labels = tiny_test_set(n=9)
+    np.savez(tmp_path / "test_set.npz", images=images.astype(np.float32), labels=labels[:5])
+    with pytest.raises(BrokenModel, match="shapes do not fit"):
+        load_test_set(tmp_path)
+    np.savez(tmp_path / "test_set.npz", images=images.astype(np.float32), labels=labels)
+    data = (tmp_path / "test_set.npz").read_bytes()
+    (tmp_path / "test_set.npz").write_bytes(data[: len(data) // 2])  # a copy that stopped halfway
+    with pytest.raises(BrokenModel):
+        load_test_set(tmp_path)

@@ -108,3 +108,65 @@ def test_a_cache_of_one_entry_keeps_only_the_latest_layer(loaded):
 def test_bad_layers_units_k_and_ranking_are_refused(loaded, call, error):
     with pytest.raises(error):
         call(StatisticsCache(), loaded)
+
+
+def test_dead_units_as_a_side_note_are_computed_only_when_cheap_or_already_known(loaded):
+    layer = loaded.engine.layers[0].name
+    over_the_test_set = loaded.cost.flops * loaded.engine.n_images
+    statistics = StatisticsCache(in_request_flops=over_the_test_set - 1)
+    assert statistics.dead_units_if_cheap(loaded, layer) is None
+    assert len(statistics._top) == 0  # refused before any work
+    statistics.in_request_flops = over_the_test_set
+    cheap = statistics.dead_units_if_cheap(loaded, layer)
+    outputs = layer_outputs(loaded, layer)
+    np.testing.assert_array_equal(cheap, (outputs.reshape(len(outputs), -1, outputs.shape[-1]) == 0).all(axis=(0, 1)))
+    # known now: given whatever the budget
+    statistics.in_request_flops = 0
+    np.testing.assert_array_equal(statistics.dead_units_if_cheap(loaded, layer), cheap)
+
+
+def test_every_kind_of_statistic_reads_back_as_it_was_written_and_a_torn_file_reads_as_none(loaded, tmp_path):
+    from app.core.statistics import load_statistic, save_statistic
+
+    layer = loaded.engine.layers[0].name
+    statistics = StatisticsCache()
+    values = {"top-mean": statistics.top_units(loaded, layer), "top-max": statistics.top_units(loaded, layer, "max"),
+              "means": statistics.class_means(loaded, layer), "distances": statistics.class_distances(loaded, layer),
+              "range": statistics.layer_range(loaded, layer)}
+    for kind, value in values.items():
+        path = tmp_path / f"{kind}.npz"
+        save_statistic(path, kind, value)
+        back = load_statistic(path, kind)
+        if kind.startswith("top-"):
+            for field in ("indices", "values", "peaks", "positions"):
+                np.testing.assert_array_equal(getattr(back, field), getattr(value, field))
+            assert (back.layer, back.by) == (value.layer, value.by)
+        elif kind == "means":
+            np.testing.assert_array_equal(back.means, value.means)
+            np.testing.assert_array_equal(back.counts, value.counts)
+        else:
+            assert np.array_equal(np.asarray(back), np.asarray(value))
+        path.write_bytes(path.read_bytes()[:100])
+        assert load_statistic(path, kind) is None
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp")] == []
+    assert load_statistic(tmp_path / "absent.npz", "means") is None
+
+
+def test_a_still_computing_note_is_told_apart_from_an_error_and_says_how_far():
+    import json
+
+    from app.core.errors import StillComputing
+    from app.core.statistics import progress_sentence
+    from app.jobs.background import LayerJob
+    from app.ui.components import error_alert, is_still_computing
+
+    job = LayerJob("running", done=250, total=1000, started=100.0)
+    assert job.seconds_left(now=110.0) == 30.0
+    sentence = progress_sentence("the class means", "Conv1", 10_000, job)
+    assert sentence.startswith("Computing the class means of Conv1 over 10,000 test images in the background: 25%")
+    note = json.loads(json.dumps(error_alert(StillComputing(sentence, job.progress())).to_plotly_json(),
+                                 default=lambda component: component.to_plotly_json()))
+    assert is_still_computing(note) and is_still_computing([None, {"props": {"children": note}}])
+    error = json.loads(json.dumps(error_alert("Choose a model.").to_plotly_json(),
+                                  default=lambda component: component.to_plotly_json()))
+    assert not is_still_computing(error) and not is_still_computing(None)

@@ -309,3 +309,20 @@ def test_test_set_files_that_are_not_what_numpy_loads_as_arrays_are_listed_broke
     assert entries["zip-as-npy"].reason == "the test set's images are not .npy array data"
     assert entries["raw-images"].reason == "the test set's images are not .npy array data"
     assert entries["npy-as-npz"].reason == "test_set.npz is not an .npz (zip) archive"
+
+
+def test_a_large_test_set_is_saved_to_be_read_from_disk_and_a_small_one_compressed(tmp_path, monkeypatch):
+    import app.core.store as store_module
+    from app.core.model_files import load_test_set
+    from tests.conftest import build_tiny_model, tiny_test_set
+
+    images, labels = tiny_test_set(n=40)
+    store = store_module.ModelStore(tmp_path)
+    store.save("small", build_tiny_model(), images, labels, {})
+    assert not isinstance(load_test_set(tmp_path / "small")[0], np.memmap)
+    monkeypatch.setattr(store_module, "MAPPED_TEST_SET_MIN_BYTES", images.size * 4 - 1)
+    store.save("large", build_tiny_model(), images, labels, {})
+    mapped, got_labels = load_test_set(tmp_path / "large")
+    assert isinstance(mapped, np.memmap)
+    np.testing.assert_array_equal(mapped, images)
+    np.testing.assert_array_equal(got_labels, labels)

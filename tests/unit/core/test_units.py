@@ -55,9 +55,9 @@ def test_dead_units_are_those_zero_on_every_test_image_tiny(tiny_loaded):
 
 
 def test_mnist_dense_1_has_dead_units_found_exactly(app_store):
-    from app import services
+    from tests.app_context import served_context
 
-    loaded = services.store().get("mnist-cnn")
+    loaded = served_context().store.get("mnist-cnn")
     outputs = layer_outputs(loaded, "Dense_1")
     expected = np.flatnonzero(np.all(outputs == 0, axis=0)).tolist()
     assert expected, "the bundled model's Dense_1 is known to have units that never fire"

@@ -118,6 +118,30 @@ def test_workers_sharing_the_folder_overshoot_the_bound_by_at_most_their_recount
     assert len(first) <= 10
 
 
+def test_an_image_stored_while_another_thread_evicts_is_counted_by_a_listing_after_it(tmp_path, monkeypatch):
+    """The eviction running when an image lands listed the folder before it: it lists again before it stops."""
+    store = UserImageStore(tmp_path, max_images=2)
+    for seed in range(2):
+        store.save(pixels(seed), ORIGINAL, {})
+    listing, go_on = threading.Event(), threading.Event()
+    evict_once = store._evict_once
+
+    def slow_first_listing() -> None:
+        evict_once()
+        if not listing.is_set():
+            listing.set()
+            go_on.wait(10)
+
+    monkeypatch.setattr(store, "_evict_once", slow_first_listing)
+    evicting = threading.Thread(target=store.save, args=(pixels(2), ORIGINAL, {}))
+    evicting.start()
+    assert listing.wait(10)
+    store.save(pixels(3), ORIGINAL, {})  # finds the eviction running and leaves the work to it
+    go_on.set()
+    evicting.join(10)
+    assert len(store) == 2
+
+
 def test_posters_racing_evictions_at_a_small_bound_all_get_their_image_stored(tmp_path):
     """Real threads: 4 posters on two stores sharing the folder (two workers), at a bound of 3, so nearly every
     post evicts while others evict, list or write; a reader opens whatever was stored meanwhile."""

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app.figures import comparison as af
-from app.figures.heatmaps import decode_array
+from app.figures.codec import decode_array
 
 
 def test_value_range_spans_all_grids_and_ignores_padding():
@@ -90,3 +90,29 @@ def test_confusion_zero_is_white_and_one_error_stands_out(largest_error):
     # more errors are darker
     errors = sorted(((0, 1), (2, 3), (3, 0)), key=lambda cell: matrix[cell])
     assert [luminance[cell] for cell in errors] == sorted((luminance[cell] for cell in errors), reverse=True)
+
+
+def test_one_map_across_images_is_a_panel_each_on_one_colour_scale():
+    rng = np.random.default_rng(3)
+    maps = [rng.random((5, 7), dtype=np.float32) * scale for scale in (1.0, 4.0, 2.0)]
+    figure = af.unit_across_images(maps, ["#4", "#9", "#663"], "jet", "map 16 of conv", "activation")
+    heatmaps = figure["data"]
+    assert len(heatmaps) == 3
+    for trace, values in zip(heatmaps, maps, strict=True):
+        np.testing.assert_array_equal(decode_array(trace["z"]), values)
+        assert (trace["zmin"], trace["zmax"]) == pytest.approx((min(m.min() for m in maps), max(m.max() for m in maps)))
+    assert [trace["showscale"] for trace in heatmaps] == [False, False, True]
+    assert heatmaps[-1]["colorbar"]["title"]["text"] == "activation"
+    assert [note["text"] for note in figure["layout"]["annotations"]] == ["#4", "#9", "#663"]
+    domains = [figure["layout"][f"xaxis{suffix}"]["domain"] for suffix in ("", "2", "3")]
+    # side by side, not overlapping
+    assert all(left[1] < right[0] for left, right in zip(domains, domains[1:], strict=False))
+    assert all(figure["layout"][f"yaxis{s}"]["scaleanchor"] == f"x{s}" for s in ("", "2", "3"))  # square cells
+
+
+def test_one_node_across_images_is_a_bar_each():
+    figure = af.unit_across_images([np.float32(0.5), np.float32(-1.0)], ["#4", "your image u:…"], "jet",
+                                   "node 3 of dense", "activation")
+    (bars,) = figure["data"]
+    assert bars["type"] == "bar" and bars["x"] == ["#4", "your image u:…"] and bars["y"] == [0.5, -1.0]
+    assert figure["layout"]["yaxis"]["title"]["text"] == "activation"

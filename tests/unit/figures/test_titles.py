@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from app.core.grid import tile
-from app.figures import comparison, heatmaps, training
+from app.figures import charts, codec, comparison, grids, training
 
 MODEBAR_BAND_PX = 30  # measured in the browser: the mode bar's buttons end 28 px below the graph's top
 LINE_HEIGHT = 1.3
@@ -62,15 +62,22 @@ def _samples() -> dict[str, list[dict]]:
                "val_accuracy": 1 - 1.2 / (e + 1), "learning_rate": 1e-3 / e} for e in (1, 2, 3)]
     scores = rng.random(12)
     return {
-        "activation_heatmap": [heatmaps.activation_heatmap(*maps, title="Conv2D_3 · 3×3×128: 128 maps of image 12"),
-                               heatmaps.activation_heatmap(*nodes, title="Dense_2<br>10 nodes"),
-                               heatmaps.activation_heatmap(*maps)],
-        "input_image_figure": [heatmaps.input_image_figure(rng.random((28, 28, 1)), "input · class 4"),
-                               heatmaps.input_image_figure(rng.random((8, 8, 3)), "")],
-        "probability_bars": [heatmaps.probability_bars(rng.dirichlet(np.ones(10)), list("0123456789"), 4)],
-        "note_figure": [heatmaps.note_figure("A and B are the same image (#3): its difference with itself is zero.")],
+        "activation_heatmap": [grids.activation_heatmap(*maps, title="Conv2D_3 · 3×3×128: 128 maps of image 12"),
+                               grids.activation_heatmap(*nodes, title="Dense_2<br>10 nodes"),
+                               grids.activation_heatmap(*maps)],
+        "mark_dead_units": [grids.mark_dead_units(grids.activation_heatmap(*maps, title="Conv2D_3 · 3×3×128"),
+                                                  maps[1], np.arange(maps[1].n_units) % 3 == 0, "map")],
+        "input_image_figure": [charts.input_image_figure(rng.random((28, 28, 1)), "input · class 4"),
+                               charts.input_image_figure(rng.random((8, 8, 3)), "")],
+        "probability_bars": [charts.probability_bars(rng.dirichlet(np.ones(10)), list("0123456789"), 4)],
+        "note_figure": [charts.note_figure("A and B are the same image (#3): its difference with itself is zero.")],
         "difference_heatmap": [comparison.difference_heatmap(rng.normal(size=(3, 3, 12)), "image 7 − image 12")],
         "confusion_figure": [comparison.confusion_figure(np.eye(10, dtype=int) * 90 + 1, list("0123456789"), (4, 9))],
+        "unit_across_images": [
+            comparison.unit_across_images(list(rng.random((3, 5, 5), dtype=np.float32)), ["#4", "#9", "#663"],
+                                          "jet", "map 16 of Conv2D_2 in every image · one colour scale", "activation"),
+            comparison.unit_across_images([np.float32(1.0), np.float32(2.0)], ["#4", "#9"], "jet",
+                                          "node 3 of Dense_1 in every image", "activation")],
         "ranking_figure": [comparison.ranking_figure(scores, scores - 0.5, np.argsort(-scores), 8, "maps that differ")],
         "training_curves": [training.training_curves([], 5), training.training_curves(epochs, 5, "job 3 · mnist")],
         "learning_rate_curve": [training.learning_rate_curve([], 5), training.learning_rate_curve(epochs, 5)],
@@ -78,13 +85,13 @@ def _samples() -> dict[str, list[dict]]:
 
 
 SAMPLES = _samples()
-NOT_FIGURES = {"typed_array", "chart_title", "grid_hover_meta"}
+NOT_FIGURES = {"typed_array", "chart_title", "image_axes", "grid_hover_meta", "chosen_unit_shape"}
 
 
 def test_every_figure_builder_is_checked():
     builders = {
         name
-        for module in (heatmaps, comparison, training)
+        for module in (grids, charts, codec, comparison, training)
         for name, function in inspect.getmembers(module, inspect.isfunction)
         if function.__module__ == module.__name__ and not name.startswith("_")
         and inspect.signature(function).return_annotation == "dict" and name not in NOT_FIGURES

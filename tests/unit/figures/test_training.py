@@ -44,3 +44,19 @@ def test_an_epoch_cut_short_is_a_dotted_hollow_point_at_the_place_reached_not_a_
     only_cut = training_curves(rows[2:], 5)  # stopped inside the first epoch: just the hollow point
     assert only_cut["data"][0]["x"] == [] and only_cut["data"][4]["x"] == [2.25]
     assert len(training_curves(rows[:2], 5)["data"]) == 4  # no cut epoch, no extra trace
+
+
+def test_a_constant_learning_rate_is_drawn_on_an_axis_around_it_not_around_zero():
+    row = {"epoch": 1, "loss": 0.3, "val_loss": 0.2, "accuracy": 0.9, "val_accuracy": 0.9, "learning_rate": 0.001}
+    axis = learning_rate_curve([row], 20)["layout"]["yaxis"]
+    low, high = axis["range"]
+    assert low < 0.001 < high and not axis["autorange"]
+    assert low > 0 and high < 0.01  # the rate's own scale: 0.001 cannot read as 0
+    assert (high - 0.001) == pytest.approx(0.001 - low)  # centred on the rate
+    # float32 records of one rate (0.0010000000474974513) are still one value
+    again = learning_rate_curve([row, {**row, "epoch": 2, "learning_rate": 0.0010000000474974513}], 20)
+    assert again["layout"]["yaxis"]["range"] == pytest.approx([0.0005, 0.0015])
+    # a rate that changes: Plotly's own range spans it, and a redraw drops the range of the constant rate
+    decayed = learning_rate_curve([row, {**row, "epoch": 2, "learning_rate": 0.0005}], 20)["layout"]["yaxis"]
+    assert "range" not in decayed and decayed["autorange"] is True
+    assert "range" not in learning_rate_curve([], 20)["layout"]["yaxis"]

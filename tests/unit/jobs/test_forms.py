@@ -55,6 +55,8 @@ def test_parse_int_list():
     assert parse_int_list("1, 2 3", "x", errors) == [1, 2, 3] and errors == []
     assert parse_int_list("", "x", errors, allow_empty=True) == [] and errors == []
     assert parse_int_list("", "x", errors) == [] and len(errors) == 1
+    for text in ("32, １", "1_0", "64 ٣", "9" * 19):  # what int() takes but a whole number in a form is not
+        assert parse_int_list(text, "x", errors) == [] and errors[-1].endswith("is not a list of whole numbers")
 
 
 def test_probe_layer_options_follow_the_architecture():

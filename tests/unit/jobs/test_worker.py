@@ -92,12 +92,12 @@ def test_probe_change_is_handed_to_training_once_with_its_picture(tmp_path):
 
 def test_a_probe_change_to_a_drawn_image_is_handed_over_with_its_input_and_an_unknown_one_is_a_warning(
         tmp_path, monkeypatch):
-    from app import services
     from app.core.datasets import Dataset
     from app.jobs.records import decode_probe, encode_probe
+    from tests.app_context import refresh_context
 
     monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
-    services.reset()
+    refresh_context()
     rng = np.random.default_rng(0)
     data = Dataset("d", rng.random((4, 28, 28, 1)), np.arange(4), rng.random((5, 28, 28, 1)), np.arange(5) % 3,
                    ["a", "b", "c"])
@@ -121,4 +121,4 @@ def test_a_probe_change_to_a_drawn_image_is_handed_over_with_its_input_and_an_un
     record = decode_probe(encode_probe("Conv2D_1", observer_id, np.ones((2, 2, 1)), np.full(3, 1 / 3)))
     assert record["image"] == observer_id
     assert decode_probe(encode_probe("Conv2D_1", 4, np.ones((2, 2, 1)), np.full(3, 1 / 3)))["image"] == 4
-    services.reset()
+    refresh_context()

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from app import services
 from app.jobs.runner import EmbeddedRunner
+from tests.app_context import refresh_context, served_context
 
 BAD_VALUES = [None, True, False, 0, -1, 1.5, 10**30, 10**400, "", "１", "1_0", "٣", "NaN", "x" * 5000, "\ud800",
               [], [1], ["Conv2D_1"], [0.2, "x"], {}, {"a": 1}, {"job": ["x"], "total": "3"}, [[[[]]]]]
@@ -27,20 +27,20 @@ PNG = ("data:image/png;base64,"
 @pytest.fixture(scope="module")
 def pages():
     from app.main import app  # noqa: F401 - creating the app imports the pages
-    from app.pages import classes, compare, explore, features, finder, models, train
+    from app.pages import classes, compare, explore, features, finder, models, train, why
     from app.ui import navigation, unit_panel
 
     return {"explore": explore, "compare": compare, "finder": finder, "classes": classes, "train": train,
-            "models": models, "unit_panel": unit_panel, "navigation": navigation, "features": features}
+            "models": models, "unit_panel": unit_panel, "navigation": navigation, "features": features, "why": why}
 
 
 @pytest.fixture
 def store(app_store, app_state, monkeypatch):
     """The app's store, a fresh job store, and a runner that ends a started job at once instead of launching it."""
     monkeypatch.setattr(EmbeddedRunner, "_launch", lambda runner, job: runner.store.finish(job.id, "failed"))
-    services.reset()
+    refresh_context()
     yield app_store
-    services.reset()
+    refresh_context()
 
 
 def valid_calls(pages) -> dict[str, tuple]:
@@ -58,25 +58,31 @@ def valid_calls(pages) -> dict[str, tuple]:
                                ({"strokes": [[[60, 40], [200, 240]]], "width": 18, "size": 280}, True, "mnist-cnn",
                                 "3, u:0123456789abcdef0123", "u:0123456789abcdef0123")),
         "compare.on_upload": (pages["compare"].on_upload, ([PNG], True, "mnist-cnn", "3, 12")),
-        "finder.render": (pages["finder"].render, ("mnist-cnn", 4, 9, "wrong", [0.0, 1.0], "probability-desc", 9,
-                                                     [3])),
+        "finder.render": (pages["finder"].render, ("mnist-cnn", 4, 9, "wrong", [0.0, 1.0], "likeness", 9,
+                                                     "Dense_1", [3])),
+        "finder.on_model_change": (pages["finder"].on_model_change, ("tiny", "Dense_1")),
         "finder.on_closest": (pages["finder"].on_closest, (1, [4, 9])),
-        "finder.on_model_change": (pages["finder"].on_model_change, ("tiny",)),
-        "finder.on_cell_click": (pages["finder"].on_cell_click, (CLICK,)),
+        "finder.on_closest_by_likeness": (pages["finder"].on_closest_by_likeness, (1, [4, 9])),
+        "finder.on_cell_click": (pages["finder"].on_cell_click, (CLICK, "Dense_1")),
         "finder.on_pick": (pages["finder"].on_pick, ([True, False], [{"type": "finder-pick", "index": 3},
                                                                        {"type": "finder-pick", "index": 4}], [4])),
         "finder.on_basket_change": (pages["finder"].on_basket_change,
                                     ([3, 4], [True], [{"type": "finder-pick", "index": 3}], "mnist-cnn")),
         "classes.render_classes": (pages["classes"].render_classes, ("mnist-cnn", "Dense_1", 4, 9, "viridis")),
-        "classes.render_mlp": (pages["classes"].render_mlp, ("mnist-cnn", "Dense_1", 5, 4, 9)),
-        "classes.sync_query": (pages["classes"].sync_query, ("mnist-cnn", "Conv2D_3", 4, 9, "jet", "Dense_1", 5,
-                                                             UNIT)),
+        "classes.show_why_link": (pages["classes"].show_why_link, ("mnist-cnn", 4, 9, {"image": 5, "mlp": "Dense_1"})),
+        "classes.sync_query": (pages["classes"].sync_query, ("mnist-cnn", "Conv2D_3", 4, 9, "jet", UNIT,
+                                                             {"image": 5, "mlp": None})),
+        "why.render": (pages["why"].render, ("mnist-cnn", "Dense_1", 5, {"id": "u:0123456789abcdef0123", "over": 5},
+                                             4, -1)),
+        "why.on_model_change": (pages["why"].on_model_change, ("tiny",)),
         "classes.show_unit_panel": (pages["classes"].show_unit_panel, (UNIT, "mnist-cnn", "Conv2D_3")),
         "explore.show_unit_panel": (pages["explore"].show_unit_panel, (UNIT, "mnist-cnn", "Conv2D_3")),
         "explore.sync_query": (pages["explore"].sync_query, ("?model=mnist-cnn&image=3", UNIT)),
         "compare.show_unit_panel": (pages["compare"].show_unit_panel, (UNIT, "mnist-cnn", "Conv2D_3")),
         "compare.sync_query": (pages["compare"].sync_query, ("?model=mnist-cnn&images=3,4", UNIT)),
-        "classes.on_model_change": (pages["classes"].on_model_change, ("tiny", "Conv2D_3", 4, 9, "Dense_1")),
+        "compare.show_unit_across_images": (pages["compare"].show_unit_across_images,
+                                            (UNIT, "mnist-cnn", "Conv2D_3", "3, 12", "jet", 3, 12)),
+        "classes.on_model_change": (pages["classes"].on_model_change, ("tiny", "Conv2D_3", 4, 9)),
         "train.on_architecture_change": (pages["train"].on_architecture_change, ("32, 64", 2, "100", "Conv2D_1")),
         "train.on_start": (pages["train"].on_start, (1, *(form[key] for key in pages["train"].FIELD))),
         "train.on_stop": (pages["train"].on_stop, (1, VIEW, True)),
@@ -101,16 +107,18 @@ def valid_calls(pages) -> dict[str, tuple]:
             pages["navigation"].on_place_or_basket_change,
             ([3, 4], {"model": "mnist-cnn", "layer": "Conv2D_1", "image": 3},
              [{"type": pages["navigation"].NAV_LINK, "path": "/"}])),
-        "navigation.on_link_basket": (pages["navigation"].on_link_basket, ("?basket=3,4", [1])),
         # the tiny model's layer: a valid call starts a background job, and a small one ends in a second
         "features.render_features": (pages["features"].render_features, ("tiny", "hidden", 1)),
         "features.on_features_model_change": (pages["features"].on_features_model_change,
-                                              ("tiny", "conv", "Conv2D_3")),
-        "features.show_unit": (pages["features"].show_unit, (TINY_CLICK, 5, "tiny", "conv")),
+                                              ("tiny", "conv", "Conv2D_3", 4, 9)),
+        "features.on_pair_toggle": (pages["features"].on_pair_toggle, (True,)),
+        "features.show_unit": (pages["features"].show_unit, ({"unit": 1}, 5, "tiny", "conv")),
+        "features.on_grid_click": (pages["features"].on_grid_click, (TINY_CLICK, "tiny", "conv")),
+        "features.on_layer_change": (pages["features"].on_layer_change, ("conv",)),
         "features.render_attribution": (pages["features"].render_attribution,
-                                        ("mnist-cnn", 12, "gradcam", -1, "Conv2D_3", False)),
+                                        ("mnist-cnn", 12, "gradcam", -1, "Conv2D_3", True, 3, 8)),
         "features.sync_features_query": (pages["features"].sync_features_query,
-                                         ("mnist-cnn", "Conv2D_3", 12, "gradient", 4, "Conv2D_3")),
+                                         ("mnist-cnn", "Conv2D_3", 12, "gradient", 4, "Conv2D_3", True, 3, 8)),
         "unit_panel.on_rank_by_change": (pages["unit_panel"].on_rank_by_change, ("max", UNIT_STATE)),
         "unit_panel.unit_panel": (  # the page name is the page's own constant, not an input
             lambda *args: pages["unit_panel"].unit_panel("explore", *args), ("mnist-cnn", "Conv2D_1", 3)),
@@ -130,7 +138,7 @@ def test_callbacks_answer_bad_values_without_raising(pages, store):
                 except Exception as exc:  # noqa: BLE001 - the point: nothing may escape
                     leaks.append(f"{name} argument {position} = {bad!r:.40}: {type(exc).__name__}: {str(exc)[:100]}")
     assert not leaks, "\n".join(leaks)
-    assert services.job_store().active() is None
+    assert served_context().job_store.active() is None
 
 
 def test_every_page_callback_is_called(pages):
@@ -140,14 +148,14 @@ def test_every_page_callback_is_called(pages):
     names = {spec["callback"].__name__ for spec in app.callback_map.values() if "callback" in spec}
     called = {name.split(".")[1] for name in valid_calls(pages)}
     # these read dash.ctx (tests/integration/hostile calls them); the router (update) is Dash's own
-    assert names - called == {"on_unit_choice", "on_class_unit_choice", "on_mlp_unit_click",
+    assert names - called == {"on_unit_choice", "on_class_unit_choice", "on_node_click",
                               "ask_to_delete", "on_remove", "on_own_image", "update"}
 
 
 def test_layouts_answer_bad_query_values(pages, store):
     import inspect
 
-    for page in ("explore", "compare", "finder", "classes", "train", "models", "features"):
+    for page in ("explore", "compare", "finder", "classes", "train", "models", "features", "why"):
         layout = pages[page].layout
         for parameter in inspect.signature(layout).parameters.values():
             if parameter.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD:
@@ -168,7 +176,8 @@ def test_links_with_non_ascii_or_underscored_numbers_fall_back(pages, store):
     assert page[finder.CONFIDENCE].value == [0.0, 1.0]
     assert finder.layout(conf="0.25,0.5")[finder.CONFIDENCE].value == [0.25, 0.5]
     page = classes.layout(a="３", b="1_0", image="1_0")
-    assert (page[classes.CLASS_A].value, page[classes.CLASS_B].value, page[classes.MLP_IMAGE].value) == (4, 9, 0)
+    assert (page[classes.CLASS_A].value, page[classes.CLASS_B].value, page[classes.WHY_IMAGE].data["image"]) == (
+        4, 9, None)
     page = compare.layout(images=["3,4", "5"], a="１", b="4")
     assert page[compare.IMAGES].value == "3,4"
     assert page[compare.DIFF_A].value is None and page[compare.DIFF_B].value == 4

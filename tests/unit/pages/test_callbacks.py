@@ -10,7 +10,7 @@ import pytest
 from dash import no_update
 
 from app.core.grid import tile
-from app.figures.heatmaps import decode_array
+from app.figures.codec import decode_array
 from tests.conftest import layer_outputs
 from tests.figure_checks import assert_codes_stand_for
 
@@ -19,16 +19,16 @@ from tests.figure_checks import assert_codes_stand_for
 def pages():
     """The page modules, registered with a Dash app (``dash.register_page`` needs one)."""
     from app.main import app  # noqa: F401 - creating the app imports the pages
-    from app.pages import classes, compare, explore, finder, train
+    from app.pages import classes, compare, explore, finder, train, why
 
-    return {"explore": explore, "compare": compare, "finder": finder, "classes": classes, "train": train}
+    return {"explore": explore, "compare": compare, "finder": finder, "classes": classes, "train": train, "why": why}
 
 
 @pytest.fixture
 def bundled(app_store):
-    from app import services
+    from tests.app_context import served_context
 
-    return services.store().get("mnist-cnn")
+    return served_context().store.get("mnist-cnn")
 
 
 def alert_text(component) -> str:
@@ -92,18 +92,83 @@ def test_finder_lists_exactly_the_cell_of_the_confusion_matrix(pages, bundled):
     assert confusion["data"][0]["customdata"][4][9] == len(expected)
 
 
-def test_classes_means_and_mlp_contributions_add_up(pages, bundled):
+def caption_lines(thumbnail) -> list[str]:
+    """A finder thumbnail's caption as a reader sees it: one string per line."""
+    lines = [""]
+    for part in thumbnail.children[1].children:
+        if part.children is None:  # a line break
+            lines.append("")
+        else:
+            lines[-1] += str(part.children)
+    return lines
+
+
+def test_finder_sorted_by_p9_captions_each_4_with_its_p9_as_the_model_computes_it(pages, bundled):
+    thumbnails, count, *_, message = pages["finder"].render("mnist-cnn", 4, None, "all", [0, 1], "probability-desc",
+                                                            9, [])
+    assert count == "100 images match" and message == []
+    # independent: the output layer's softmax, redone in numpy from the layer before it and the layer's weights
+    kernel, bias = bundled.model.get_layer("Dense_2").get_weights()
+    logits = layer_outputs(bundled, "Dense_1").astype(np.float64) @ kernel + bias
+    softmax = np.exp(logits - logits.max(axis=1, keepdims=True))
+    softmax /= softmax.sum(axis=1, keepdims=True)
+    images = [item.to_plotly_json()["props"]["data-image"] for item in thumbnails]
+    assert sorted(images) == np.flatnonzero(bundled.labels == 4).tolist()
+    assert np.all(np.diff(softmax[images, 9]) <= 1e-6)  # P(9), highest first
+    captions = {image: caption_lines(item) for image, item in zip(images, thumbnails, strict=True)}
+    for image, lines in captions.items():
+        assert lines[:2] == [f"#{image}", f"4→{softmax[image].argmax()}"]
+        name, shown = lines[2].split(" ")
+        assert name == "P(9)"
+        p9 = softmax[image, 9]  # right to the last digit shown
+        assert abs(float(shown) - p9) <= 0.5 * 10 ** -len(shown.split(".")[1]) + 1e-6, (image, shown, p9)
+    # the issue's images: #663 is the one 9-like 4, #988 (third) is not
+    assert images[0] == 663 and captions[663][2] == "P(9) 0.43"
+    assert images[2] == 988 and captions[988][2] == "P(9) 0.004"
+    # another order keeps the confidence
+    thumbnails, *_ = pages["finder"].render("mnist-cnn", 4, None, "all", [0, 1], "index", 9, [])
+    assert all(len(caption_lines(item)) == 2 and caption_lines(item)[1].endswith("%") for item in thumbnails)
+
+
+def test_classes_means_and_why_contributions_add_up(pages, bundled):
     mean_a, *_, info, message = pages["classes"].render_classes("mnist-cnn", "Dense_1", 4, 9, "viridis")
     hidden = layer_outputs(bundled, "Dense_1")
     expected, _ = tile(hidden[bundled.labels == 4].mean(axis=0))
     np.testing.assert_allclose(decode_array(mean_a["data"][0]["z"]), expected, rtol=1e-4, atol=1e-5)
     assert "all 100 test images of class 4" in info and message == []
-    figure_a, _, _, summary, message = pages["classes"].render_mlp("mnist-cnn", "Dense_1", 5, 4, 9)
+    heading, _image, bars, summary, figure_a, _b, _difference, query, message = pages["why"].render(
+        "mnist-cnn", "Dense_1", 5, None, 4, 9)
     kernel, _ = bundled.model.get_layer("Dense_2").get_weights()
     expected, _ = tile(hidden[5] * kernel[:, 4])
     np.testing.assert_allclose(decode_array(figure_a["data"][0]["z"]), expected, rtol=1e-4, atol=1e-5)
-    *_, message = pages["classes"].render_mlp("mnist-cnn", "Dense_1", 5000, 4, 9)
+    assert query == "?model=mnist-cnn&layer=Dense_1&image=5&a=4&b=9" and message == []
+    assert f"Image 5: true class {bundled.labels[5]}" in "".join(str(part.children) for part in heading)
+    np.testing.assert_allclose(bars["data"][0]["y"], layer_outputs(bundled, "Dense_2", [5])[0], rtol=1e-4, atol=1e-6)
+    *_, message = pages["why"].render("mnist-cnn", "Dense_1", 5000, None, 4, 9)
     assert "out of range" in alert_text(message)
+
+
+def test_why_explains_the_predicted_class_against_the_runner_up_unless_classes_are_chosen(pages, bundled):
+    probabilities = layer_outputs(bundled, "Dense_2", [663])[0]  # the blog's 4 that looks like a 9
+    first, second = np.argsort(-probabilities)[:2]
+    *_, figure_a, figure_b, _difference, query, _message = pages["why"].render("mnist-cnn", "Dense_1", 663, None, -1,
+                                                                               -1)
+    assert figure_a["layout"]["title"]["text"] == f"contributions to class {first}"
+    assert figure_b["layout"]["title"]["text"] == f"contributions to class {second}"
+    assert query == "?model=mnist-cnn&layer=Dense_1&image=663"  # the classes follow the image's prediction
+
+
+def test_classes_links_to_why_with_its_two_classes_and_keeps_old_mlp_links_working(pages, bundled):
+    said = pages["classes"].show_why_link("mnist-cnn", 4, 9, {"image": 12, "mlp": None})
+    link = said[-1].to_plotly_json()["props"]
+    assert link["href"] == "/why?model=mnist-cnn&image=12&a=4&b=9" and link["children"] == (
+        "Why this prediction? (image 12)")
+    # an old link to the MLP view, when it lived on Classes: the page offers to open it, with its layer and classes
+    page = pages["classes"].layout(model="mnist-cnn", a="4", b="9", mlp="Dense_1", image="12")
+    notice = str(page[pages["classes"].IDS.notice].children)
+    assert "Open the MLP view of image 12" in notice and "/why?model=mnist-cnn&layer=Dense_1&image=12&a=4&b=9" in notice
+    assert "Open the MLP view" not in str(pages["classes"].layout(model="mnist-cnn", image="12")[
+        pages["classes"].IDS.notice].children)
 
 
 def test_train_form_refuses_invalid_values_with_every_problem(pages, app_store):
@@ -139,14 +204,38 @@ def test_same_image_or_class_twice_says_why_the_difference_is_blank(pages, bundl
 def test_output_nodes_are_labelled_with_class_names_and_mlp_offers_only_layers_feeding_it(pages, bundled):
     heatmap, *_ = pages["explore"].render("mnist-cnn", "Dense_2", 42, "viridis", 0, 0)
     assert heatmap["data"][0]["text"] == [list(bundled.class_names)]  # one strip of 10, in class order
-    assert [option["value"] for option in pages["classes"]._mlp_options(bundled)] == ["Dense_1"]
+    assert [option["value"] for option in pages["why"]._layer_options(bundled)] == ["Dense_1"]
 
 
 def test_finder_closest_to_the_other_class_lists_every_4_by_p9(pages, bundled):
     true_class, predicted, probability_class, sort = pages["finder"].on_closest(1, [4, 9])
     assert (true_class, predicted, probability_class, sort) == (4, None, 9, "probability-desc")
-    thumbnails, *_ = pages["finder"].render("mnist-cnn", 4, None, "all", [0, 1], sort, 9, [])
+    thumbnails, *_ = pages["finder"].render("mnist-cnn", 4, None, "all", [0, 1], sort, 9, None, [])
     probabilities = layer_outputs(bundled, "Dense_2")
     fours = np.flatnonzero(bundled.labels == 4)
     expected = fours[np.argsort(-probabilities[fours, 9], kind="stable")][: pages["finder"].MAX_THUMBNAILS]
     assert [item.to_plotly_json()["props"]["data-image"] for item in thumbnails] == expected.tolist()
+
+
+def test_an_empty_cell_offers_its_closest_images_by_p_and_by_the_likeness_layer(pages, bundled):
+    *_, offer, shown, by_likeness, shown_too, cell = pages["finder"].on_cell_click(
+        {"points": [{"x": 9, "y": 4}]}, "Dense_1")
+    assert offer == "class 4 closest to class 9 (by P(9))" and by_likeness == "... or nearest the mean 9 at Dense_1"
+    assert shown == shown_too == {} and cell == [4, 9]
+    assert pages["finder"].on_closest_by_likeness(1, cell) == (4, None, 9, "likeness")
+    thumbnails, count, *_ = pages["finder"].render("mnist-cnn", 4, None, "all", [0, 1], "likeness", 9, "Dense_1", [])
+    dense = layer_outputs(bundled, "Dense_1").astype(np.float64)
+    fours = np.flatnonzero(bundled.labels == 4)
+    distance = np.linalg.norm(dense[fours] - dense[bundled.labels == 9].mean(axis=0), axis=1)
+    shown_order = [item.to_plotly_json()["props"]["data-image"] for item in thumbnails]
+    assert shown_order[:10] == fours[np.argsort(distance, kind="stable")][:10].tolist()
+    assert "nearest first to the mean 9 at Dense_1" in count
+
+
+def test_an_empty_test_image_box_asks_for_a_number_in_range():
+    from app.pages import features, why
+
+    said = str(why.render("mnist-cnn", "Dense_1", None, None, 4, 9)[-1])
+    assert "Type a test image number, 0-999." in said and "None" not in said
+    said = str(features.render_attribution("mnist-cnn", None, "gradient", -1, None, False, 4, 9))
+    assert "Type a test image number, 0-999." in said and "None" not in said

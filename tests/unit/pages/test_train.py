@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from dash import no_update
 
-from app import services
 from app.core.training import parse_config
+from tests.app_context import refresh_context, served_context
 
 
 @pytest.fixture(scope="module")
@@ -20,9 +20,9 @@ def train():
 
 @pytest.fixture
 def jobs(app_state):
-    """A fresh job store (SQLite under a temporary STATE_DIR) behind the app's services."""
-    yield services.job_store()
-    services.reset()
+    """A fresh job store (SQLite under a temporary STATE_DIR) behind the app."""
+    yield served_context().job_store
+    refresh_context()
 
 
 def form_args(train, **changes) -> list:
@@ -85,12 +85,17 @@ def test_progress_says_what_the_job_does_before_its_first_batch(train, jobs):
     jobs.update(job.id, epoch=2, batch=4)  # 12 of 40 batches
     value, label, animated, color, text = progress_of(train, job.id)
     assert (value, label, animated, color) == (30.0, "30 %", True, "primary")
-    assert text.startswith("epoch 2/5 · batch 4/8 · 12/40 batches")
+    assert text.startswith("epoch 2/5 · batch 4/8 · 12/40 batches · 0 epochs recorded")
+    jobs.add_epoch(job.id, {"epoch": 1, "loss": 0.5, "val_loss": 0.5, "accuracy": 0.8, "val_accuracy": 0.8,
+                            "learning_rate": 0.001})
+    assert " · 1 epoch recorded" in progress_of(train, job.id)[4]
+    assert " · 5 epochs · " in train.on_tick(1, job.id, None)[0][2].children  # the status line
     jobs.finish(job.id, "failed", error="boom")
     assert progress_of(train, job.id)[1:4] == ("30 %", False, "primary")
     failed_early = queued_job(jobs)
     jobs.finish(failed_early.id, "failed", error="no data")
     assert progress_of(train, failed_early.id) == (0.0, "", False, "primary", "")
+    assert " · 1 epoch · " in train.on_tick(1, queued_job(jobs, epochs=1).id, None)[0][2].children
 
 
 def start_outputs(train, **changes):
@@ -171,3 +176,19 @@ def test_the_form_and_watch_button_take_a_drawn_images_id_and_name_a_bad_one(tra
     heatmap, image, _bars, text = train.on_probe_epoch(1, view)
     assert heatmap["layout"]["title"]["text"].startswith(f"Conv2D_1 of your image {own} after epoch 1")
     assert image["layout"]["title"]["text"] == f"your image {own}"
+
+
+def test_a_saved_model_is_offered_in_the_explorer_only_while_it_is_in_the_store(train, jobs):
+    job = queued_job(jobs, name="mnist-cnn")
+    jobs.finish(job.id, "succeeded", saved=True)  # as if this run had saved the bundled model of the store
+    *_, result, _stop, _probe, table, view = train.on_tick(1, job.id, None)
+    assert "Open mnist-cnn in the explorer" in str(result) and "train-explore-link" in str(result)
+    assert "Link(children='mnist-cnn', href='/?model=mnist-cnn" in str(table) and view["stored"] is True
+
+    served_context().store.delete("mnist-cnn")
+    *_, result, _stop, _probe, table, new_view = train.on_tick(2, job.id, view)
+    assert new_view != view  # the card is redrawn at the next poll, not left with its link
+    text = str(result)
+    assert "'mnist-cnn' was saved, then deleted from the store" in text
+    assert "explorer" not in text and "train-explore-link" not in text
+    assert "Link(children='mnist-cnn'" not in str(table) and "(deleted)" in str(table)

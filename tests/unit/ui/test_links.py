@@ -1,6 +1,18 @@
-"""Links to views and the parsing of their parameters."""
+"""Links to views, each written by its page's View."""
 
-from app.ui.links import compare_link, explorer_link, first, job_link, parse_flag, parse_float, parse_int, query_string
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from app.ui.links import compare_link, explorer_link, job_link, place_links, query_string, why_link
+from app.views.classes import ClassesView
+from app.views.compare import CompareView
+from app.views.explore import ExploreView
+from app.views.features import FeaturesView
+from app.views.finder import FinderView
+from app.views.query import clean_place
+from app.views.train import TrainView
+from app.views.why import WhyView
 
 
 def test_query_string_keeps_zero_and_drops_empty():
@@ -15,75 +27,101 @@ def test_links_keep_commas_readable_and_image_zero():
     assert compare_link("m", [12, 7, 300], "Dense_1") == "/compare?model=m&layer=Dense_1&images=12,7,300&cmap=viridis"
     assert compare_link("m", []) == "/compare?model=m&images=0,1,2&cmap=viridis"  # Compare's default images
     assert job_link("abc123") == "/train?job=abc123"
+    assert why_link("m", 12) == "/why?model=m&image=12"  # the predicted class against the runner-up
+    assert why_link("m", 0, "Dense_1", 4, 9) == "/why?model=m&layer=Dense_1&image=0&a=4&b=9"
+    assert why_link("m", "u:0123456789abcdef0123") == "/why?model=m&image=u%3A0123456789abcdef0123"
 
 
-def test_parse_int_and_flag():
-    assert parse_int("12", 0) == 12 and parse_int("x", 3) == 3 and parse_int(None, None) is None
-    assert parse_flag("1") and parse_flag("true") and not parse_flag(None) and not parse_flag("0")
-
-
-def test_parse_int_is_strict_and_takes_the_first_of_a_repeated_parameter():
-    for raw in ("１", "1_0", "٣", " 1", "1.0", "9" * 19, True, 3.0):
-        assert parse_int(raw, -7) == -7
-    assert parse_int(["3", "4"], 0) == 3 and parse_int([], 5) == 5 and parse_int("-2", 0) == -2
-
-
-def test_parse_float_is_strict_and_finite():
-    assert parse_float("0.5", None) == 0.5 and parse_float(".25", None) == 0.25 and parse_float("1e-3", None) == 0.001
-    for raw in ("１", "0_5", "nan", "inf", "1e999", "", " 1", "0x1", "1" * 31, None, ["x"]):
-        assert parse_float(raw, None) is None
-
-
-def test_first_and_flags_of_repeated_parameters():
-    assert first(["a", "b"]) == "a" and first("a") == "a" and first([]) is None and first(3) is None
-    assert parse_flag(["1", "0"]) and not parse_flag(["0", "1"]) and not parse_flag([])
-
-
-def test_basket_keeps_the_picked_order_without_repeats_up_to_the_limit():
-    from app.ui.links import MAX_COMPARE_IMAGES, parse_basket
-
-    assert parse_basket("252,227,810") == [252, 227, 810]
-    assert parse_basket([810, 252, 810, "x", True, -3, 1.5, "４", 227]) == [810, 252, 227]
-    assert parse_basket(",".join(map(str, range(20)))) == list(range(MAX_COMPARE_IMAGES))
-    assert parse_basket(None) == [] and parse_basket({"a": 1}) == [] and parse_basket("") == []
-
-
-def test_place_links_carry_model_layer_colormap_image_and_basket():
-    from app.ui.links import clean_place, place_links
-
+def test_place_links_carry_model_layer_colormap_image_and_never_the_basket():
     place = clean_place({"model": "mnist-cnn", "layer": "Conv2D_3", "cmap": "jet", "image": "252", "x": 1})
     assert place == {"model": "mnist-cnn", "layer": "Conv2D_3", "cmap": "jet", "image": 252}
     links = place_links(place, [])
     assert links["/"] == "/?model=mnist-cnn&layer=Conv2D_3&image=252&cmap=jet"
     assert links["/compare"] == "/compare?model=mnist-cnn&layer=Conv2D_3&images=252&cmap=jet"
     links = place_links(place, [7, 252, 9])
-    assert links["/compare"] == "/compare?model=mnist-cnn&layer=Conv2D_3&images=7,252,9&cmap=jet&basket=7,252,9"
-    assert place_links({"image": 1}, [2])["/compare"] == "/compare?images=1,2&basket=2"
-    assert links["/finder"] == "/finder?model=mnist-cnn&basket=7,252,9" and links["/train"] == "/train?basket=7,252,9"
+    assert links["/compare"] == "/compare?model=mnist-cnn&layer=Conv2D_3&images=7,252,9&cmap=jet"
+    assert place_links({"image": 1}, [2])["/compare"] == "/compare?images=1,2"
+    assert links["/finder"] == "/finder?model=mnist-cnn" and links["/train"] == "/train"
+    assert all("basket" not in href for href in links.values())
     assert clean_place({"model": ["x"], "image": True, "cmap": "x" * 500}) == {}
 
 
-def test_with_unit_appends_the_chosen_unit_to_a_view():
-    from app.ui.links import with_unit
-
-    assert with_unit("?model=m&image=0", 5) == "?model=m&image=0&unit=5"
-    assert with_unit("?model=m", 0) == "?model=m&unit=0"
-    assert with_unit("", 3) == "?unit=3"
-    assert with_unit("?model=m", None) == "?model=m"
-    assert [with_unit(bad, 1) for bad in (None, 3, ["?a"], "model=m", "?" + "x" * 3000)] == [None] * 5
-
-
-def test_the_basket_and_compare_links_carry_the_users_own_images_by_their_ids():
-    from app.ui.links import clean_place, compare_link, parse_basket, place_links
-
+def test_the_compare_links_carry_the_users_own_images_by_their_ids():
     own = "u:0123456789abcdef0123"
-    assert parse_basket(f"252,{own},u:xyz,{own},7") == [252, own, 7]
-    assert parse_basket([own, 3, "u:" + "A" * 20, "u:" + "a" * 21]) == [own, 3]
     assert compare_link("m", [3, own, 17]) == "/compare?model=m&images=3,u%3A0123456789abcdef0123,17&cmap=viridis"
-    place = clean_place({"model": "m", "image": own})
-    assert place == {"model": "m", "image": own}
-    links = place_links(place, [4])
-    assert links["/compare"] == "/compare?model=m&images=u%3A0123456789abcdef0123,4&basket=4"
-    assert links["/"] == "/?model=m&image=u%3A0123456789abcdef0123&basket=4"
-    assert links["/classes"] == "/classes?model=m&basket=4"  # the MLP view takes test images only
-    assert clean_place({"image": "u:../../etc"}) == {}
+    links = place_links(clean_place({"model": "m", "image": own}), [4])
+    assert links["/compare"] == "/compare?model=m&images=u%3A0123456789abcdef0123,4"
+    assert links["/"] == "/?model=m&image=u%3A0123456789abcdef0123"
+    assert links["/classes"] == "/classes?model=m"  # its link to "Why this prediction?" names test images
+    assert links["/features"] == "/features?model=m&image=0&method=gradient"  # attribution explains test images
+    assert links["/why"] == "/why?model=m&image=u%3A0123456789abcdef0123"
+
+
+OWN = "u:0123456789abcdef0123"
+OWN_QUOTED = "u%3A0123456789abcdef0123"
+MODEL_QUOTED = "a+b%26c,d%2F%C3%A9"
+# The navigation bar's links, each written by its page's View (a copied or bookmarked link reopens the same view).
+PLACE_LINKS = [
+    ({}, [], {"/": "/", "/compare": "/compare", "/finder": "/finder", "/classes": "/classes",
+              "/features": "/features?image=0&method=gradient", "/train": "/train"}),
+    ({"cmap": "viridis"}, [], {"/": "/?cmap=viridis", "/compare": "/compare?cmap=viridis", "/finder": "/finder",
+                               "/classes": "/classes?cmap=viridis", "/features": "/features?image=0&method=gradient",
+                               "/train": "/train"}),
+    ({"model": "mnist-cnn", "layer": "Conv2D_3", "cmap": "jet", "image": 252}, [7, 252, 9], {
+        "/": "/?model=mnist-cnn&layer=Conv2D_3&image=252&cmap=jet",
+        "/compare": "/compare?model=mnist-cnn&layer=Conv2D_3&images=7,252,9&cmap=jet",
+        "/finder": "/finder?model=mnist-cnn",
+        "/classes": "/classes?model=mnist-cnn&layer=Conv2D_3&cmap=jet&image=252",
+        "/features": "/features?model=mnist-cnn&layer=Conv2D_3&image=252&method=gradient",
+        "/train": "/train"}),
+    ({"image": 1}, [2], {"/": "/?image=1", "/compare": "/compare?images=1,2", "/finder": "/finder",
+                         "/classes": "/classes?image=1", "/features": "/features?image=1&method=gradient",
+                         "/train": "/train"}),
+    ({"model": "m", "layer": "L"}, [OWN, 3], {
+        "/": "/?model=m&layer=L",
+        "/compare": f"/compare?model=m&layer=L&images={OWN_QUOTED},3",
+        "/finder": "/finder?model=m",
+        "/classes": "/classes?model=m&layer=L",
+        "/features": "/features?model=m&layer=L&image=0&method=gradient",
+        "/train": "/train"}),
+    ({"model": "a b&c,d/é", "layer": "outer/inner", "cmap": "magma", "image": 0}, list(range(8)), {
+        "/": f"/?model={MODEL_QUOTED}&layer=outer%2Finner&image=0&cmap=magma",
+        "/compare": f"/compare?model={MODEL_QUOTED}&layer=outer%2Finner&images=0,1,2,3,4,5,6,7&cmap=magma",
+        "/finder": f"/finder?model={MODEL_QUOTED}",
+        "/classes": f"/classes?model={MODEL_QUOTED}&layer=outer%2Finner&cmap=magma&image=0",
+        "/features": f"/features?model={MODEL_QUOTED}&layer=outer%2Finner&image=0&method=gradient",
+        "/train": "/train"}),
+    ({"model": "m", "image": 9}, list(range(1, 9)), {
+        "/": "/?model=m&image=9",
+        "/compare": "/compare?model=m&images=9,1,2,3,4,5,6,7",  # Compare shows 8 at most
+        "/finder": "/finder?model=m",
+        "/classes": "/classes?model=m&image=9",
+        "/features": "/features?model=m&image=9&method=gradient",
+        "/train": "/train"}),
+]
+
+
+@pytest.mark.parametrize(("place", "basket", "expected"), PLACE_LINKS)
+def test_place_links_are_the_links_the_navigation_bar_has_always_written(place, basket, expected):
+    links = place_links(place, basket)
+    assert {path: href for path, href in links.items() if path != "/why"} == expected
+    # "Why this prediction?" (newer) keeps the model and the image, not the place's layer (a conv layer, often)
+    assert links["/why"] == "/why" + WhyView(place.get("model"), None, place.get("image")).to_query()
+
+
+VIEW_OF_PAGE = {"/": ExploreView, "/compare": CompareView, "/finder": FinderView, "/classes": ClassesView,
+                "/features": FeaturesView, "/train": TrainView, "/why": WhyView}
+
+
+@pytest.mark.parametrize(("place", "basket", "expected"), PLACE_LINKS)
+def test_each_place_link_reopens_its_page_at_the_place(place, basket, expected):
+    for path, href in place_links(place, basket).items():
+        view, notices = VIEW_OF_PAGE[path].from_query(parse_qs(urlsplit(href).query))
+        assert notices == []
+        for key in ("model", "layer", "cmap"):
+            if key in place and hasattr(view, key) and (path, key) != ("/why", "layer"):
+                assert getattr(view, key) == place[key]
+        takes_own_images = path in ("/", "/why")
+        if "image" in place and path in ("/", "/why", "/classes", "/features") and (
+                takes_own_images or isinstance(place["image"], int)):
+            assert view.image == place["image"]

@@ -1,7 +1,7 @@
 """The compare basket's rules (order, no repeats, the compare limit)."""
 
-from app.ui.links import MAX_COMPARE_IMAGES
 from app.ui.navigation import add_to_basket
+from app.views.query import MAX_COMPARE_IMAGES
 
 
 def test_add_to_basket_appends_in_order_and_reports_what_did_not_fit():
@@ -16,7 +16,9 @@ def test_the_basket_bar_shows_a_users_image_by_the_start_of_its_id():
 
     own = "u:0123456789abcdef0123"
     assert add_to_basket([3], [own, own]) == ([3, own], [])
-    bar = basket_bar([3, own], {"model": "mnist-cnn"})
-    badge = bar[2].to_plotly_json()["props"]
+    listing, open_in_compare = basket_bar([3, own], {"model": "mnist-cnn"})
+    summary, menu = listing.children
+    assert summary.children == "Basket (2/8)"
+    badge = menu.children[1].to_plotly_json()["props"]
     assert badge["children"][0] == "u:012345… " and badge["title"] == own
-    assert bar[3].href == "/compare?model=mnist-cnn&images=3,u%3A0123456789abcdef0123&cmap=viridis"
+    assert open_in_compare.href == "/compare?model=mnist-cnn&images=3,u%3A0123456789abcdef0123&cmap=viridis"

@@ -2,9 +2,9 @@
 
 from dash import no_update
 
-from app import services
 from app.core.errors import NotFound
 from app.ui.page import open_model, reports_errors
+from tests.app_context import refresh_context
 
 
 def test_open_model_prefers_request_then_bundled_and_explains(app_store):
@@ -26,11 +26,11 @@ def test_layer_choice_falls_back_with_a_notice(app_store):
 
 def test_open_model_on_an_empty_store(tmp_path, monkeypatch):
     monkeypatch.setenv("MODEL_STORE", str(tmp_path))
-    services.reset()
+    refresh_context()
     try:
         choice = open_model(None)
     finally:
-        services.reset()
+        refresh_context()
     assert choice.options == [] and choice.name is None and choice.loaded is None
     assert "No usable model" in str(choice.messages[0].children)
     assert choice.layer_choice("Conv2D_1") == ([], None)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from dash import no_update
 
-from app import services
 from app.ui.unit_panel import chosen_unit, clicked_unit, unit_on_layer, unit_panel
+from tests.app_context import served_context
 from tests.conftest import layer_outputs
 
 
@@ -47,13 +47,19 @@ def test_a_link_opens_its_unit_and_names_one_the_layer_lacks(app_store):
     page = classes.layout(layer="Dense_2", unit="1_0")  # not a number at all: the link's reading says so
     assert page[classes.UNIT.unit].data is None
     assert "Unit '1_0' is not a whole number of 0 or more; no unit chosen." in str(page[classes.IDS.notice].children)
-    assert explore.sync_query("?model=mnist-cnn&layer=Conv2D_3", {"unit": 100}) == \
-        "?model=mnist-cnn&layer=Conv2D_3&unit=100"
-    assert "unit=7" in classes.sync_query("mnist-cnn", "Conv2D_3", 4, 9, "jet", "Dense_1", 5, {"unit": 7})
+    assert explore.sync_query("?model=mnist-cnn&layer=Conv2D_3&image=0&cmap=jet", {"unit": 100}) == \
+        "?model=mnist-cnn&layer=Conv2D_3&image=0&cmap=jet&unit=100"
+    assert compare.sync_query("?model=mnist-cnn&images=3,12&cmap=jet&a=3&b=12", {"unit": 4}) == \
+        "?model=mnist-cnn&images=3,12&cmap=jet&a=3&b=12&unit=4"
+    assert compare.sync_query("?model=mnist-cnn&images=3,12&cmap=jet&unit=4", None) == \
+        "?model=mnist-cnn&images=3,12&cmap=jet"
+    assert [explore.sync_query(bad, {"unit": 1}) for bad in (None, 3, ["?a"], "model=m", "?" + "x" * 3000)] == \
+        [no_update] * 5
+    assert "unit=7" in classes.sync_query("mnist-cnn", "Conv2D_3", 4, 9, "jet", {"unit": 7}, {"image": 5, "mlp": None})
 
 
 def test_a_dead_unit_says_so_instead_of_listing_images(app_store):
-    loaded = services.store().get("mnist-cnn")
+    loaded = served_context().store.get("mnist-cnn")
     outputs = layer_outputs(loaded, "Dense_1")
     dead = int(np.flatnonzero(np.all(outputs == 0, axis=0))[0])
     alive = int(np.flatnonzero(outputs.max(axis=0) > 0)[0])
@@ -62,3 +68,19 @@ def test_a_dead_unit_says_so_instead_of_listing_images(app_store):
     assert "/?model=mnist-cnn" not in text  # no thumbnails linking to images
     text = str(unit_panel("classes", "mnist-cnn", "Dense_1", alive))
     assert "dead" not in text and text.count("/?model=mnist-cnn&layer=Dense_1&image=") == 9
+
+
+def test_where_the_model_looks_is_in_the_explorers_link_and_reopens():
+    from app.pages import explore
+
+    view = "?model=mnist-cnn&layer=Conv2D_3&image=7&cmap=jet"
+    assert explore.sync_query(view, {"unit": 2}, "gradcam", 9) == f"{view}&unit=2&method=gradcam&target=9"
+    assert explore.sync_query(view, None, "", -1) == view  # off, for the predicted class: nothing to say
+    assert explore.sync_query(view, None, "smoothgrad", -1) == f"{view}&method=smoothgrad"
+    for method, target in ((["gradcam"], [9]), ("nonsense", {"x": 1}), (True, True), (None, "1_0")):
+        assert explore.sync_query(view, None, method, target) == view
+    page = explore.layout(model="mnist-cnn", image="7", method="gradcam", target="9")
+    assert (page[explore.ATTRIBUTION_METHOD].value, page[explore.ATTRIBUTION_CLASS].value) == ("gradcam", 9)
+    page = explore.layout(model="mnist-cnn", method="nonsense", target="12")
+    assert (page[explore.ATTRIBUTION_METHOD].value, page[explore.ATTRIBUTION_CLASS].value) == ("", -1)
+

@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.core.attribution import METHODS
 from app.core.grid import COLORMAPS
 from app.views.compare import DEFAULT_IMAGES, CompareView
 
@@ -21,6 +22,8 @@ views = st.builds(
     a=st.none() | images,
     b=st.none() | images,
     unit=st.none() | st.integers(0, 10**6),
+    method=st.sampled_from(("", *METHODS)),
+    target=st.none() | st.integers(0, 10**4),
 )
 
 

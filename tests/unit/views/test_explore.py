@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.core.activations import ImageOutOfRange
+from app.core.attribution import METHODS
 from app.core.errors import InvalidInput, NotFound
 from app.core.grid import COLORMAPS
 from app.core.store import ModelStore
@@ -27,7 +28,11 @@ views = st.builds(
     cmap=st.sampled_from(COLORMAPS),
     reverse=st.booleans(),
     scale=st.booleans(),
+    fixed=st.booleans(),
     unit=st.none() | st.integers(0, 10**6),
+    method=st.sampled_from(("", *METHODS)),
+    target=st.none() | st.integers(0, 10**4),
+
 )
 
 
@@ -43,7 +48,7 @@ def test_a_view_reopens_from_its_link(view):
     assert reopened(view) == (view, [])
 
 
-QUERY_KEYS = ["model", "layer", "image", "cmap", "reverse", "scale", "unit", "other"]
+QUERY_KEYS = ["model", "layer", "image", "cmap", "reverse", "scale", "unit", "basket", "other"]
 query_values = st.one_of(st.text(max_size=40), st.lists(st.text(max_size=10), max_size=3),
                          st.sampled_from(["u:", "u:" + "0" * 20, "１", "1_0", "-1", "1e3", "nan", "jet", "viridis"]))
 
@@ -110,3 +115,15 @@ def test_the_users_own_image_is_shown_like_a_test_image(store, tmp_path):
 def test_what_cannot_be_shown_is_said(store, tmp_path, view, error):
     with pytest.raises(error):
         explore(store, UserImageStore(tmp_path), view)
+
+
+def test_a_fixed_scale_is_the_layers_test_set_percentiles_on_every_image(store, tmp_path):
+    loaded = store.get("tiny")
+    images = UserImageStore(tmp_path)
+    outputs = layer_outputs(loaded, "conv")  # every test image (24, fewer than the sample): the exact percentiles
+    expected = np.percentile(outputs, [1, 99])
+    ranges = {explore(store, images, ExploreView("tiny", "conv", index, fixed=True)).colour_range for index in (0, 5)}
+    assert len(ranges) == 1  # the same scale whatever the image
+    np.testing.assert_allclose(ranges.pop(), expected, rtol=1e-5)
+    assert explore(store, images, ExploreView("tiny", "conv", 0)).colour_range is None
+    assert explore(store, images, ExploreView("tiny", "conv", 0, scale=True, fixed=True)).colour_range == (0, 255)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
 from hypothesis import given, settings
@@ -16,8 +17,8 @@ views = st.builds(
     FinderView,
     model=st.none() | names, true=st.none() | st.integers(0, 10**4), predicted=st.none() | st.integers(0, 10**4),
     correct=st.sampled_from(CORRECTNESS), conf=st.tuples(fractions, fractions).map(lambda pair: tuple(sorted(pair))),
-    sort=st.sampled_from(SORT_ORDERS), prob=st.none() | st.integers(0, 10**4),
-)
+    sort=st.sampled_from(SORT_ORDERS), prob=st.none() | st.integers(0, 10**4), likeness_layer=st.none() | names,
+).map(lambda view: view if view.sort == "likeness" else replace(view, likeness_layer=None))  # only that order uses it
 
 
 @given(views)
@@ -43,3 +44,9 @@ def test_defaults_are_left_out_of_the_link():
     assert FinderView(model="m").to_query() == "?model=m"
     assert FinderView(model="m", true=4, predicted=9, correct="wrong", conf=(0.2, 1.0)).to_query() == (
         "?model=m&true=4&predicted=9&correct=wrong&conf=0.2,1")
+
+
+def test_the_likeness_layer_travels_only_with_its_order_and_never_as_the_places_layer():
+    near = FinderView("mnist-cnn", true=4, sort="likeness", prob=9, likeness_layer="Dense_1")
+    assert near.to_query() == "?model=mnist-cnn&true=4&sort=likeness&prob=9&likeness_layer=Dense_1"
+    assert "likeness_layer" not in replace(near, sort="probability-desc").to_query()

@@ -13,6 +13,7 @@ job_ids = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 images = st.integers(0, 10**9) | st.text("0123456789abcdef", min_size=20, max_size=20).map(lambda h: "u:" + h)
 
 
+
 @given(st.builds(TrainView, job=st.none() | job_ids, probe=st.none() | images))
 @settings(max_examples=300, derandomize=True)
 def test_a_view_reopens_from_its_link(view):
@@ -20,7 +21,7 @@ def test_a_view_reopens_from_its_link(view):
     assert TrainView.from_query(query) == (view, [])
 
 
-@given(st.dictionaries(st.sampled_from(["job", "probe", "other"]),
+@given(st.dictionaries(st.sampled_from(["job", "probe", "basket", "other"]),
                        st.one_of(st.text(max_size=70), st.lists(st.text(max_size=10), max_size=3))))
 @settings(max_examples=400, derandomize=True)
 def test_any_query_gives_a_view_and_notices(query):

@@ -1,4 +1,4 @@
-"""Figure builders: shapes, hover data, separators, colormaps, highlighted classes."""
+"""Activation grids: shapes, hover data, colour codes, separators, map and node labels."""
 
 import numpy as np
 import plotly.colors
@@ -7,16 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.core.grid import tile
-from app.figures import heatmaps as hm
-from app.figures.heatmaps import (
-    activation_heatmap,
-    colorscale,
-    decode_array,
-    input_image_figure,
-    probability_bars,
-    rgb_pixels,
-)
+from app.core.grid import COLORMAPS, layout_for, tile
+from app.figures import grids
+from app.figures.charts import MARGIN, colorscale
+from app.figures.codec import decode_array, typed_array
+from app.figures.grids import COLORBAR_PX, activation_heatmap, map_label_image
 
 
 def test_heatmap_carries_grid_units_and_separators():
@@ -29,7 +24,7 @@ def test_heatmap_carries_grid_units_and_separators():
     np.testing.assert_array_equal(z, grid)
     # No per-cell hover data: the browser names the unit from x/y and the layout in meta (assets/grid_hover.js).
     assert "customdata" not in heatmap and heatmap["hoverinfo"] == "none"
-    assert heatmap["meta"] == {"grid": [3, 3, 8, 20], "unit": "map"}
+    assert heatmap["meta"] == {"grid": [3, 3, 8, 20], "unit": "map", "outline": grids.CHOSEN_UNIT_COLOR}
     assert (heatmap["zmin"], heatmap["zmax"]) == (0, 2)
     dark, light = figure["data"][1:]  # the separators: a dark and a light trace of 8 - 1 + 3 - 1 segments each
     for separator in (dark, light):
@@ -54,18 +49,19 @@ def test_a_grid_with_a_values_link_travels_as_colour_codes_with_a_true_colour_ba
     step = (high - low) / 255
     finite = np.isfinite(grid)
     assert np.all(np.abs(low + codes[finite] * step - grid[finite]) <= step / 2 * (1 + 1e-6))
-    np.testing.assert_array_equal(np.isnan(hm.heatmap_values(trace)), ~finite)
+    np.testing.assert_array_equal(np.isnan(grids.heatmap_values(trace)), ~finite)
     # The colour bar is labelled in true values at the codes that stand for them.
     bar = trace["colorbar"]
     for value, text in zip(bar["tickvals"], bar["ticktext"], strict=True):
         assert abs(low + value * step - float(text)) < 1e-9 and 0 <= value <= 255
     # The empty slots are covered (codes have no NaN).
-    (blank,) = coded["layout"]["shapes"]
+    (no_unit_chosen, blank) = coded["layout"]["shapes"]
+    assert no_unit_chosen["visible"] is False
     assert blank["type"] == "rect" and (blank["x0"], blank["x1"]) == (4 * 5 - 0.5, 8 * 5 - 0.5)
     assert (blank["y0"], blank["y1"]) == (2 * 5 - 0.5, 3 * 5 - 0.5)  # the third row of maps
-    assert coded["data"][1:] == plain["data"][1:] and not plain["layout"]["shapes"]
+    assert coded["data"][1:] == plain["data"][1:] and plain["layout"]["shapes"] == [no_unit_chosen]
     go.Figure(coded)
-    assert len(hm.typed_array(codes)["bdata"]) * 4 == len(plain["data"][0]["z"]["bdata"])  # a quarter of the bytes
+    assert len(typed_array(codes)["bdata"]) * 4 == len(plain["data"][0]["z"]["bdata"])  # a quarter of the bytes
 
 
 def test_a_grid_with_non_finite_values_or_a_diverging_scale_keeps_its_float32_values():
@@ -88,7 +84,7 @@ def test_a_constant_grid_is_one_colour_without_dividing_by_zero():
 @given(st.floats(-1e4, 1e4), st.floats(1e-3, 1e6))
 def test_colour_bar_ticks_are_few_round_values_inside_the_range(low, span):
     high = low + span
-    ticks = hm.colourbar_ticks(low, high)
+    ticks = grids.colourbar_ticks(low, high)
     assert 2 <= len(ticks) <= 11
     step = ticks[1] - ticks[0]
     assert np.all(ticks >= low - step * 1e-6) and np.all(ticks <= high + step * 1e-6)
@@ -99,59 +95,11 @@ def test_colour_bar_ticks_are_few_round_values_inside_the_range(low, span):
 def test_node_grid_has_no_separators():
     grid, layout = tile(np.arange(100, dtype=np.float32))
     figure = activation_heatmap(grid, layout)
-    assert decode_array(figure["data"][0]["z"]).shape == (10, 10) and not figure["layout"]["shapes"]
-    assert figure["data"][0]["meta"] == {"grid": [1, 1, 10, 100], "unit": "node"}
+    assert decode_array(figure["data"][0]["z"]).shape == (10, 10)
+    assert [shape["visible"] for shape in figure["layout"]["shapes"]] == [False]
+    assert figure["data"][0]["meta"] == {"grid": [1, 1, 10, 100], "unit": "node", "outline": grids.CHOSEN_UNIT_COLOR}
     named = activation_heatmap(*tile(np.arange(3, dtype=np.float32)), unit_names=["cat", "dog", "owl"])
     assert named["data"][0]["meta"]["names"] == ["cat", "dog", "owl"]
-
-
-@pytest.mark.parametrize(
-    ("name", "reverse", "low", "high"),
-    [("viridis", False, "#440154", "#fde725"), ("jet", True, "rgb(128,0,0)", "rgb(0,0,131)"),
-     ("greys", False, "rgb(255,255,255)", "rgb(0,0,0)"), ("magma", False, "#000004", "#fcfdbf"),
-     ("inferno", True, "#fcffa4", "#000004")],
-)
-def test_colorscales_are_explicit_stops(name, reverse, low, high):
-    """plotly.js does not know every name (inferno, magma, the _r suffix): the stops are sent explicitly."""
-    scale = colorscale(name, reverse)
-    assert scale[0] == [0.0, low] and scale[-1] == [1.0, high]
-    assert all(a[0] <= b[0] for a, b in zip(scale, scale[1:], strict=False))
-
-
-def test_unknown_colormap():
-    with pytest.raises(ValueError, match="unknown colormap"):
-        colorscale("rainbow-unicorn")
-
-
-def test_bars_highlight_prediction_and_mark_truth():
-    figure = probability_bars(np.array([0.1, 0.7, 0.2]), ["a", "b", "c"], label=2)
-    bar = figure["data"][0]
-    assert bar["marker"]["color"].count("#d62728") == 1 and bar["marker"]["color"][1] == "#d62728"
-    assert bar["marker"]["line"]["width"] == [0, 0, 3]
-    mark = figure["data"][1]
-    assert (mark["x"], mark["y"], mark["text"], mark["hoverinfo"]) == (["c"], [0.2], ["true"], "skip")
-    assert figure["layout"]["showlegend"] is False  # two traces would otherwise get a legend
-    assert "wrong" in figure["layout"]["title"]["text"]
-    own = probability_bars(np.array([0.1, 0.7, 0.2]), ["a", "b", "c"], label=None)
-    assert len(own["data"]) == 1 and own["layout"]["title"]["text"] == "predicted b (70.0%)"  # no "wrong"
-    go.Figure(figure)
-
-
-def test_input_image_grey_and_rgb():
-    grey = input_image_figure(np.ones((5, 4, 1), np.float32))
-    assert decode_array(grey["data"][0]["z"]).shape == (5, 4)
-    rgb = input_image_figure(np.ones((5, 4, 3), np.float32))
-    assert rgb["data"][0]["type"] == "image" and np.asarray(rgb["data"][0]["z"]).shape == (5, 4, 3)
-    go.Figure(grey), go.Figure(rgb)
-
-
-def test_rgb_pixels_keep_unit_and_byte_ranges_and_stretch_others():
-    unit = np.array([[[0.0, 0.5, 1.0]]], np.float32)
-    np.testing.assert_array_equal(rgb_pixels(unit), [[[0, 128, 255]]])
-    np.testing.assert_array_equal(rgb_pixels(unit * 200), [[[0, 100, 200]]])  # already 0-255
-    standardised = np.array([[[-1.0, 0.0, 1.0]], [[np.nan, 0.5, np.inf]]], np.float32)
-    np.testing.assert_array_equal(rgb_pixels(standardised), [[[0, 128, 255]], [[0, 191, 0]]])
-    assert rgb_pixels(np.full((2, 2, 3), np.nan)).max() == 0
 
 
 def _rgba(colour: str) -> tuple[np.ndarray, float]:
@@ -169,11 +117,11 @@ def _contrast(a: np.ndarray, b: np.ndarray) -> float:
     return (high + 0.05) / (low + 0.05)
 
 
-@pytest.mark.parametrize("name", hm.COLORMAPS)
+@pytest.mark.parametrize("name", COLORMAPS)
 def test_map_separators_stand_out_from_every_colour_of_every_colormap(name):
-    figure = hm.activation_heatmap(*tile(np.zeros((3, 3, 4), dtype=np.float32)), name)
+    figure = activation_heatmap(*tile(np.zeros((3, 3, 4), dtype=np.float32)), name)
     separators = {trace["line"]["color"] for trace in figure["data"][1:]}
-    scale = hm.colorscale(name)
+    scale = colorscale(name)
     # every stop and the midpoint between neighbours
     points = []
     for (_, a), (_, b) in zip(scale, scale[1:], strict=False):
@@ -189,12 +137,12 @@ def test_map_separators_stand_out_from_every_colour_of_every_colormap(name):
 
 
 def test_small_node_grids_are_a_labelled_strip():
-    figure = hm.activation_heatmap(*tile(np.arange(10, dtype=np.float32)), unit_names=list("abcdefghij"))
+    figure = activation_heatmap(*tile(np.arange(10, dtype=np.float32)), unit_names=list("abcdefghij"))
     trace = figure["data"][0]
     assert decode_array(trace["z"]).shape == (1, 10) and trace["text"] == [list("abcdefghij")]
-    numbered = hm.activation_heatmap(*tile(np.arange(100, dtype=np.float32)))["data"][0]
+    numbered = activation_heatmap(*tile(np.arange(100, dtype=np.float32)))["data"][0]
     assert numbered["text"][3][7] == "37"  # node 37 sits in row 3, column 7 of the 10 x 10 block
-    assert "text" not in hm.activation_heatmap(*tile(np.zeros(1152, dtype=np.float32)))["data"][0]
+    assert "text" not in activation_heatmap(*tile(np.zeros(1152, dtype=np.float32)))["data"][0]
 
 
 def label_pixels(figure) -> np.ndarray | None:
@@ -247,10 +195,81 @@ def test_maps_large_enough_carry_their_number_in_their_own_corner():
 
 
 def test_a_map_label_needs_twenty_pixels():
-    from app.core.grid import layout_for
-    from app.figures.heatmaps import COLORBAR_PX, MARGIN, map_label_image
-
     layout = layout_for((4, 4, 8))  # one row of 8 maps of 4 x 4 cells: 32 cells wide
     width_at = lambda map_px: map_px / 4 * 32 + MARGIN["l"] + MARGIN["r"] + COLORBAR_PX  # noqa: E731
     assert map_label_image(layout, (width_at(20), 1000), 40)["sizex"] == 32
     assert map_label_image(layout, (width_at(19.9), 1000), 40) is None
+
+
+def test_every_grids_colour_bar_says_what_its_values_are():
+    from app.figures.comparison import difference_heatmap
+
+    grid, layout = tile(np.random.default_rng(1).random((3, 3, 4), dtype=np.float32))
+    plain = grids.activation_heatmap(grid, layout, "jet")
+    coded = grids.activation_heatmap(grid, layout, "jet", values_url="/api/x", value_name="mean activation")
+    assert plain["data"][0]["colorbar"]["title"]["text"] == "activation"
+    assert coded["data"][0]["colorbar"]["title"]["text"] == "mean activation"  # kept when values become codes
+    difference = difference_heatmap(np.ones((3, 3, 4), np.float32), "image 7 − image 12")
+    assert difference["data"][0]["colorbar"]["title"]["text"] == "difference"
+
+
+def test_the_chosen_unit_is_outlined_where_it_sits():
+    grid, layout = tile(np.zeros((4, 5, 10), np.float32))  # 8 maps to a row: map 9 is row 1, column 1
+    outline = grids.activation_heatmap(grid, layout, "jet", chosen_unit=9)["layout"]["shapes"][0]
+    assert (outline["x0"], outline["x1"], outline["y0"], outline["y1"]) == (4.5, 9.5, 3.5, 7.5)
+    assert outline["line"]["color"] == grids.CHOSEN_UNIT_COLOR and "visible" not in outline
+    for nothing in (None, 10, -1):
+        assert grids.chosen_unit_shape(layout, nothing)["visible"] is False
+    assert grids.chosen_unit_shape(None, 3)["visible"] is False
+
+
+def test_dead_units_get_a_note_on_their_cell_and_a_sentence_under_the_grid():
+    from app.core.grid import tile
+    from app.figures.grids import mark_dead_units
+
+    grid, layout = tile(np.zeros((5, 5, 10), np.float32))
+    dead = np.zeros(10, bool)
+    dead[[3, 9]] = True
+    figure = mark_dead_units(activation_heatmap(grid, layout), layout, dead, "map")
+    notes = figure["layout"]["annotations"]
+    assert [n["text"] for n in notes[:2]] == ["dead", "dead"]
+    # map 3: row 0, column 3; map 9: row 1, column 1 (8 to a row); at the bottom middle of their cells
+    assert [(n["x"], n["y"]) for n in notes[:2]] == [(3.5 * 5 - 0.5, 5 - 0.5), (1.5 * 5 - 0.5, 10 - 0.5)]
+    assert notes[2]["text"] == "2 of 10 maps never fire on the test set (marked dead)"
+    # under the grid's lower left corner (2 rows of 5 px), wherever the grid sits in its figure
+    assert (notes[2]["xref"], notes[2]["yref"], notes[2]["x"], notes[2]["y"]) == ("x", "y", -0.5, 2 * 5 - 0.5)
+    assert notes[2]["yanchor"] == "top" and figure["layout"]["margin"]["b"] > 10
+    quiet = activation_heatmap(grid, layout)
+    assert mark_dead_units(quiet, layout, np.zeros(10, bool), "map") == activation_heatmap(grid, layout)
+
+
+def test_a_224_px_first_layer_travels_averaged_down_within_the_view_budget_placed_on_its_own_cells():
+    import json
+
+    from app.core.grid import shrink_units
+
+    rng = np.random.default_rng(0)
+    activations = np.maximum(rng.normal(size=(112, 112, 32)), 0).astype(np.float32)
+    grid, layout = tile(activations)
+    figure = activation_heatmap(grid, layout, values_url="/api/grid", size_px=(900, 560))
+    heatmap = figure["data"][0]
+    shown = tuple(heatmap["meta"]["shown"])
+    assert len(json.dumps(figure)) < 150_000
+    assert decode_array(heatmap["z"]).shape == (layout.rows * shown[0], layout.cols * shown[1])
+    # blocks sit on the grid's own cells: the first block's centre and the spacing of 112 cells per map
+    assert heatmap["dx"] == pytest.approx(112 / shown[1]) and heatmap["x0"] == pytest.approx(heatmap["dx"] / 2 - 0.5)
+    assert heatmap["dy"] == pytest.approx(112 / shown[0])
+    # each block shows its map's mean there, within half a colour step of the whole grid's range
+    low, high = heatmap["meta"]["range"]
+    assert (low, high) == (pytest.approx(float(grid.min())), pytest.approx(float(grid.max())))
+    np.testing.assert_allclose(grids.heatmap_values(heatmap), shrink_units(grid, layout, shown),
+                               atol=(high - low) / grids.COLOUR_LEVELS / 2 + 1e-6)
+    # the axes still span every cell, so separators, outlines and clicks keep their coordinates
+    assert figure["layout"]["xaxis"]["range"] == [-0.5, 896 - 0.5]
+
+
+def test_the_bundled_models_grids_travel_cell_for_cell():
+    grid, layout = tile(np.ones((26, 26, 32), np.float32))
+    heatmap = activation_heatmap(grid, layout, values_url="/api/grid", size_px=(900, 560))["data"][0]
+    assert "shown" not in heatmap["meta"] and "dx" not in heatmap
+    assert decode_array(heatmap["z"]).shape == grid.shape

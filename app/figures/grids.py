@@ -1,6 +1,6 @@
-"""Figure builders: arrays in, Plotly figure dicts out. No Dash, no callback context; tested on shapes and values.
-
-Figures are plain dicts (what ``dcc.Graph`` takes) with arrays as typed-array specs: no per-figure validation.
+"""Activation grids: a layer's tiled maps or nodes as one heatmap, with separators between maps, map and node labels,
+a hover naming the unit, and the 8-bit colour codes (with a colour bar in true values) a grid travels as when its
+exact values can be fetched.
 """
 
 from __future__ import annotations
@@ -9,23 +9,27 @@ import base64
 import functools
 import io
 import math
-import textwrap
 from collections.abc import Sequence
 
 import numpy as np
-import plotly.colors
 from PIL import Image, ImageDraw, ImageFont
 
-from app.core.errors import InvalidInput
-from app.core.grid import COLORMAPS, GridLayout
+from app.core.grid import GridLayout, screen_unit_size, shrink_units
+from app.figures.charts import (
+    COLOUR_LEVELS,
+    MARGIN,
+    OVERLAY_TRACE,
+    chart_title,
+    colorscale,
+    colour_codes,
+    image_axes,
+    top_margin,
+)
+from app.figures.codec import decode_array, typed_array
 
-# Plotly's names where they differ from matplotlib's (the blog's vocabulary).
-_PLOTLY_SCALES = {"jet": "Jet", "greys": "Greys", "hot": "Hot", "rdbu": "RdBu"}
 # Separators between maps are two lines, a dark one under a thin light one: every colour of every colormap
 # contrasts with at least one of them (a single white line vanished on greys' white, a grey one on viridis' teal).
 SEPARATOR_COLORS = (("rgba(0,0,0,0.6)", 3), ("rgba(255,255,255,0.95)", 1))
-# What is drawn over a grid (separators, map numbers) takes no part in hover or clicks: those name the grid's cell.
-OVERLAY_TRACE = {"type": "scatter", "hoverinfo": "skip", "showlegend": False, "cliponaxis": True}
 # Node grids write each node's label (its number, or its class name on the output layer) into its cell when
 # there are at most this many nodes (a 12 x 12 block); more would not fit in a readable font.
 MAX_LABELLED_NODES = 144
@@ -36,57 +40,6 @@ MIN_LABELLED_MAP_PX = 20
 MAX_LABELLED_MAPS = 512
 MAP_LABEL_FONT_PX = 9
 COLORBAR_PX = 60  # the colour bar and its tick labels, right of the plot area
-MARGIN = {"l": 10, "r": 10, "t": 10, "b": 10}
-# Plotly's mode bar (the toolbar shown on hover) sits in the top 2-28 px of a graph, right-aligned and as wide as its
-# buttons (~250 px): a title centred in a narrow card runs under it. Titles are therefore anchored to the top of the
-# plot area, and the top margin keeps a band of MODEBAR_PX above them free for the mode bar.
-MODEBAR_PX = 30
-TITLE_FONT_PX = 13
-TITLE_LINE_HEIGHT = 1.3  # a line of text takes about 1.3 x its font size
-TITLE_PAD_PX = 6
-
-
-def title_height(text: str, font_px: int = TITLE_FONT_PX) -> int:
-    """Pixels a title of ``text`` takes (one line per ``<br>``), its padding above the plot area included."""
-    if not text:
-        return 0
-    lines = text.count("<br>") + 1
-    return math.ceil(lines * font_px * TITLE_LINE_HEIGHT) + TITLE_PAD_PX
-
-
-def chart_title(text: str) -> dict:
-    """A figure title placed just above the plot area (not centred in the top margin), below the mode bar's band.
-
-    Use with :func:`top_margin`; ``tests/unit/figures/test_titles.py`` checks every figure builder keeps the two
-    in step.
-    """
-    return {"text": text, "font": {"size": TITLE_FONT_PX}, "yref": "paper", "y": 1, "yanchor": "bottom",
-            "pad": {"b": TITLE_PAD_PX}}
-
-
-def top_margin(text: str, above: int = 0) -> int:
-    """The top margin a figure with title ``text`` needs: the mode bar's band plus the title (plus ``above`` px of
-    other labels between the title and the plot area); a thin edge without a title."""
-    if not text:
-        return MARGIN["t"] + above
-    return MODEBAR_PX + title_height(text) + above
-
-
-@functools.lru_cache(maxsize=64)
-def _resolved_scale(name: str, reverse: bool) -> tuple[tuple[float, str], ...]:
-    scale = plotly.colors.get_colorscale(_PLOTLY_SCALES.get(name, name.capitalize()) + ("_r" if reverse else ""))
-    return tuple((float(position), color) for position, color in scale)
-
-
-def colorscale(name: str, reverse: bool = False) -> list[list]:
-    """The colorscale of a colormap from :data:`COLORMAPS` as explicit [position, colour] stops.
-
-    Explicit stops, because plotly.js itself knows only some names (no inferno or magma, no ``_r`` suffix).
-    Names follow matplotlib, as in the blog: ``greys`` runs from white (low) to black (high).
-    """
-    if name not in COLORMAPS:
-        raise InvalidInput(f"unknown colormap {name!r}; choose one of {', '.join(COLORMAPS)}")
-    return [list(stop) for stop in _resolved_scale(name, bool(reverse))]
 
 
 def _separator_traces(layout: GridLayout) -> list[dict]:
@@ -145,23 +98,29 @@ def map_label_image(layout: GridLayout, size_px: tuple[int, int] | None, top_px:
     cell_px = min(width / grid_width, height / grid_height)  # square cells fit the smaller ratio
     if cell_px * min(layout.unit_height, layout.unit_width) < MIN_LABELLED_MAP_PX:
         return None
-    source = _map_label_png(layout.unit_height, layout.unit_width, layout.cols, layout.n_units, round(cell_px, 1))
+    # more than 64 maps (up to 512 numbers): one image pixel a screen pixel, a third of the bytes of a sharp one
+    scale = LABEL_IMAGE_SCALE if layout.n_units <= SHARP_LABELLED_MAPS else 1
+    source = _map_label_png(layout.unit_height, layout.unit_width, layout.cols, layout.n_units, round(cell_px, 1),
+                            scale)
     return {"source": source, "xref": "x", "yref": "y", "x": -0.5, "y": -0.5, "sizex": grid_width,
             "sizey": grid_height, "xanchor": "left", "yanchor": "top", "sizing": "stretch", "layer": "above"}
 
 
 LABEL_IMAGE_SCALE = 2  # image pixels per screen pixel: sharp on high-density screens too
+SHARP_LABELLED_MAPS = 64
 
 
 @functools.lru_cache(maxsize=32)  # a data URL of a few kB per grid layout and size: ~32 of them at most in use
-def _map_label_png(unit_height: int, unit_width: int, cols: int, n_units: int, cell_px: float) -> str:
-    """The map labels of a grid as a ``data:image/png`` URL (see :func:`map_label_image`)."""
+def _map_label_png(unit_height: int, unit_width: int, cols: int, n_units: int, cell_px: float,
+                   pixel_scale: int = LABEL_IMAGE_SCALE) -> str:
+    """The map labels of a grid as a ``data:image/png`` URL (see :func:`map_label_image`), ``pixel_scale`` image
+    pixels to a screen pixel."""
     rows = -(-n_units // cols)
-    scale = cell_px * LABEL_IMAGE_SCALE
+    scale = cell_px * pixel_scale
     image = Image.new("RGBA", (round(cols * unit_width * scale), round(rows * unit_height * scale)), (0, 0, 0, 0))
     draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=MAP_LABEL_FONT_PX * LABEL_IMAGE_SCALE)
-    pad = LABEL_IMAGE_SCALE
+    font = ImageFont.load_default(size=MAP_LABEL_FONT_PX * pixel_scale)
+    pad = pixel_scale
     for unit in range(n_units):
         left = round((unit % cols) * unit_width * scale)
         top = round((unit // cols) * unit_height * scale)
@@ -176,45 +135,14 @@ def _map_label_png(unit_height: int, unit_width: int, cols: int, n_units: int, c
     return "data:image/png;base64," + base64.b64encode(encoded.getvalue()).decode("ascii")
 
 
-def typed_array(values: np.ndarray) -> dict:
-    """A numpy array as a plotly.js typed-array spec (base64 bytes, dtype, shape), decoded by the browser.
-
-    Plotly 7 sends arrays this way too, but only after validating a ``go.Figure``, which costs ~15 ms per figure
-    here; building the spec directly keeps a view change within a few milliseconds.
-    """
-    dtype = {np.dtype(np.float32): "f4", np.dtype(np.float64): "f8", np.dtype(np.int32): "i4",
-             np.dtype(np.int16): "i2", np.dtype(np.uint8): "u1", np.dtype(np.int8): "i1"}[values.dtype]
-    return {
-        "dtype": dtype,
-        "bdata": base64.b64encode(np.ascontiguousarray(values).tobytes()).decode("ascii"),
-        "shape": ", ".join(str(d) for d in values.shape),
-    }
-
-
-def decode_array(spec) -> np.ndarray:
-    """The numpy array of a :func:`typed_array` spec (or of a plain list), for tests and API clients."""
-    if not isinstance(spec, dict):
-        return np.asarray(spec)
-    dtype = {"f4": np.float32, "f8": np.float64, "i4": np.int32, "i2": np.int16, "u1": np.uint8, "i1": np.int8}
-    shape = tuple(int(d) for d in spec["shape"].split(","))
-    return np.frombuffer(base64.b64decode(spec["bdata"]), dtype=dtype[spec["dtype"]]).reshape(shape)
-
-
 # A grid whose exact values can be fetched (the explorer's) travels as 8-bit colour codes of its colour range: a
 # colour scale is drawn in at most 256 steps anyway, and the view is a quarter of the float32 bytes (29 of 115 kB for
 # the 21,632 cells of Conv2D_1). The hover label reads the exact values from the grid's URL on the first hover.
-COLOUR_LEVELS = 255
 COLOURBAR_TICKS = 5
-
-
-def colour_codes(grid: np.ndarray, low: float, high: float) -> np.ndarray:
-    """``grid`` as uint8 codes 0-:data:`COLOUR_LEVELS` of the range ``low``-``high`` (clipped; NaN as 0).
-
-    A code ``c`` stands for the value ``low + c * (high - low) / COLOUR_LEVELS``, within half a step of the true one.
-    """
-    step = (high - low) / COLOUR_LEVELS
-    codes = np.rint((np.nan_to_num(grid, nan=low) - low) / step)
-    return np.clip(codes, 0, COLOUR_LEVELS).astype(np.uint8)
+# The most cells a grid of codes travels with: ~85 kB of a view (a byte a cell, in base64). A grid with more (the
+# 32 maps of 112 x 112 of a 224 px MobileNet's first layer have 401,408) has its maps averaged down; the hover
+# still reads each cell's exact value from the grid's URL.
+GRID_MAX_CELLS = 64_000
 
 
 def colourbar_ticks(low: float, high: float, count: int = COLOURBAR_TICKS) -> np.ndarray:
@@ -232,9 +160,12 @@ def _tick_text(value: float) -> str:
     return f"{float(value) + 0.0:.6g}"
 
 
-def _quantise(heatmap: dict, grid: np.ndarray, layout: GridLayout, values_url: str) -> bool:
+def _quantise(heatmap: dict, grid: np.ndarray, layout: GridLayout, values_url: str,
+              size_px: tuple[int, int] | None = None) -> bool:
     """Turn ``heatmap``'s float32 ``z`` into colour codes with a colour bar in true values and ``values_url`` in its
-    hover meta; False (and nothing changed) when the grid has a non-finite unit value, which codes cannot show."""
+    hover meta, each map averaged down (:func:`app.core.grid.shrink_units`) when the grid has more cells than
+    :data:`GRID_MAX_CELLS` or than the ``size_px`` it is drawn at; False (and nothing changed) when the grid has a
+    non-finite unit value, which codes cannot show."""
     units = np.isfinite(grid)
     if units.sum() != layout.n_units * layout.unit_height * layout.unit_width:
         return False
@@ -244,16 +175,39 @@ def _quantise(heatmap: dict, grid: np.ndarray, layout: GridLayout, values_url: s
     if not high > low:
         high = low + 1.0  # a constant grid: every cell the lowest colour
     ticks = colourbar_ticks(low, high)
+    shown_size = screen_unit_size(layout, GRID_MAX_CELLS, size_px)
     heatmap.update(
-        z=typed_array(colour_codes(grid, low, high)),
+        z=typed_array(colour_codes(shrink_units(grid, layout, shown_size), low, high)),
         zmin=0,
         zmax=COLOUR_LEVELS,
     )
+    if shown_size != (layout.unit_height, layout.unit_width):
+        # blocks placed in the grid's own cell coordinates: separators, outlines, clicks and the hover's exact
+        # values all keep addressing cells
+        step_y, step_x = layout.unit_height / shown_size[0], layout.unit_width / shown_size[1]
+        heatmap.update(x0=step_x / 2 - 0.5, dx=step_x, y0=step_y / 2 - 0.5, dy=step_y)
+        heatmap["meta"]["shown"] = list(shown_size)
     heatmap["colorbar"] = {**heatmap["colorbar"], "tickmode": "array",
                            "tickvals": ((ticks - low) / (high - low) * COLOUR_LEVELS).tolist(),
                            "ticktext": [_tick_text(t) for t in ticks]}
     heatmap["meta"].update(values=values_url, range=[low, high], levels=COLOUR_LEVELS)
     return True
+
+
+# The chosen unit's outline: bright on every colormap the app offers (none of them reaches magenta).
+CHOSEN_UNIT_COLOR = "#ff00ff"
+
+
+def chosen_unit_shape(layout: GridLayout | None, unit: int | None) -> dict:
+    """The outline of the chosen map or node on a grid of ``layout``; an invisible shape when none is chosen (or
+    the grid has no such unit). Always a grid figure's first shape, so choosing another unit replaces it
+    (``layout.shapes[0]``) without redrawing the grid."""
+    if layout is None or unit is None or not 0 <= unit < layout.n_units:
+        return {"type": "rect", "visible": False, "x0": 0, "x1": 0, "y0": 0, "y1": 0}
+    row, col = divmod(int(unit), layout.cols)
+    x0, y0 = col * layout.unit_width - 0.5, row * layout.unit_height - 0.5
+    return {"type": "rect", "x0": x0, "x1": x0 + layout.unit_width, "y0": y0, "y1": y0 + layout.unit_height,
+            "line": {"color": CHOSEN_UNIT_COLOR, "width": 3}, "fillcolor": "rgba(0,0,0,0)"}
 
 
 def _empty_slot_shape(layout: GridLayout) -> list[dict]:
@@ -268,7 +222,8 @@ def _empty_slot_shape(layout: GridLayout) -> list[dict]:
 
 def heatmap_values(trace: dict) -> np.ndarray:
     """The values a heatmap trace shows: its ``z``, or for colour codes the values they stand for (within half a
-    step of the exact ones, NaN past the last unit). For tests and API clients."""
+    step of the exact ones, NaN past the last unit), block by block when its maps were shrunk. For tests and API
+    clients."""
     z = decode_array(trace["z"])
     meta = trace.get("meta") or {}
     if "levels" not in meta:
@@ -276,6 +231,7 @@ def heatmap_values(trace: dict) -> np.ndarray:
     low, high = meta["range"]
     values = low + z.astype(np.float64) * ((high - low) / meta["levels"])
     unit_height, unit_width, per_row, n_units = meta["grid"]
+    unit_height, unit_width = meta.get("shown", (unit_height, unit_width))
     ys, xs = np.indices(z.shape)
     values[(ys // unit_height) * per_row + xs // unit_width >= n_units] = np.nan
     return values
@@ -299,13 +255,6 @@ def grid_hover_meta(layout: GridLayout, word: str, unit_names: Sequence[str] | N
     return meta
 
 
-def _image_axes(layout: dict) -> dict:
-    """Hidden axes, y pointing down, square cells: how an image or a grid of maps is drawn."""
-    layout["xaxis"] = {"visible": False, "constrain": "domain"}
-    layout["yaxis"] = {"visible": False, "autorange": "reversed", "scaleanchor": "x", "constrain": "domain"}
-    return layout
-
-
 def activation_heatmap(
     grid: np.ndarray,
     layout: GridLayout,
@@ -318,6 +267,8 @@ def activation_heatmap(
     unit_names: Sequence[str] | None = None,
     size_px: tuple[int, int] | None = None,
     values_url: str | None = None,
+    value_name: str = "activation",
+    chosen_unit: int | None = None,
 ) -> dict:
     """One heatmap of a tiled layer output, top-down, with separators and a hover naming the unit.
 
@@ -332,14 +283,16 @@ def activation_heatmap(
         unit_names: names of the nodes (the class names of an output layer), written in their cells instead of
             the node numbers.
         size_px: the graph's (width, height) in px where the page knows it: maps drawn large enough there get
-            their numbers as light labels (:func:`map_label_annotations`).
+            their numbers as light labels (:func:`map_label_image`).
         values_url: where the grid's exact float32 values can be fetched (``app.api.models.get_grid``): the
             figure then carries colour codes (:func:`colour_codes`) instead of the values, and the hover label
             fetches the values on the first hover. Ignored for a grid with a non-finite unit value.
+        value_name: what the values are, the colour bar's title ("activation", "B − A", "mean activation").
+        chosen_unit: the map or node outlined as chosen (:func:`chosen_unit_shape`, the figure's first shape).
 
     Returns:
         A figure dict whose ``data[0]["z"]`` is ``grid`` (float32 typed array; read it back with
-        :func:`decode_array`), or its codes with ``values_url``, and whose ``data[0]["meta"]`` is
+        :func:`~app.figures.codec.decode_array`), or its codes with ``values_url``, and whose ``data[0]["meta"]`` is
         :func:`grid_hover_meta` (plus ``values``, ``range`` and ``levels`` with codes).
     """
     word = unit_word or ("node" if layout.unit_height == layout.unit_width == 1 else "map")
@@ -350,8 +303,9 @@ def activation_heatmap(
         # assets/grid_hover.js draws the label from the cell's x/y and ``meta``; Plotly's own would need three
         # numbers per cell sent with the figure (173 kB of a 297 kB view of Conv2D_1).
         "hoverinfo": "none",
-        "meta": grid_hover_meta(layout, word, unit_names),
-        "colorbar": {"thickness": 12, "len": 0.9},
+        # the browser moves the chosen unit's outline in this colour (assets/explorer.js outlineUnit)
+        "meta": {**grid_hover_meta(layout, word, unit_names), "outline": CHOSEN_UNIT_COLOR},
+        "colorbar": {"thickness": 12, "len": 0.9, "title": {"text": value_name, "side": "right"}},
     }
     labels = node_labels(layout, unit_names)
     if labels is not None:
@@ -360,11 +314,11 @@ def activation_heatmap(
         heatmap["zmin"], heatmap["zmax"] = float(zrange[0]), float(zrange[1])
     if zmid is not None:
         heatmap["zmid"] = float(zmid)
-    quantised = values_url is not None and zmid is None and _quantise(heatmap, grid, layout, values_url)
+    quantised = values_url is not None and zmid is None and _quantise(heatmap, grid, layout, values_url, size_px)
     figure_layout = {
         "title": chart_title(title),
         "margin": {**MARGIN, "t": top_margin(title)},
-        "shapes": _empty_slot_shape(layout) if quantised else [],
+        "shapes": [chosen_unit_shape(layout, chosen_unit), *(_empty_slot_shape(layout) if quantised else [])],
         "plot_bgcolor": "white",
         "uirevision": str(layout.shape),
     }
@@ -372,7 +326,7 @@ def activation_heatmap(
     labels = map_label_image(layout, size_px, figure_layout["margin"]["t"])
     if labels is not None:
         figure_layout["images"] = [labels]
-    figure_layout = _image_axes(figure_layout)
+    figure_layout = image_axes(figure_layout)
     if len(traces) > 1:
         # Scatter traces would widen an automatic range by a margin: the grid's own extent, fixed.
         height, width = layout.shape
@@ -381,85 +335,38 @@ def activation_heatmap(
     return {"data": traces, "layout": figure_layout}
 
 
-NOTE_LINE_CHARS = 48  # annotations do not wrap: ~48 characters fit a 320 px wide chart
+# Dead units (never firing on the test set) on an activation grid: a small red "dead" at the bottom of each one's
+# cell, and a sentence under the grid; without them a dead map or node looks like one that is merely quiet on this
+# image.
+DEAD_NOTE_COLOR = "#b2182b"
+DEAD_SENTENCE_PX = 22
 
 
-def note_figure(text: str) -> dict:
-    """A figure with no data that says why (e.g. a difference of an image with itself), instead of a blank chart."""
-    note = {"text": "<br>".join(textwrap.wrap(text, NOTE_LINE_CHARS)), "showarrow": False,
-            "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5, "font": {"color": "#555", "size": TITLE_FONT_PX}}
-    return {"data": [], "layout": {"xaxis": {"visible": False}, "yaxis": {"visible": False}, "margin": MARGIN,
-                                   "plot_bgcolor": "white", "annotations": [note]}}
+def mark_dead_units(figure: dict, layout: GridLayout, dead: np.ndarray, word: str) -> dict:
+    """Mark the ``dead`` units (bool [units]) of ``figure``, a grid of ``layout``: "dead" at the bottom of each one's
+    cell and "51 of 100 nodes never fire on the test set (marked dead)" under the grid. Returns ``figure``
+    (changed in place); nothing changes when no unit is dead."""
+    dead_units = np.flatnonzero(dead)
+    if not dead_units.size:
+        return figure
+    notes = []
+    for unit in dead_units:
+        row, col = divmod(int(unit), layout.cols)
+        notes.append({"x": (col + 0.5) * layout.unit_width - 0.5, "y": (row + 1) * layout.unit_height - 0.5,
+                      "xref": "x", "yref": "y", "text": "dead", "showarrow": False, "xanchor": "center",
+                      "yanchor": "bottom", "font": {"size": 9, "color": DEAD_NOTE_COLOR},
+                      "bgcolor": "rgba(255,255,255,0.8)", "borderpad": 0})
+    # Anchored to the grid's lower left corner, not the figure's: a square grid in a tall figure ends far above
+    # the figure's bottom, and the sentence belongs under the tiles it counts.
+    notes.append({"x": -0.5, "y": layout.rows * layout.unit_height - 0.5, "xref": "x", "yref": "y",
+                  "xanchor": "left", "yanchor": "top", "yshift": -4, "showarrow": False,
+                  "font": {"size": 12, "color": DEAD_NOTE_COLOR},
+                  "text": dead_sentence(int(dead_units.size), layout.n_units, word)})
+    figure["layout"]["annotations"] = [*figure["layout"].get("annotations", []), *notes]
+    figure["layout"]["margin"] = {**figure["layout"]["margin"], "b": DEAD_SENTENCE_PX}
+    return figure
 
 
-def rgb_pixels(image: np.ndarray) -> np.ndarray:
-    """An RGB image [H, W, 3] as uint8 pixels: values in [0, 1] or [0, 255] as they are, any other range (a
-    standardised image, values in [-1, 1]) stretched from its minimum to its maximum; non-finite pixels black."""
-    values = np.asarray(image, dtype=np.float64)
-    finite = np.isfinite(values)
-    low, high = (values[finite].min(), values[finite].max()) if finite.any() else (0.0, 0.0)
-    if low >= 0 and high <= 1:
-        values = values * 255
-    elif low < 0 or high > 255:
-        values = (values - low) / ((high - low) or 1) * 255
-    return np.clip(np.where(finite, values, 0), 0, 255).round().astype(np.uint8)
-
-
-def input_image_figure(image: np.ndarray, title: str = "", cmap: str = "greys") -> dict:
-    """The input image [H, W, C] as a heatmap (one channel) or an RGB picture (three channels)."""
-    if image.shape[-1] == 3:
-        trace = {"type": "image", "z": rgb_pixels(image).tolist()}
-    else:
-        trace = {
-            "type": "heatmap",
-            "z": typed_array(image[..., 0].astype(np.float32)),
-            "colorscale": colorscale(cmap),
-            "showscale": False,
-            "hovertemplate": "row %{y}, col %{x}<br>pixel %{z:.3f}<extra></extra>",
-        }
-    figure_layout = {"title": chart_title(title), "margin": {**MARGIN, "t": top_margin(title)},
-                     "plot_bgcolor": "white"}
-    return {"data": [trace], "layout": _image_axes(figure_layout)}
-
-
-PREDICTED_COLOR = "#d62728"
-OTHER_COLOR = "#9bb7d4"
-TRUE_COLOR = "#2ca02c"
-
-
-def probability_bars(probabilities: np.ndarray, class_names: list[str], label: int | None) -> dict:
-    """Class probabilities as bars: the predicted class in red, the true class outlined and marked in green."""
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    predicted = int(probabilities.argmax())
-    n_classes = len(probabilities)
-    bar = {
-        "type": "bar",
-        "x": list(class_names),
-        "y": probabilities.tolist(),
-        "marker": {
-            "color": [PREDICTED_COLOR if i == predicted else OTHER_COLOR for i in range(n_classes)],
-            "line": {"color": TRUE_COLOR, "width": [3 if i == label else 0 for i in range(n_classes)]},
-        },
-        "hovertemplate": "class %{x}<br>p = %{y:.4f}<extra></extra>",
-    }
-    traces = [bar]
-    if label is not None and 0 <= label < len(class_names):
-        # A text trace, not an annotation: cheaper to redraw, and it stays inside the plot area (an arrow of a
-        # 100 % bar ran into the title).
-        traces.append({**OVERLAY_TRACE, "mode": "text", "x": [class_names[label]],
-                       "y": [float(np.nan_to_num(probabilities[label]))], "text": ["true"],
-                       "textposition": "top center", "textfont": {"color": TRUE_COLOR, "size": 12}})
-    title = f"predicted {class_names[predicted]} ({probabilities[predicted]:.1%})"
-    if label is not None:  # a drawn or uploaded image has no true class to be right or wrong about
-        title += " · correct" if predicted == label else " · wrong"
-    if not np.isfinite(probabilities).all():
-        title = "no prediction: the output is not finite"
-    figure_layout = {
-        "title": chart_title(title),
-        "margin": {"l": 40, "r": 10, "t": top_margin(title), "b": 30},
-        "yaxis": {"range": [0, 1.2], "title": {"text": "probability"}},
-        "xaxis": {"type": "category"},
-        "plot_bgcolor": "white",
-        "showlegend": False,
-    }
-    return {"data": traces, "layout": figure_layout}
+def dead_sentence(dead: int, units: int, word: str) -> str:
+    """``51 of 100 nodes never fire on the test set (marked dead)``."""
+    return f"{dead} of {units} {word}s never fire on the test set (marked dead)"

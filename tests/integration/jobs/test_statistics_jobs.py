@@ -1,0 +1,130 @@
+"""Whole-test-set statistics computed by background processes: a request that may not compute a pass over the test
+set itself gets the job's progress (202 on the API), the job's result equals the one a request computes, every web
+worker reads the one stored result, and a job killed halfway leaves no result behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from app.core.errors import StillComputing
+from app.core.statistics import WHOLE_MODEL, StatisticsCache
+from app.core.store import ModelStore
+from app.jobs.background import read_json
+from app.jobs.statistics import StatisticsJobs
+from tests.conftest import build_tiny_model, tiny_test_set, write_model_folder
+
+JOB_SECONDS = 120  # a fresh interpreter importing TensorFlow on a busy 2-core machine, then a small pass
+
+
+@pytest.fixture
+def store(tmp_path):
+    images, labels = tiny_test_set(n=300)
+    write_model_folder(tmp_path / "store", "tiny", build_tiny_model(), images, labels)
+    return ModelStore(tmp_path / "store")
+
+
+def wait_for(compute, timeout: float = JOB_SECONDS):
+    """The value ``compute`` returns once the job it asks for is done (it raises StillComputing until then)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return compute()
+        except StillComputing:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def numbers(kind: str, statistic) -> np.ndarray:
+    """The main array of a statistic of ``kind``."""
+    return {"top-mean": lambda: statistic.values, "means": lambda: statistic.means}.get(
+        kind, lambda: np.asarray(statistic))()
+
+
+@pytest.mark.parametrize("kind", ["top-mean", "means", "distances", "range", "predictions"])
+def test_a_job_computes_what_a_request_computes_and_a_second_worker_reads_it_without_a_job(store, tmp_path, kind):
+    loaded = store.get("tiny")
+    layer = loaded.engine.layers[0].name
+    jobs = StatisticsJobs(tmp_path / "state", tmp_path / "store")
+    background = StatisticsCache(shared=jobs, in_request_flops=0)  # no pass is cheap enough for a request
+    ask = {"top-mean": lambda cache: cache.top_units(loaded, layer),
+           "means": lambda cache: cache.class_means(loaded, layer),
+           "distances": lambda cache: cache.class_distances(loaded, layer),
+           "range": lambda cache: cache.layer_range(loaded, layer),
+           "predictions": lambda cache: cache.predictions(loaded)}[kind]
+
+    with pytest.raises(StillComputing) as waiting:
+        ask(background)
+    assert waiting.value.progress["status"] in ("running", "queued")
+    assert f"{'' if kind == 'predictions' else f' of {layer}'} over 300 test images in the background" in str(
+        waiting.value)
+    from_job = wait_for(lambda: ask(background))
+    in_request = ask(StatisticsCache())
+    if kind == "top-mean":
+        np.testing.assert_array_equal(from_job.indices, in_request.indices)
+        np.testing.assert_array_equal(from_job.values, in_request.values)
+        np.testing.assert_array_equal(from_job.peaks, in_request.peaks)
+        np.testing.assert_array_equal(from_job.positions, in_request.positions)
+    elif kind == "means":
+        np.testing.assert_array_equal(from_job.means, in_request.means)
+        np.testing.assert_array_equal(from_job.counts, in_request.counts)
+    else:
+        np.testing.assert_array_equal(np.asarray(from_job), np.asarray(in_request))
+
+    # another web worker: its own cache and jobs object on the same state folder reads the stored result
+    other = StatisticsCache(shared=StatisticsJobs(tmp_path / "state", tmp_path / "store"), in_request_flops=0)
+    result = jobs.path(loaded.name, loaded.version, WHOLE_MODEL if kind == "predictions" else layer, kind)
+    progress, lock, _ = jobs.job_files(result)
+    progress.unlink(missing_ok=True)
+    np.testing.assert_array_equal(numbers(kind, ask(other)), numbers(kind, from_job))
+    assert not lock.exists() and not progress.exists()  # no second job
+
+
+def test_a_job_killed_halfway_leaves_no_result_and_says_it_failed(tmp_path):
+    images, labels = tiny_test_set(n=20_000)  # long enough a pass to be killed in the middle of
+    write_model_folder(tmp_path / "store", "tiny", build_tiny_model(), images, labels)
+    loaded = ModelStore(tmp_path / "store").get("tiny")
+    layer = loaded.engine.layers[0].name
+    jobs = StatisticsJobs(tmp_path / "state", tmp_path / "store")
+    cache = StatisticsCache(shared=jobs, in_request_flops=0)
+    with pytest.raises(StillComputing):
+        cache.class_means(loaded, layer)
+    result = jobs.path(loaded.name, loaded.version, layer, "means")
+    progress, lock, _ = jobs.job_files(result)
+    deadline = time.monotonic() + JOB_SECONDS
+    while (read_json(progress) or {}).get("done", 0) == 0:
+        assert time.monotonic() < deadline, "the job never reported a batch"
+        time.sleep(0.1)
+    os.kill(read_json(lock)["pid"], signal.SIGKILL)
+    while lock.exists():  # the launcher reaps the process and frees the lock
+        assert time.monotonic() < deadline, "the lock of a killed job was never freed"
+        time.sleep(0.1)
+    assert not result.exists()
+    assert not [path for path in result.parent.iterdir() if path.suffix == ".npz"]
+    assert "exited" in (read_json(progress) or {}).get("error", "")
+    with pytest.raises(Exception, match="failed"):  # said, then tried again a minute later
+        StatisticsCache(shared=jobs, in_request_flops=0).class_means(loaded, layer)
+
+
+def test_the_api_answers_202_with_progress_then_200(app_state, monkeypatch):
+    from app.main import server
+    from tests.app_context import served_context
+
+    client = server.test_client()
+    monkeypatch.setattr(served_context().statistics, "in_request_flops", 0)
+    url = "/api/models/mnist-cnn/class-mean?layer=Dense_2&label=4"
+    first = client.get(url)
+    assert first.status_code == 202, first.get_json()
+    body = first.get_json()
+    assert body["status"] in ("running", "queued") and "in the background" in body["message"]
+    assert set(body) >= {"done", "total", "fraction", "seconds_left", "stage"}
+    deadline = time.monotonic() + JOB_SECONDS
+    while (answer := client.get(url)).status_code == 202:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert answer.status_code == 200 and answer.get_json()["layer"] == "Dense_2"
