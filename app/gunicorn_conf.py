@@ -35,7 +35,7 @@ def tf_pool_sizes(env=os.environ) -> tuple[int, int]:
 
 
 def post_worker_init(worker):
-    """Size TensorFlow's thread pools (before its first op), then open the bundled model and trace its probe."""
+    """Size TensorFlow's thread pools (before its first op), then open the bundled model (which traces its probe)."""
     import tensorflow as tf
 
     intra, inter = tf_pool_sizes()
@@ -44,7 +44,6 @@ def post_worker_init(worker):
     logger.info("worker of %d x %d threads; TensorFlow pools: %d intra-op, %d inter-op threads",
                 worker.cfg.workers, worker.cfg.threads, intra, inter)
     try:
-        loaded = of_server(worker.wsgi).store.get("mnist-cnn")
-        loaded.engine.activations(loaded.engine.layers[0].name, 0)
+        of_server(worker.wsgi).store.get("mnist-cnn")  # opening a model traces its probe
     except ExplorerError as exc:
         logger.info("no warm-up: %s", exc)

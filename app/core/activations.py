@@ -213,6 +213,17 @@ class ActivationEngine:
 
         return self._running.get_or_compute(key, run)[position]
 
+    def warm_up(self) -> None:
+        """Trace the probe and run the first test image (the one pages open on) through it, caching its outputs.
+
+        Done when a model is opened, so that a user's first view neither traces the graph nor waits for
+        TensorFlow's first-run set-up: for a 224 px MobileNetV2 that is ~1.2 s against a 44 ms view.
+        """
+        if self.n_images:
+            self._output(0, self._scores_position, foreground=False)
+        else:
+            self._probe(np.zeros((1, *self.images.shape[1:]), np.float32))
+
     def _keep(self, key, outputs: list[np.ndarray], asked: int) -> None:
         """Cache each output of one image's pass on its own, the class scores and the ``asked`` one last (the most
         recently used): when a pass is larger than the cache (every layer of a 224 px model), what the view shows

@@ -226,7 +226,7 @@ class ModelStore:
 
     def open_folder(self, folder: Path, name: str, version: str) -> LoadedModel:
         """Open the model folder ``folder`` (uncached) as model ``name``: its files checked and read, its layers
-        traced and priced; no image has gone through it yet.
+        traced and priced, and its first test image run through it (the graph traced before a user's first view).
 
         Raises:
             BrokenModel: the files are unusable, or one image through the model costs more than :attr:`limits`.
@@ -240,6 +240,10 @@ class ModelStore:
         problems = check_model(cost, self.limits)
         if problems:
             raise BrokenModel(f"too costly to explore: {'; '.join(problems)}")
+        try:
+            engine.warm_up()
+        except Exception as exc:  # noqa: BLE001 - any failure of the model on its own test image makes it unusable
+            raise BrokenModel(f"the model fails on its first test image: {str(exc)[:300]}") from exc
         return LoadedModel(name, version, files.model, files.images, files.labels, files.meta, files.class_names,
                            engine, files.notes, cost)
 

@@ -216,6 +216,26 @@ def test_a_model_keras_cannot_call_again_is_listed_as_broken(tiny_store, monkeyp
     assert not rows["tiny"].ok and "not connected" in rows["tiny"].reason and "corrupt" in rows
 
 
+def test_opening_a_model_runs_its_first_test_image_so_a_first_view_finds_it_cached(tiny_store):
+    loaded = ModelStore(tiny_store).get("tiny")
+    assert loaded.engine.is_cached(0) and not loaded.engine.is_cached(1)
+    expected = keras.Model(loaded.model.inputs, loaded.model.outputs)(loaded.images[:1]).numpy()[0]
+    np.testing.assert_allclose(loaded.engine.probabilities(0), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_model_that_fails_on_its_first_test_image_is_listed_as_broken(tiny_store, monkeypatch):
+    def failing(model):
+        def call(images):
+            raise RuntimeError("OOM when allocating tensor with shape [1, 4096, 4096]")
+        return call
+
+    monkeypatch.setattr("app.core.activations.compiled", failing)
+    store = ModelStore(tiny_store)
+    with pytest.raises(BrokenModel, match="fails on its first test image: OOM when allocating"):
+        store.get("tiny")
+    assert not {entry.name: entry for entry in store.entries()}["tiny"].ok
+
+
 def deleting_first(store: ModelStore, name: str, function):
     """``function`` that first deletes model ``name`` from the store, as another request may at that moment."""
 
