@@ -20,7 +20,7 @@ from app.core.attribution import GradientModelCache
 from app.core.statistics import StatisticsCache
 from app.core.store import ModelStore
 from app.core.user_images import UserImageStore
-from app.jobs.engines import make_runner
+from app.jobs.engines import make_layer_launcher, make_runner
 from app.jobs.features import FeatureJobs
 from app.jobs.runner import JobRunner
 from app.jobs.statistics import StatisticsJobs
@@ -79,7 +79,8 @@ class AppContext:
     def statistics_jobs(self) -> StatisticsJobs:
         """The background jobs and stored results of whole-test-set statistics."""
         return self._once("statistics_jobs", lambda: StatisticsJobs(self.settings.state_dir,
-                                                                    self.settings.model_store))
+                                                                    self.settings.model_store,
+                                                                    make_layer_launcher(self.settings)))
 
     @property
     def user_images(self) -> UserImageStore:
@@ -106,7 +107,8 @@ class AppContext:
     @property
     def feature_jobs(self) -> FeatureJobs:
         """Whole-layer feature visualisations, stored in ``STATE_DIR`` and computed by background processes."""
-        return self._once("feature_jobs", lambda: FeatureJobs(self.settings.state_dir, self.settings.model_store))
+        return self._once("feature_jobs", lambda: FeatureJobs(self.settings.state_dir, self.settings.model_store,
+                                                              make_layer_launcher(self.settings)))
 
 
 def install(server: Any, context: AppContext) -> None:

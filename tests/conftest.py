@@ -54,22 +54,24 @@ def pytest_setup_options():
     return options
 
 
-def build_tiny_model(default_names: bool = False, functional: bool = False):
+def build_tiny_model(default_names: bool = False, functional: bool = False, activation: str = "relu"):
     """A 6x6x1 -> 3-class CNN: conv 2 maps 3x3 relu, 2x2 max pool, flatten, dense 4 relu, dense 3 softmax.
 
     Args:
         default_names: leave the dense layers unnamed so Keras picks names like ``dense_1``.
         functional: build it with the functional API instead of Sequential.
+        activation: the conv and hidden dense layers' activation instead of relu ("linear" carries a NaN input
+            through to the output: on some CPUs TensorFlow's traced relu turns NaN into 0).
     """
     import keras
 
     keras.utils.set_random_seed(7)
     dense_names = (None, None) if default_names else ("hidden", "output")
     layers = [
-        keras.layers.Conv2D(2, 3, activation="relu", name="conv"),
+        keras.layers.Conv2D(2, 3, activation=activation, name="conv"),
         keras.layers.MaxPooling2D(2, name="pool"),
         keras.layers.Flatten(name="flat"),
-        keras.layers.Dense(4, activation="relu", name=dense_names[0]),
+        keras.layers.Dense(4, activation=activation, name=dense_names[0]),
         keras.layers.Dense(3, activation="softmax", name=dense_names[1]),
     ]
     if not functional:

@@ -8,9 +8,12 @@ request joins the first. The job writes its progress next to the result, and the
 rename): a job killed halfway leaves no half-written result, and every worker reads the result from then on, across
 restarts.
 
-These are not the training job runner: a layer's result must not wait behind (or block) an hour of training, and
-needs no stop, probe or job list. A lock held by a process that died (or older than :data:`STALE_SECONDS`) is taken
-over; a failure is shown for :data:`RETRY_AFTER_SECONDS`, then a new request tries again.
+Where a job runs follows the instance's job engine (:mod:`app.jobs.engines`): a process on the web worker's machine
+(:class:`ProcessLauncher`), or, with ``REDIS_URL`` set, a Celery worker's ``layers`` queue (:class:`CeleryLauncher`;
+the task runs the same worker module's command in the Celery worker). Layer jobs are not training jobs: a layer's
+result must not wait behind (or block) an hour of training on the same queue, and needs no stop, probe or job list.
+A lock held by a process that died (or older than :data:`STALE_SECONDS`) is taken over; a failure is shown for
+:data:`RETRY_AFTER_SECONDS`, then a new request tries again.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from app.config import PROJECT_ROOT
-from app.core.errors import ExplorerError
+from app.core.errors import ExplorerError, Unavailable
+from app.jobs.celery_app import LAYER_QUEUE, LAYER_TASK_NAME, make_celery
 
 logger = logging.getLogger(__name__)
 
@@ -95,9 +99,11 @@ def write_json(path: Path, data: dict) -> None:
 
 @contextmanager
 def job_outcome(progress_file: Path, lock_file: Path) -> Iterator[None]:
-    """The body of a job's process: an exception is written to its progress file as its failure (a core error's
-    message, anything else only by its type) and raised again; the lock is freed however the body ends."""
+    """The body of a job's process: the lock names this process (a Celery worker's too, so that its death is seen
+    on its machine); an exception is written to its progress file as its failure (a core error's message, anything
+    else only by its type) and raised again; the lock is freed however the body ends."""
     try:
+        write_json(lock_file, own_lock())
         yield
     except Exception as exc:
         write_json(progress_file, {"failed": time.time(), "error": str(exc) if isinstance(exc, ExplorerError)
@@ -105,6 +111,11 @@ def job_outcome(progress_file: Path, lock_file: Path) -> Iterator[None]:
         raise
     finally:
         lock_file.unlink(missing_ok=True)
+
+
+def own_lock() -> dict[str, Any]:
+    """The lock contents naming this process: pid, host and start time."""
+    return {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
 
 
 def read_json(path: Path) -> dict | None:
@@ -128,6 +139,56 @@ def _alive(pid: Any) -> bool:
     return True
 
 
+class ProcessLauncher:
+    """Starts each job as a fresh ``python -m <module>`` process on this machine (the embedded engine)."""
+
+    def start(self, command: list[str], lock_file: Path, progress_file: Path, log_file: Path) -> None:
+        """Start ``python -m`` ``command`` with its output in ``log_file``; the lock names the process."""
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        with open(log_file, "ab") as log:
+            process = subprocess.Popen([sys.executable, "-m", *command], cwd=PROJECT_ROOT, env=env,
+                                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+        write_json(lock_file, {"pid": process.pid, "host": socket.gethostname(), "started": time.time()})
+        threading.Thread(target=self._reap, args=(process, lock_file, progress_file), daemon=True).start()
+
+    @staticmethod
+    def _reap(process: subprocess.Popen, lock_file: Path, progress_file: Path) -> None:
+        """Wait for the job (no zombie); if it died without saying so, record the failure and free the lock."""
+        code = process.wait()
+        if code != 0:
+            progress = read_json(progress_file) or {}
+            if "failed" not in progress:
+                write_json(progress_file, {**progress, "failed": time.time(),
+                                           "error": f"the process exited with code {code}"})
+        lock = read_json(lock_file)
+        if lock is not None and lock.get("pid") == process.pid:
+            lock_file.unlink(missing_ok=True)
+
+
+class CeleryLauncher:
+    """Sends each job to the ``layers`` queue of the instance's Celery workers (``REDIS_URL`` set), which run the
+    same command in their own process; the state folder must be the one the web servers use (a shared volume).
+
+    Args:
+        redis_url: the broker.
+    """
+
+    def __init__(self, redis_url: str) -> None:
+        self.celery = make_celery(redis_url)
+
+    def start(self, command: list[str], lock_file: Path, progress_file: Path, log_file: Path) -> None:
+        """Queue ``command``; until a worker takes it, the lock holds only its time and the stage says it waits."""
+        now = time.time()
+        write_json(lock_file, {"queued": True, "started": now})
+        write_json(progress_file, {"stage": "waiting for a Celery worker", "started": now})
+        try:
+            self.celery.send_task(LAYER_TASK_NAME, args=[command[0], command[1:]], queue=LAYER_QUEUE)
+        except Exception as exc:  # noqa: BLE001 - kombu raises its own and the socket's errors
+            progress_file.unlink(missing_ok=True)
+            raise Unavailable(f"cannot reach the job queue: {type(exc).__name__}") from exc
+
+
 class BackgroundJobs:
     """Launches and reads the background jobs of one kind, each result a file in ``STATE_DIR/<folder>``.
 
@@ -137,15 +198,18 @@ class BackgroundJobs:
     Args:
         state_dir: the shared state folder.
         model_store: the model store folder the worker opens the model from.
+        launcher: where jobs run (:class:`ProcessLauncher`, the default, or :class:`CeleryLauncher`).
     """
 
     folder_name: ClassVar[str]
     worker_module: ClassVar[str]
     what: ClassVar[str]
 
-    def __init__(self, state_dir: Path, model_store: Path) -> None:
+    def __init__(self, state_dir: Path, model_store: Path,
+                 launcher: ProcessLauncher | CeleryLauncher | None = None) -> None:
         self.folder = Path(state_dir) / self.folder_name
         self.model_store = Path(model_store)
+        self.launcher = launcher or ProcessLauncher()
 
     @staticmethod
     def job_files(result: Path) -> tuple[Path, Path, Path]:
@@ -213,29 +277,11 @@ class BackgroundJobs:
             return
         os.close(descriptor)
         progress_file.unlink(missing_ok=True)
-        command = [sys.executable, "-m", self.worker_module, "--model-store", str(self.model_store),
-                   "--state-dir", str(self.folder.parent), *arguments]
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        command = [self.worker_module, "--model-store", str(self.model_store), "--state-dir", str(self.folder.parent),
+                   *arguments]
         try:
-            with open(log_file, "ab") as log:
-                process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                           stderr=subprocess.STDOUT, start_new_session=True)
-        except OSError:
+            self.launcher.start(command, lock_file, progress_file, log_file)
+        except Exception:
             lock_file.unlink(missing_ok=True)
             raise
-        write_json(lock_file, {"pid": process.pid, "host": socket.gethostname(), "started": time.time()})
-        logger.info("%s started: %s (pid %s)", self.what, " ".join(arguments), process.pid)
-        threading.Thread(target=self._reap, args=(process, lock_file, progress_file), daemon=True).start()
-
-    @staticmethod
-    def _reap(process: subprocess.Popen, lock_file: Path, progress_file: Path) -> None:
-        """Wait for the job (no zombie); if it died without saying so, record the failure and free the lock."""
-        code = process.wait()
-        if code != 0:
-            progress = read_json(progress_file) or {}
-            if "failed" not in progress:
-                write_json(progress_file, {**progress, "failed": time.time(),
-                                           "error": f"the process exited with code {code}"})
-        lock = read_json(lock_file)
-        if lock is not None and lock.get("pid") == process.pid:
-            lock_file.unlink(missing_ok=True)
+        logger.info("%s started: %s", self.what, " ".join(arguments))

@@ -1,7 +1,7 @@
 """Which engines an instance uses, chosen here once from the settings, not with an ``if`` in every caller.
 
-``REDIS_URL`` empty -> SQLite job store in ``STATE_DIR`` + a fresh worker process per job;
-``REDIS_URL`` set -> Redis job store + Celery workers.
+``REDIS_URL`` empty -> SQLite job store in ``STATE_DIR`` + a fresh worker process per job (training and layer jobs);
+``REDIS_URL`` set -> Redis job store + Celery workers (training on the default queue, layer jobs on ``layers``).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from app.config import Settings
 from app.core.user_images import UserImageStore
+from app.jobs.background import CeleryLauncher, ProcessLauncher
 from app.jobs.redis_store import RedisJobStore
 from app.jobs.runner import CeleryRunner, EmbeddedRunner, JobRunner
 from app.jobs.sqlite_store import SqliteJobStore
@@ -32,6 +33,12 @@ def make_runner(settings: Settings, user_images: UserImageStore | None = None) -
         return CeleryRunner(store, settings.model_store, settings.data_sources, settings.redis_url, user_images)
     return EmbeddedRunner(store, settings.model_store, settings.data_sources, Path(settings.state_dir) / JOB_LOGS,
                           user_images)
+
+
+def make_layer_launcher(settings: Settings) -> ProcessLauncher | CeleryLauncher:
+    """Where whole-layer jobs (statistics, feature pictures) run for ``settings``: Celery's ``layers`` queue when
+    ``REDIS_URL`` is set, else a process on the web worker's machine."""
+    return CeleryLauncher(settings.redis_url) if settings.redis_url else ProcessLauncher()
 
 
 def open_store(url: str, stale_after: float = 30.0, queue_timeout: float = 120.0) -> JobStore:

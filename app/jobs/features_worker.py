@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -56,16 +57,21 @@ def run(model_store: Path, state_dir: Path, model: str, version: str, layer: str
         logger.info("features of %s/%s: %d units in %.1f s", model, layer, features.n_units, time.time() - started)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """The command line above."""
+def run_command(argv: list[str]) -> None:
+    """Run the job the command line above names (in this process: a Celery worker runs it so)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for flag in ("--model-store", "--state-dir", "--model", "--version", "--layer", "--settings"):
         parser.add_argument(flag, required=True)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    os.nice(NICENESS)
     settings = Settings(**json.loads(args.settings)).check()
     run(Path(args.model_store), Path(args.state_dir), args.model, args.version, args.layer, settings)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The command line above, in a process of its own below the web workers' priority."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.nice(NICENESS)
+    run_command(sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

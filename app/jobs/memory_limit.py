@@ -29,9 +29,11 @@ GPU builds are known for), so both rlimits work on this machine:
 - ``RLIMIT_DATA`` 1-3 GiB: the same outcomes (import and the blog's run work at 1 GiB, the 60,000-image run at
   1.5 GiB, and at 3 GiB at batch 1536); the 512-filter model raised ResourceExhaustedError at 2 GiB and at 3 GiB
   aborted the process with ``std::bad_alloc`` (SIGABRT, exit -6) in 3 runs out of 3, 13-20 s after start (~7 s of
-  it importing TensorFlow): a C++ allocation that TensorFlow does not turn into an exception. Either way the job
-  ends within seconds, and the runner must report both as "out of memory" (see :func:`is_out_of_memory` and
-  :data:`ABORTED`).
+  it importing TensorFlow): a C++ allocation that TensorFlow does not turn into an exception. On an AMD EPYC host
+  (same TensorFlow 2.21) both that model and the blog's CNN at batch 1536 under 900 MiB ended with a segmentation
+  fault instead (exit -11, every run): an allocation failure TensorFlow's oneDNN kernels do not check. Either way
+  the job ends within seconds, and the runner must report all three as "out of memory" (see
+  :func:`is_out_of_memory` and :data:`CRASHED_AT_LIMIT`).
 
 ``RLIMIT_DATA`` is chosen because ``RLIMIT_AS`` also counts address space that costs no memory: VmSize exceeds
 VmData by ~1.7 GB, of which ~0.9 GB is glibc's per-thread malloc arenas reserved as PROT_NONE (MALLOC_ARENA_MAX=2
@@ -68,6 +70,9 @@ PER_EXTRA_CORE = 24 * MIB  # two TensorFlow threads per core, each an 8 MiB stac
 # What a process that ran out of memory leaves in its log: Python's, numpy's, TensorFlow's and C++'s words for it.
 OUT_OF_MEMORY = re.compile(r"MemoryError|ResourceExhaustedError|bad_alloc|\bOOM\b")
 ABORTED = -signal.SIGABRT  # returncode of a worker that hit the limit in C++ code (std::bad_alloc)
+SEGMENTATION_FAULT = -signal.SIGSEGV  # ... in a oneDNN kernel that does not check its allocation
+# The returncodes of a worker that crashed at its memory limit rather than raising an error.
+CRASHED_AT_LIMIT = frozenset({ABORTED, SEGMENTATION_FAULT})
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from app.core.training import MAX_TRAIN_IMAGES, ConfigError, conv_layer_names, p
 from app.core.training_cost import refuse_over_budget
 from app.core.user_images import UserImageStore, is_user_image, names_user_image
 from app.jobs.celery_app import TASK_NAME, make_celery
-from app.jobs.memory_limit import ABORTED, OUT_OF_MEMORY
+from app.jobs.memory_limit import CRASHED_AT_LIMIT, OUT_OF_MEMORY
 from app.jobs.records import Job
 from app.jobs.store import JobStore
 
@@ -191,7 +191,7 @@ class EmbeddedRunner(JobRunner):
             if self.store.get(job_id).active:
                 tail = log_path.read_text(errors="replace")[-LOG_TAIL_CHARS:].strip()
                 error = f"the training process exited with code {code}" + (f": {tail}" if tail else "")
-                if code == ABORTED or OUT_OF_MEMORY.search(tail):  # an allocation past the worker's memory limit
+                if code in CRASHED_AT_LIMIT or OUT_OF_MEMORY.search(tail):  # an allocation past the memory limit
                     error = f"out of memory: the run needs more than the training memory limit; {error}"
                 self.store.finish(job_id, "failed", error=error)
         except Exception:

@@ -128,7 +128,7 @@ def test_non_finite_test_images_are_reported_per_image_in_valid_json(client, app
     keras.backend.clear_session()
     images, labels = tiny_test_set()
     images[3] = np.nan
-    write_model_folder(app_store, "nan-model", build_tiny_model(), images, labels)
+    write_model_folder(app_store, "nan-model", build_tiny_model(activation="linear"), images, labels)
     broken = strict_json(client.get("/api/models/nan-model/predict?image=3"))
     assert broken["probabilities"] == [None, None, None] and broken["predicted"] is None
     fine = strict_json(client.get("/api/models/nan-model/predict?image=0"))

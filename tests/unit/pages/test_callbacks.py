@@ -188,7 +188,7 @@ def test_explore_says_when_an_image_cannot_be_scored(pages, app_store):
     keras.backend.clear_session()
     images, labels = tiny_test_set()
     images[3] = np.inf
-    write_model_folder(app_store, "inf-model", build_tiny_model(), images, labels)
+    write_model_folder(app_store, "inf-model", build_tiny_model(activation="linear"), images, labels)
     *_, bars, info, _, message = pages["explore"].render("inf-model", "conv", 3, "viridis", 0, 0)
     assert message == [] and bars["layout"]["title"]["text"] == "no prediction: the output is not finite"
     assert "no prediction" in "".join(str(part.children) for part in info)
