@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from flask import jsonify
+from flask import jsonify, request
 
 from app.api.blueprint import api, image_fields, int_arg, str_arg
+from app.api.models import checked_version, grid_response
 from app.context import app_context
 from app.core.classes import check_class, class_difference
 from app.core.errors import InvalidInput, NotFound
+from app.core.grid import tile
 from app.core.parsing import parse_int
 from app.views.images import MAX_REFERENCE_CHARS
 from app.views.why import WhyView, why
@@ -49,6 +51,21 @@ def class_mean(name: str):
         shape=list(info.output_shape),
         values=means.means[label].tolist(),
     )
+
+
+@api.get("/api/models/<name>/class-grid")
+def class_grid(name: str):
+    """The Classes page's grid of one layer as raw values (as ``/grid`` gives the explorer's): the mean of class
+    ``label``, or with ``a`` and ``b`` instead the difference mean a − mean b; ``version`` as for ``/grid``."""
+    loaded = app_context().store.get(name)
+    checked_version(loaded)
+    info = loaded.engine.layer(str_arg("layer"))
+    means = app_context().statistics.class_means(loaded, info.name)
+    if "label" in request.args:
+        values = means.means[_class_arg(loaded, "label")]
+    else:
+        values = class_difference(means, _class_arg(loaded, "a"), _class_arg(loaded, "b")).difference
+    return grid_response(tile(values)[0], loaded.version)
 
 
 @api.get("/api/models/<name>/class-difference")

@@ -121,16 +121,28 @@ def get_grid(name: str):
     model version lasts, so the browser may keep it.
     """
     loaded = app_context().store.get(name)
-    expected = request.args.get("version")
-    if expected and expected != loaded.version:
-        raise Conflict(f"model {loaded.name!r} changed since this view was made: reload it")
+    checked_version(loaded)
     view = ExploreView(model=name, layer=str_arg("layer"), image=str_arg("image", 80),
                        scale=bool(int_arg("scaled", 0, 0, 1)))
     grid = explore(app_context().store, app_context().user_images, view).grid  # what the explorer's page draws
+    return grid_response(grid, loaded.version)
+
+
+def checked_version(loaded) -> None:
+    """Raise Conflict when the request's ``version`` (optional) is not ``loaded``'s: a hover label reading the
+    values of a figure made from another version would show numbers the figure does not."""
+    expected = request.args.get("version")
+    if expected and expected != loaded.version:
+        raise Conflict(f"model {loaded.name!r} changed since this view was made: reload it")
+
+
+def grid_response(grid: np.ndarray, version: str) -> Response:
+    """A tiled grid as a hover label reads it: little-endian float32, row by row, its shape in ``X-Grid-Shape``;
+    the same for the same URL while the model version lasts, so the browser may keep it."""
     return Response(
         np.ascontiguousarray(grid, dtype="<f4").tobytes(),
         mimetype="application/octet-stream",
-        headers={"X-Grid-Shape": f"{grid.shape[0]},{grid.shape[1]}", "X-Model-Version": loaded.version,
+        headers={"X-Grid-Shape": f"{grid.shape[0]},{grid.shape[1]}", "X-Model-Version": version,
                  "Cache-Control": "private, max-age=3600"},
     )
 

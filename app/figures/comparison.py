@@ -13,7 +13,7 @@ import numpy as np
 from app.core.grid import tile
 from app.figures.charts import chart_title, colorscale, top_margin
 from app.figures.codec import typed_array
-from app.figures.grids import activation_heatmap
+from app.figures.grids import GRID_MAX_CELLS, activation_heatmap
 
 
 def value_range(grids: Sequence[np.ndarray]) -> tuple[float, float]:
@@ -34,15 +34,19 @@ def symmetric_range(grids: Sequence[np.ndarray]) -> tuple[float, float]:
     return (-bound, bound)
 
 
-def difference_heatmap(difference: np.ndarray, title: str, zrange: tuple[float, float] | None = None) -> dict:
+def difference_heatmap(difference: np.ndarray, title: str, zrange: tuple[float, float] | None = None,
+                       values_url: str | None = None, size_px: tuple[int, int] | None = None,
+                       max_cells: int = GRID_MAX_CELLS) -> dict:
     """A layer-output difference [H, W, C] or [N] tiled as a grid on the diverging RdBu scale centred on 0.
 
-    Red is positive and blue negative (RdBu reversed), as usual for differences.
+    Red is positive and blue negative (RdBu reversed), as usual for differences. ``values_url``, ``size_px`` and
+    ``max_cells`` as for :func:`~app.figures.grids.activation_heatmap` (the grid then travels as colour codes,
+    shrunk to what is drawn).
     """
     grid, layout = tile(difference)
     zrange = zrange or symmetric_range([grid])
     return activation_heatmap(grid, layout, "rdbu", reverse=True, zrange=zrange, title=title, zmid=0.0,
-                              value_name="difference")
+                              value_name="difference", values_url=values_url, size_px=size_px, max_cells=max_cells)
 
 
 # The confusion matrix's colour index: 0 (white) for an empty cell; errors on a red ramp in (0, 0.5] whose first

@@ -42,13 +42,20 @@ MAP_LABEL_FONT_PX = 9
 COLORBAR_PX = 60  # the colour bar and its tick labels, right of the plot area
 
 
-def _separator_traces(layout: GridLayout) -> list[dict]:
+# Maps drawn narrower than this (in px) get no separator lines: a 1-2 px line every few px would hide them.
+MIN_SEPARATED_MAP_PX = 8
+
+
+def _separator_traces(layout: GridLayout, size_px: tuple[int, int] | None = None) -> list[dict]:
     """Thin lines between units, as two line traces (a dark one under a light one) with breaks between segments;
-    none for node grids (1x1 units), where gaps would hide the values.
+    none for node grids (1x1 units), where gaps would hide the values, nor for maps drawn smaller than
+    :data:`MIN_SEPARATED_MAP_PX` at ``size_px`` (a thumbnail of 1,280 maps), which the lines would cover.
 
     Traces, not layout shapes: one path each for Plotly to redraw, not one element per line.
     """
     if layout.unit_height == 1 and layout.unit_width == 1:
+        return []
+    if size_px is not None and min(size_px[0] / layout.cols, size_px[1] / layout.rows) < MIN_SEPARATED_MAP_PX:
         return []
     height, width = layout.shape
     x, y = [], []
@@ -161,10 +168,10 @@ def _tick_text(value: float) -> str:
 
 
 def _quantise(heatmap: dict, grid: np.ndarray, layout: GridLayout, values_url: str,
-              size_px: tuple[int, int] | None = None) -> bool:
+              size_px: tuple[int, int] | None = None, max_cells: int = GRID_MAX_CELLS) -> bool:
     """Turn ``heatmap``'s float32 ``z`` into colour codes with a colour bar in true values and ``values_url`` in its
     hover meta, each map averaged down (:func:`app.core.grid.shrink_units`) when the grid has more cells than
-    :data:`GRID_MAX_CELLS` or than the ``size_px`` it is drawn at; False (and nothing changed) when the grid has a
+    ``max_cells`` or than the ``size_px`` it is drawn at; False (and nothing changed) when the grid has a
     non-finite unit value, which codes cannot show."""
     units = np.isfinite(grid)
     if units.sum() != layout.n_units * layout.unit_height * layout.unit_width:
@@ -175,7 +182,7 @@ def _quantise(heatmap: dict, grid: np.ndarray, layout: GridLayout, values_url: s
     if not high > low:
         high = low + 1.0  # a constant grid: every cell the lowest colour
     ticks = colourbar_ticks(low, high)
-    shown_size = screen_unit_size(layout, GRID_MAX_CELLS, size_px)
+    shown_size = screen_unit_size(layout, max_cells, size_px)
     heatmap.update(
         z=typed_array(colour_codes(shrink_units(grid, layout, shown_size), low, high)),
         zmin=0,
@@ -269,6 +276,7 @@ def activation_heatmap(
     values_url: str | None = None,
     value_name: str = "activation",
     chosen_unit: int | None = None,
+    max_cells: int = GRID_MAX_CELLS,
 ) -> dict:
     """One heatmap of a tiled layer output, top-down, with separators and a hover naming the unit.
 
@@ -278,7 +286,8 @@ def activation_heatmap(
         cmap, reverse: colormap name and direction.
         zrange: fixed colour range (shared between figures that compare); default: the grid's own range.
         title: figure title.
-        zmid: centre of a diverging scale (e.g. 0 for differences).
+        zmid: centre of a diverging scale (e.g. 0 for differences); with ``values_url``, the grid travels as codes
+            only when ``zrange`` is symmetric about it.
         unit_word: "map" or "node" in the hover (default: from the layout).
         unit_names: names of the nodes (the class names of an output layer), written in their cells instead of
             the node numbers.
@@ -289,6 +298,8 @@ def activation_heatmap(
             fetches the values on the first hover. Ignored for a grid with a non-finite unit value.
         value_name: what the values are, the colour bar's title ("activation", "B − A", "mean activation").
         chosen_unit: the map or node outlined as chosen (:func:`chosen_unit_shape`, the figure's first shape).
+        max_cells: with ``values_url``, the most cells the codes may have (a page showing many grids shares its
+            byte budget between them); maps are averaged down past it.
 
     Returns:
         A figure dict whose ``data[0]["z"]`` is ``grid`` (float32 typed array; read it back with
@@ -314,7 +325,13 @@ def activation_heatmap(
         heatmap["zmin"], heatmap["zmax"] = float(zrange[0]), float(zrange[1])
     if zmid is not None:
         heatmap["zmid"] = float(zmid)
-    quantised = values_url is not None and zmid is None and _quantise(heatmap, grid, layout, values_url, size_px)
+    # codes span the colour range linearly: a diverging scale keeps its centre when the range is symmetric about it
+    centred = zmid is None or (zrange is not None and math.isclose(zrange[0] + zrange[1], 2 * zmid,
+                                                                    abs_tol=1e-12 * (abs(zrange[1]) + 1)))
+    quantised = values_url is not None and centred and _quantise(heatmap, grid, layout, values_url, size_px,
+                                                                 max_cells)
+    if quantised:
+        heatmap.pop("zmid", None)
     figure_layout = {
         "title": chart_title(title),
         "margin": {**MARGIN, "t": top_margin(title)},
@@ -322,7 +339,7 @@ def activation_heatmap(
         "plot_bgcolor": "white",
         "uirevision": str(layout.shape),
     }
-    traces = [heatmap, *_separator_traces(layout)]
+    traces = [heatmap, *_separator_traces(layout, size_px)]
     labels = map_label_image(layout, size_px, figure_layout["margin"]["t"])
     if labels is not None:
         figure_layout["images"] = [labels]

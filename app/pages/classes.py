@@ -34,7 +34,7 @@ from app.ui.components import (
     labelled,
     output_unit_names,
 )
-from app.ui.links import why_link
+from app.ui.links import class_grid_values_link, why_link
 from app.ui.navigation import STILL_COMPUTING_POLL
 from app.ui.page import (
     PageIds,
@@ -62,6 +62,14 @@ dash.register_page(__name__, path="/classes", name="Classes", title="Classes · 
 TOP_UNITS = 20
 # A class-mean grid's size on a 1400 px window (a third of the width, 420 px high), for the maps' number labels.
 MEAN_PX = (420, 420)
+# Every class's small mean grid: a sixth of a 1400 px window, 200 px high.
+SMALL_MEAN_PX = (200, 200)
+# The page's byte budget (150 kB for a 224 px model's widest layer) shared by its grids as colour codes: three large
+# ones of at most this many cells (the bundled model's widest, Conv2D_1, has 21,632: drawn whole) ...
+CLASS_GRID_MAX_CELLS = 24_000
+# ... and up to ten small ones (a thumbnail of each class's mean: 1,280 maps of 7 × 7 become one cell each, the
+# bundled model's 32 maps of 26 × 26 blocks of 8 × 8).
+SMALL_GRID_MAX_CELLS = 2_500
 IDS = PageIds("classes")
 UNIT = UnitIds("classes")
 LAYER = "classes-layer"
@@ -191,17 +199,19 @@ def render_classes(model_name, layer_name, class_a, class_b, cmap, _poll=None, s
     zrange = value_range([grid for grid, _ in tiles.values()])
     word = "maps" if info.is_map else "nodes"
 
-    def mean_figure(label, title, size_px=None):
+    def mean_figure(label, title, size_px, max_cells=CLASS_GRID_MAX_CELLS):
         grid, grid_layout = tiles[label]
         return activation_heatmap(grid, grid_layout, cmap, zrange=zrange, title=title,
                                   unit_names=output_unit_names(loaded, info.name), size_px=size_px,
-                                  value_name="mean activation")
+                                  value_name="mean activation", max_cells=max_cells,
+                                  values_url=class_grid_values_link(loaded.name, loaded.version, info.name, label))
 
     a_name, b_name = names[class_a], names[class_b]
     small = [
         dbc.Col(
             [html.Div(f"{names[label]} · {means.counts[label]} images", className="small text-center"),
-             dcc.Graph(figure=mean_figure(label, ""), style={"height": "200px"},
+             dcc.Graph(figure=mean_figure(label, "", SMALL_MEAN_PX, SMALL_GRID_MAX_CELLS),
+                       style={"height": "200px"},
                        config={"displayModeBar": False})],
             xs=6, md=3, lg=2,
         )
@@ -217,7 +227,10 @@ def render_classes(model_name, layer_name, class_a, class_b, cmap, _poll=None, s
         mean_figure(class_a, fitted_title(f"mean of class {a_name} · {info.name}"), MEAN_PX),
         mean_figure(class_b, fitted_title(f"mean of class {b_name} · {info.name}"), MEAN_PX),
         difference_heatmap(diff.difference, fitted_title(f"mean {a_name} − mean {b_name} (red: stronger for "
-                                                         f"{a_name})"))
+                                                         f"{a_name})"),
+                           values_url=class_grid_values_link(loaded.name, loaded.version, info.name,
+                                                             pair=(class_a, class_b)),
+                           size_px=MEAN_PX, max_cells=CLASS_GRID_MAX_CELLS)
         if class_a != class_b else note_figure(f"Class A and class B are both {a_name}: the difference of a mean "
                                                "with itself is zero everywhere. Choose two different classes."),
         ranking_figure(diff.scores, diff.signed, diff.ranking, min(TOP_UNITS, info.n_units),

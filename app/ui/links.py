@@ -35,6 +35,15 @@ def grid_values_link(model_name: str, version: str, layer_name: str, image: int 
         {"layer": layer_name, "image": image, "scaled": int(scaled), "version": version})
 
 
+def class_grid_values_link(model_name: str, version: str, layer_name: str, label: int | None = None,
+                           pair: tuple[int, int] | None = None) -> str:
+    """Where the exact values of the Classes page's mean grid of class ``label`` (or the difference of ``pair``)
+    come from (``app.api.classes.class_grid``), for the hover label."""
+    classes = {"label": label} if pair is None else {"a": pair[0], "b": pair[1]}
+    return f"/api/models/{quote(model_name, safe='')}/class-grid" + query_string(
+        {"layer": layer_name, **classes, "version": version})
+
+
 def explorer_link(model_name: str | None, layer_name: str | None = None, image: int | None = None,
                   cmap: str | None = None) -> str:
     """The explorer URL showing ``image`` (default 0) at ``layer_name`` of ``model_name`` in ``cmap`` (default

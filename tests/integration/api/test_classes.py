@@ -7,6 +7,7 @@ import pytest
 
 from app.core.classes import compute_class_means
 from app.core.finder import model_confusion
+from app.core.grid import tile
 from tests.app_context import served_context
 from tests.conftest import layer_outputs
 
@@ -44,6 +45,21 @@ def test_class_mean_route_equals_direct_mean(client):
     assert body["count"] == 8
     assert body["shape"] == [4]
     np.testing.assert_allclose(body["values"], outputs.mean(axis=0), rtol=1e-5, atol=1e-6)
+
+
+def test_class_grid_route_gives_the_tiled_mean_and_difference_as_float32(client):
+    loaded = served_context().store.get("mnist-cnn")
+    outputs = layer_outputs(loaded, "Conv2D_3")
+    mean_4, mean_9 = outputs[loaded.labels == 4].mean(axis=0), outputs[loaded.labels == 9].mean(axis=0)
+    for query, expected in ((f"label=4&version={loaded.version}", mean_4), ("a=4&b=9", mean_4 - mean_9)):
+        answer = client.get(f"/api/models/mnist-cnn/class-grid?layer=Conv2D_3&{query}")
+        assert answer.status_code == 200, answer.get_data()[:200]
+        height, width = map(int, answer.headers["X-Grid-Shape"].split(","))
+        grid = np.frombuffer(answer.get_data(), "<f4").reshape(height, width)
+        np.testing.assert_allclose(grid, tile(expected)[0], rtol=1e-4, atol=1e-5)
+    assert client.get("/api/models/mnist-cnn/class-grid?layer=Conv2D_3&label=4&version=old").status_code == 409
+    assert client.get("/api/models/mnist-cnn/class-grid?layer=Conv2D_3&label=10").status_code == 400
+    assert client.get("/api/models/mnist-cnn/class-grid?layer=Conv2D_3&a=4").status_code == 400
 
 
 def test_class_mean_of_mnist_conv_layer(client):

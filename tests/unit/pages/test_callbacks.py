@@ -134,7 +134,7 @@ def test_classes_means_and_why_contributions_add_up(pages, bundled):
     mean_a, *_, info, message = pages["classes"].render_classes("mnist-cnn", "Dense_1", 4, 9, "viridis")
     hidden = layer_outputs(bundled, "Dense_1")
     expected, _ = tile(hidden[bundled.labels == 4].mean(axis=0))
-    np.testing.assert_allclose(decode_array(mean_a["data"][0]["z"]), expected, rtol=1e-4, atol=1e-5)
+    assert_codes_stand_for(mean_a["data"][0], expected)  # the exact values: the class-grid route (its own test)
     assert "all 100 test images of class 4" in info and message == []
     heading, _image, bars, summary, figure_a, _b, _difference, query, message = pages["why"].render(
         "mnist-cnn", "Dense_1", 5, None, 4, 9)
@@ -239,3 +239,27 @@ def test_an_empty_test_image_box_asks_for_a_number_in_range():
     assert "Type a test image number, 0-999." in said and "None" not in said
     said = str(features.render_attribution("mnist-cnn", None, "gradient", -1, None, False, 4, 9))
     assert "Type a test image number, 0-999." in said and "None" not in said
+
+
+def test_classes_of_a_layer_with_1280_maps_answer_within_150_kb(pages, app_store):
+    """MobileNetV2's out_relu is 7×7×1280: its class means travel as codes, shrunk to the drawn size, with the
+    exact values behind the hover (the class-grid route), not as 60 kB of float32 per grid."""
+    import keras
+    from dash._utils import to_json
+
+    from tests.conftest import write_model_folder
+
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential([keras.Input((9, 9, 1)), keras.layers.Conv2D(1280, 3, activation="relu", name="wide"),
+                              keras.layers.GlobalAveragePooling2D(name="pool"),
+                              keras.layers.Dense(10, activation="softmax", name="output")])
+    rng = np.random.default_rng(0)
+    write_model_folder(app_store, "wide", model, rng.random((40, 9, 9, 1), dtype=np.float32), np.arange(40) % 10)
+    answer = pages["classes"].render_classes("wide", "wide", 4, 9, "viridis")
+    size = len(to_json(list(answer)))
+    assert size <= 150_000, size
+    mean_a, _b, difference = answer[:3]
+    assert mean_a["data"][0]["meta"]["values"].startswith("/api/models/wide/class-grid?layer=wide&label=4")
+    assert difference["data"][0]["meta"]["values"].endswith("&a=4&b=9&version=" + mean_a["data"][0]["meta"][
+        "values"].rsplit("version=", 1)[1])
+    assert difference["layout"]["title"]["text"] and "zmid" not in difference["data"][0]
