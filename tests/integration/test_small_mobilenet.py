@@ -1,7 +1,7 @@
-"""A small real network, MobileNetV2 (alpha 0.35, 96 x 96 x 3, 10 classes, untrained: ``weights=None`` downloads
-nothing), served from a store of its own: every number the API and Explore show equals what Keras computes on its
-own, a whole-test-set result a background job computes equals the one a request computes, a job killed halfway
-leaves no result behind, and a second web worker reads the first one's stored result without a job.
+"""A small real network, MobileNetV2 (alpha 0.35, 96 x 96 x 3, 10 classes, ``weights=None``: nothing downloaded,
+seeded weights of its own), served from a store of its own: every number the API and Explore show equals what Keras
+computes on its own, a whole-test-set result a background job computes equals the one a request computes, a job
+killed halfway leaves no result behind, and a second web worker reads the first one's stored result without a job.
 
 The tiny hand-built CNNs of the other tests have one input, no branches and a few maps; this one has depthwise
 convolutions, residual adds, batch normalisation and 1,280 maps in one layer.
@@ -334,6 +334,8 @@ def test_a_job_computes_the_top_images_a_request_computes_and_a_second_worker_re
 
 def test_a_job_killed_halfway_leaves_no_result_says_so_and_a_new_request_computes_it(small_net, job_state,
                                                                                       monkeypatch):
+    """A class-mean job over 512 images, killed (SIGKILL) after its first batch: no result file, the API says it
+    failed; once the failure's minute has passed, a new request starts a job whose result is Keras' class mean."""
     settings = settings_of(small_net.store, job_state, IN_REQUEST_GFLOPS="0")
     url = f"/api/models/{LONG_MODEL}/class-mean?layer=out_relu&label=3"
     with web_worker(settings) as (worker, context):
