@@ -4,10 +4,6 @@ worker reads the one stored result, and a job killed halfway leaves no result be
 
 from __future__ import annotations
 
-import os
-import signal
-import time
-
 import numpy as np
 import pytest
 
@@ -17,8 +13,7 @@ from app.core.store import ModelStore
 from app.jobs.background import read_json
 from app.jobs.statistics import StatisticsJobs
 from tests.conftest import build_tiny_model, tiny_test_set, write_model_folder
-
-JOB_SECONDS = 120  # a fresh interpreter importing TensorFlow on a busy 2-core machine, then a small pass
+from tests.statistics_jobs_support import answer_when_done, kill_halfway, wait_for
 
 
 @pytest.fixture
@@ -26,18 +21,6 @@ def store(tmp_path):
     images, labels = tiny_test_set(n=300)
     write_model_folder(tmp_path / "store", "tiny", build_tiny_model(), images, labels)
     return ModelStore(tmp_path / "store")
-
-
-def wait_for(compute, timeout: float = JOB_SECONDS):
-    """The value ``compute`` returns once the job it asks for is done (it raises StillComputing until then)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return compute()
-        except StillComputing:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 def numbers(kind: str, statistic) -> np.ndarray:
@@ -96,14 +79,7 @@ def test_a_job_killed_halfway_leaves_no_result_and_says_it_failed(tmp_path):
         cache.class_means(loaded, layer)
     result = jobs.path(loaded.name, loaded.version, layer, "means")
     progress, lock, _ = jobs.job_files(result)
-    deadline = time.monotonic() + JOB_SECONDS
-    while (read_json(progress) or {}).get("done", 0) == 0:
-        assert time.monotonic() < deadline, "the job never reported a batch"
-        time.sleep(0.1)
-    os.kill(read_json(lock)["pid"], signal.SIGKILL)
-    while lock.exists():  # the launcher reaps the process and frees the lock
-        assert time.monotonic() < deadline, "the lock of a killed job was never freed"
-        time.sleep(0.1)
+    kill_halfway(progress, lock)
     assert not result.exists()
     assert not [path for path in result.parent.iterdir() if path.suffix == ".npz"]
     assert "exited" in (read_json(progress) or {}).get("error", "")
@@ -123,8 +99,5 @@ def test_the_api_answers_202_with_progress_then_200(app_state, monkeypatch):
     body = first.get_json()
     assert body["status"] in ("running", "queued") and "in the background" in body["message"]
     assert set(body) >= {"done", "total", "fraction", "seconds_left", "stage"}
-    deadline = time.monotonic() + JOB_SECONDS
-    while (answer := client.get(url)).status_code == 202:
-        assert time.monotonic() < deadline
-        time.sleep(0.5)
+    answer = answer_when_done(client, url)
     assert answer.status_code == 200 and answer.get_json()["layer"] == "Dense_2"
