@@ -30,6 +30,10 @@ from app.core.layer_graph import LayerInfo, LayerVerdict, trace_layers
 # it ran: measured on Fashion-MNIST at Conv2D_1 (bench/class_stats.py), the first pass grew RSS by ~330 MB at
 # 256 images, ~190 MB at 128 and ~50-100 MB at 64, with no loss of speed at 64.
 DEFAULT_BATCH_SIZE = 64
+# The most bytes one batch of a pass over the test set may produce, summed over every shown layer's output (an
+# upper bound of what TensorFlow holds at once): a 224 px MobileNetV2 image has 87 MB of outputs, so its passes
+# take 12 images at a time, not 64 (5.6 GB); the blog's CNN keeps 64.
+BATCH_OUTPUT_BYTES = 2**30
 # Bytes of forward passes (one per image, all layers) an engine keeps unless configured (ACTIVATION_CACHE_MB):
 # 64 MB hold ~400 passes of the blog's CNN or ~13 of a 512-filter model; with 4 opened models and 2 workers that
 # is at most 512 MB on a small machine.
@@ -323,8 +327,18 @@ class ActivationEngine:
         """
         yield from self._batches(self.submodel(layer_name), indices, batch_size)
 
+    @property
+    def image_output_bytes(self) -> int:
+        """Bytes of every shown layer's output for one image (float32)."""
+        return sum(int(np.prod(info.output_shape)) * 4 for info in self.layers)
+
+    def largest_batch(self, batch_size: int = DEFAULT_BATCH_SIZE) -> int:
+        """``batch_size``, or fewer images when their outputs would pass :data:`BATCH_OUTPUT_BYTES`; at least 1."""
+        return max(1, min(batch_size, BATCH_OUTPUT_BYTES // max(1, self.image_output_bytes)))
+
     def _batches(self, submodel, indices: np.ndarray | None, batch_size: int):
         indices = np.arange(self.n_images) if indices is None else np.asarray(indices, dtype=np.int64)
+        batch_size = self.largest_batch(batch_size)
         for start in range(0, len(indices), batch_size):
             batch = indices[start : start + batch_size]
             outputs = np.asarray(submodel(self.images[batch]))

@@ -23,6 +23,7 @@ from app.core.features import Settings, layer_features, save_result
 from app.core.store import ModelStore
 from app.jobs.background import job_outcome
 from app.jobs.features import FeatureJobs, write_json
+from app.jobs.memory_limit import apply_memory_limit, default_limit
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     """The command line above, in a process of its own below the web workers' priority."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.nice(NICENESS)
+    apply_memory_limit(AppSettings.from_env().training_memory_bytes or default_limit())
     run_command(sys.argv[1:] if argv is None else argv)
 
 

@@ -16,16 +16,38 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from app.config import Settings as AppSettings
-from app.core.errors import ExplorerError
+from app.core.errors import ExplorerError, TooLarge
+from app.core.limits import format_bytes
 from app.core.statistics import KINDS, StatisticsCache, images_read
-from app.core.store import ModelStore
+from app.core.store import LoadedModel, ModelStore
 from app.jobs.background import job_outcome, write_json
+from app.jobs.memory_limit import apply_memory_limit, default_limit
 from app.jobs.statistics import StatisticsJobs
 
 logger = logging.getLogger(__name__)
 
 NICENESS = 5  # below the web workers: a page stays responsive while a layer is computed
+# What an idle TensorFlow process holds (its libraries and thread pools), beside a job's own arrays.
+TENSORFLOW_BYTES = 768 * 2**20
+
+
+def check_job_memory(loaded: LoadedModel, limit: int) -> None:
+    """Refuse, before any pass, a job whose model weights, one batch of images and their outputs would pass the
+    process's memory ``limit`` (less what TensorFlow itself takes, :data:`TENSORFLOW_BYTES`).
+
+    Raises:
+        TooLarge: saying what the job needs and the limit.
+    """
+    engine = loaded.engine
+    batch = engine.largest_batch()
+    image_bytes = int(np.prod(engine.images.shape[1:])) * 4
+    needed = loaded.model.count_params() * 4 + batch * (engine.image_output_bytes + image_bytes)
+    if needed + TENSORFLOW_BYTES > limit:
+        raise TooLarge(f"a pass over the test set needs ~{format_bytes(needed + TENSORFLOW_BYTES)} (batches of "
+                       f"{batch} images), more than the job memory limit of {format_bytes(limit)} (TRAINING_MEMORY_MB)")
 
 
 def run(model_store: Path, state_dir: Path, model: str, version: str, layer: str, kind: str) -> None:
@@ -49,6 +71,7 @@ def run(model_store: Path, state_dir: Path, model: str, version: str, layer: str
         if loaded.version != version:
             raise ExplorerError(f"model {model!r} changed while its statistics were requested; ask again")
         name = layer if kind == "predictions" else loaded.engine.layer(layer).name
+        check_job_memory(loaded, settings.training_memory_bytes or default_limit())
         total = images_read(kind, loaded.engine.n_images)
         count = [0]
         report(0, total, KINDS[kind])
@@ -78,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     """The command line above, in a process of its own below the web workers' priority."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.nice(NICENESS)
+    apply_memory_limit(AppSettings.from_env().training_memory_bytes or default_limit())
     run_command(sys.argv[1:] if argv is None else argv)
 
 

@@ -215,3 +215,16 @@ def test_no_prefetch_when_the_cache_cannot_hold_a_pass_and_both_its_neighbours(l
     roomy.activations(roomy.layers[0].name, 3)
     assert roomy.prefetch_neighbours(3)
     _wait_for_prefetch(roomy)
+
+
+def test_passes_over_the_test_set_take_fewer_images_when_their_outputs_would_pass_the_batch_bound(loaded, monkeypatch):
+    engine = loaded.engine
+    assert engine.image_output_bytes == sum(int(np.prod(info.output_shape)) * 4 for info in engine.layers)
+    assert engine.largest_batch() == 64  # the blog-sized model keeps the default
+    whole = np.concatenate([out for _, out in engine.iter_layer_batches("conv")])
+    monkeypatch.setattr("app.core.activations.BATCH_OUTPUT_BYTES", 5 * engine.image_output_bytes + 1)
+    sizes = [len(batch) for batch, _ in engine.iter_layer_batches("conv")]
+    assert sizes[:-1] == [5] * (len(sizes) - 1) and sum(sizes) == engine.n_images
+    np.testing.assert_array_equal(np.concatenate([out for _, out in engine.iter_layer_batches("conv")]), whole)
+    monkeypatch.setattr("app.core.activations.BATCH_OUTPUT_BYTES", 1)
+    assert engine.largest_batch() == 1

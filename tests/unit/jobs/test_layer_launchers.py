@@ -10,9 +10,12 @@ from dataclasses import replace
 import pytest
 
 from app.config import Settings
-from app.core.errors import Unavailable
+from app.core.errors import TooLarge, Unavailable
+from app.core.store import ModelStore
 from app.jobs.background import BackgroundJobs, CeleryLauncher, ProcessLauncher
 from app.jobs.engines import make_layer_launcher
+from app.jobs.statistics_worker import TENSORFLOW_BYTES, check_job_memory
+from tests.conftest import build_tiny_model, tiny_test_set, write_model_folder
 from tests.services_support import free_port
 
 
@@ -49,3 +52,12 @@ def test_a_queued_lock_without_a_process_is_held_until_it_is_stale(tmp_path):
     assert jobs.running() == 1  # no pid to check on this machine: a Celery worker elsewhere may hold it
     lock.write_text(json.dumps({"queued": True, "started": time.time() - 3600}))
     assert jobs.running() == 0 and not lock.exists()
+
+
+def test_a_job_whose_batch_would_pass_the_memory_limit_is_refused_before_its_pass(tmp_path):
+    images, labels = tiny_test_set()
+    write_model_folder(tmp_path, "tiny", build_tiny_model(), images, labels)
+    loaded = ModelStore(tmp_path).get("tiny")
+    check_job_memory(loaded, 2 * 2**30)  # fits
+    with pytest.raises(TooLarge, match=r"needs ~.* \(batches of 64 images\), more than the job memory limit"):
+        check_job_memory(loaded, TENSORFLOW_BYTES // 2)
