@@ -16,6 +16,7 @@ from app.core.errors import Conflict, ExplorerError, InvalidInput, TooLarge
 from app.core.limits import format_bytes
 from app.core.uploads import IncomingFile, add_model
 from app.views.explore import ExploreView, explore
+from app.views.models import delete_model
 
 
 @api.get("/healthz")
@@ -230,7 +231,7 @@ def upload_model():
 
 
 @api.delete("/api/models/<name>")
-def delete_model(name: str):
+def delete_model_route(name: str):
     """Delete a model (an editor's write): 204, or 404 if there is none of that name."""
-    app_context().store.delete(name)
+    delete_model(app_context().store, app_context().statistics_jobs, name)
     return "", 204

@@ -33,7 +33,7 @@ from app.ui.model_admin import (
     report_table,
     upload_form,
 )
-from app.views.models import ModelsView
+from app.views.models import ModelsView, delete_model
 
 dash.register_page(__name__, path="/models", name="Models", title="Models · CNN Activation Explorer", nav_order=5)
 
@@ -123,7 +123,7 @@ def delete_confirmed(_submitted, model_name):
         return no_update, no_update, error_alert(refusal)
     try:
         deleted = checked_name(model_name, "model")
-        app_context().store.delete(deleted)
+        delete_model(app_context().store, app_context().statistics_jobs, deleted)
     except ExplorerError as exc:
         return model_table(app_context().store.entries(), True), no_update, error_alert(exc)
     return model_table(app_context().store.entries(), True), [], info_alert(f"Model {deleted!r} deleted.")

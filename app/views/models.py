@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from app.core.store import ModelStore
+from app.jobs.statistics import StatisticsJobs
 from app.views.query import LinkView, flag_value, name_value, query_of
 
 
@@ -34,3 +36,13 @@ class ModelsView(LinkView):
     def to_query(self) -> str:
         """``?model=…`` (and ``&added=1``): the query that reopens this view."""
         return query_of({"model": self.model, "added": self.added})
+
+
+def delete_model(store: ModelStore, statistics: StatisticsJobs, name: str) -> None:
+    """Delete model ``name`` and the statistics stored for it (an editor's write, checked by the caller).
+
+    Raises:
+        InvalidName, ModelNotFound.
+    """
+    store.delete(name)
+    statistics.forget(name)

@@ -4,6 +4,9 @@ worker reads the one stored result, and a job killed halfway leaves no result be
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 import pytest
 
@@ -101,3 +104,31 @@ def test_the_api_answers_202_with_progress_then_200(app_state, monkeypatch):
     assert set(body) >= {"done", "total", "fraction", "seconds_left", "stage"}
     answer = answer_when_done(client, url)
     assert answer.status_code == 200 and answer.get_json()["layer"] == "Dense_2"
+
+
+def test_a_replaced_versions_statistics_go_after_an_hour_and_a_deleted_models_at_once(app_state):
+    """Stored statistics follow the model: a new version's first statistic removes the replaced version's (once
+    they are an hour old), and deleting the model removes them all."""
+    from app.main import server
+    from tests.app_context import served_context
+
+    client = server.test_client()
+    jobs = served_context().statistics_jobs
+    assert client.get("/api/models/tiny/class-mean?layer=hidden&label=1").status_code == 200
+    stored = jobs.folder / "tiny"
+    (first,) = stored.iterdir()
+    for name, content in (("replaced", "x.npz"), ("running", "x.lock")):
+        (stored / name).mkdir()
+        (stored / name / content).write_text("{}")
+    hour_ago = time.time() - 3601
+    for name in ("replaced", "running"):
+        os.utime(stored / name, (hour_ago, hour_ago))
+    (stored / "recent").mkdir()
+    model_file = app_state.parent / "store" / "tiny" / "model.keras"
+    os.utime(model_file, (time.time() + 5, time.time() + 5))  # a new version of the model
+    assert client.get("/api/models/tiny/class-mean?layer=hidden&label=1").status_code == 200
+    current = served_context().store.get("tiny").version
+    assert current != first.name
+    assert sorted(path.name for path in stored.iterdir()) == sorted([first.name, "recent", "running", current])
+    assert client.delete("/api/models/tiny").status_code == 204
+    assert [path.name for path in stored.iterdir()] == ["running"]  # its job, still running, cleans up after
