@@ -165,6 +165,17 @@ def on_model_change(model_name, layer_name, class_a, class_b):
     return layers, layer, classes, kept_choice(class_a, classes, 0), classes, kept_choice(class_b, classes, 1)
 
 
+# While a background job computes the class means: each chart says what it will show, not empty axes.
+WAITING = (
+    note_figure("The mean of class A fills in here once the class means are computed."),
+    note_figure("The mean of class B fills in here."),
+    note_figure("Their difference, A − B, fills in here."),
+    note_figure("The units that differ most fill in here."),
+    [],
+    "",
+)
+
+
 @callback(
     Output(MEAN_A, "figure"),
     Output(MEAN_B, "figure"),
@@ -182,7 +193,7 @@ def on_model_change(model_name, layer_name, class_a, class_b):
     State(IDS.message, "children"),
     prevent_initial_call="initial_duplicate",
 )
-@reports_errors(7)
+@reports_errors(7, waiting=WAITING)
 def render_classes(model_name, layer_name, class_a, class_b, cmap, _poll=None, shown_message=None):
     """Class means of A and B on one scale, A − B on a diverging scale, ranked units, and every class's mean
     (asked again while a background job computes the class means)."""

@@ -26,7 +26,7 @@ from dash.exceptions import MissingCallbackContextException, PreventUpdate
 
 from app.context import app_context
 from app.core.activations import LayerInfo
-from app.core.errors import ExplorerError
+from app.core.errors import ExplorerError, StillComputing
 from app.core.store import LoadedModel
 from app.ui.components import default_layer, error_alert, is_still_computing, labelled, layer_options
 from app.ui.inputs import name, shown
@@ -262,13 +262,15 @@ def asks_again(shown_message) -> None:
         raise PreventUpdate
 
 
-def reports_errors(n_outputs: int, blank: Any = no_update):
+def reports_errors(n_outputs: int, blank: Any = no_update, waiting: tuple | None = None):
     """Decorate a callback whose last output is a message area: a core error becomes that message.
 
     Args:
         n_outputs: how many outputs the callback has (the message is the last).
         blank: what every other output gets on an error: ``no_update`` (keep what is shown), or a tuple with one
             value per other output (e.g. to clear stale figures).
+        waiting: what they get instead while a background job computes what they show (:class:`StillComputing`),
+            e.g. charts that say so rather than empty axes; default: ``blank``.
     """
     blanks = tuple(blank) if isinstance(blank, tuple) else (blank,) * (n_outputs - 1)
 
@@ -277,6 +279,8 @@ def reports_errors(n_outputs: int, blank: Any = no_update):
         def wrapper(*args, **kwargs):
             try:
                 return function(*args, **kwargs)
+            except StillComputing as exc:
+                return (*(blanks if waiting is None else waiting), error_alert(exc))
             except ExplorerError as exc:
                 return (*blanks, error_alert(exc))
 

@@ -30,6 +30,10 @@ def test_classes_shows_the_jobs_progress_then_the_means_without_a_reload(dash_du
         f"#{classes.IDS.message}", "Computing the class means of Dense_1 over 1,000 test images in the background",
         timeout=30)
     assert dash_duo.find_element(".still-computing").is_displayed()
+    # meanwhile each chart says what will fill it, rather than showing empty axes
+    until(lambda: "class A fills in" in " ".join(dash_duo.find_element(f"#{classes.MEAN_A}").text.split()), 10,
+          msg="the mean's chart said nothing while the job ran")
+    assert "differ most fill in" in " ".join(dash_duo.find_element(f"#{classes.RANKING}").text.split())
     page_loads = dash_duo.driver.execute_script("return performance.getEntriesByType('navigation').length")
 
     mean_four = wait_for_figure(dash_duo, classes.MEAN_A, lambda state: bool(state["title"]), JOB_SECONDS)

@@ -2,7 +2,7 @@
 
 from dash import no_update
 
-from app.core.errors import NotFound
+from app.core.errors import NotFound, StillComputing
 from app.ui.page import open_model, reports_errors
 from tests.app_context import refresh_context
 
@@ -50,3 +50,15 @@ def test_reports_errors_turns_core_errors_into_the_last_output():
 
     assert clearing(1)[:2] == ([], None)
     assert reports_errors(2)(lambda value: (value, []))(5) == (5, [])
+
+
+def test_while_a_job_computes_the_outputs_say_so_and_other_errors_still_blank_them():
+    @reports_errors(3, blank=([], None), waiting=("computing", "computing"))
+    def render(error):
+        raise error
+
+    running = StillComputing("class means of Conv2D_3 over 10,000 test images in the background: 40%",
+                             {"status": "running"})
+    first, second, message = render(running)
+    assert (first, second) == ("computing", "computing") and "40%" in str(message.children)
+    assert render(NotFound("gone"))[:2] == ([], None)
