@@ -45,6 +45,8 @@ FIXED_BASELINES = {
     ("train-probe-slider", "max"): 3,
     ("_pages_location", "pathname"): "/compare",
     ("_pages_location", "search"): "?model=mnist-cnn&images=3,12",
+    # the page of maps Explore drew (a paged layer's), so that clicks and the page buttons reach their code
+    ("explore-page-shown", "data"): {"page": 1, "pages": 2, "per_row": 8, "units": [5, 3, 1]},
 }
 PATTERN_BASELINES = {
     ("compare-grid", "clickData"): CLICK,
