@@ -103,7 +103,7 @@ MANY_MAPS = 300
 
 def write_many_maps_model(root: Path, name: str = "many-maps") -> Path:
     """A store folder with a small CNN whose conv layer ``wide`` has :data:`MANY_MAPS` maps of 16 x 16 (relu, on
-    6 random 16 x 16 grey images, 3 classes), its maps' means all different."""
+    12 random 16 x 16 grey images, 3 classes), its maps' means all different."""
     import keras
 
     keras.utils.set_random_seed(3)
@@ -114,8 +114,8 @@ def write_many_maps_model(root: Path, name: str = "many-maps") -> Path:
         keras.layers.GlobalAveragePooling2D(name="pool"),
         keras.layers.Dense(3, activation="softmax", name="output"),
     ])
-    images = np.random.default_rng(5).uniform(0, 1, size=(6, 16, 16, 1)).astype(np.float32)
-    return write_model_folder(root, name, model, images, np.arange(6) % 3)
+    images = np.random.default_rng(5).uniform(0, 1, size=(12, 16, 16, 1)).astype(np.float32)
+    return write_model_folder(root, name, model, images, np.arange(12) % 3)
 
 
 def layer_outputs(loaded, layer_name: str, indices=None) -> np.ndarray:

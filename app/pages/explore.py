@@ -247,7 +247,8 @@ def _link_page(choice, layer_name: str | None, page: int | None) -> tuple[bool, 
 def _paging_controls(order: str, shown: bool) -> html.Div:
     """The order of a paged layer's maps and the previous / next page buttons around "maps 65–128 of 1,280";
     hidden for a layer of one page."""
-    return html.Div(
+    # the flex box inside the hidden one: Bootstrap's d-flex would override the hidden attribute
+    return html.Div(html.Div(
         [
             dcc.RadioItems(id=ORDER, options=[{"label": f" {ORDER_LABELS[order]}", "value": order}
                                               for order in MAP_ORDERS],
@@ -258,8 +259,8 @@ def _paging_controls(order: str, shown: bool) -> html.Div:
             ], size="sm", className="me-2"),
             html.Span(id=PAGE_LABEL, className="small"),
         ],
-        id=PAGING, hidden=not shown, className="d-flex flex-wrap align-items-center mb-1",
-    )
+        className="d-flex flex-wrap align-items-center mb-1",
+    ), id=PAGING, hidden=not shown)
 
 
 def _attribution_controls(choice, view: ExploreView) -> html.Div:
@@ -573,7 +574,7 @@ def on_unit_choice(click_data, model_name, layer_name, current, page=None):
     per_row = inputs.integer_or_none(page.get("per_row"), 1)
     page_layout = layout_for((layout.unit_height, layout.unit_width, len(units)), per_row)
     place = unit_from_click(click_data, page_layout)
-    if place is None or units[place] >= layout.n_units:
+    if place is None or place >= len(units) or units[place] >= layout.n_units:
         return no_update
     return {"unit": units[place], "clicked": True}
 
