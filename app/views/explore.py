@@ -42,6 +42,7 @@ from app.views.query import (
     image_value,
     name_value,
     number_value,
+    page_value,
     query_of,
     text_value,
 )
@@ -94,10 +95,7 @@ class ExploreView(LinkView):
         image = image_value(query, "image", notices, "showing 0")
         unit = number_value(query, "unit", "Unit", notices, "no unit chosen")
         target = number_value(query, "target", "Class", notices, "explaining the predicted class")
-        page = number_value(query, "page", "Page", notices, "showing the first")
-        if page == 0:
-            notices.append("Page 0 is not a page (they count from 1); showing the first.")
-            page = None
+        page = page_value(query, "page", notices)
         order = text_value(query, "order")
         if order and order not in MAP_ORDERS:
             notices.append(f"Order {shown(order)} is not one of {', '.join(MAP_ORDERS)}; showing model order.")

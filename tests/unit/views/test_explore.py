@@ -138,10 +138,10 @@ def test_the_page_and_the_order_travel_in_the_link_and_malformed_ones_are_said()
     assert ExploreView(page=2).to_query() == "?image=0&cmap=viridis&page=2"  # model order is left out
     view, notices = ExploreView.from_query({"page": "0", "order": "random"})
     assert (view.page, view.order) == (None, "model")
-    assert notices == ["Page 0 is not a page (they count from 1); showing the first.",
+    assert notices == ["Page '0' is not a page number (they count from 1); showing the first.",
                        "Order 'random' is not one of model, active; showing model order."]
     view, notices = ExploreView.from_query({"page": "２", "order": "model"})
-    assert view.page is None and notices == ["Page '２' is not a whole number of 0 or more; showing the first."]
+    assert view.page is None and notices == ["Page '２' is not a page number (they count from 1); showing the first."]
 
 
 @pytest.fixture
