@@ -5,13 +5,14 @@ page are the layer's maps as an independent Keras sub-model computes them; hosti
 from __future__ import annotations
 
 import json
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import numpy as np
 import pytest
 
 from app.figures.grids import heatmap_values
 from tests.conftest import MANY_MAPS_LAYER, layer_outputs, write_many_maps_model, write_model_folder
+from tests.integration.hostile.support import NUMBER_LOOKALIKES, ODD_STRINGS, captured_errors, describe
 
 VIEW_BYTES = 150_000  # the most a view of any layer may take, uncompressed
 
@@ -113,3 +114,22 @@ def test_the_grid_route_pages_a_many_map_layer_and_refuses_hostile_pages_and_ord
     answer = client.get("/api/models/mnist-cnn/grid?layer=Conv2D_3&image=0")
     assert answer.status_code == 200 and "X-Grid-Page" not in answer.headers
     assert client.get("/api/models/mnist-cnn/grid?layer=Conv2D_3&image=0&page=2").status_code == 400
+
+
+# (lone surrogates cannot travel in a URL at all)
+HOSTILE_VALUES = NUMBER_LOOKALIKES + [text for text in ODD_STRINGS[:-1] if text not in ("\ud800", "\udfff")] + [
+    "model", "active", "Active", "model,active", "5", "6"]
+
+
+def test_the_grid_route_answers_any_page_and_order_with_a_grid_or_a_4xx_that_says_why(client):
+    base = f"/api/models/many-maps/grid?layer={MANY_MAPS_LAYER}&image=1"
+    with captured_errors("app.api.blueprint", "app.main") as failures:
+        for key in ("page", "order"):
+            for value in HOSTILE_VALUES:
+                answer = client.get(base + "&" + urlencode({key: value}))
+                assert answer.status_code in (200, 400), (key, value, answer.status_code)
+                if answer.status_code == 400:
+                    assert answer.get_json()["error"], (key, value)
+                else:
+                    assert answer.headers["X-Grid-Page"].split("/")[1] == "5"
+    assert not failures, describe(failures)

@@ -195,7 +195,8 @@ def test_server_keeps_serving_after_hostile_callbacks(client, baselines):
     assert client.get("/healthz").get_json()["status"] == "ok"
     render = next(d for d in DEPENDENCIES if d.name == "explore-heatmap.figure")
     inputs = [{"id": entry["id"], "property": entry["property"], "value": value} for entry, value in
-              zip(render.inputs, ["mnist-cnn", "Conv2D_3", 42, "jet", False, False, False, None, None], strict=True)]
+              zip(render.inputs, ["mnist-cnn", "Conv2D_3", 42, "jet", False, False, False, None, None, "model", None],
+                  strict=True)]
     state = [{"id": entry["id"], "property": entry["property"], "value": None} for entry in render.state]
     response = client.post("/_dash-update-component",
                            json=callback_body(render, inputs, state, ["explore-image.value"]))
