@@ -48,6 +48,7 @@ from app.ui.page import (
     asks_again,
     frame,
     model_layers,
+    open_layer,
     open_view,
     register_image_stepping,
     register_leaving_own_image,
@@ -58,7 +59,6 @@ from app.ui.unit_panel import (
     UnitIds,
     chosen_unit,
     clicked_unit,
-    layer_layout,
     register_unit_in_url,
     register_unit_outline,
     register_unit_panel,
@@ -567,10 +567,16 @@ def on_unit_choice(click_data, model_name, layer_name, current, page=None):
     chosen unit where the layer has it."""
     if ctx.triggered_id in (IDS.model, LAYER):
         return unit_on_layer(current, model_name, layer_name)
-    layout = layer_layout(model_name, layer_name)
-    units = _page_units(page)
-    if layout is None or units is None:
+    try:
+        _, info = open_layer(model_name, layer_name)
+    except ExplorerError:
+        return clicked_unit(click_data, None)
+    layout = layout_for(info.output_shape)
+    if layer_page_size(info) is None:
         return clicked_unit(click_data, layout)
+    units = _page_units(page)
+    if units is None:  # the page drawn is not known (yet): a place on it names no map
+        return no_update
     per_row = inputs.integer_or_none(page.get("per_row"), 1)
     page_layout = layout_for((layout.unit_height, layout.unit_width, len(units)), per_row)
     place = unit_from_click(click_data, page_layout)

@@ -73,7 +73,7 @@ def test_a_mobilenets_1280_maps_are_a_page_of_64_within_the_byte_budget_whose_va
         "model": ["mobilenetv2"], "layer": ["out_relu"], "image": ["2"], "cmap": ["viridis"], "page": ["3"],
         "order": ["active"]}
     # every paged layer of the model, on its first page and its last, in either order
-    for layer in ("block_5_depthwise", "block_16_project", "block_16_expand_relu"):
+    for layer in ("block_2_depthwise", "block_5_depthwise", "block_16_project", "block_16_expand_relu"):
         for order, page in (("model", 1), ("active", 99)):
             size, answer = render(client, "mobilenetv2", layer, 1, order, page)
             shown = answer[explore.HEATMAP]["figure"]["data"][0]["meta"]["page"]
