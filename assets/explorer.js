@@ -35,8 +35,11 @@
                     if (!meta || !Array.isArray(meta.grid) || !figure.layout) { return noUpdate; }
                     const height = meta.grid[0], width = meta.grid[1], cols = meta.grid[2], count = meta.grid[3];
                     let shape = {type: "rect", visible: false, x0: 0, x1: 0, y0: 0, y1: 0};
-                    if (chosen !== null && chosen >= 0 && chosen < count) {
-                        const x0 = (chosen % cols) * width - 0.5, y0 = Math.floor(chosen / cols) * height - 0.5;
+                    // a page of a layer's maps holds the maps `meta.units` (true numbers): the chosen one's place
+                    const place = chosen === null ? null
+                        : (Array.isArray(meta.units) ? meta.units.indexOf(chosen) : chosen);
+                    if (place !== null && place >= 0 && place < count) {
+                        const x0 = (place % cols) * width - 0.5, y0 = Math.floor(place / cols) * height - 0.5;
                         shape = {type: "rect", x0: x0, x1: x0 + width, y0: y0, y1: y0 + height,
                                  line: {color: meta.outline, width: 3}, fillcolor: "rgba(0,0,0,0)"};
                     }
@@ -45,6 +48,20 @@
                     return Object.assign({}, figure, {layout: Object.assign({}, figure.layout, {shapes: shapes})});
                 };
                 return Array.isArray(figures) ? figures.map(outline) : outline(figures);
+            },
+            // Explore's page controls (app/pages/explore.py PAGING) for the grid drawn, from its meta's `page` and
+            // `units` (app/figures/grids.py mark_page): [hidden, "maps 65–128 of 1,280", the page store, previous
+            // disabled, next disabled]; hidden for a layer of one page.
+            pageControls: function (figure) {
+                const meta = figure && figure.data && figure.data.length ? figure.data[0].meta : null;
+                const page = meta && meta.page;
+                if (!page || !Array.isArray(meta.units)) {
+                    return [true, "", null, true, true];
+                }
+                const number = function (value) { return Number(value).toLocaleString("en-US"); };
+                return [false, `maps ${number(page.first)}–${number(page.last)} of ${number(page.of)}`,
+                        {page: page.page, pages: page.pages, per_row: page.per_row, units: meta.units},
+                        page.page <= 1, page.page >= page.pages];
             },
             stepImage: function (_previous, _next, _random, current, maximum) {
                 const whole = function (value) {

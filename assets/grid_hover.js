@@ -1,6 +1,7 @@
 // The hover label of every activation grid (app/figures/grids.py, activation_heatmap): the map or node under the
 // pointer, its row and column in that map and the cell's exact value, derived here from the cell's x/y and the grid
-// layout the trace carries in its `meta` ({grid: [unit height, unit width, units per row, units], unit, names}).
+// layout the trace carries in its `meta` ({grid: [unit height, unit width, units per row, units], unit, names}, and
+// for a page of a layer's maps `units`, the true map number of each place).
 // Plotly's own label would need three numbers per cell shipped with every view (173 kB of a 297 kB view).
 // A grid sent as 8-bit colour codes (`meta.values`, `meta.range`, `meta.levels`) has its exact float32 values at
 // the URL `meta.values`: fetched once per grid on its first hover; until they arrive the label shows the value the
@@ -72,13 +73,15 @@
     function describe(meta, x, y, z) {
         const [unitHeight, unitWidth, perRow, nUnits] = meta.grid;
         const column = Math.floor(x / unitWidth);
-        const unit = Math.floor(y / unitHeight) * perRow + column;
-        if (column >= perRow || unit >= nUnits || z === null || z === undefined || Number.isNaN(z)) {
+        const place = Math.floor(y / unitHeight) * perRow + column;
+        if (column >= perRow || place >= nUnits || z === null || z === undefined || Number.isNaN(z)) {
             return null;
         }
+        // a page of a layer's maps names each place by its true map number (`meta.units`)
+        const unit = Array.isArray(meta.units) ? meta.units[place] : place;
         let name = `${meta.unit} ${unit}`;
         if (meta.names) {
-            name += ` (${meta.names[unit]})`;
+            name += ` (${meta.names[place]})`;
         }
         if (unitHeight > 1 || unitWidth > 1) {
             name += ` · row ${y % unitHeight}, col ${x % unitWidth}`;

@@ -215,6 +215,7 @@ EXPLORER_RENDER_INPUTS = {
     "explore-model.value": MODEL, "explore-layer.value": LAYER, "explore-image.value": 0,
     "explore-cmap.value": "viridis", "explore-reverse.value": False, "explore-scale.value": False,
     "explore-fixed.value": False, "explore-own-image.data": None, "still-computing-poll.n_intervals": None,
+    "explore-order.value": "model", "explore-page.data": None,
 }
 
 

@@ -98,6 +98,28 @@ def write_model_folder(root: Path, name: str, model, images, labels, model_file:
     return folder
 
 
+# A layer of more maps than one page of Explore holds: 300 maps of 16 x 16 (pages of 64: five, the last of 44).
+MANY_MAPS_LAYER = "wide"
+MANY_MAPS = 300
+
+
+def write_many_maps_model(root: Path, name: str = "many-maps") -> Path:
+    """A store folder with a small CNN whose conv layer ``wide`` has :data:`MANY_MAPS` maps of 16 x 16 (relu, on
+    12 random 16 x 16 grey images, 3 classes), its maps' means all different."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([
+        keras.Input((16, 16, 1)),
+        keras.layers.Conv2D(MANY_MAPS, 3, padding="same", activation="relu", name=MANY_MAPS_LAYER,
+                            bias_initializer=keras.initializers.RandomUniform(0.0, 0.5, seed=1)),
+        keras.layers.GlobalAveragePooling2D(name="pool"),
+        keras.layers.Dense(3, activation="softmax", name="output"),
+    ])
+    images = np.random.default_rng(5).uniform(0, 1, size=(12, 16, 16, 1)).astype(np.float32)
+    return write_model_folder(root, name, model, images, np.arange(12) % 3)
+
+
 def layer_outputs(loaded, layer_name: str, indices=None) -> np.ndarray:
     """Outputs of ``layer_name`` for test images ``indices`` (default: all), from a truncated Keras model built
     here, independently of the activation engine: the reference the engine's answers are checked against."""

@@ -13,6 +13,7 @@ from app.api.blueprint import MULTIPART_TYPE, api, image_fields, image_ref, int_
 from app.auth.gate import current_user_name
 from app.context import app_context
 from app.core.errors import Conflict, ExplorerError, InvalidInput, TooLarge
+from app.core.grid import MAP_ORDERS
 from app.core.limits import format_bytes
 from app.core.uploads import IncomingFile, add_model
 from app.views.explore import ExploreView, explore
@@ -117,16 +118,31 @@ def get_grid(name: str):
     standardised view) as its raw values: little-endian float32, row by row, NaN past the last unit; the shape in
     ``X-Grid-Shape`` ("height,width"). The grid's hover label reads the exact values from here.
 
+    A layer with more maps than a page holds answers one page (``page``, from 1, default 1; ``order``: ``model``
+    or ``active``, most active first), its true map numbers in ``X-Grid-Units`` (comma-separated, in the order
+    tiled) and ``X-Grid-Page`` ("page/pages"); a page past the last or an unknown order is a 400.
+
     ``version`` (optional) names the model version the caller's figure was made from: 409 if the model changed
     since, so a label never shows another version's values. The answer is the same for the same URL while the
     model version lasts, so the browser may keep it.
     """
     loaded = app_context().store.get(name)
     checked_version(loaded)
+    order = request.args.get("order") or MAP_ORDERS[0]
+    if order not in MAP_ORDERS:
+        raise InvalidInput(f"query parameter 'order' must be one of {', '.join(MAP_ORDERS)}")
+    page = int_arg("page", 1, 1)
     view = ExploreView(model=name, layer=str_arg("layer"), image=str_arg("image", 80),
-                       scale=bool(int_arg("scaled", 0, 0, 1)))
-    grid = explore(app_context().store, app_context().user_images, view).grid  # what the explorer's page draws
-    return grid_response(grid, loaded.version)
+                       scale=bool(int_arg("scaled", 0, 0, 1)), page=page, order=order)
+    result = explore(app_context().store, app_context().user_images, view)  # what the explorer's page draws
+    pages = result.page.count if result.page is not None else 1
+    if page > pages:
+        raise InvalidInput(f"page {page} is past the last page of layer {result.layer.name!r}: it has {pages}")
+    headers = {}
+    if result.page is not None:
+        headers = {"X-Grid-Units": ",".join(str(unit) for unit in result.page.units),
+                   "X-Grid-Page": f"{result.page.number}/{result.page.count}"}
+    return grid_response(result.grid, loaded.version, headers)
 
 
 def checked_version(loaded) -> None:
@@ -137,14 +153,15 @@ def checked_version(loaded) -> None:
         raise Conflict(f"model {loaded.name!r} changed since this view was made: reload it")
 
 
-def grid_response(grid: np.ndarray, version: str) -> Response:
-    """A tiled grid as a hover label reads it: little-endian float32, row by row, its shape in ``X-Grid-Shape``;
-    the same for the same URL while the model version lasts, so the browser may keep it."""
+def grid_response(grid: np.ndarray, version: str, headers: dict[str, str] | None = None) -> Response:
+    """A tiled grid as a hover label reads it: little-endian float32, row by row, its shape in ``X-Grid-Shape``
+    (and any other ``headers``); the same for the same URL while the model version lasts, so the browser may keep
+    it."""
     return Response(
         np.ascontiguousarray(grid, dtype="<f4").tobytes(),
         mimetype="application/octet-stream",
         headers={"X-Grid-Shape": f"{grid.shape[0]},{grid.shape[1]}", "X-Model-Version": version,
-                 "Cache-Control": "private, max-age=3600"},
+                 "Cache-Control": "private, max-age=3600", **(headers or {})},
     )
 
 

@@ -163,3 +163,115 @@ def shrink_units(grid: np.ndarray, layout: GridLayout, unit_size: tuple[int, int
     sums = np.add.reduceat(np.add.reduceat(grid.astype(np.float64), rows, axis=0), cols, axis=1)
     counts = np.diff(np.append(rows, grid.shape[0]))[:, np.newaxis] * np.diff(np.append(cols, grid.shape[1]))
     return (sums / counts).astype(np.float32)
+
+
+# Paging: a layer with more maps than a page holds is shown a page at a time, in model order or most active first.
+# The orders a page's maps may come in: the model's own (map 0, 1, 2, ...) or by the map's mean activation for the
+# shown image, highest first.
+MAP_ORDERS = ("model", "active")
+# A page holds one of these many maps, the most at which a map is still readable; never fewer than the first.
+PAGE_SIZES = (64, 128, 256, 512)
+# Readable: a map drawn at least this wide, and each of its cells at least this wide, on the grid's drawn area.
+READABLE_MAP_PX = 40
+READABLE_CELL_PX = 8
+
+
+def maps_per_page(output_shape: tuple[int, ...], drawn_px: tuple[int, int]) -> int | None:
+    """How many maps a page of a layer with output ``output_shape`` holds when its grid is drawn on ``drawn_px``
+    (width, height): the most of :data:`PAGE_SIZES` at which a map is drawn at least :data:`READABLE_MAP_PX` and a
+    cell at least :data:`READABLE_CELL_PX` across (never fewer than the first size). None when the layer is not paged:
+    nodes, or no more maps than a page holds (e.g. the 128 maps of 3 x 3 of the bundled model's Conv2D_3 fit one
+    page, the 1,280 of 7 x 7 of MobileNetV2's out_relu take 20 pages of 64)."""
+    if len(output_shape) != 3:
+        return None
+    height, width, n_units = output_shape
+    per_page = PAGE_SIZES[0]
+    for size in PAGE_SIZES[1:]:
+        cols = default_per_row(size, True)
+        rows = math.ceil(size / cols)
+        cell_px = min(drawn_px[0] / (cols * width), drawn_px[1] / (rows * height))
+        if cell_px < READABLE_CELL_PX or cell_px * min(height, width) < READABLE_MAP_PX:
+            break
+        per_page = size
+    return per_page if n_units > per_page else None
+
+
+def page_count(n_units: int, per_page: int) -> int:
+    """How many pages ``n_units`` maps take, ``per_page`` to a page (at least one)."""
+    return max(1, math.ceil(n_units / per_page))
+
+
+def map_order(activations: np.ndarray, order: str) -> np.ndarray:
+    """Every map number of one image's layer output [H, W, C] in ``order``: ``model`` (0, 1, 2, ...) or ``active``
+    (by the map's mean activation, highest first; equal means in model order, non-finite means last).
+
+    Raises:
+        ValueError: an order not in :data:`MAP_ORDERS`.
+    """
+    n_units = activations.shape[-1]
+    if order == "model":
+        return np.arange(n_units)
+    if order == "active":
+        means = activations.reshape(-1, n_units).astype(np.float64).mean(axis=0)
+        means = np.where(np.isnan(means), -np.inf, means)
+        return np.lexsort((np.arange(n_units), -means))  # the last key sorts first: mean descending, then number
+    raise ValueError(f"unknown map order {order!r}: expected one of {', '.join(MAP_ORDERS)}")
+
+
+@dataclass(frozen=True, eq=False)
+class MapPage:
+    """One page of a paged layer's maps.
+
+    Attributes:
+        number: the page, from 1. count: how many pages the layer takes. per_page: the maps a full page holds.
+        order: one of :data:`MAP_ORDERS`. n_units: the maps of the layer.
+        units: the true map numbers (the model's) on this page, in the order shown.
+    """
+
+    number: int
+    count: int
+    per_page: int
+    order: str
+    n_units: int
+    units: np.ndarray
+
+    @property
+    def first(self) -> int:
+        """The place (from 1) of the page's first map in the order: 65 on page 2 of 64."""
+        return (self.number - 1) * self.per_page + 1
+
+    @property
+    def last(self) -> int:
+        """The place (from 1) of the page's last map in the order."""
+        return self.first + len(self.units) - 1
+
+    @property
+    def per_row(self) -> int:
+        """Maps per grid row: a full page's, so every page, the last too, draws its maps at the same size."""
+        return default_per_row(self.per_page, True)
+
+
+def map_page(activations: np.ndarray, order: str, per_page: int, page: int | None = None,
+             unit: int | None = None) -> MapPage:
+    """The page of one image's layer output [H, W, C] a view asks for: ``page`` (from 1; past the last: the last),
+    or when none is asked for the page holding map ``unit`` in ``order`` (none or no such map: the first).
+
+    Raises:
+        ValueError: an order not in :data:`MAP_ORDERS`.
+    """
+    ordered = map_order(activations, order)
+    n_units = len(ordered)
+    count = page_count(n_units, per_page)
+    if page is None:
+        page = 1
+        if unit is not None and 0 <= unit < n_units:
+            page = int(np.flatnonzero(ordered == unit)[0]) // per_page + 1
+    number = min(max(1, page), count)
+    units = ordered[(number - 1) * per_page: number * per_page]
+    return MapPage(number, count, per_page, order, n_units, units)
+
+
+def tile_page(activations: np.ndarray, page: MapPage) -> tuple[np.ndarray, GridLayout]:
+    """The grid of one page's maps of a layer output [H, W, C] (see :func:`tile`), in the page's order, as many
+    to a row as on a full page."""
+    return tile(activations[..., page.units], page.per_row)

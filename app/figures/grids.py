@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from app.core.grid import GridLayout, screen_unit_size, shrink_units
+from app.core.grid import GridLayout, MapPage, screen_unit_size, shrink_units
 from app.figures.charts import (
     COLOUR_LEVELS,
     MARGIN,
@@ -81,8 +81,10 @@ def node_labels(layout: GridLayout, names: Sequence[str] | None = None) -> list[
     return [labels[r * layout.cols:(r + 1) * layout.cols] for r in range(layout.rows)]
 
 
-def map_label_image(layout: GridLayout, size_px: tuple[int, int] | None, top_px: int) -> dict | None:
-    """Each map's number as a light label on a dark box in its top-left corner, when a map is at least
+def map_label_image(layout: GridLayout, size_px: tuple[int, int] | None, top_px: int,
+                    unit_numbers: Sequence[int] | None = None) -> dict | None:
+    """Each map's number (its place in the grid, or ``unit_numbers[place]``: a page's true map numbers) as a light
+    label on a dark box in its top-left corner, when a map is at least
     :data:`MIN_LABELLED_MAP_PX` wide at the graph's size; None for node grids (see :func:`node_labels`), for an
     unknown size and for maps too small.
 
@@ -107,8 +109,9 @@ def map_label_image(layout: GridLayout, size_px: tuple[int, int] | None, top_px:
         return None
     # more than 64 maps (up to 512 numbers): one image pixel a screen pixel, a third of the bytes of a sharp one
     scale = LABEL_IMAGE_SCALE if layout.n_units <= SHARP_LABELLED_MAPS else 1
+    numbers = None if unit_numbers is None else tuple(int(unit) for unit in unit_numbers)
     source = _map_label_png(layout.unit_height, layout.unit_width, layout.cols, layout.n_units, round(cell_px, 1),
-                            scale)
+                            scale, numbers)
     return {"source": source, "xref": "x", "yref": "y", "x": -0.5, "y": -0.5, "sizex": grid_width,
             "sizey": grid_height, "xanchor": "left", "yanchor": "top", "sizing": "stretch", "layer": "above"}
 
@@ -119,9 +122,9 @@ SHARP_LABELLED_MAPS = 64
 
 @functools.lru_cache(maxsize=32)  # a data URL of a few kB per grid layout and size: ~32 of them at most in use
 def _map_label_png(unit_height: int, unit_width: int, cols: int, n_units: int, cell_px: float,
-                   pixel_scale: int = LABEL_IMAGE_SCALE) -> str:
+                   pixel_scale: int = LABEL_IMAGE_SCALE, numbers: tuple[int, ...] | None = None) -> str:
     """The map labels of a grid as a ``data:image/png`` URL (see :func:`map_label_image`), ``pixel_scale`` image
-    pixels to a screen pixel."""
+    pixels to a screen pixel; ``numbers``: what each place is labelled (default: the place)."""
     rows = -(-n_units // cols)
     scale = cell_px * pixel_scale
     image = Image.new("RGBA", (round(cols * unit_width * scale), round(rows * unit_height * scale)), (0, 0, 0, 0))
@@ -131,7 +134,7 @@ def _map_label_png(unit_height: int, unit_width: int, cols: int, n_units: int, c
     for unit in range(n_units):
         left = round((unit % cols) * unit_width * scale)
         top = round((unit // cols) * unit_height * scale)
-        text = str(unit)
+        text = str(unit if numbers is None else numbers[unit])
         _, text_top, text_right, text_bottom = draw.textbbox((0, 0), text, font=font)
         draw.rectangle((left, top, left + text_right + 2 * pad, top + text_bottom - text_top + 2 * pad),
                        fill=(0, 0, 0, 115))
@@ -205,10 +208,13 @@ def _quantise(heatmap: dict, grid: np.ndarray, layout: GridLayout, values_url: s
 CHOSEN_UNIT_COLOR = "#ff00ff"
 
 
-def chosen_unit_shape(layout: GridLayout | None, unit: int | None) -> dict:
-    """The outline of the chosen map or node on a grid of ``layout``; an invisible shape when none is chosen (or
-    the grid has no such unit). Always a grid figure's first shape, so choosing another unit replaces it
-    (``layout.shapes[0]``) without redrawing the grid."""
+def chosen_unit_shape(layout: GridLayout | None, unit: int | None, unit_numbers: Sequence[int] | None = None) -> dict:
+    """The outline of the chosen map or node on a grid of ``layout`` (whose places hold maps ``unit_numbers`` when
+    given: a page); an invisible shape when none is chosen (or the grid has no such unit). Always a grid figure's
+    first shape, so choosing another unit replaces it (``layout.shapes[0]``) without redrawing the grid."""
+    if unit is not None and unit_numbers is not None:
+        places = [place for place, number in enumerate(unit_numbers) if number == unit]
+        unit = places[0] if places else None
     if layout is None or unit is None or not 0 <= unit < layout.n_units:
         return {"type": "rect", "visible": False, "x0": 0, "x1": 0, "y0": 0, "y1": 0}
     row, col = divmod(int(unit), layout.cols)
@@ -244,21 +250,26 @@ def heatmap_values(trace: dict) -> np.ndarray:
     return values
 
 
-def grid_hover_meta(layout: GridLayout, word: str, unit_names: Sequence[str] | None = None) -> dict:
+def grid_hover_meta(layout: GridLayout, word: str, unit_names: Sequence[str] | None = None,
+                    unit_numbers: Sequence[int] | None = None) -> dict:
     """What ``assets/grid_hover.js`` needs to name the unit under any cell of a grid from the cell's x/y alone.
 
     Args:
         layout: the grid's layout.
         word: "map" or "node", the word the label uses.
         unit_names: names of the units (the class names of an output layer), shown after the unit number.
+        unit_numbers: the true map number of each place of a page of maps.
 
     Returns:
         ``{"grid": [unit height, unit width, units per row, units], "unit": word}``, plus ``"names"`` when given
-        one per unit. The unit under cell (x, y) is ``(y // unit height) * units per row + x // unit width``.
+        one per unit and ``"units"`` (the true numbers) for a page. The place under cell (x, y) is
+        ``(y // unit height) * units per row + x // unit width``; its unit is ``units[place]`` on a page.
     """
     meta = {"grid": [layout.unit_height, layout.unit_width, layout.cols, layout.n_units], "unit": word}
     if unit_names is not None and len(unit_names) == layout.n_units:
         meta["names"] = [str(name) for name in unit_names]
+    if unit_numbers is not None:
+        meta["units"] = [int(unit) for unit in unit_numbers]
     return meta
 
 
@@ -277,6 +288,7 @@ def activation_heatmap(
     value_name: str = "activation",
     chosen_unit: int | None = None,
     max_cells: int = GRID_MAX_CELLS,
+    unit_numbers: Sequence[int] | None = None,
 ) -> dict:
     """One heatmap of a tiled layer output, top-down, with separators and a hover naming the unit.
 
@@ -300,6 +312,8 @@ def activation_heatmap(
         chosen_unit: the map or node outlined as chosen (:func:`chosen_unit_shape`, the figure's first shape).
         max_cells: with ``values_url``, the most cells the codes may have (a page showing many grids shares its
             byte budget between them); maps are averaged down past it.
+        unit_numbers: for a page of a layer's maps, the true map number of each place of ``grid``: labels, hover,
+            the outline and the meta's ``units`` name maps by it.
 
     Returns:
         A figure dict whose ``data[0]["z"]`` is ``grid`` (float32 typed array; read it back with
@@ -315,7 +329,7 @@ def activation_heatmap(
         # numbers per cell sent with the figure (173 kB of a 297 kB view of Conv2D_1).
         "hoverinfo": "none",
         # the browser moves the chosen unit's outline in this colour (assets/explorer.js outlineUnit)
-        "meta": {**grid_hover_meta(layout, word, unit_names), "outline": CHOSEN_UNIT_COLOR},
+        "meta": {**grid_hover_meta(layout, word, unit_names, unit_numbers), "outline": CHOSEN_UNIT_COLOR},
         "colorbar": {"thickness": 12, "len": 0.9, "title": {"text": value_name, "side": "right"}},
     }
     labels = node_labels(layout, unit_names)
@@ -335,12 +349,13 @@ def activation_heatmap(
     figure_layout = {
         "title": chart_title(title),
         "margin": {**MARGIN, "t": top_margin(title)},
-        "shapes": [chosen_unit_shape(layout, chosen_unit), *(_empty_slot_shape(layout) if quantised else [])],
+        "shapes": [chosen_unit_shape(layout, chosen_unit, unit_numbers),
+                   *(_empty_slot_shape(layout) if quantised else [])],
         "plot_bgcolor": "white",
         "uirevision": str(layout.shape),
     }
     traces = [heatmap, *_separator_traces(layout, size_px)]
-    labels = map_label_image(layout, size_px, figure_layout["margin"]["t"])
+    labels = map_label_image(layout, size_px, figure_layout["margin"]["t"], unit_numbers)
     if labels is not None:
         figure_layout["images"] = [labels]
     figure_layout = image_axes(figure_layout)
@@ -359,15 +374,18 @@ DEAD_NOTE_COLOR = "#b2182b"
 DEAD_SENTENCE_PX = 22
 
 
-def mark_dead_units(figure: dict, layout: GridLayout, dead: np.ndarray, word: str) -> dict:
-    """Mark the ``dead`` units (bool [units]) of ``figure``, a grid of ``layout``: "dead" at the bottom of each one's
-    cell and "51 of 100 nodes never fire on the test set (marked dead)" under the grid. Returns ``figure``
-    (changed in place); nothing changes when no unit is dead."""
+def mark_dead_units(figure: dict, layout: GridLayout, dead: np.ndarray, word: str,
+                    unit_numbers: Sequence[int] | None = None) -> dict:
+    """Mark the ``dead`` units (bool [units of the layer]) of ``figure``, a grid of ``layout`` (whose places hold
+    maps ``unit_numbers`` when given: a page): "dead" at the bottom of each one's cell and "51 of 100 nodes never
+    fire on the test set (marked dead)", counting the whole layer, under the grid. Returns ``figure`` (changed in
+    place); nothing changes when no unit of the layer is dead."""
     dead_units = np.flatnonzero(dead)
     if not dead_units.size:
         return figure
+    places = dead_units if unit_numbers is None else np.flatnonzero(np.asarray(dead)[np.asarray(unit_numbers)])
     notes = []
-    for unit in dead_units:
+    for unit in places:
         row, col = divmod(int(unit), layout.cols)
         notes.append({"x": (col + 0.5) * layout.unit_width - 0.5, "y": (row + 1) * layout.unit_height - 0.5,
                       "xref": "x", "yref": "y", "text": "dead", "showarrow": False, "xanchor": "center",
@@ -378,9 +396,21 @@ def mark_dead_units(figure: dict, layout: GridLayout, dead: np.ndarray, word: st
     notes.append({"x": -0.5, "y": layout.rows * layout.unit_height - 0.5, "xref": "x", "yref": "y",
                   "xanchor": "left", "yanchor": "top", "yshift": -4, "showarrow": False,
                   "font": {"size": 12, "color": DEAD_NOTE_COLOR},
-                  "text": dead_sentence(int(dead_units.size), layout.n_units, word)})
+                  "text": dead_sentence(int(dead_units.size), len(dead) if unit_numbers is not None
+                                        else layout.n_units, word)})
     figure["layout"]["annotations"] = [*figure["layout"].get("annotations", []), *notes]
     figure["layout"]["margin"] = {**figure["layout"]["margin"], "b": DEAD_SENTENCE_PX}
+    return figure
+
+
+def mark_page(figure: dict, page: MapPage) -> dict:
+    """Describe in ``figure``'s grid meta the page of maps it shows: ``page`` = {"page": number, "pages": count,
+    "per_row", "first", "last", "of": the layer's maps, "order"}, what Explore's page controls show
+    (``assets/explorer.js`` pageControls; the true map numbers are the meta's ``units``). Returns ``figure``
+    (changed in place)."""
+    figure["data"][0]["meta"]["page"] = {"page": page.number, "pages": page.count, "per_row": page.per_row,
+                                         "first": page.first, "last": page.last, "of": page.n_units,
+                                         "order": page.order}
     return figure
 
 

@@ -3,8 +3,9 @@
 The view lives in the URL (``/?model=mnist-cnn&layer=Conv2D_3&image=1302&cmap=jet&reverse=1&scale=1&unit=5``),
 so a link reopens it, with the chosen unit's top images. A digit the user draws or uploads (the drawing pad,
 :mod:`app.ui.drawing_pad`) is shown like a test image and addressed as ``image=u:<id>``, so its link reopens it too,
-for anyone on the instance. Callbacks only unpack inputs, call the activation engine and the figure builders, and
-return.
+for anyone on the instance. A layer with more maps than a page holds is shown a page at a time (``page=3``), in model
+order or most active first (``order=active``), with previous / next page buttons. Callbacks only unpack inputs,
+call the activation engine and the figure builders, and return.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from dash import ClientsideFunction, Input, Output, State, callback, clientside_
 
 from app.context import app_context
 from app.core.errors import ExplorerError, InvalidInput
-from app.core.grid import COLORMAPS
+from app.core.grid import COLORMAPS, MAP_ORDERS, layout_for, page_count
 from app.core.user_images import is_user_image
 from app.figures.charts import input_image_figure, probability_bars
 from app.figures.features import METHOD_LABELS, attribution_figure
-from app.figures.grids import activation_heatmap, mark_dead_units
+from app.figures.grids import activation_heatmap, mark_dead_units, mark_page
 from app.ui import inputs
 from app.ui.components import (
     PREDICTED_CLASS,
@@ -47,6 +48,7 @@ from app.ui.page import (
     asks_again,
     frame,
     model_layers,
+    open_layer,
     open_view,
     register_image_stepping,
     register_leaving_own_image,
@@ -57,15 +59,15 @@ from app.ui.unit_panel import (
     UnitIds,
     chosen_unit,
     clicked_unit,
-    layer_layout,
     register_unit_in_url,
     register_unit_outline,
     register_unit_panel,
     unit_area,
+    unit_from_click,
     unit_on_layer,
 )
 from app.views.attribution import explain
-from app.views.explore import ExploreView, explore
+from app.views.explore import ORDER_LABELS, ExploreView, explore, layer_page_size
 from app.views.images import MAX_REFERENCE_CHARS, image_ref
 
 dash.register_page(__name__, path="/", name="Explore", title="Explore · CNN Activation Explorer", nav_order=0)
@@ -101,6 +103,15 @@ ATTRIBUTION_METHOD = "explore-attribution-method"
 ATTRIBUTION_CLASS = "explore-attribution-class"
 ATTRIBUTION = "explore-attribution"
 ATTRIBUTION_CARD = "explore-attribution-card"
+PAGING = "explore-paging"  # the page controls of a layer with more maps than a page holds (hidden otherwise)
+ORDER = "explore-order"
+PAGE = "explore-page"  # the page asked for (from 1), or None: the page holding the chosen unit, else the first
+PAGE_SHOWN = "explore-page-shown"  # the page drawn: {"page", "pages", "per_row", "units"}, or None (one page)
+PAGE_PREVIOUS = "explore-page-previous"
+PAGE_NEXT = "explore-page-next"
+PAGE_LABEL = "explore-page-label"
+# The most maps a page holds (app.core.grid.PAGE_SIZES): a page store holding more did not come from the page.
+MAX_PAGE_UNITS = 512
 # The grid's size on a 1400 x 900 window (72vh high, 3/4 of the width), for the maps' number labels.
 HEATMAP_PX = (900, 560)
 # The colour bar of a grid with the blog's scaling: each map standardised to mean 128 and 64 per standard deviation.
@@ -139,6 +150,7 @@ def layout(**query):
             image_index = 0
         info = _model_info(choice.loaded)
     chosen = choice.unit_choice(view.unit, layer_value)
+    paged, page = _link_page(choice, layer_value, view.page)
     image_controls = dbc.InputGroup(
         [
             dbc.Button("◀", id=PREVIOUS, color="secondary", outline=True, title="previous image"),
@@ -194,7 +206,8 @@ def layout(**query):
                 ],
                 className="explore-answer",
             ),
-            html.Div([figure_card(HEATMAP, "72vh"), unit_area(UNIT, chosen), dcc.Store(id=VIEW)],
+            html.Div([_paging_controls(view.order, paged), figure_card(HEATMAP, "72vh"), unit_area(UNIT, chosen),
+                      dcc.Store(id=VIEW), dcc.Store(id=PAGE, data=page), dcc.Store(id=PAGE_SHOWN)],
                      className="explore-grid"),
             html.Div(
                 [
@@ -212,6 +225,42 @@ def layout(**query):
     return frame(IDS, choice, controls, html.Div(info, id=MODEL_INFO, className="small text-muted mb-2"), figures,
                  dcc.Store(id=OWN_IMAGE, data=own_image and {"id": own_image, "over": image_index, "source": "link"}),
                  model_width=2)
+
+
+def _link_page(choice, layer_name: str | None, page: int | None) -> tuple[bool, int | None]:
+    """Whether the link's layer is shown a page at a time, and the page the link asks for: past the last page, the
+    last (with a notice)."""
+    if choice.loaded is None or layer_name is None:
+        return False, page
+    info = choice.loaded.engine.layer(layer_name)
+    per_page = layer_page_size(info)
+    if per_page is None:
+        return False, page
+    pages = page_count(info.n_units, per_page)
+    if page is not None and page > pages:
+        choice.messages.append(error_alert(f"Page {page} is past the last page of {info.name} ({pages}); showing "
+                                           f"page {pages}."))
+        page = pages
+    return True, page
+
+
+def _paging_controls(order: str, shown: bool) -> html.Div:
+    """The order of a paged layer's maps and the previous / next page buttons around "maps 65–128 of 1,280";
+    hidden for a layer of one page."""
+    # the flex box inside the hidden one: Bootstrap's d-flex would override the hidden attribute
+    return html.Div(html.Div(
+        [
+            dcc.RadioItems(id=ORDER, options=[{"label": f" {ORDER_LABELS[order]}", "value": order}
+                                              for order in MAP_ORDERS],
+                           value=order, inline=True, inputClassName="ms-2", className="small me-3"),
+            dbc.ButtonGroup([
+                dbc.Button("◀", id=PAGE_PREVIOUS, color="secondary", outline=True, title="previous page of maps"),
+                dbc.Button("▶", id=PAGE_NEXT, color="secondary", outline=True, title="next page of maps"),
+            ], size="sm", className="me-2"),
+            html.Span(id=PAGE_LABEL, className="small"),
+        ],
+        className="d-flex flex-wrap align-items-center mb-1",
+    ), id=PAGING, hidden=not shown)
 
 
 def _attribution_controls(choice, view: ExploreView) -> html.Div:
@@ -281,14 +330,17 @@ register_image_stepping(IMAGE, PREVIOUS, NEXT, RANDOM)
     State(UNIT.unit, "data"),
     Input(STILL_COMPUTING_POLL, "n_intervals"),
     State(IDS.message, "children"),
+    Input(ORDER, "value"),
+    Input(PAGE, "data"),
     prevent_initial_call="initial_duplicate",
 )
 @reports_errors(6)
 def render(model_name, layer_name, image, cmap, reverse, scale, fixed=False, own_image=None, unit=None, _poll=None,
-           shown_message=None):
-    """The grid, input image and probabilities of the selected view (a test image, or the user's own while one is
-    shown), and the query string that reopens it (the chosen unit is added by :func:`sync_query`); asked again
-    while a background job computes the layer's fixed colour scale."""
+           shown_message=None, order=MAP_ORDERS[0], page=None):
+    """The grid (for a layer of several pages, one page, which its meta describes to the page controls), input
+    image and probabilities of the selected view (a test image, or the user's own while one is shown), and the query
+    string that reopens it (the chosen unit is added by :func:`sync_query`); asked again while a background job
+    computes the layer's fixed colour scale."""
     asks_again(shown_message)
     own_image = own_image.get("id") if isinstance(own_image, dict) else own_image
     if not model_name or not layer_name:
@@ -297,13 +349,17 @@ def render(model_name, layer_name, image, cmap, reverse, scale, fixed=False, own
         model=inputs.name(model_name, "model"), layer=inputs.name(layer_name, "layer"),
         image=image if own_image is None else inputs.text(own_image, "your image", MAX_REFERENCE_CHARS),
         cmap=inputs.choice(cmap, "the colormap", COLORMAPS), reverse=inputs.flag(reverse), scale=inputs.flag(scale),
-        fixed=inputs.flag(fixed))
+        fixed=inputs.flag(fixed), unit=chosen_unit(unit),
+        order=inputs.choice(order or MAP_ORDERS[0], "the order of the maps", MAP_ORDERS),
+        page=inputs.integer_or_none(page, 1))
     context = app_context()
     result = explore(context.store, context.user_images, view, context.statistics)
     loaded, info, shown = result.loaded, result.layer, result.image
     if not shown.own:  # in the background: "previous" and "next" then find their pass cached
         loaded.engine.prefetch_neighbours(shown.subject)
     units = "maps" if info.is_map else "nodes"
+    page = result.page
+    on_page = "" if page is None else f" · page {page.number} of {page.count}, {ORDER_LABELS[page.order]}"
     heatmap = activation_heatmap(
         result.grid,
         result.grid_layout,
@@ -311,18 +367,24 @@ def render(model_name, layer_name, image, cmap, reverse, scale, fixed=False, own
         view.reverse,
         zrange=result.colour_range,
         title=f"{info.label}: {info.n_units} {units} of {shown.name}" + (" (standardised)" if view.scale else "")
-        + (" · fixed scale" if view.fixed else ""),
+        + (" · fixed scale" if view.fixed else "") + on_page,
         unit_names=result.unit_names,
         size_px=HEATMAP_PX,
-        values_url=grid_values_link(loaded.name, loaded.version, info.name, shown.key, view.scale),
+        values_url=grid_values_link(loaded.name, loaded.version, info.name, shown.key, view.scale,
+                                    *((None, None) if page is None else (page.number, page.order))),
         value_name=STANDARDISED if view.scale else "activation",
         chosen_unit=chosen_unit(unit),
+        unit_numbers=None if page is None else page.units,
     )
     dead = context.statistics.dead_units_if_cheap(loaded, info.name)
     if dead is not None:
-        mark_dead_units(heatmap, result.grid_layout, dead, units[:-1])
+        mark_dead_units(heatmap, result.grid_layout, dead, units[:-1], None if page is None else page.units)
+    if page is not None:
+        mark_page(heatmap, page)
     names = loaded.class_names
-    drawn = replace(view, model=loaded.name, layer=info.name, image=shown.key)
+    # the link names the page drawn (and its order) only where there are pages; the unit is sync_query's
+    drawn = replace(view, model=loaded.name, layer=info.name, image=shown.key, unit=None,
+                    page=None if page is None else page.number, order=view.order if page else MAP_ORDERS[0])
     title = "your image · what the model sees" if shown.own else f"input · class {names[shown.label]}"
     described = verdict(names, shown.label, result.probabilities) + [
         html.Span(" · "), html.A("Why this prediction?", href=why_link(loaded.name, shown.key),
@@ -338,6 +400,42 @@ def render(model_name, layer_name, image, cmap, reverse, scale, fixed=False, own
         drawn.to_query(),
         [],
     )
+
+
+# The page controls follow the grid drawn, from its meta (app.figures.grids.mark_page), in the browser: shown with
+# "maps 65–128 of 1,280" for a page of maps, hidden for a layer of one page; PAGE_SHOWN keeps the page's number,
+# count and true map numbers for the page buttons and for clicks.
+clientside_callback(
+    ClientsideFunction(namespace="explorer", function_name="pageControls"),
+    Output(PAGING, "hidden"),
+    Output(PAGE_LABEL, "children"),
+    Output(PAGE_SHOWN, "data"),
+    Output(PAGE_PREVIOUS, "disabled"),
+    Output(PAGE_NEXT, "disabled"),
+    Input(HEATMAP, "figure"),
+)
+
+
+@callback(
+    Output(PAGE, "data"),
+    Input(PAGE_PREVIOUS, "n_clicks"),
+    Input(PAGE_NEXT, "n_clicks"),
+    Input(IDS.model, "value"),
+    Input(LAYER, "value"),
+    Input(ORDER, "value"),
+    State(PAGE_SHOWN, "data"),
+    prevent_initial_call=True,
+)
+def on_page_choice(_previous, _next, _model, _layer, _order, shown):
+    """Previous / next page from the page drawn; a new model, layer or order starts again from the page holding the
+    chosen unit (else the first)."""
+    if ctx.triggered_id not in (PAGE_PREVIOUS, PAGE_NEXT):
+        return None
+    number = inputs.integer_or_none(shown.get("page"), 1) if isinstance(shown, dict) else None
+    pages = inputs.integer_or_none(shown.get("pages"), 1) if isinstance(shown, dict) else None
+    if number is None or pages is None:
+        return no_update
+    return min(max(1, number + (1 if ctx.triggered_id == PAGE_NEXT else -1)), pages)
 
 
 @callback(
@@ -461,13 +559,40 @@ def _shown_image(image, own_image) -> int | str | None:
     Input(IDS.model, "value"),
     Input(LAYER, "value"),
     State(UNIT.unit, "data"),
+    State(PAGE_SHOWN, "data"),
     prevent_initial_call=True,
 )
-def on_unit_choice(click_data, model_name, layer_name, current):
-    """A click on a map or node chooses it; a new model or layer keeps the chosen unit where the layer has it."""
+def on_unit_choice(click_data, model_name, layer_name, current, page=None):
+    """A click on a map or node chooses it (on a page of maps, by its true number); a new model or layer keeps the
+    chosen unit where the layer has it."""
     if ctx.triggered_id in (IDS.model, LAYER):
         return unit_on_layer(current, model_name, layer_name)
-    return clicked_unit(click_data, layer_layout(model_name, layer_name))
+    try:
+        _, info = open_layer(model_name, layer_name)
+    except ExplorerError:
+        return clicked_unit(click_data, None)
+    layout = layout_for(info.output_shape)
+    if layer_page_size(info) is None:
+        return clicked_unit(click_data, layout)
+    units = _page_units(page)
+    if units is None:  # the page drawn is not known (yet): a place on it names no map
+        return no_update
+    per_row = inputs.integer_or_none(page.get("per_row"), 1)
+    page_layout = layout_for((layout.unit_height, layout.unit_width, len(units)), per_row)
+    place = unit_from_click(click_data, page_layout)
+    if place is None or place >= len(units) or units[place] >= layout.n_units:
+        return no_update
+    return {"unit": units[place], "clicked": True}
+
+
+def _page_units(page) -> list[int] | None:
+    """The true map numbers of the page drawn, from its store (any JSON may arrive); None when there are no pages
+    or the store was not written by the page."""
+    units = page.get("units") if isinstance(page, dict) else None
+    if not isinstance(units, list) or not 0 < len(units) <= MAX_PAGE_UNITS:
+        return None
+    numbers = [inputs.integer_or_none(unit, 0) for unit in units]
+    return None if None in numbers else numbers
 
 
 @callback(

@@ -28,11 +28,14 @@ def query_string(params: dict) -> str:
     return "?" + urlencode({k: (1 if v is True else v) for k, v in kept.items()}).replace("%2C", ",")
 
 
-def grid_values_link(model_name: str, version: str, layer_name: str, image: int | str, scaled: bool) -> str:
-    """Where the exact values of the explorer's grid of ``image`` at ``layer_name`` come from (the API's raw float32
-    grid, ``app.api.models.get_grid``), for the hover label."""
+def grid_values_link(model_name: str, version: str, layer_name: str, image: int | str, scaled: bool,
+                     page: int | None = None, order: str | None = None) -> str:
+    """Where the exact values of the explorer's grid of ``image`` at ``layer_name`` (for a paged layer: its
+    ``page`` in ``order``) come from (the API's raw float32 grid, ``app.api.models.get_grid``), for the hover
+    label."""
     return f"/api/models/{quote(model_name, safe='')}/grid" + query_string(
-        {"layer": layer_name, "image": image, "scaled": int(scaled), "version": version})
+        {"layer": layer_name, "image": image, "scaled": int(scaled), "page": page, "order": order,
+         "version": version})
 
 
 def class_grid_values_link(model_name: str, version: str, layer_name: str, label: int | None = None,

@@ -70,6 +70,19 @@ def number_value(query: Mapping[str, Any], key: str, what: str, notices: list[st
         return None
 
 
+def page_value(query: Mapping[str, Any], key: str, notices: list[str],
+               fallback: str = "showing the first") -> int | None:
+    """A page number, from 1; None when missing, or (with a notice ending in ``fallback``) malformed or 0."""
+    text = text_value(query, key)
+    if not text:
+        return None
+    try:
+        return parse_int(text, key, 1)
+    except InvalidInput:
+        notices.append(f"Page {shown(text)} is not a page number (they count from 1); {fallback}.")
+        return None
+
+
 def image_value(query: Mapping[str, Any], key: str, notices: list[str],
                 fallback: str = "none chosen") -> int | str | None:
     """A test-image number or a user image's id ``u:<id>``; None when missing, or (with a notice ending in

@@ -39,6 +39,8 @@ def render_body(client, layer: str, image: int) -> dict:
     inputs = [{"id": component, "property": "value", "value": value} for component, value in values.items()]
     inputs.append({"id": explore.OWN_IMAGE, "property": "data", "value": None})  # a test image, not your own
     inputs.append({"id": STILL_COMPUTING_POLL, "property": "n_intervals", "value": None})  # no job waited for
+    inputs.append({"id": explore.ORDER, "property": "value", "value": "model"})
+    inputs.append({"id": explore.PAGE, "property": "data", "value": None})  # no page asked for
     state = [{"id": explore.UNIT.unit, "property": "data", "value": None},  # no unit chosen
              {"id": explore.IDS.message, "property": "children", "value": None}]
     return {"output": key, "outputs": outputs, "inputs": inputs, "state": state,

@@ -45,6 +45,8 @@ FIXED_BASELINES = {
     ("train-probe-slider", "max"): 3,
     ("_pages_location", "pathname"): "/compare",
     ("_pages_location", "search"): "?model=mnist-cnn&images=3,12",
+    # the page of maps Explore drew (a paged layer's), so that clicks and the page buttons reach their code
+    ("explore-page-shown", "data"): {"page": 1, "pages": 2, "per_row": 8, "units": [5, 3, 1]},
 }
 PATTERN_BASELINES = {
     ("compare-grid", "clickData"): CLICK,
@@ -193,7 +195,8 @@ def test_server_keeps_serving_after_hostile_callbacks(client, baselines):
     assert client.get("/healthz").get_json()["status"] == "ok"
     render = next(d for d in DEPENDENCIES if d.name == "explore-heatmap.figure")
     inputs = [{"id": entry["id"], "property": entry["property"], "value": value} for entry, value in
-              zip(render.inputs, ["mnist-cnn", "Conv2D_3", 42, "jet", False, False, False, None, None], strict=True)]
+              zip(render.inputs, ["mnist-cnn", "Conv2D_3", 42, "jet", False, False, False, None, None, "model", None],
+                  strict=True)]
     state = [{"id": entry["id"], "property": entry["property"], "value": None} for entry in render.state]
     response = client.post("/_dash-update-component",
                            json=callback_body(render, inputs, state, ["explore-image.value"]))

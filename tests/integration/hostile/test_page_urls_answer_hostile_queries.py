@@ -67,7 +67,7 @@ def encoded(pairs) -> str:
 
 def test_every_page_takes_query_parameters():
     assert PARAMETERS["/"] == ["model", "layer", "image", "cmap", "reverse", "scale", "fixed", "unit", "method",
-                               "target"]
+                               "target", "page", "order"]
     assert all(PARAMETERS[path] for path in PAGES)
 
 

@@ -273,3 +273,36 @@ def test_the_bundled_models_grids_travel_cell_for_cell():
     heatmap = activation_heatmap(grid, layout, values_url="/api/grid", size_px=(900, 560))["data"][0]
     assert "shown" not in heatmap["meta"] and "dx" not in heatmap
     assert decode_array(heatmap["z"]).shape == grid.shape
+
+
+def test_a_page_of_maps_names_outlines_labels_and_marks_its_true_map_numbers():
+    from app.core.grid import map_page, tile_page
+    from app.figures.grids import mark_dead_units, mark_page
+
+    values = np.random.default_rng(2).random((7, 7, 300), dtype=np.float32)
+    page = map_page(values, "active", 64, 3)
+    grid, layout = tile_page(values, page)
+    units = page.units.tolist()
+    figure = mark_page(activation_heatmap(grid, layout, size_px=(900, 560), chosen_unit=units[9],
+                                          unit_numbers=page.units), page)
+    meta = figure["data"][0]["meta"]
+    assert meta["units"] == units and meta["grid"] == [7, 7, 8, 64]
+    assert meta["page"] == {"page": 3, "pages": 5, "per_row": 8, "first": 129, "last": 192, "of": 300,
+                            "order": "active"}
+    # the chosen map is outlined at its place on the page (place 9: row 1, column 1), not at its number's
+    outline = figure["layout"]["shapes"][0]
+    assert (outline["x0"], outline["y0"]) == (7 - 0.5, 7 - 0.5)
+    elsewhere = next(unit for unit in range(300) if unit not in units)  # a map on another page: no outline
+    assert grids.chosen_unit_shape(layout, elsewhere, units)["visible"] is False
+    # the labels are the true numbers: not the places' 0-63
+    by_place = activation_heatmap(grid, layout, size_px=(900, 560))
+    assert figure["layout"]["images"][0]["source"] != by_place["layout"]["images"][0]["source"]
+    # dead maps are marked where they sit on the page; the sentence counts the layer
+    dead = np.zeros(300, bool)
+    dead[[units[2], units[10], elsewhere]] = True
+    marked = mark_dead_units(activation_heatmap(grid, layout), layout, dead, "map", page.units)
+    notes = marked["layout"]["annotations"]
+    on_page = sorted(place for place, unit in enumerate(units) if dead[unit])
+    assert [(n["x"], n["y"]) for n in notes[:-1]] == [((place % 8 + 0.5) * 7 - 0.5, (place // 8 + 1) * 7 - 0.5)
+                                                       for place in on_page]
+    assert notes[-1]["text"] == f"{int(dead.sum())} of 300 maps never fire on the test set (marked dead)"

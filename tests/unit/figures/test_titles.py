@@ -16,7 +16,7 @@ import inspect
 import numpy as np
 import pytest
 
-from app.core.grid import tile
+from app.core.grid import map_page, tile, tile_page
 from app.figures import charts, codec, comparison, grids, training
 
 MODEBAR_BAND_PX = 30  # measured in the browser: the mode bar's buttons end 28 px below the graph's top
@@ -61,12 +61,17 @@ def _samples() -> dict[str, list[dict]]:
     epochs = [{"epoch": e, "loss": 1 / e, "val_loss": 1.1 / e, "accuracy": 1 - 1 / (e + 1),
                "val_accuracy": 1 - 1.2 / (e + 1), "learning_rate": 1e-3 / e} for e in (1, 2, 3)]
     scores = rng.random(12)
+    many_maps = rng.random((7, 7, 300), dtype=np.float32)
+    page = map_page(many_maps, "active", 64, 3)
+    page_maps = tile_page(many_maps, page)
     return {
         "activation_heatmap": [grids.activation_heatmap(*maps, title="Conv2D_3 · 3×3×128: 128 maps of image 12"),
                                grids.activation_heatmap(*nodes, title="Dense_2<br>10 nodes"),
                                grids.activation_heatmap(*maps)],
         "mark_dead_units": [grids.mark_dead_units(grids.activation_heatmap(*maps, title="Conv2D_3 · 3×3×128"),
                                                   maps[1], np.arange(maps[1].n_units) % 3 == 0, "map")],
+        "mark_page": [grids.mark_page(grids.activation_heatmap(*page_maps, title="out_relu · 7×7×1280: page 3 of 20",
+                                                               unit_numbers=page.units), page)],
         "input_image_figure": [charts.input_image_figure(rng.random((28, 28, 1)), "input · class 4"),
                                charts.input_image_figure(rng.random((8, 8, 3)), "")],
         "probability_bars": [charts.probability_bars(rng.dirichlet(np.ones(10)), list("0123456789"), 4)],

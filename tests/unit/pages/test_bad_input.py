@@ -148,7 +148,7 @@ def test_every_page_callback_is_called(pages):
     names = {spec["callback"].__name__ for spec in app.callback_map.values() if "callback" in spec}
     called = {name.split(".")[1] for name in valid_calls(pages)}
     # these read dash.ctx (tests/integration/hostile calls them); the router (update) is Dash's own
-    assert names - called == {"on_unit_choice", "on_class_unit_choice", "on_node_click",
+    assert names - called == {"on_unit_choice", "on_page_choice", "on_class_unit_choice", "on_node_click",
                               "ask_to_delete", "on_remove", "on_own_image", "update"}
 
 
