@@ -320,8 +320,8 @@ def test_a_viewers_write_to_the_api_is_refused_unread_and_a_callback_body_is_bou
 
 
 def test_every_callback_that_writes_is_judged_a_write():
-    """A callback that calls the job runner's start, stop or change_probe, or the store's delete or save, must have a
-    write output: otherwise a viewer could call it."""
+    """A callback that calls the job runner's start, stop or change_probe, or the store's delete or save (or the
+    delete use case), must have a write output: otherwise a viewer could call it."""
     server.test_client().get("/healthz")
     writes, judged = set(), set()
     for key, spec in app.callback_map.items():
@@ -331,7 +331,7 @@ def test_every_callback_that_writes_is_judged_a_write():
         names = set(function.__code__.co_names)
         if "job_runner" in names and names & {"start", "stop", "change_probe", "submit"}:
             writes.add(function.__name__)
-        if "store" in names and names & {"delete", "save"}:
+        if ("store" in names and names & {"delete", "save"}) or "delete_model" in names:
             writes.add(function.__name__)
         if callback_output_ids(key) & WRITE_CALLBACK_OUTPUTS:
             judged.add(function.__name__)

@@ -179,12 +179,27 @@ def units_of_grid(grid: np.ndarray, output_shape: list[int]) -> np.ndarray:
     return units if len(output_shape) == 3 else units[0, 0]
 
 
-def shown_grid(client, layer: str, image: int, model: str = MODEL) -> np.ndarray:
-    """The exact values of Explore's grid (what its hover label reads), shaped as ``X-Grid-Shape`` says."""
-    answer = client.get(f"/api/models/{model}/grid?layer={layer}&image={image}")
+def shown_grid(client, layer: str, image: int, model: str = MODEL, page: int = 1) -> tuple[np.ndarray, dict]:
+    """The exact values of Explore's grid (what its hover label reads), shaped as ``X-Grid-Shape`` says, and the
+    answer's headers (a paged layer's ``X-Grid-Page`` and ``X-Grid-Units``)."""
+    answer = client.get(f"/api/models/{model}/grid?layer={layer}&image={image}&page={page}")
     assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
     rows, cols = (int(n) for n in answer.headers["X-Grid-Shape"].split(","))
-    return np.frombuffer(answer.get_data(), dtype="<f4").reshape(rows, cols)
+    return np.frombuffer(answer.get_data(), dtype="<f4").reshape(rows, cols), answer.headers
+
+
+def shown_layer(client, layer: str, image: int, output_shape: list[int]) -> np.ndarray:
+    """The layer output Explore shows, read back from its grid, page by page for a layer of many maps."""
+    grid, headers = shown_grid(client, layer, image)
+    if "X-Grid-Page" not in headers:
+        return units_of_grid(grid, output_shape)
+    pages = int(headers["X-Grid-Page"].split("/")[1])
+    values = np.full(output_shape, np.nan, np.float32)
+    for page in range(1, pages + 1):
+        grid, headers = shown_grid(client, layer, image, page=page)
+        units = [int(unit) for unit in headers["X-Grid-Units"].split(",")]
+        values[..., units] = units_of_grid(grid, [*output_shape[:-1], len(units)])
+    return values
 
 
 def top_by_keras(outputs: np.ndarray, unit: int, by: str) -> np.ndarray:
@@ -210,8 +225,7 @@ def test_each_kind_of_layer_shows_the_values_keras_computes(client, small_net, l
     assert summary["test_set_size"] == IMAGES and summary["input_shape"] == [SIZE, SIZE, 3]
 
     for image in (0, 37):
-        assert_close(units_of_grid(shown_grid(client, layer, image), listed[layer]["output_shape"]),
-                     keras_values[image])
+        assert_close(shown_layer(client, layer, image, listed[layer]["output_shape"]), keras_values[image])
         nested = client.get(f"/api/models/{MODEL}/activations?layer={layer}&image={image}").get_json()
         assert nested["shape"] == list(keras_values.shape[1:])
         assert_close(nested["values"], keras_values[image])
