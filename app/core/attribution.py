@@ -29,6 +29,7 @@ import numpy as np
 from app.core.cache import LRUCache
 from app.core.errors import InvalidInput
 from app.core.layer_graph import NESTED_SEPARATOR
+from app.core.limits import pixel_range
 from app.core.model_cost import (
     DEFAULT_MODEL_LIMITS,
     GradientPlan,
@@ -84,11 +85,12 @@ class Attribution:
 
 
 def value_range(images: np.ndarray) -> tuple[float, float]:
-    """The smallest and largest finite pixel value of a test set (what "black" and "white" are for this model)."""
-    finite = images[np.isfinite(images)]
-    if finite.size == 0:
+    """The smallest and largest finite pixel value of a test set (what "black" and "white" are for this model),
+    read from its first images (:func:`~app.core.limits.pixel_range`)."""
+    found = pixel_range(images)
+    if found is None:
         return 0.0, 1.0
-    low, high = float(finite.min()), float(finite.max())
+    low, high = found
     return (low, high) if high > low else (low, low + 1.0)
 
 

@@ -35,7 +35,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from app.core.errors import InvalidInput, TooLarge
-from app.core.limits import format_bytes
+from app.core.limits import format_bytes, pixel_range
 
 MNIST = "mnist"
 RESIZE = "resize"
@@ -113,8 +113,8 @@ def choose_recipe(images: np.ndarray, meta: dict[str, Any] | None = None, centre
     if images.ndim != 4 or len(images) == 0:
         raise InvalidInput(f"the model's test set has shape {images.shape}: expected [N, H, W, C] images")
     _, height, width, channels = images.shape
-    low, high = float(np.min(images)), float(np.max(images))
-    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+    low, high = pixel_range(images) or (0.0, 1.0)
+    if high <= low:
         low, high = 0.0, 1.0
     asked = (meta or {}).get("preprocessing")
     if asked is not None and asked not in RECIPES:

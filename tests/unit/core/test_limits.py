@@ -23,10 +23,12 @@ from hypothesis import strategies as st
 from app.core import limits
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.limits import (
+    RANGE_SAMPLE_IMAGES,
     ArrayHeader,
     check_arrays,
     check_room,
     npy_headers,
+    pixel_range,
     read_json_file,
     resolve_inside,
 )
@@ -402,3 +404,18 @@ def test_format_bytes():
     assert [limits.format_bytes(n) for n in (0, 999, 1000, 5_200_000_000, 3 * 10**15)] == [
         "0 B", "999 B", "1.0 kB", "5.2 GB", "3000.0 TB"
     ]
+
+
+def test_the_pixel_range_is_read_from_the_first_images_a_chunk_at_a_time(tmp_path):
+    rng = np.random.default_rng(4)
+    images = np.lib.format.open_memmap(tmp_path / "images.npy", mode="w+", dtype=np.float32, shape=(1500, 5, 5, 1))
+    images[:] = rng.random(images.shape, dtype=np.float32)
+    images[3, 0, 0, 0], images[700, 1, 1, 0], images[900, 2, 2, 0] = np.nan, np.inf, -7.0
+    images[1200] = 99.0  # past the first 1,000: not read
+    images.flush()
+    mapped = np.load(tmp_path / "images.npy", mmap_mode="r")
+    first = np.asarray(mapped[:RANGE_SAMPLE_IMAGES], dtype=np.float64)
+    finite = first[np.isfinite(first)]
+    assert pixel_range(mapped) == (float(finite.min()), float(finite.max())) == (-7.0, float(finite.max()))
+    assert pixel_range(mapped, most=3) == (float(mapped[:3].min()), float(mapped[:3].max()))
+    assert pixel_range(np.full((2, 3, 3, 1), np.nan, np.float32)) is None
