@@ -40,8 +40,10 @@ Measured per model, in one process (the app's own objects, built from its settin
   test set (``batch_size=64``), first and second call;
 - dataset-wide views as the app computes them (a new :class:`StatisticsCache`, nothing cached): the top images of
   unit 0 of the last conv layer, and its class means;
-- worker RSS (``VmRSS``) after the model's app-path measurements (before the bytes sweep), and its growth; the
-  models stay opened in the store, as in a worker that opened them all.
+- the worker's own memory (``RssAnon``: without the pages of the memory-mapped test set, which are the kernel's
+  page cache) after the views, before plain Keras' ``predict`` (which copies its input) and the dataset-wide
+  passes, and its growth; ``VmRSS`` at the end in the details. The models stay opened in the store, as in a worker
+  that opened them all.
 
 Usage::
 
@@ -210,10 +212,11 @@ def build_folder(root: Path, name: str, n_images: int, digits_file: Path = DIGIT
 # Measuring
 
 
-def rss_mb() -> float:
-    """This process's resident memory (``VmRSS``), MB."""
+def rss_mb(field: str = "VmRSS") -> float:
+    """This process's resident memory, MB: ``VmRSS`` (all of it), or ``RssAnon`` (its own memory, without the
+    pages of mapped files such as a memory-mapped test set, which the kernel may drop and read again)."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024 / MB
     return float("nan")
 
@@ -273,6 +276,8 @@ class Result:
     class_means_s: float = 0.0
     rss_before_mb: float = 0.0
     rss_after_mb: float = 0.0
+    own_before_mb: float = 0.0
+    own_after_views_mb: float = 0.0
     view_bytes: dict[str, int] = field(default_factory=dict)
     input_picture_bytes: int = 0
     cache_mb: float = 0.0
@@ -329,7 +334,7 @@ def measure(result: Result, context, server, views: int) -> None:
     from scripts.smoke_run import EXPLORER_RENDER_INPUTS, callback_request
 
     name = result.name
-    result.rss_before_mb = rss_mb()
+    result.rss_before_mb, result.own_before_mb = rss_mb(), rss_mb("RssAnon")
     started = time.perf_counter()
     loaded = context.store.get(name)
     result.open_ms = ms_since(started)
@@ -371,6 +376,7 @@ def measure(result: Result, context, server, views: int) -> None:
         result.forward_ms.append(ms_since(started))
         settle(engine)
 
+    result.own_after_views_mb = rss_mb("RssAnon")  # the app's own: before plain Keras' predict adds its copies
     log(f"{name}: plain Keras")
     images = loaded.images
     for i in range(3):
@@ -454,7 +460,7 @@ def table(results: list[Result]) -> str:
     head = ["model", "test set", "parameters", "first open", "first view", "image change (median)",
             "predict_on_batch (median)", "ratio", "layer change (median)", "view bytes max / median (layer of max)",
             "top images, last conv", "model.predict, test set", "ratio", "class means, last conv",
-            "RSS after (+ growth)"]
+            "own memory after the views (+ growth)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         sizes = list(r.view_bytes.values())
@@ -475,7 +481,7 @@ def table(results: list[Result]) -> str:
             seconds(r.predict_s),
             f"{r.top_images_s / r.predict_s:.1f}×",
             seconds(r.class_means_s),
-            f"{r.rss_after_mb:,.0f} MB (+{r.rss_after_mb - r.rss_before_mb:,.0f})",
+            f"{r.own_after_views_mb:,.0f} MB (+{r.own_after_views_mb - r.own_before_mb:,.0f})",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -510,7 +516,9 @@ def details(r: Result) -> str:
         + f"; the input picture alone, in every answer: {kb(r.input_picture_bytes)}; sweep of all "
         f"{len(r.view_bytes)} layers {seconds(r.sweep_s)} (after a dead-unit pass over "
         f"{min(r.images, LARGE_TEST_SET):,} images of {seconds(r.dead_pass_s)})",
-        f"  - RSS {r.rss_before_mb:,.0f} MB before opening, {r.rss_after_mb:,.0f} MB after",
+        f"  - memory: own (RssAnon) {r.own_before_mb:,.0f} MB before opening, {r.own_after_views_mb:,.0f} MB after the "
+        f"views (the table's figure); all of it (VmRSS, with the mapped test set's pages and plain Keras' predict) "
+        f"{r.rss_before_mb:,.0f} MB before opening, {r.rss_after_mb:,.0f} MB at the end",
     ])
 
 
@@ -541,10 +549,10 @@ def report(results: list[Result], settings: dict) -> str:
         "Ratios: image change / predict_on_batch (one image, plain Keras); top images / model.predict over the same "
         "test set (second call). First open is `ModelStore.get`; a view is the Explore render callback plus Dash's "
         "JSON of its answer, in-process; bytes are the callback's answer uncompressed, over every visualisable layer "
-        "(image 3). RSS is the whole process after the model's measurements (the models opened before it stay "
-        "open, as in a worker). The first model opened also pays TensorFlow's import and start-up (first open, RSS "
-        "growth): the app imports it when it opens a model. The machine is shared: compare the ratios, measured in "
-        "the same process a moment apart.",
+        "(image 3). Own memory is the process's RssAnon after the views (the mapped test set's pages are the "
+        "kernel's page cache, not counted; the models opened before it stay open, as in a worker). The first model "
+        "opened also pays TensorFlow's import and start-up (first open, memory growth): the app imports it when it "
+        "opens a model. The machine is shared: compare the ratios, measured in the same process a moment apart.",
         "",
         *[details(r) for r in results],
         "",

@@ -80,10 +80,9 @@ def layer_options(engine) -> list[dict]:
 
 def default_layer(engine, preferred: str | None = None) -> str:
     """``preferred`` if the model has it, else its first layer with maps (the first conv layer)."""
-    names = [info.name for info in engine.layers]
-    if preferred in names:
+    if preferred in {info.name for info in engine.layers}:
         return preferred
-    return next((info.name for info in engine.layers if info.is_map), names[0])
+    return engine.first_map_layer
 
 
 # The first option of a class choice that may follow the image: the class the model predicts for it.
