@@ -64,12 +64,13 @@ TOP_UNITS = 20
 MEAN_PX = (420, 420)
 # Every class's small mean grid: a sixth of a 1400 px window, 200 px high.
 SMALL_MEAN_PX = (200, 200)
-# The page's byte budget (150 kB for a 224 px model's widest layer) shared by its grids as colour codes: three large
-# ones of at most this many cells (the bundled model's widest, Conv2D_1, has 21,632: drawn whole) ...
-CLASS_GRID_MAX_CELLS = 24_000
+# The page's byte budget (150 kB for any layer: ~135 kB measured for MobileNetV2's Conv1 and the bundled model's
+# Conv2D_1) shared by its grids as colour codes: three large ones of at most this many cells (the bundled model's
+# Conv2D_1, 32 maps of 26 × 26, is sent at 22 × 22 a map) ...
+CLASS_GRID_MAX_CELLS = 16_000
 # ... and up to ten small ones (a thumbnail of each class's mean: 1,280 maps of 7 × 7 become one cell each, the
-# bundled model's 32 maps of 26 × 26 blocks of 8 × 8).
-SMALL_GRID_MAX_CELLS = 2_500
+# bundled model's 32 maps of 26 × 26 blocks of 6 × 6).
+SMALL_GRID_MAX_CELLS = 1_200
 IDS = PageIds("classes")
 UNIT = UnitIds("classes")
 LAYER = "classes-layer"

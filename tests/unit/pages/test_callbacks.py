@@ -263,3 +263,5 @@ def test_classes_of_a_layer_with_1280_maps_answer_within_150_kb(pages, app_store
     assert difference["data"][0]["meta"]["values"].endswith("&a=4&b=9&version=" + mean_a["data"][0]["meta"][
         "values"].rsplit("version=", 1)[1])
     assert difference["layout"]["title"]["text"] and "zmid" not in difference["data"][0]
+    widest = pages["classes"].render_classes("mnist-cnn", "Conv2D_1", 4, 9, "viridis")  # 32 maps of 26 × 26
+    assert len(to_json(list(widest))) <= 150_000
