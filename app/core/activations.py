@@ -121,6 +121,11 @@ def compiled(model):
     return call
 
 
+def first_map_layer(layers: list[LayerInfo]) -> str:
+    """The layer pages open on: the first with maps (the first conv layer), else the first."""
+    return next((info.name for info in layers if info.is_map), layers[0].name)
+
+
 class ActivationEngine:
     """Layer outputs of one model version for its test images, with bounded caches.
 
@@ -219,8 +224,8 @@ class ActivationEngine:
 
     @property
     def first_map_layer(self) -> str:
-        """The layer pages open on: the first with maps (the first conv layer), else the first."""
-        return next((info.name for info in self.layers if info.is_map), self.layers[0].name)
+        """The layer pages open on (:func:`first_map_layer`)."""
+        return first_map_layer(self.layers)
 
     def warm_up(self) -> None:
         """Trace the probe and run the first test image through it, keeping the layer pages open on

@@ -89,6 +89,12 @@ PAD = drawing_pad_ids("compare")
 DRAWING = "compare-drawing"
 UNIT_PANEL = UNIT.panel
 GRID_HEIGHT_PX = 380
+# The input pictures' height in the cards: a 224 px picture is sent at this size.
+INPUT_PX = 140
+# The cells the cards' grids share as colour codes (each map averaged down past its share): five cards stay within
+# a 150 kB answer with their pictures (measured: 5 of MobileNetV2's Conv1 124 kB, of the bundled Conv2D_1 134 kB;
+# two of Conv2D_1 are sent whole).
+CARDS_MAX_CELLS = 48_000
 # A card's grid width on a 1400 px window, by the card's column width (of 12), for the maps' number labels.
 GRID_WIDTH_PX = {3: 300, 4: 410, 6: 620}
 
@@ -200,7 +206,7 @@ def _image_card(position, image: ImageRef, loaded, grid_figure, column_width):
     probabilities = loaded.engine.probabilities(image.subject)
     heading = html.B(image.name if image.own else f"#{image.key}")
     body = [
-        dcc.Graph(id={"type": INPUT, "index": position}, figure=input_image_figure(image.pixels),
+        dcc.Graph(id={"type": INPUT, "index": position}, figure=input_image_figure(image.pixels, drawn_px=INPUT_PX),
                   style={"height": "140px"}, config={"displayModeBar": False, "staticPlot": True}),
         # Two lines' height whatever the text needs, so the grids of a row start level.
         html.Div([heading, html.Span(" · "), *verdict(loaded.class_names, image.label, probabilities),
@@ -252,7 +258,8 @@ def render_images(model_name, layer_name, images_text, cmap, current_a, current_
                                unit_names=output_unit_names(loaded, info.name),
                                size_px=(GRID_WIDTH_PX[column_width], GRID_HEIGHT_PX),
                                values_url=grid_values_link(loaded.name, loaded.version, info.name,
-                                                           image.key, False), chosen_unit=chosen_unit(unit)),
+                                                           image.key, False), chosen_unit=chosen_unit(unit),
+                               max_cells=CARDS_MAX_CELLS // len(images)),
             column_width,
         )
         for position, ((grid, grid_layout), image) in enumerate(zip(tiles, images, strict=True))

@@ -8,6 +8,7 @@ import numpy as np
 from dash import dcc, html
 
 from app.core import attribution
+from app.core.activations import first_map_layer
 from app.core.errors import StillComputing
 from app.core.grid import COLORMAPS
 from app.figures.features import METHOD_LABELS
@@ -80,9 +81,9 @@ def layer_options(engine) -> list[dict]:
 
 def default_layer(engine, preferred: str | None = None) -> str:
     """``preferred`` if the model has it, else its first layer with maps (the first conv layer)."""
-    if preferred in {info.name for info in engine.layers}:
+    if preferred in [info.name for info in engine.layers]:  # a list: a hostile value may be unhashable
         return preferred
-    return engine.first_map_layer
+    return first_map_layer(engine.layers)
 
 
 # The first option of a class choice that may follow the image: the class the model predicts for it.

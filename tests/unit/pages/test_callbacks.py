@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from dash import no_update
 
+from app.config import PROJECT_ROOT
 from app.core.grid import tile
 from app.figures.codec import decode_array
 from tests.conftest import layer_outputs
@@ -265,3 +266,46 @@ def test_classes_of_a_layer_with_1280_maps_answer_within_150_kb(pages, app_store
     assert difference["layout"]["title"]["text"] and "zmid" not in difference["data"][0]
     widest = pages["classes"].render_classes("mnist-cnn", "Conv2D_1", 4, 9, "viridis")  # 32 maps of 26 × 26
     assert len(to_json(list(widest))) <= 150_000
+
+
+def test_compare_of_five_224_px_pictures_answers_within_150_kb(pages, app_store):
+    """Five cards of a 224 px model's first layer (32 maps of 112 × 112): the grids share 48,000 cells and the
+    pictures travel at the 140 px they are drawn at, placed on the image's own pixels."""
+    import keras
+    from dash._utils import to_json
+
+    from tests.conftest import write_model_folder
+
+    keras.utils.set_random_seed(6)
+    model = keras.Sequential([keras.Input((224, 224, 3)),
+                              keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="first"),
+                              keras.layers.GlobalAveragePooling2D(name="pool"),
+                              keras.layers.Dense(10, activation="softmax", name="output")])
+    # pictures like a photograph's test set: the bundled digits at 224 px, tinted
+    digits = np.kron(bundled_digits(10), np.ones((1, 8, 8, 1), np.float32))
+    tints = np.random.default_rng(1).uniform(0.3, 1, (10, 1, 1, 3)).astype(np.float32)
+    write_model_folder(app_store, "wide-input", model, digits * tints + (1 - digits) * tints[:, :, :, ::-1] * 0.4,
+                       np.arange(10))
+    answer = pages["compare"].render_images("wide-input", "first", "0, 1, 2, 3, 4", "viridis", None, None)
+    assert answer[-1] == [] and len(to_json(list(answer))) <= 150_000
+    figures = [graph.figure for graph in _graphs(answer[0])]
+    pictures = [figure["data"][0] for figure in figures if figure["data"][0]["type"] == "image"]
+    assert len(pictures) == 5 and all(picture["dx"] == 224 / 140 and picture["x0"] == 224 / 140 / 2 - 0.5
+                                      for picture in pictures)
+    grids = [figure["data"][0] for figure in figures if figure["data"][0]["type"] == "heatmap"]
+    assert len(grids) == 5 and all(decode_array(grid["z"]).size <= 48_000 // 5 for grid in grids)
+
+
+def bundled_digits(count: int) -> np.ndarray:
+    """The first ``count`` test digits of the bundled model [count, 28, 28, 1] in [0, 1]."""
+    with np.load(PROJECT_ROOT / "model_store" / "mnist-cnn" / "test_set.npz", allow_pickle=False) as test_set:
+        return test_set["images"][:count].astype(np.float32)
+
+
+def _graphs(component) -> list:
+    """Every dcc.Graph under a Dash component tree."""
+    found = [component] if type(component).__name__ == "Graph" else []
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list) else [children] if children is not None else []:
+        found += _graphs(child)
+    return found
