@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -53,3 +54,26 @@ def stop_process(process: subprocess.Popen, timeout: float) -> None:
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+@contextlib.contextmanager
+def celery_worker(env: dict[str, str], log_path, queues: str | None = None) -> Iterator[subprocess.Popen]:
+    """Run a real ``celery worker --pool=solo`` of the app (on ``queues``, e.g. ``layers``; default: all) with
+    ``env``, its output in ``log_path``; stopped on exit, its log's end logged."""
+    import logging
+    import os
+    import sys
+
+    from app.config import PROJECT_ROOT
+
+    command = [sys.executable, "-m", "celery", "-A", "app.jobs.celery_worker:celery_app", "worker", "--pool=solo",
+               "--concurrency=1", *(["-Q", queues] if queues else []), "--loglevel=INFO", "--without-gossip",
+               "--without-mingle", "--without-heartbeat"]
+    with open(log_path, "wb") as log:
+        worker = subprocess.Popen(command, cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=log,
+                                  stderr=subprocess.STDOUT)
+        try:
+            yield worker
+        finally:
+            stop_process(worker, timeout=20)
+    logging.getLogger(__name__).info("celery worker log:\n%s", Path(log_path).read_text()[-3000:])

@@ -91,3 +91,34 @@ def draw(driver, canvas, strokes) -> None:
         for (x0, y0), (x1, y1) in zip(stroke, stroke[1:], strict=False):
             actions.move_by_offset(round(x1) - round(x0), round(y1) - round(y0))
         actions.release().perform()
+
+
+# Where grid cell (x, y) of a heatmap is on the screen, in px.
+CELL_CENTRE = """
+const gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
+const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+return [box.left + xa._offset + xa.c2p(arguments[1]), box.top + ya._offset + ya.c2p(arguments[2])];
+"""
+# The grid's hover label (assets/grid_hover.js), or null while hidden.
+HOVER_LABEL = """
+const l = document.querySelector('.grid-hover');
+return l && l.style.display !== 'none' ? l.textContent : null;
+"""
+
+
+def exact_hover_label(dash_duo, graph_id: str, x: int, y: int, starts: str = "", timeout: float = 20) -> str:
+    """The hover label of grid cell (x, y) of ``graph_id`` once it shows the exact value (no "≈", the grid route
+    read) and starts with ``starts``: the grid scrolled to the top of the window, the pointer moved there."""
+    dash_duo.driver.execute_script(
+        "document.getElementById(arguments[0]).scrollIntoView({block: 'start', behavior: 'instant'});", graph_id)
+    label = {}
+
+    def hovered():
+        at = dash_duo.driver.execute_script(CELL_CENTRE, graph_id, x, y)
+        for x_px, y_px in ((0, 0), at):
+            dash_duo.driver.execute_cdp_cmd("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x_px, "y": y_px})
+        label["text"] = dash_duo.driver.execute_script(HOVER_LABEL)
+        return bool(label["text"]) and label["text"].startswith(starts) and "≈" not in label["text"]
+
+    until(hovered, timeout, msg=f"no exact hover label at cell ({x}, {y}) of {graph_id}: {label}")
+    return label["text"]

@@ -9,17 +9,11 @@ import numpy as np
 from dash.testing.wait import until
 from selenium.common.exceptions import TimeoutException
 
-from tests.browser.helpers import wait_for_figure
+from tests.browser.helpers import CELL_CENTRE, wait_for_figure
 from tests.browser.pages.test_compare import OUTLINES
 
 PORT = 8068
 WINDOWS = ((1400, 1000), (800, 1000))
-# Page coordinates of grid cell (x, y) in a dcc.Graph, from Plotly's own axes.
-CELL_CENTRE = """
-const gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
-const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
-return [box.left + xa._offset + xa.c2p(arguments[1]), box.top + ya._offset + ya.c2p(arguments[2])];
-"""
 
 
 def test_grid_hover_names_map_row_column_and_exact_value_and_a_click_opens_that_map(dash_duo, app_store):

@@ -11,10 +11,8 @@ import re
 
 import numpy as np
 import pytest
-from dash.testing.wait import until
 
-from tests.browser.helpers import wait_for_figure
-from tests.browser.test_grid_hover import CELL_CENTRE
+from tests.browser.helpers import exact_hover_label, wait_for_figure
 from tests.conftest import layer_outputs, write_model_folder
 
 PORT = 8231
@@ -24,10 +22,6 @@ ANSWER_BYTES = """
 return performance.getEntriesByType('resource')
     .filter(entry => entry.name.includes('_dash-update-component'))
     .map(entry => entry.decodedBodySize);
-"""
-HOVER_LABEL = """
-const l = document.querySelector('.grid-hover');
-return l && l.style.display !== 'none' ? l.textContent : null;
 """
 
 
@@ -61,20 +55,7 @@ def test_a_mobilenet_first_layer_draws_within_the_byte_budget_and_hovers_exact_v
     expected = layer_outputs(loaded, "Conv1", [2])[0]  # [112, 112, 32], from Keras directly
     # map 11 sits in grid row 1, column 3; aim at its row 40, column 70
     x, y = 3 * 112 + 70, 112 + 40
-    dash_duo.driver.execute_script(
-        "document.getElementById(arguments[0]).scrollIntoView({block: 'start', behavior: 'instant'});",
-        explore.HEATMAP)
-    label = {}
-
-    def hovered():
-        at = dash_duo.driver.execute_script(CELL_CENTRE, explore.HEATMAP, x, y)
-        for x_px, y_px in ((0, 0), at):
-            dash_duo.driver.execute_cdp_cmd("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x_px, "y": y_px})
-        label["text"] = dash_duo.driver.execute_script(HOVER_LABEL)
-        return bool(label["text"]) and label["text"].startswith("map 11 ·") and "≈" not in label["text"]
-
-    until(hovered, 20, msg=f"no exact hover label of map 11: {label}")
-    first, second = label["text"].split("\n")
+    first, second = exact_hover_label(dash_duo, explore.HEATMAP, x, y, starts="map 11 ·").split("\n")
     row, col = (int(n) for n in re.fullmatch(r"map 11 · row (\d+), col (\d+)", first).groups())
     # the cell under the pointer (a cell is under a screen pixel here: within one of the one aimed at) ...
     assert abs(row - 40) <= 1 and abs(col - 70) <= 1, first

@@ -14,15 +14,10 @@ import numpy as np
 import pytest
 from dash.testing.wait import until
 
-from tests.browser.helpers import wait_for_figure
-from tests.browser.test_grid_hover import CELL_CENTRE
+from tests.browser.helpers import CELL_CENTRE, exact_hover_label, wait_for_figure
 from tests.conftest import MANY_MAPS_LAYER, layer_outputs, write_many_maps_model
 
 PORT = 8241
-HOVER_LABEL = """
-const l = document.querySelector('.grid-hover');
-return l && l.style.display !== 'none' ? l.textContent : null;
-"""
 META = "return document.querySelector('#' + arguments[0] + ' .js-plotly-plot')._fullData[0].meta;"
 
 
@@ -69,20 +64,7 @@ def test_pages_of_maps_step_order_name_true_maps_and_reopen_from_the_link(dash_d
 
     # the hover over place 3 (row 0, column 3 of the page) names its true map, and Keras's value of the cell
     unit, (x, y) = units[3], (3 * 16 + 5, 7)
-    dash_duo.driver.execute_script(
-        "document.getElementById(arguments[0]).scrollIntoView({block: 'start', behavior: 'instant'});",
-        explore.HEATMAP)
-    label = {}
-
-    def hovered():
-        at = dash_duo.driver.execute_script(CELL_CENTRE, explore.HEATMAP, x, y)
-        for x_px, y_px in ((0, 0), at):
-            dash_duo.driver.execute_cdp_cmd("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x_px, "y": y_px})
-        label["text"] = dash_duo.driver.execute_script(HOVER_LABEL)
-        return bool(label["text"]) and "≈" not in label["text"]
-
-    until(hovered, 20, msg=f"no exact hover label: {label}")
-    first, second = label["text"].split("\n")
+    first, second = exact_hover_label(dash_duo, explore.HEATMAP, x, y).split("\n")
     assert first == f"map {unit} · row 7, col 5"
     value = float(re.fullmatch(r"value (\S+)", second).group(1))
     assert np.float32(value) == pytest.approx(expected[7, 5, unit], rel=1e-5, abs=1e-6)

@@ -3,19 +3,15 @@ and a Celery worker (``--pool=solo``) with a real redis-server started by the te
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
-from app.config import PROJECT_ROOT
 from tests.app_context import refresh_context, served_context
-from tests.services_support import redis_server, stop_process
+from tests.services_support import celery_worker, redis_server
 
 pytestmark = pytest.mark.slow
 
@@ -195,14 +191,8 @@ def test_failure_keeps_its_message_and_a_killed_worker_does_not_block(client, da
 @pytest.fixture
 def celery_client(app_store, tmp_path, monkeypatch):
     """The API on the Celery engine: a real redis-server and a real ``celery worker --pool=solo``."""
-    with redis_server() as url:
-        env = {**os.environ, "REDIS_URL": url, "MODEL_STORE": str(app_store), "TF_CPP_MIN_LOG_LEVEL": "2"}
-        log = open(tmp_path / "celery.log", "wb")  # noqa: SIM115 - closed below, after the worker ends
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "app.jobs.celery_worker:celery_app", "worker", "--pool=solo",
-             "--concurrency=1", "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
+    env = {"MODEL_STORE": str(app_store), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    with redis_server() as url, celery_worker({**env, "REDIS_URL": url}, tmp_path / "celery.log"):
         monkeypatch.setenv("REDIS_URL", url)
         monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
         refresh_context()
@@ -211,10 +201,7 @@ def celery_client(app_store, tmp_path, monkeypatch):
         try:
             yield server.test_client()
         finally:
-            stop_process(worker, timeout=20)
-            log.close()
             refresh_context()
-        logging.getLogger(__name__).info("celery worker log:\n%s", (tmp_path / "celery.log").read_text()[-3000:])
 
 
 def test_celery_engine_runs_streams_and_saves(celery_client, app_store):

@@ -4,20 +4,15 @@ job's progress, then 200 with what a request computes itself, the class means ch
 
 from __future__ import annotations
 
-import logging
-import os
-import subprocess
-import sys
 import time
 
 import keras
 import numpy as np
 import pytest
 
-from app.config import PROJECT_ROOT
 from app.core.statistics import StatisticsCache
 from tests.app_context import refresh_context, served_context
-from tests.services_support import redis_server, stop_process
+from tests.services_support import celery_worker, redis_server
 
 JOB_SECONDS = 180  # a Celery worker importing TensorFlow on a busy 2-core machine, then the model opened and a pass
 
@@ -25,15 +20,8 @@ JOB_SECONDS = 180  # a Celery worker importing TensorFlow on a busy 2-core machi
 @pytest.fixture
 def layer_worker_client(app_store, tmp_path, monkeypatch):
     """The API with ``REDIS_URL`` set and no pass cheap enough for a request, a Celery worker on ``layers`` only."""
-    with redis_server() as url:
-        env = {**os.environ, "REDIS_URL": url, "MODEL_STORE": str(app_store), "TF_CPP_MIN_LOG_LEVEL": "2"}
-        log = open(tmp_path / "celery.log", "wb")  # noqa: SIM115 - closed below, after the worker ends
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "app.jobs.celery_worker:celery_app", "worker", "--pool=solo",
-             "--concurrency=1", "-Q", "layers", "--loglevel=INFO", "--without-gossip", "--without-mingle",
-             "--without-heartbeat"],
-            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
+    env = {"MODEL_STORE": str(app_store), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    with redis_server() as url, celery_worker({**env, "REDIS_URL": url}, tmp_path / "celery.log", queues="layers"):
         monkeypatch.setenv("REDIS_URL", url)
         monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
         monkeypatch.setenv("IN_REQUEST_GFLOPS", "0")
@@ -43,10 +31,7 @@ def layer_worker_client(app_store, tmp_path, monkeypatch):
         try:
             yield server.test_client()
         finally:
-            stop_process(worker, timeout=20)
-            log.close()
             refresh_context()
-        logging.getLogger(__name__).info("celery worker log:\n%s", (tmp_path / "celery.log").read_text()[-3000:])
 
 
 def test_a_class_mean_is_computed_by_a_celery_worker_and_equals_keras(layer_worker_client, tmp_path):
