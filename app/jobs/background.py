@@ -32,9 +32,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from app.config import PROJECT_ROOT
+from app.config import PROJECT_ROOT, Settings
 from app.core.errors import ExplorerError, Unavailable
 from app.jobs.celery_app import LAYER_QUEUE, LAYER_TASK_NAME, make_celery
+from app.jobs.memory_limit import apply_memory_limit, default_limit
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +112,19 @@ def job_outcome(progress_file: Path, lock_file: Path) -> Iterator[None]:
         raise
     finally:
         lock_file.unlink(missing_ok=True)
+
+
+# A job process's priority below the web workers': a page stays responsive while a layer is computed.
+NICENESS = 5
+
+
+def run_in_job_process(run_command: Callable[[list[str]], None], argv: list[str] | None = None) -> None:
+    """The body of a worker module's ``main``: log to stderr, lower this process's priority, cap its memory at the
+    job memory limit (``TRAINING_MEMORY_MB``), then run ``run_command`` on ``argv`` (default: this command line)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.nice(NICENESS)
+    apply_memory_limit(Settings.from_env().training_memory_bytes or default_limit())
+    run_command(sys.argv[1:] if argv is None else argv)
 
 
 def own_lock() -> dict[str, Any]:

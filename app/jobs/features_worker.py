@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import sys
 import time
 from pathlib import Path
 
@@ -21,13 +19,11 @@ from app.core.attribution import GradientModels
 from app.core.errors import ExplorerError
 from app.core.features import Settings, layer_features, save_result
 from app.core.store import ModelStore
-from app.jobs.background import job_outcome
+from app.jobs.background import job_outcome, run_in_job_process
 from app.jobs.features import FeatureJobs, write_json
-from app.jobs.memory_limit import apply_memory_limit, default_limit
 
 logger = logging.getLogger(__name__)
 
-NICENESS = 5  # below the web workers: a page stays responsive while a layer is computed
 
 
 def run(model_store: Path, state_dir: Path, model: str, version: str, layer: str, settings: Settings) -> None:
@@ -69,11 +65,8 @@ def run_command(argv: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The command line above, in a process of its own below the web workers' priority."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    os.nice(NICENESS)
-    apply_memory_limit(AppSettings.from_env().training_memory_bytes or default_limit())
-    run_command(sys.argv[1:] if argv is None else argv)
+    """The command line above, in a process of its own (see :func:`~app.jobs.background.run_in_job_process`)."""
+    run_in_job_process(run_command, argv)
 
 
 if __name__ == "__main__":

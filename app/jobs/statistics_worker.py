@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
-import sys
 import time
 from pathlib import Path
 
@@ -23,13 +21,12 @@ from app.core.errors import ExplorerError, TooLarge
 from app.core.limits import format_bytes
 from app.core.statistics import KINDS, StatisticsCache, images_read
 from app.core.store import LoadedModel, ModelStore
-from app.jobs.background import job_outcome, write_json
-from app.jobs.memory_limit import apply_memory_limit, default_limit
+from app.jobs.background import job_outcome, run_in_job_process, write_json
+from app.jobs.memory_limit import default_limit
 from app.jobs.statistics import StatisticsJobs
 
 logger = logging.getLogger(__name__)
 
-NICENESS = 5  # below the web workers: a page stays responsive while a layer is computed
 # What an idle TensorFlow process holds (its libraries and thread pools), beside a job's own arrays.
 TENSORFLOW_BYTES = 768 * 2**20
 
@@ -98,11 +95,8 @@ def run_command(argv: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The command line above, in a process of its own below the web workers' priority."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    os.nice(NICENESS)
-    apply_memory_limit(AppSettings.from_env().training_memory_bytes or default_limit())
-    run_command(sys.argv[1:] if argv is None else argv)
+    """The command line above, in a process of its own (see :func:`~app.jobs.background.run_in_job_process`)."""
+    run_in_job_process(run_command, argv)
 
 
 if __name__ == "__main__":
