@@ -63,7 +63,11 @@
                         {page: page.page, pages: page.pages, per_row: page.per_row, units: meta.units},
                         page.page <= 1, page.page >= page.pages];
             },
-            stepImage: function (_previous, _next, _random, current, maximum) {
+            // The ◀ ▶ and random buttons of Explore and "Why this prediction?" (app/ui/page.py
+            // register_image_stepping): the next image number, found here so a click costs at most one round trip.
+            // Previous/next wrap around; a malformed number counts as 0. With the view drawn (`view`, Explore) and
+            // no own image shown, the browser draws the new image itself (assets/image_stepping.js).
+            stepImage: function (_previous, _next, _random, current, maximum, view, own) {
                 const whole = function (value) {
                     if (typeof value === "number" && Number.isInteger(value)) {
                         return value;
@@ -73,12 +77,33 @@
                 const count = Math.max(whole(maximum), 0) + 1;
                 const triggered = window.dash_clientside.callback_context.triggered;
                 const button = triggered.length ? triggered[0].prop_id.split(".")[0] : "";
-                // Explore's and "Why this prediction?"'s buttons: <page>-previous, <page>-next, <page>-random
-                if (/-random$/.test(button)) {
-                    return Math.floor(Math.random() * count);
-                }
+                // <page>-previous, <page>-next, <page>-random
+                const random = /-random$/.test(button);
                 const step = /-previous$/.test(button) ? -1 : 1;
-                return (((whole(current) + step) % count) + count) % count;
+                const image = random ? Math.floor(Math.random() * count)
+                    : (((whole(current) + step) % count) + count) % count;
+                if (view !== undefined && !(own && own.id) && window.imageStepping) {
+                    window.imageStepping.step(image, view, random ? 0 : step, count);
+                }
+                return image;
+            },
+            // Explore's image box asks the render callback for its number, unless the browser draws it (a step).
+            askImage: function (image) {
+                if (window.imageStepping && window.imageStepping.drawsHere(image)) {
+                    return window.dash_clientside.no_update;
+                }
+                return {image: image, at: Date.now()};
+            },
+            // Explore's image box: [invalid, its tooltip]: invalid when it holds no test image's number.
+            checkImageBox: function (image, maximum) {
+                const top = Number.isInteger(maximum) && maximum >= 0 ? maximum : null;
+                const range = top === null ? "a test image number" : `a test image number, 0-${top}`;
+                const valid = Number.isInteger(image) && top !== null && image >= 0 && image <= top;
+                return [!valid, range];
+            },
+            // A new image for Explore's attribution overlay, only while a method is on.
+            attributionImage: function (image, own, method) {
+                return method ? {image: image, own: own, at: Date.now()} : window.dash_clientside.no_update;
             },
             // The explorer's own image (a drawing or upload, app/pages/explore.py OWN_IMAGE) left for the test image
             // now in the number box; nothing changes (no new render) while none is shown or the number is the one

@@ -111,7 +111,7 @@ smoke_run = _smoke_run_module()
 
 
 def explorer_render(dependencies: list[dict], layer: str, image: int, cmap: str = "viridis", scale: bool = False,
-                    changed: str = "explore-image.value") -> dict:
+                    changed: str = "explore-image-asked.data") -> dict:
     """The body dash-renderer posts for the explorer's render callback of (``layer``, ``image``) of :data:`MODEL`,
     after a change of ``changed``.
 

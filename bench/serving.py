@@ -96,6 +96,6 @@ def served(tree: Path, workers: int | None = None, threads: int | None = None,
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def render_body(server: Server, layer: str, image: int, changed: str = "explore-image.value") -> bytes:
+def render_body(server: Server, layer: str, image: int, changed: str = "explore-image-asked.data") -> bytes:
     """The explorer's render callback for (layer, image), as dash-renderer posts it."""
     return json.dumps(load_test.explorer_render(server.dependencies, layer, image, changed=changed)).encode()

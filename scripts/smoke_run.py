@@ -215,7 +215,7 @@ EXPLORER_RENDER_INPUTS = {
     "explore-model.value": MODEL, "explore-layer.value": LAYER, "explore-image.value": 0,
     "explore-cmap.value": "viridis", "explore-reverse.value": False, "explore-scale.value": False,
     "explore-fixed.value": False, "explore-own-image.data": None, "still-computing-poll.n_intervals": None,
-    "explore-order.value": "model", "explore-page.data": None,
+    "explore-order.value": "model", "explore-page.data": None, "explore-image-asked.data": None,
 }
 
 
@@ -257,6 +257,11 @@ def check_app(base: str, headers: dict[str, str] | None = None) -> None:
     if len(values) != rows * cols * 4:
         raise SmokeFailure(f"the grid's exact values are {len(values)} bytes, not {rows}x{cols} float32")
     log(f"explorer callback: {heatmap['type']} {rows}x{cols} of {LAYER}, image 0, with its exact values")
+    # What ◀ ▶ draw: the same view of the next image, from the explorer-view route.
+    stepped = json.loads(fetch(base, f"/api/models/{MODEL}/explorer-view?layer={LAYER}&image=1",
+                               what="the explorer's view of image 1", headers=headers))
+    if stepped["heatmap"]["data"][0]["z"].get("shape") != z["shape"] or "image=1" not in stepped["query"]:
+        raise SmokeFailure(f"the explorer-view route's grid of image 1 is not a {rows}x{cols} grid of image 1")
 
 
 def serve_and_check(venv: Path, env: dict[str, str], server_log: Path, timeout_s: float) -> None:

@@ -4,7 +4,7 @@ Importing this package registers every route module on :data:`api`; every failur
 ``{"error": message}`` (see :mod:`app.api.blueprint`).
 """
 
-from app.api import classes, features, finder, inputs, jobs, models, units
+from app.api import classes, explorer, features, finder, inputs, jobs, models, units
 from app.api.blueprint import api
 
-__all__ = ["api", "classes", "features", "finder", "inputs", "jobs", "models", "units"]
+__all__ = ["api", "classes", "explorer", "features", "finder", "inputs", "jobs", "models", "units"]

@@ -10,8 +10,6 @@ call the activation engine and the figure builders, and return.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import dash
 import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
@@ -20,9 +18,7 @@ from app.context import app_context
 from app.core.errors import ExplorerError, InvalidInput
 from app.core.grid import COLORMAPS, MAP_ORDERS, layout_for, page_count
 from app.core.user_images import is_user_image
-from app.figures.charts import input_image_figure, probability_bars
 from app.figures.features import METHOD_LABELS, attribution_figure
-from app.figures.grids import activation_heatmap, mark_dead_units, mark_page
 from app.ui import inputs
 from app.ui.components import (
     PREDICTED_CLASS,
@@ -33,14 +29,11 @@ from app.ui.components import (
     figure_card,
     kept_choice,
     labelled,
-    verdict,
 )
 from app.ui.drawing_pad import drawing_pad, drawing_pad_ids, pad_image, upload_image
+from app.ui.explorer_answer import explorer_answer
 from app.ui.links import (
     compare_link,
-    grid_values_link,
-    training_link,
-    why_link,
 )
 from app.ui.navigation import BASKET, STILL_COMPUTING_POLL, add_to_basket
 from app.ui.page import (
@@ -67,7 +60,7 @@ from app.ui.unit_panel import (
     unit_on_layer,
 )
 from app.views.attribution import explain
-from app.views.explore import ORDER_LABELS, ExploreView, explore, layer_page_size
+from app.views.explore import ORDER_LABELS, ExploreView, layer_page_size
 from app.views.images import MAX_REFERENCE_CHARS, image_ref
 
 dash.register_page(__name__, path="/", name="Explore", title="Explore · CNN Activation Explorer", nav_order=0)
@@ -103,6 +96,7 @@ ATTRIBUTION_METHOD = "explore-attribution-method"
 ATTRIBUTION_CLASS = "explore-attribution-class"
 ATTRIBUTION = "explore-attribution"
 ATTRIBUTION_CARD = "explore-attribution-card"
+ATTRIBUTION_IMAGE = "explore-attribution-image"  # written when the image changes while a method is on
 PAGING = "explore-paging"  # the page controls of a layer with more maps than a page holds (hidden otherwise)
 ORDER = "explore-order"
 PAGE = "explore-page"  # the page asked for (from 1), or None: the page holding the chosen unit, else the first
@@ -110,6 +104,8 @@ PAGE_SHOWN = "explore-page-shown"  # the page drawn: {"page", "pages", "per_row"
 PAGE_PREVIOUS = "explore-page-previous"
 PAGE_NEXT = "explore-page-next"
 PAGE_LABEL = "explore-page-label"
+# A new image number for the server's render: {"image": n, "at": ms}; not written for a step the browser draws.
+IMAGE_ASKED = "explore-image-asked"
 # The most maps a page holds (app.core.grid.PAGE_SIZES): a page store holding more did not come from the page.
 MAX_PAGE_UNITS = 512
 # The grid's size on a 1400 x 900 window (72vh high, 3/4 of the width), for the maps' number labels.
@@ -207,7 +203,8 @@ def layout(**query):
                 className="explore-answer",
             ),
             html.Div([_paging_controls(view.order, paged), figure_card(HEATMAP, "72vh"), unit_area(UNIT, chosen),
-                      dcc.Store(id=VIEW), dcc.Store(id=PAGE, data=page), dcc.Store(id=PAGE_SHOWN)],
+                      dcc.Store(id=VIEW), dcc.Store(id=PAGE, data=page), dcc.Store(id=IMAGE_ASKED),
+                      dcc.Store(id=PAGE_SHOWN)],
                      className="explore-grid"),
             html.Div(
                 [
@@ -282,6 +279,7 @@ def _attribution_controls(choice, view: ExploreView) -> html.Div:
                 className="g-1",
             ),
             html.Div(figure_card(ATTRIBUTION, "260px", toolbar=False), id=ATTRIBUTION_CARD, hidden=True),
+            dcc.Store(id=ATTRIBUTION_IMAGE),
         ]
     )
 
@@ -309,7 +307,16 @@ def on_model_change(model_name, current_layer):
 
 
 
-register_image_stepping(IMAGE, PREVIOUS, NEXT, RANDOM)
+register_image_stepping(IMAGE, PREVIOUS, NEXT, RANDOM, view=VIEW, own_image=OWN_IMAGE)
+
+# The image box's number asks the server for a view unless the browser draws it itself (a step, see
+# assets/image_stepping.js); a step the browser could not draw asks through here too.
+clientside_callback(
+    ClientsideFunction(namespace="explorer", function_name="askImage"),
+    Output(IMAGE_ASKED, "data"),
+    Input(IMAGE, "value"),
+    prevent_initial_call=True,
+)
 
 
 @callback(
@@ -321,7 +328,7 @@ register_image_stepping(IMAGE, PREVIOUS, NEXT, RANDOM)
     Output(IDS.message, "children", allow_duplicate=True),
     Input(IDS.model, "value"),
     Input(LAYER, "value"),
-    Input(IMAGE, "value"),
+    State(IMAGE, "value"),
     Input(CMAP, "value"),
     Input(REVERSE, "value"),
     Input(SCALE, "value"),
@@ -332,15 +339,17 @@ register_image_stepping(IMAGE, PREVIOUS, NEXT, RANDOM)
     State(IDS.message, "children"),
     Input(ORDER, "value"),
     Input(PAGE, "data"),
+    Input(IMAGE_ASKED, "data"),
     prevent_initial_call="initial_duplicate",
 )
 @reports_errors(6)
 def render(model_name, layer_name, image, cmap, reverse, scale, fixed=False, own_image=None, unit=None, _poll=None,
-           shown_message=None, order=MAP_ORDERS[0], page=None):
+           shown_message=None, order=MAP_ORDERS[0], page=None, _asked=None):
     """The grid (for a layer of several pages, one page, which its meta describes to the page controls), input
     image and probabilities of the selected view (a test image, or the user's own while one is shown), and the query
     string that reopens it (the chosen unit is added by :func:`sync_query`); asked again while a background job
-    computes the layer's fixed colour scale."""
+    computes the layer's fixed colour scale. A new number in the image box reaches it through ``IMAGE_ASKED``:
+    an image stepped to with ◀ ▶ or the keys is drawn by the browser from the explorer-view route instead."""
     asks_again(shown_message)
     own_image = own_image.get("id") if isinstance(own_image, dict) else own_image
     if not model_name or not layer_name:
@@ -352,54 +361,8 @@ def render(model_name, layer_name, image, cmap, reverse, scale, fixed=False, own
         fixed=inputs.flag(fixed), unit=chosen_unit(unit),
         order=inputs.choice(order or MAP_ORDERS[0], "the order of the maps", MAP_ORDERS),
         page=inputs.integer_or_none(page, 1))
-    context = app_context()
-    result = explore(context.store, context.user_images, view, context.statistics)
-    loaded, info, shown = result.loaded, result.layer, result.image
-    if not shown.own:  # in the background: "previous" and "next" then find their pass cached
-        loaded.engine.prefetch_neighbours(shown.subject)
-    units = "maps" if info.is_map else "nodes"
-    page = result.page
-    on_page = "" if page is None else f" · page {page.number} of {page.count}, {ORDER_LABELS[page.order]}"
-    heatmap = activation_heatmap(
-        result.grid,
-        result.grid_layout,
-        view.cmap,
-        view.reverse,
-        zrange=result.colour_range,
-        title=f"{info.label}: {info.n_units} {units} of {shown.name}" + (" (standardised)" if view.scale else "")
-        + (" · fixed scale" if view.fixed else "") + on_page,
-        unit_names=result.unit_names,
-        size_px=HEATMAP_PX,
-        values_url=grid_values_link(loaded.name, loaded.version, info.name, shown.key, view.scale,
-                                    *((None, None) if page is None else (page.number, page.order))),
-        value_name=STANDARDISED if view.scale else "activation",
-        chosen_unit=chosen_unit(unit),
-        unit_numbers=None if page is None else page.units,
-    )
-    dead = context.statistics.dead_units_if_cheap(loaded, info.name)
-    if dead is not None:
-        mark_dead_units(heatmap, result.grid_layout, dead, units[:-1], None if page is None else page.units)
-    if page is not None:
-        mark_page(heatmap, page)
-    names = loaded.class_names
-    # the link names the page drawn (and its order) only where there are pages; the unit is sync_query's
-    drawn = replace(view, model=loaded.name, layer=info.name, image=shown.key, unit=None,
-                    page=None if page is None else page.number, order=view.order if page else MAP_ORDERS[0])
-    title = "your image · what the model sees" if shown.own else f"input · class {names[shown.label]}"
-    described = verdict(names, shown.label, result.probabilities) + [
-        html.Span(" · "), html.A("Why this prediction?", href=why_link(loaded.name, shown.key),
-                                 title="how each node of the last dense layer pushes the logits")]
-    if shown.own:  # the test set of a new run need not be this model's: only an own image is the same
-        described += [html.Span(" · "), html.A("watch it learn", href=training_link(shown.key),
-                                                title="a training run that shows this image at every epoch")]
-    return (
-        heatmap,
-        input_image_figure(shown.pixels, title),
-        probability_bars(result.probabilities, names, shown.label),
-        [html.Span(f"{shown.name[0].upper()}{shown.name[1:]}: "), *described],
-        drawn.to_query(),
-        [],
-    )
+    answer = explorer_answer(app_context(), view)
+    return (answer.heatmap, answer.input_image, answer.probabilities, answer.caption, answer.query, [])
 
 
 # The page controls follow the grid drawn, from its meta (app.figures.grids.mark_page), in the browser: shown with
@@ -486,20 +449,15 @@ clientside_callback(
 )
 
 
-@callback(
+# The image box marked invalid, with the valid range as its tooltip, when it holds no test image's number (the
+# message area says the same in words); in the browser, since every step changes the number.
+clientside_callback(
+    ClientsideFunction(namespace="explorer", function_name="checkImageBox"),
     Output(IMAGE, "invalid"),
     Output(IMAGE, "title"),
     Input(IMAGE, "value"),
     Input(IMAGE, "max"),
 )
-def check_image_box(image, maximum):
-    """The image box marked invalid, with the valid range as its tooltip, when it holds no test image's number
-    (the message area says the same in words)."""
-    maximum = inputs.integer_or_none(maximum, 0)
-    valid_range = f"a test image number, 0-{maximum}" if maximum is not None else "a test image number"
-    index = inputs.integer_or_none(image)
-    valid = index is not None and maximum is not None and 0 <= index <= maximum
-    return not valid, valid_range
 
 
 @callback(
@@ -595,16 +553,28 @@ def _page_units(page) -> list[int] | None:
     return None if None in numbers else numbers
 
 
+# A new image reaches the attribution only while a method is on: with it off, a step costs no round trip.
+clientside_callback(
+    ClientsideFunction(namespace="explorer", function_name="attributionImage"),
+    Output(ATTRIBUTION_IMAGE, "data"),
+    Input(IMAGE, "value"),
+    Input(OWN_IMAGE, "data"),
+    State(ATTRIBUTION_METHOD, "value"),
+    prevent_initial_call=True,
+)
+
+
 @callback(
     Output(ATTRIBUTION, "figure"),
     Output(ATTRIBUTION_CARD, "hidden"),
     Input(ATTRIBUTION_METHOD, "value"),
     Input(ATTRIBUTION_CLASS, "value"),
     Input(IDS.model, "value"),
-    Input(IMAGE, "value"),
-    Input(OWN_IMAGE, "data"),
+    State(IMAGE, "value"),
+    State(OWN_IMAGE, "data"),
+    Input(ATTRIBUTION_IMAGE, "data"),
 )
-def render_attribution(method, target, model_name, image, own_image):
+def render_attribution(method, target, model_name, image, own_image, _image_changed=None):
     """The attribution overlay of the shown image (a test image or the user's own) for the chosen class, or
     nothing when the method is off; what cannot be computed is said in the figure's title."""
     if not method:

@@ -219,11 +219,16 @@ def register_url_sync(ids: PageIds) -> None:
     )
 
 
-def register_image_stepping(image: str, previous: str, next_: str, random: str) -> None:
+def register_image_stepping(image: str, previous: str, next_: str, random: str, view: str | None = None,
+                            own_image: str | None = None) -> None:
     """Register a page's previous / next / random buttons on its test-image box ``image``: previous and next wrap
     around the test set, random picks any image, a malformed number counts as 0. Resolved in the browser
     (``assets/explorer.js`` stepImage), so a click costs one round trip, the view's, not two. Call once at import
-    of the page module."""
+    of the page module.
+
+    With ``view`` (the store of the query string of the view drawn) and ``own_image`` (the store of the user's own
+    image shown, if any), the browser also draws the stepped test image itself, from the explorer-view route
+    (``assets/image_stepping.js``): no Dash callback runs on the server per step."""
     clientside_callback(
         ClientsideFunction(namespace="explorer", function_name="stepImage"),
         Output(image, "value"),
@@ -232,6 +237,7 @@ def register_image_stepping(image: str, previous: str, next_: str, random: str) 
         Input(random, "n_clicks"),
         State(image, "value"),
         State(image, "max"),
+        *([State(view, "data"), State(own_image, "data")] if view else []),
         prevent_initial_call=True,
     )
 

@@ -129,6 +129,7 @@ def test_every_explorer_render_the_benchmarks_post_has_the_apps_inputs(dependenc
     for where, body in bodies.items():
         assert posted_inputs(body) == expected, where
         assert body["output"].startswith("..explore-heatmap.figure..."), where
-    chosen = {dep["id"]: dep["value"] for dep in bodies["load_test.explorer_render"]["inputs"]}
+    posted = bodies["load_test.explorer_render"]
+    chosen = {dep["id"]: dep["value"] for dep in posted["inputs"] + posted.get("state", [])}
     assert (chosen["explore-model"], chosen["explore-layer"], chosen["explore-image"]) == ("mnist-cnn", "Conv2D_3", 5)
     assert (chosen["explore-cmap"], chosen["explore-scale"]) == ("jet", True)

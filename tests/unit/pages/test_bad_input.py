@@ -99,7 +99,6 @@ def valid_calls(pages) -> dict[str, tuple]:
                                    ("smoothgrad", 4, [{"type": "compare-input", "index": 0},
                                                       {"type": "compare-input", "index": 1}], "mnist-cnn", "3, 12")),
         "explore.render_attribution": (pages["explore"].render_attribution, ("gradcam", 9, "mnist-cnn", 12, None)),
-        "explore.check_image_box": (pages["explore"].check_image_box, (5, 99)),
         "explore.on_compare_choice_change": (pages["explore"].on_compare_choice_change,
                                              ([3, 4], "?x", "mnist-cnn", "Conv2D_1", 5, "jet")),
         "explore.on_add_to_compare": (pages["explore"].on_add_to_compare, (1, [3], 5)),

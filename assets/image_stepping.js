@@ -1,0 +1,147 @@
+// Explore's ◀ ▶, arrow keys and "random" draw the stepped test image here in the browser: the view's answer is
+// fetched from the explorer-view route (app/api/explorer.py: the same figures the page's render callback makes) and
+// handed to the three graphs and the caption, so no Dash callback runs on the server per step. The image box's new
+// number is marked as drawn here, so it does not ask the render callback (explorer.askImage); the page's link
+// follows once the steps pause.
+//
+// Prefetch and cancel: after a step the next image in the same direction is fetched ahead; a newer step cancels an
+// older one still loading, and only the newest step is drawn, so holding a key never builds a queue. A step whose
+// answer is not a view (an error, a scale still computing, a lost connection) asks the render callback instead,
+// which shows the message as any other change does.
+(function () {
+    "use strict";
+    const HEATMAP = "explore-heatmap";
+    const INPUT_IMAGE = "explore-input";
+    const PROBABILITIES = "explore-probabilities";
+    const CAPTION = "explore-image-info";
+    const VIEW = "explore-view";
+    const IMAGE_ASKED = "explore-image-asked";
+    const MESSAGE = "explore-message";
+    const KEPT_ANSWERS = 6;  // a step back and forth, and the prefetched next ones
+    const PAUSE_MS = 300;  // the link (and the URL, the compare link) follows after this long without a step
+
+    const answers = new Map();  // answer URL -> {promise, controller, done}; the newest last
+    let newest = 0;  // the number of the newest step: only its answer is drawn
+    let loading = null;  // the newest step's answer entry while it loads
+    let drawnHere = null;  // the image number the newest step draws, its box change asking no render
+    let pauseTimer = null;
+
+    function setProps(id, props) {
+        window.dash_clientside.set_props(id, props);
+    }
+
+    function answerUrl(viewQuery, image) {
+        const params = new URLSearchParams(viewQuery);
+        const model = params.get("model");
+        params.delete("model");
+        params.set("image", String(image));
+        return `/api/models/${encodeURIComponent(model)}/explorer-view?${params.toString()}`;
+    }
+
+    // The answer of `url`: kept, or fetched (and kept, the oldest dropped past KEPT_ANSWERS).
+    function answerOf(url) {
+        const kept = answers.get(url);
+        if (kept) {
+            answers.delete(url);  // the most recently used last
+            answers.set(url, kept);
+            return kept;
+        }
+        const controller = new AbortController();
+        const entry = {controller: controller, done: false};
+        entry.promise = fetch(url, {credentials: "same-origin", signal: controller.signal})
+            .then(function (response) {
+                if (response.status !== 200) {  // 202 (still computing) and errors: the render callback says why
+                    throw new Error(`${response.status} from ${url}`);
+                }
+                return response.json();
+            })
+            .finally(function () { entry.done = true; });
+        entry.promise.catch(function () { answers.delete(url); });  // a failure is asked again next time
+        answers.set(url, entry);
+        while (answers.size > KEPT_ANSWERS) {
+            const oldest = answers.keys().next().value;
+            answers.get(oldest).controller.abort();
+            answers.delete(oldest);
+        }
+        return entry;
+    }
+
+    // The answer drawn: the chosen unit's outline (the grid's first shape, moved in the browser) carried over
+    // from the grid drawn when the layout is the same.
+    function draw(answer) {
+        const graph = document.querySelector(`#${HEATMAP} .js-plotly-plot`);
+        const shown = graph && graph.layout && graph.layout.shapes && graph.layout.shapes[0];
+        const shownMeta = graph && graph.data && graph.data[0] && graph.data[0].meta;
+        const meta = answer.heatmap.data[0].meta;
+        if (shown && shownMeta && meta && String(shownMeta.grid) === String(meta.grid)
+                && String(shownMeta.units) === String(meta.units)) {
+            answer.heatmap.layout.shapes[0] = shown;
+        }
+        setProps(HEATMAP, {figure: answer.heatmap});
+        setProps(INPUT_IMAGE, {figure: answer.input});
+        setProps(PROBABILITIES, {figure: answer.probabilities});
+        setProps(CAPTION, {children: answer.caption});
+    }
+
+    // Once the steps pause: the view's link (the URL, Back, the compare link follow it) and no message left over.
+    function followLater(query) {
+        clearTimeout(pauseTimer);
+        pauseTimer = setTimeout(function () {
+            setProps(VIEW, {data: query});
+            setProps(MESSAGE, {children: []});
+        }, PAUSE_MS);
+    }
+
+    function askRender(image) {
+        setProps(IMAGE_ASKED, {data: {image: image, at: Date.now()}});
+    }
+
+    window.imageStepping = {
+        // Draw test image `image` of the view `viewQuery` (the query string of the view drawn); `ahead` (+1, -1
+        // or 0) the direction to prefetch in, `count` the test set's size. Returns false when it cannot (the
+        // caller then lets the render callback draw it).
+        step: function (image, viewQuery, ahead, count) {
+            if (typeof viewQuery !== "string" || !viewQuery.startsWith("?")
+                    || !window.dash_clientside || !window.dash_clientside.set_props) {
+                return false;
+            }
+            const params = new URLSearchParams(viewQuery);
+            // most active first orders a page's maps by this image: the page's controls come from the render
+            if (!params.get("model") || !params.get("layer") || params.get("order") === "active") {
+                return false;
+            }
+            const step = ++newest;
+            drawnHere = image;
+            const url = answerUrl(viewQuery, image);
+            if (loading && loading.url !== url && !loading.entry.done) {
+                loading.entry.controller.abort();
+                answers.delete(loading.url);
+            }
+            const entry = answerOf(url);
+            loading = {url: url, entry: entry};
+            entry.promise.then(function (answer) {
+                if (step !== newest) {
+                    return;
+                }
+                draw(answer);
+                followLater(answer.query);
+                if (ahead) {
+                    answerOf(answerUrl(viewQuery, (((image + ahead) % count) + count) % count));
+                }
+            }, function () {
+                if (step === newest) {
+                    drawnHere = null;
+                    askRender(image);
+                }
+            });
+            return true;
+        },
+        // Whether the image box's number `image` is the one the newest step draws here (asked once: a later
+        // change to the same number asks the render callback).
+        drawsHere: function (image) {
+            const here = drawnHere !== null && image === drawnHere;
+            drawnHere = null;
+            return here;
+        },
+    };
+})();
