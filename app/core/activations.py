@@ -12,6 +12,7 @@ the model's first output, whatever layer comes last in ``model.layers``.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -25,6 +26,9 @@ from app.core.cache import LRUCache
 from app.core.errors import InvalidInput, NotFound
 from app.core.grid import standardize_and_clip, tile
 from app.core.layer_graph import LayerInfo, LayerVerdict, trace_layers
+from app.core.model_cost import ModelCost, model_cost
+
+logger = logging.getLogger(__name__)
 
 # Images per forward pass over the test set. TensorFlow's CPU allocator keeps buffers sized to the largest batch
 # it ran: measured on Fashion-MNIST at Conv2D_1 (bench/class_stats.py), the first pass grew RSS by ~330 MB at
@@ -43,6 +47,18 @@ DEFAULT_PASSES_BYTES = 64 * 10**6
 # it would triple the forward work for passes nobody asks for next, so it pauses.
 PREFETCH_MAX_MISSES = 20
 PREFETCH_WINDOW_S = 1.0
+# Which probes run XLA-compiled (:func:`probe_runs_faster_under_xla`). One image through every layer, median ms of
+# the traced graph against XLA, 2 cores, TF 2.21 (bench/forward_pass.py --large): mnist-cnn (6.4 MFLOP) 1.02
+# against 0.66, XLA compiling in 0.2 s; MobileNetV2 at 224 px (621 MFLOP) 31.6 against 94.9, compiling in 1.7 s.
+# CNNs of plain convolutions built to find the limit: 2.4 MFLOP 0.71 against 0.41, 40 MFLOP 1.17 against 0.85,
+# 120 MFLOP 1.51 against 1.38, 470 MFLOP 3.11 against 3.03: XLA saves TensorFlow's dispatch of each operation, a
+# fixed cost, while its convolutions fall behind oneDNN's as the arithmetic grows. Depthwise convolutions run
+# 2.5-4x slower under XLA at any size: 10 of them on 28 px maps 1.8 against 4.8 ms, 40 5.0 against 19; a
+# MobileNetV2 at 96 px and width 0.35 (23 MFLOP) 8.0 against 9.5. The first XLA compilation in a process grows it
+# by ~50 MB (XLA's compiler; each later model ~8 MB). 200 MFLOP keeps XLA where it gained 9 % or more and leaves
+# the traced graph where it gains too little to pay for its compilation, or loses.
+XLA_MAX_FLOPS = 200 * 10**6
+XLA_SLOW_LAYERS = frozenset({"DepthwiseConv2D", "SeparableConv2D", "DepthwiseConv1D", "SeparableConv1D"})
 
 
 class LayerNotFound(NotFound):
@@ -93,32 +109,96 @@ def as_probabilities(outputs: np.ndarray) -> np.ndarray:
     return result.astype(np.float32)
 
 
-def compiled(model):
-    """``model`` as a traced TensorFlow graph function for inference.
+def graph_function(model, batch: int | None = None, jit_compile: bool = False):
+    """``model`` traced for inference as a TensorFlow concrete function of images [batch, H, W, C] float32.
 
-    Calling a Keras model eagerly costs ~30 ms per image here, its traced graph ~1.6 ms: the difference between a
-    sluggish and an instant click. The signature leaves the batch axis open so every batch size shares one trace,
-    made on the first call (opening a model stays cheap); later calls go to the concrete function directly,
-    skipping ``tf.function``'s per-call signature lookup (measured 1.54 vs 1.94 ms per image for the blog's CNN).
+    Args:
+        model: the Keras model.
+        batch: images per call; None leaves the batch axis open, so that one trace serves every batch size.
+        jit_compile: compile the graph with XLA, on its first call (XLA compiles per input shape: give ``batch``).
     """
     import tensorflow as tf
 
-    spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32)
+    spec = tf.TensorSpec((batch, *model.inputs[0].shape[1:]), tf.float32)
     # autograph=False: a model call has no Python control flow to convert, and autograph parses source with
     # Python's ast, which CPython 3.11.7 does not guard between threads (seen: "AST constructor recursion depth
     # mismatch" in a later ast.parse after traces ran in request and prefetch threads).
-    function = tf.function(lambda images: model(images, training=False), input_signature=[spec], autograph=False)
-    traced = []
-    tracing = threading.Lock()
+    function = tf.function(lambda images: model(images, training=False), input_signature=[spec], autograph=False,
+                           jit_compile=jit_compile)
+    return function.get_concrete_function()
 
-    def call(images):
-        if not traced:
-            with tracing:  # the first requests arrive together (threads of a worker, the prefetch): trace once
-                if not traced:
-                    traced.append(function.get_concrete_function())
-        return traced[0](tf.convert_to_tensor(images, tf.float32))
 
-    return call
+def compiled(model, one_image: bool = False, name: str | None = None) -> CompiledModel:
+    """``model`` as a traced TensorFlow graph function for inference: call it with images [N, H, W, C].
+
+    Calling a Keras model eagerly costs ~30 ms per image here, its traced graph ~1.6 ms: the difference between a
+    sluggish and an instant click. The graph is traced on the first call (opening a model stays cheap); later calls
+    go to the concrete function directly, skipping ``tf.function``'s per-call signature lookup (measured 1.54 vs
+    1.94 ms per image for the blog's CNN).
+
+    Args:
+        model: the Keras model.
+        one_image: every call passes exactly one image, and the graph is compiled with XLA for that shape on the
+            first call (0.66 instead of 1.02 ms for the bundled CNN's probe; :data:`XLA_MAX_FLOPS` tells for which
+            models it is slower). If XLA fails on the model (an operation it cannot compile), a warning is logged
+            and the plain traced graph serves every call. Without it, the batch axis is left open and every batch
+            size shares one trace.
+        name: the model's name in that warning (default: ``model.name``).
+    """
+    return CompiledModel(model, one_image, name)
+
+
+class CompiledModel:
+    """A Keras model traced (and maybe XLA-compiled) on its first call: see :func:`compiled`."""
+
+    def __init__(self, model, one_image: bool = False, name: str | None = None) -> None:
+        self.model = model
+        self.one_image = one_image
+        self.name = name or model.name
+        self._function = None
+        self._choosing = threading.Lock()
+        self._runs_xla: bool | None = None
+
+    @property
+    def runs_xla(self) -> bool | None:
+        """Whether calls run the XLA-compiled graph; None before the first call."""
+        return self._runs_xla
+
+    def __call__(self, images):
+        """The model's outputs for ``images`` (a tensor, or a list of them for a model of several outputs)."""
+        import tensorflow as tf
+
+        images = tf.convert_to_tensor(images, tf.float32)
+        if self._function is None:
+            # the first requests arrive together (threads of a worker, the prefetch): trace and compile once, and
+            # let the others wait for it rather than compile too
+            with self._choosing:
+                if self._function is None:
+                    return self._first_call(images)
+        return self._function(images)
+
+    def _first_call(self, images):
+        if self.one_image:
+            try:
+                function = graph_function(self.model, batch=1, jit_compile=True)
+                outputs = function(images)
+            except Exception as exc:  # noqa: BLE001 - whatever XLA fails on, the traced graph serves the model
+                logger.warning("model %s: its forward pass failed under XLA and runs as a traced graph instead: %s",
+                               self.name, str(exc)[:300])
+            else:
+                self._runs_xla = True
+                self._function = function
+                return outputs
+        self._runs_xla = False
+        self._function = graph_function(self.model)
+        return self._function(images)
+
+
+def probe_runs_faster_under_xla(cost: ModelCost) -> bool:
+    """Whether one image's pass through every layer of a model of ``cost`` is faster XLA-compiled than as a
+    traced graph: for models where TensorFlow's dispatch of each operation outweighs their arithmetic, at most
+    :data:`XLA_MAX_FLOPS` per image, without layers XLA runs slowly (:data:`XLA_SLOW_LAYERS`, measured above)."""
+    return cost.flops <= XLA_MAX_FLOPS and not any(layer.kind in XLA_SLOW_LAYERS for layer in cost.layers)
 
 
 def first_map_layer(layers: list[LayerInfo]) -> str:
@@ -153,7 +233,10 @@ class ActivationEngine:
         )
         if self._scores_position == len(outputs):
             outputs.append(self._graph.output)
-        self._probe = compiled(self._graph.model(outputs))
+        # the Keras model of the probe: one image's forward pass gives every shown layer's output and the scores
+        self.probe_model = self._graph.model(outputs)
+        fast_under_xla = probe_runs_faster_under_xla(model_cost(model, self._graph))
+        self._probe = compiled(self.probe_model, one_image=fast_under_xla, name=model_name)
         self._n_outputs = len(outputs)
         # one entry per (image, output): a layer change finds its layer without a new pass while it is kept
         self._outputs: LRUCache[np.ndarray] = LRUCache(max_bytes=cache_bytes)
@@ -176,6 +259,12 @@ class ActivationEngine:
         """The traced :class:`~app.core.layer_graph.LayerGraph` the engine's models are built on (read-only use:
         gradient models for attribution and feature visualisation are built on it too)."""
         return self._graph
+
+    @property
+    def probe_runs_xla(self) -> bool | None:
+        """Whether a view's forward pass runs XLA-compiled (:func:`probe_runs_faster_under_xla`, and XLA compiled
+        the model); None until the first pass (:meth:`warm_up` runs it when a model is opened)."""
+        return self._probe.runs_xla
 
     @property
     def n_images(self) -> int:
@@ -215,12 +304,17 @@ class ActivationEngine:
                 self._misses.append(time.monotonic())
             pixels = (index.pixels[np.newaxis].astype(np.float32, copy=False) if isinstance(index, ProvidedImage)
                       else self.images[index : index + 1])
-            outputs = [np.asarray(out)[0] for out in self._probe(pixels)]
+            outputs = self.forward_pass(pixels)
             self._pass_bytes = sum(out.nbytes for out in outputs)
             self._keep(key, outputs, position)
             return outputs
 
         return self._running.get_or_compute(key, run)[position]
+
+    def forward_pass(self, pixels: np.ndarray) -> list[np.ndarray]:
+        """Every output of the probe (the shown layers', then the class scores if no layer gives them) for one
+        image [1, H, W, C] float32, uncached: the pass a view of an image not cached runs."""
+        return [np.asarray(out)[0] for out in self._probe(pixels)]
 
     @property
     def first_map_layer(self) -> str:
@@ -228,11 +322,13 @@ class ActivationEngine:
         return first_map_layer(self.layers)
 
     def warm_up(self) -> None:
-        """Trace the probe and run the first test image through it, keeping the layer pages open on
-        (:attr:`first_map_layer`) and the scores when a pass is larger than the cache.
+        """Trace the probe (and compile it, when it runs XLA-compiled) and run the first test image through it,
+        keeping the layer pages open on (:attr:`first_map_layer`) and the scores when a pass is larger than the
+        cache.
 
-        Done when a model is opened, so that a user's first view neither traces the graph nor waits for
-        TensorFlow's first-run set-up: for a 224 px MobileNetV2 that is ~1.2 s against a 44 ms view.
+        Done when a model is opened, so that a user's first view neither traces nor compiles the graph nor waits
+        for TensorFlow's first-run set-up: for a 224 px MobileNetV2 that is ~1.2 s against a 44 ms view, for the
+        bundled CNN's XLA compilation 0.2 s against a 0.7 ms view.
         """
         if self.n_images:
             self._output(0, self._layer_index[self.first_map_layer], foreground=False)

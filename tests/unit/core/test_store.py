@@ -224,7 +224,7 @@ def test_opening_a_model_runs_its_first_test_image_so_a_first_view_finds_it_cach
 
 
 def test_a_model_that_fails_on_its_first_test_image_is_listed_as_broken(tiny_store, monkeypatch):
-    def failing(model):
+    def failing(model, **options):
         def call(images):
             raise RuntimeError("OOM when allocating tensor with shape [1, 4096, 4096]")
         return call

@@ -27,7 +27,9 @@ def test_tracing_the_served_functions_parses_no_python_source(tiny_loaded, monke
     models = GradientModels(tiny_loaded.engine)
 
     compiled(tiny_loaded.model)(images)
+    xla = compiled(tiny_loaded.model, one_image=True)
+    xla(images[:1])
     models.input_gradient()(images, np.int32(1))
     models.cam(layer)(images[:1], np.int32(1))
     optimise_units(models, layer, np.array([0, 1]))
-    assert parsed == []
+    assert parsed == [] and xla.runs_xla
