@@ -6,7 +6,9 @@ from app.main import app
 
 def main() -> None:
     """Run the development server (use gunicorn for production, see README)."""
-    settings = of_server(app.server).settings
+    context = of_server(app.server)
+    settings = context.settings
+    context.open_default_model_in_background()  # the server answers meanwhile; /healthz says when it is done
     app.run(host=settings.host, port=settings.port, debug=False)
 
 

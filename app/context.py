@@ -9,6 +9,7 @@ TensorFlow.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -17,8 +18,9 @@ from flask import current_app
 
 from app.config import Settings
 from app.core.attribution import GradientModelCache
+from app.core.errors import ExplorerError
 from app.core.statistics import StatisticsCache
-from app.core.store import ModelStore
+from app.core.store import DEFAULT_MODEL, ModelStore
 from app.core.user_images import UserImageStore
 from app.jobs.engines import make_layer_launcher, make_runner
 from app.jobs.features import FeatureJobs
@@ -29,6 +31,7 @@ from app.jobs.store import JobStore
 # Where a Flask app keeps its context (``server.extensions``).
 EXTENSION = "cnn_activation_explorer"
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 class AppContext:
@@ -39,6 +42,7 @@ class AppContext:
         self._built: dict[str, Any] = {}
         # Reentrant: building one object may ask for another (the job runner needs the user images).
         self._lock = threading.RLock()
+        self._default_model_opened = threading.Event()
 
     @classmethod
     def from_env(cls) -> AppContext:
@@ -52,6 +56,31 @@ class AppContext:
                 if name not in self._built:
                     self._built[name] = build()
         return self._built[name]
+
+    def open_default_model(self) -> None:
+        """Open the model a page shows when its link names none (``mnist-cnn``, else the store's first): its probe
+        traced and compiled and its first view run (:meth:`ModelStore.open_folder`), so that a newcomer's first
+        grid waits for none of it. :attr:`default_model_opened` is set once done, or once it failed."""
+        try:
+            names = self.store.names()
+            name = DEFAULT_MODEL if DEFAULT_MODEL in names else (names[0] if names else None)
+            if name is not None:
+                self.store.get(name)
+        except (ExplorerError, OSError) as exc:
+            logger.info("the default model was not opened ahead: %s", exc)
+        finally:
+            self._default_model_opened.set()
+
+    def open_default_model_in_background(self) -> threading.Thread:
+        """:meth:`open_default_model` in a daemon thread, while the server already answers (``make run``)."""
+        thread = threading.Thread(target=self.open_default_model, name="open-default-model", daemon=True)
+        thread.start()
+        return thread
+
+    @property
+    def default_model_opened(self) -> bool:
+        """Whether the default model was opened ahead (or failed to be): a first view then waits for no set-up."""
+        return self._default_model_opened.is_set()
 
     @property
     def store(self) -> ModelStore:

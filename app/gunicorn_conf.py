@@ -11,7 +11,6 @@ import logging
 import os
 
 from app.context import of_server
-from app.core.errors import ExplorerError
 
 logger = logging.getLogger("gunicorn.error")
 
@@ -43,7 +42,4 @@ def post_worker_init(worker):
     tf.config.threading.set_inter_op_parallelism_threads(inter)
     logger.info("worker of %d x %d threads; TensorFlow pools: %d intra-op, %d inter-op threads",
                 worker.cfg.workers, worker.cfg.threads, intra, inter)
-    try:
-        of_server(worker.wsgi).store.get("mnist-cnn")  # opening a model traces its probe
-    except ExplorerError as exc:
-        logger.info("no warm-up: %s", exc)
+    of_server(worker.wsgi).open_default_model()  # traces and compiles its probe before the worker serves

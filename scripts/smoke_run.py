@@ -211,6 +211,7 @@ def callback_request(dependencies: list[dict], output: str, values: dict[str, ob
 
 
 # What the explorer's render callback is posted when / opens on MODEL at LAYER, image 0.
+WARM_TIMEOUT_S = 120
 EXPLORER_RENDER_INPUTS = {
     "explore-model.value": MODEL, "explore-layer.value": LAYER, "explore-image.value": 0,
     "explore-cmap.value": "viridis", "explore-reverse.value": False, "explore-scale.value": False,
@@ -229,6 +230,14 @@ def check_app(base: str, headers: dict[str, str] | None = None) -> None:
     health = json.loads(fetch(base, "/healthz", headers=headers))
     if health.get("status") != "ok" or health.get("models", 0) < 1:
         raise SmokeFailure(f"/healthz reports {health}")
+    # the default model is opened in the background (make run) or before a worker serves (gunicorn)
+    waited = time.monotonic()
+    while not health.get("warm"):
+        if time.monotonic() - waited > WARM_TIMEOUT_S:
+            raise SmokeFailure(f"the default model was not opened {WARM_TIMEOUT_S} s after /healthz answered")
+        time.sleep(0.1)
+        health = json.loads(http("GET", base + "/healthz", None, headers)[1])
+    log(f"default model open {time.monotonic() - waited:.1f} s after the first /healthz")
 
     activations = json.loads(fetch(base, f"/api/models/{MODEL}/activations?layer={LAYER}&image=0", headers=headers))
     if activations.get("shape") != LAYER_SHAPE:

@@ -23,7 +23,7 @@ from app.views.models import delete_model
 @api.get("/healthz")
 def healthz():
     """Health for a load balancer: the model store is readable and the job store answers; 503 naming the part
-    that does not."""
+    that does not. ``warm``: whether the default model is open yet (``make run`` opens it in the background)."""
     problems = {}
     try:
         models = len(app_context().store.names())
@@ -33,9 +33,11 @@ def healthz():
         app_context().job_store.list(1)
     except ExplorerError as exc:
         problems["job_store"] = str(exc)
+    # "warm": the default model is opened (probe traced and compiled): the first view waits for no set-up
+    warm = app_context().default_model_opened
     if problems:
-        return jsonify(status="unavailable", models=models, problems=problems), 503
-    return jsonify(status="ok", models=models)
+        return jsonify(status="unavailable", models=models, warm=warm, problems=problems), 503
+    return jsonify(status="ok", models=models, warm=warm)
 
 
 def model_summary(loaded) -> dict[str, Any]:

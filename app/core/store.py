@@ -39,6 +39,8 @@ from app.core.model_files import (
 logger = logging.getLogger(__name__)
 
 TEMP_PREFIX = ".tmp-"
+# The model a page shows when its link names none (when the store has it): the bundled blog CNN.
+DEFAULT_MODEL = "mnist-cnn"
 # A save in progress touches its temporary folder at least every few seconds; one untouched for an hour was left
 # by a process killed mid-save.
 STALE_TEMP_SECONDS = 3600

@@ -26,6 +26,18 @@ def test_health_and_model_list_with_broken_models(client):
         assert models[name]["status"] == "broken" and models[name]["reason"]
 
 
+def test_the_default_model_opened_in_the_background_is_warm_and_health_says_when(client):
+    from tests.app_context import served_context
+
+    context = served_context()
+    assert client.get("/healthz").get_json()["warm"] is False
+    context.open_default_model_in_background().join(60)
+    assert client.get("/healthz").get_json()["warm"] is True
+    loaded = context.store.get("mnist-cnn")
+    # its first view runs no new pass: the layer pages open on and the scores are kept
+    assert loaded.engine.is_cached(0) and loaded.engine.probe_runs_xla is not None
+
+
 def test_model_details_match_the_blog_architecture(client):
     body = client.get("/api/models/mnist-cnn").get_json()
     shapes = {layer["name"]: layer["output_shape"] for layer in body["layers"]}
