@@ -242,9 +242,12 @@ class StatisticsCache:
         """:meth:`dead_units` when they are known already (here or in the shared store) or a pass over the test
         set is :meth:`cheap`; else None, and nothing is computed or started: a side note never costs a pass."""
         info = loaded.engine.layer(layer_name)
-        known = self._top.get((*loaded.key, info.name, "top-mean"))
+        key = (*loaded.key, info.name, "top-mean")
+        known = self._top.get(key)
         if known is None and self.shared is not None:
             known = self.shared.stored(loaded, info.name, "top-mean")
+            if known is not None:  # kept here: read from disk once, not on every view of the layer
+                self._top.put(key, known)
         if known is not None:
             return known.peaks == 0
         return self.dead_units(loaded, info.name) if self.cheap(loaded, "top-mean") else None

@@ -34,17 +34,19 @@ def render_body(client, layer: str, image: int) -> dict:
                if item["output"].startswith(f"..{explore.HEATMAP}.figure..."))
     outputs = [{"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1].split("@")[0]}
                for part in key[2:-2].split("...")]
-    values = {explore.IDS.model: "mnist-cnn", explore.LAYER: layer, explore.IMAGE: image, explore.CMAP: "viridis",
+    values = {explore.IDS.model: "mnist-cnn", explore.LAYER: layer, explore.CMAP: "viridis",
               explore.REVERSE: False, explore.SCALE: False, explore.FIXED: False}
     inputs = [{"id": component, "property": "value", "value": value} for component, value in values.items()]
     inputs.append({"id": explore.OWN_IMAGE, "property": "data", "value": None})  # a test image, not your own
     inputs.append({"id": STILL_COMPUTING_POLL, "property": "n_intervals", "value": None})  # no job waited for
     inputs.append({"id": explore.ORDER, "property": "value", "value": "model"})
     inputs.append({"id": explore.PAGE, "property": "data", "value": None})  # no page asked for
-    state = [{"id": explore.UNIT.unit, "property": "data", "value": None},  # no unit chosen
+    inputs.append({"id": explore.IMAGE_ASKED, "property": "data", "value": {"image": image, "at": 1}})
+    state = [{"id": explore.IMAGE, "property": "value", "value": image},
+             {"id": explore.UNIT.unit, "property": "data", "value": None},  # no unit chosen
              {"id": explore.IDS.message, "property": "children", "value": None}]
     return {"output": key, "outputs": outputs, "inputs": inputs, "state": state,
-            "changedPropIds": [f"{explore.IMAGE}.value"]}
+            "changedPropIds": [f"{explore.IMAGE_ASKED}.data"]}
 
 
 def test_view_values_decode_to_the_engines_and_every_encoding_decodes_to_the_same_figure(client, app_store):

@@ -194,12 +194,13 @@ def test_every_server_callback_is_covered():
 def test_server_keeps_serving_after_hostile_callbacks(client, baselines):
     assert client.get("/healthz").get_json()["status"] == "ok"
     render = next(d for d in DEPENDENCIES if d.name == "explore-heatmap.figure")
-    inputs = [{"id": entry["id"], "property": entry["property"], "value": value} for entry, value in
-              zip(render.inputs, ["mnist-cnn", "Conv2D_3", 42, "jet", False, False, False, None, None, "model", None],
-                  strict=True)]
-    state = [{"id": entry["id"], "property": entry["property"], "value": None} for entry in render.state]
+    values = {"explore-model": "mnist-cnn", "explore-layer": "Conv2D_3", "explore-image": 42, "explore-cmap": "jet",
+              "explore-reverse": False, "explore-scale": False, "explore-fixed": False, "explore-order": "model",
+              "explore-image-asked": {"image": 42, "at": 1}}
+    inputs, state = ([{"id": entry["id"], "property": entry["property"], "value": values.get(entry["id"])}
+                      for entry in entries] for entries in (render.inputs, render.state))
     response = client.post("/_dash-update-component",
-                           json=callback_body(render, inputs, state, ["explore-image.value"]))
+                           json=callback_body(render, inputs, state, ["explore-image-asked.data"]))
     assert response.status_code == 200
     figure = strict_json(response.data)["response"]["explore-heatmap"]["figure"]
     assert "128 maps of image 42" in figure["layout"]["title"]["text"]
