@@ -53,6 +53,7 @@
             // `units` (app/figures/grids.py mark_page): [hidden, "maps 65–128 of 1,280", the page store, previous
             // disabled, next disabled]; hidden for a layer of one page.
             pageControls: function (figure) {
+                if (window.imageStepping) { window.imageStepping.gridDrawn(figure); }
                 const meta = figure && figure.data && figure.data.length ? figure.data[0].meta : null;
                 const page = meta && meta.page;
                 if (!page || !Array.isArray(meta.units)) {

@@ -25,6 +25,7 @@
     let loading = null;  // the newest step's answer entry while it loads
     let drawnHere = null;  // the image number the newest step draws, its box change asking no render
     let pauseTimer = null;
+    let drawnFigure = null;  // the grid figure the newest step drew, until the pause writes its link
 
     function setProps(id, props) {
         window.dash_clientside.set_props(id, props);
@@ -77,19 +78,30 @@
                 && String(shownMeta.units) === String(meta.units)) {
             answer.heatmap.layout.shapes[0] = shown;
         }
+        drawnFigure = answer.heatmap;
         setProps(HEATMAP, {figure: answer.heatmap});
         setProps(INPUT_IMAGE, {figure: answer.input});
         setProps(PROBABILITIES, {figure: answer.probabilities});
         setProps(CAPTION, {children: answer.caption});
     }
 
-    // Once the steps pause: the view's link (the URL, Back, the compare link follow it) and no message left over.
+    // Once the steps pause: the view's link (the URL, Back, the compare link follow it) and no message left over;
+    // not when the render callback drew another view meanwhile (a colormap chosen): its link is the newer.
     function followLater(query) {
         clearTimeout(pauseTimer);
         pauseTimer = setTimeout(function () {
+            drawnFigure = null;
             setProps(VIEW, {data: query});
             setProps(MESSAGE, {children: []});
         }, PAUSE_MS);
+    }
+
+    // What a grid figure shows, apart from the chosen unit's outline: its title, values, colours and range.
+    function viewOf(figure) {
+        const trace = figure && figure.data && figure.data[0];
+        const title = figure && figure.layout && figure.layout.title;
+        return trace ? JSON.stringify([title && title.text, trace.meta && trace.meta.values, trace.colorscale,
+                                       trace.zmin, trace.zmax]) : "";
     }
 
     function askRender(image) {
@@ -106,8 +118,10 @@
                 return false;
             }
             const params = new URLSearchParams(viewQuery);
-            // most active first orders a page's maps by this image: the page's controls come from the render
-            if (!params.get("model") || !params.get("layer") || params.get("order") === "active") {
+            // most active first orders a page's maps by this image: the page's controls come from the render; and
+            // while the render callback draws (a colormap just chosen), the step waits its turn behind it
+            if (!params.get("model") || !params.get("layer") || params.get("order") === "active"
+                    || document.querySelector(`#${HEATMAP}[data-dash-is-loading]`)) {
                 return false;
             }
             const step = ++newest;
@@ -135,6 +149,14 @@
                 }
             });
             return true;
+        },
+        // The grid's figure changed (assets/explorer.js pageControls): drawn by the render callback, not by the
+        // newest step, the pending link is that of an older view.
+        gridDrawn: function (figure) {
+            if (drawnFigure !== null && viewOf(figure) !== viewOf(drawnFigure)) {
+                clearTimeout(pauseTimer);
+                drawnFigure = null;
+            }
         },
         // Whether the image box's number `image` is the one the newest step draws here (asked once: a later
         // change to the same number asks the render callback).

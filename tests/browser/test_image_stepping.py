@@ -84,6 +84,18 @@ def test_stepping_draws_what_the_api_says_ends_on_the_last_click_and_still_shows
     assert dash_duo.find_element(f"#{explore.IMAGE}").get_attribute("value") == "35"
     until(lambda: image_in_url(dash_duo) == "35", 10, msg=f"no image=35 in {dash_duo.driver.current_url}")
 
+    # a step and at once another colormap: the grid and the link end on both, whichever answer came last
+    dash_duo.find_element("body").send_keys(Keys.ARROW_LEFT)
+    dash_duo.driver.execute_script("window.dash_clientside.set_props(arguments[0], {value: 'jet'});", explore.CMAP)
+    until(lambda: image_in_url(dash_duo) == "34" and "cmap=jet" in dash_duo.driver.current_url, 10,
+          msg=f"no image=34&cmap=jet in {dash_duo.driver.current_url}")
+    jet = wait_for_figure(dash_duo, explore.HEATMAP, titled(34))["colorscale"]
+    time.sleep(1)
+    state = figure_state(dash_duo, explore.HEATMAP)
+    assert titled(34)(state) and state["colorscale"] == jet and "cmap=jet" in dash_duo.driver.current_url
+    assert jet == api.get("/api/models/mnist-cnn/explorer-view?layer=Conv2D_1&image=34&cmap=jet").get_json()[
+        "heatmap"]["data"][0]["colorscale"]
+
     # a step the route cannot answer (the model deleted meanwhile) shows why, as any other change does: a random
     # image, since the next one was fetched ahead
     shutil.rmtree(app_store / "mnist-cnn")
