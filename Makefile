@@ -77,7 +77,7 @@ bench-deps:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq dataset-fashion-mnist >/dev/null )
 
 ## bench: every benchmark in one run, each figure next to its same-run baseline -> BENCHMARKS.md (bench/run.py);
-## QUICK=1: fewer repetitions, no Fashion-MNIST epoch, under 3 minutes, the same table
+## QUICK=1: fewer repetitions, no Fashion-MNIST epoch, under 4 minutes, the same table
 bench: $(VENV)/.dev system-deps $(if $(QUICK),,bench-deps)
 	$(BIN)/python bench/run.py $(if $(QUICK),--quick)
 

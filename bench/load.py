@@ -1,5 +1,7 @@
-"""Views per second of the explorer under closed-loop load: N clients on loopback, each sending the explorer's real
-render callback (``POST /_dash-update-component``, random image and layer of ``mnist-cnn``) back to back.
+"""Views per second of the explorer under closed-loop load: N clients on loopback, each sending what one view costs
+in the served tree's design (random image and layer of ``mnist-cnn``) back to back: ``GET
+/api/models/mnist-cnn/explorer-view`` where the tree has that route (the page steps images with it), else the
+explorer's real render callback (``POST /_dash-update-component``); see :func:`serving.view_request`.
 
 Each client is a thread with one keep-alive connection that asks, as chromium does, for ``zstd, br, gzip``, and
 checks every answer (200, the heatmap in it, decompressed where it came compressed). A phase lasts ``--seconds``
@@ -28,7 +30,7 @@ from pathlib import Path
 import brotli
 import psutil
 from backports import zstd
-from serving import HOST, Server, render_body, served
+from serving import HOST, Server, served, view_request, view_request_name
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCEPT_ENCODING = "zstd, br, gzip"  # what chromium asks for, minus deflate
@@ -39,23 +41,25 @@ TIMEOUT_S = 30
 
 
 def client(server: Server, seed: int, deadline: float, latencies: list[float], errors: list[str]) -> None:
-    """Send render callbacks back to back on one connection until ``deadline``."""
+    """Send view requests (:func:`serving.view_request`) back to back on one connection until ``deadline``."""
     rng = random.Random(seed)
     connection = http.client.HTTPConnection(HOST, server.port, timeout=TIMEOUT_S)
-    headers = {"Content-Type": "application/json", "Accept-Encoding": ACCEPT_ENCODING}
     try:
         for _ in range(MAX_REQUESTS_PER_CLIENT):
             if time.monotonic() >= deadline:
                 break
-            body = render_body(server, rng.choice(server.layers), rng.randrange(server.n_images))
+            view = view_request(server, rng.choice(server.layers), rng.randrange(server.n_images))
+            headers = {"Accept-Encoding": ACCEPT_ENCODING}
+            if view.body is not None:
+                headers["Content-Type"] = "application/json"
             started = time.perf_counter()
             try:
-                connection.request("POST", "/_dash-update-component", body=body, headers=headers)
+                connection.request(view.method, view.path, body=view.body, headers=headers)
                 response = connection.getresponse()
                 payload = response.read()
                 elapsed = (time.perf_counter() - started) * 1000
                 encoding = response.getheader("Content-Encoding")
-                if response.status != 200 or b'"explore-heatmap"' not in DECODERS[encoding](payload):
+                if response.status != 200 or view.proof not in DECODERS[encoding](payload):
                     errors.append(f"HTTP {response.status} ({encoding}): {payload[:120]!r}")
                     continue
                 latencies.append(elapsed)
@@ -93,7 +97,8 @@ def phase(server: Server, clients: int, seconds: float, seed: int = 0) -> dict:
         client_cpu = sum(me.cpu_times()[:2]) - cpu_before
         worker_cpu = worker_cpu_s(workers) - workers_before
     return {
-        "clients": clients, "seconds": round(elapsed, 2), "views": len(latencies),
+        "clients": clients, "request": view_request_name(server), "seconds": round(elapsed, 2),
+        "views": len(latencies),
         "views_per_s": len(latencies) / elapsed, "p50_ms": percentile(latencies, 50),
         "p95_ms": percentile(latencies, 95), "p99_ms": percentile(latencies, 99),
         "median_ms": statistics.median(latencies) if latencies else float("nan"),
@@ -138,7 +143,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     with served(args.tree.resolve(), args.workers, args.threads) as server:
-        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; {' '.join(server.command[1:])}")
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; {' '.join(server.command[1:])}; "
+              f"each view: {view_request_name(server)}")
         rows = run(server, args.clients, args.seconds)
     print_rows(rows)
     if args.json:

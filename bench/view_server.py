@@ -11,6 +11,10 @@ Measured (``--tree DIR``: the checkout whose ``app`` is imported, default this o
   neighbours are prefetched);
 - forward pass: the engine alone (grid and probabilities) on images no view touched, the part of an image change
   that is TensorFlow's;
+- step: one view as the checkout's design serves a step to ◀ ▶ (``GET /api/models/mnist-cnn/explorer-view`` where
+  it has that route, else the render callback), through Flask's test client with a browser's ``Accept-Encoding``
+  (routing, the login gate, compression included), a random layer and an image no view touched; which request it
+  was (``step_request``), and the bytes of that route's answer for the ``Conv2D_1`` view where it exists;
 - blog per view (``--blog N``): load the model, build the sub-model, ``predict``, tile with a double loop.
 
 Views are 30 ms apart, a fast person's pace, so background work a view starts (prefetch) is not timed in the next.
@@ -32,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PAUSE_S = 0.03
 LAYERS = ["Conv2D_1", "Max_Pool_1", "Conv2D_2", "Max_Pool_2", "Conv2D_3", "Dense_1"]
 BYTES_LAYER, BYTES_IMAGE = "Conv2D_1", 3
+WIRE = "zstd, br, gzip"  # what chromium asks for, minus deflate
 
 
 def summary(values: list[float]) -> dict:
@@ -49,6 +54,13 @@ def served_store(app):
 
         return services.store()
     return of_server(app.server).store
+
+
+def explorer_view_path(layer: str, image: int) -> str:
+    """The explorer-view route's URL for (``layer``, ``image``) of mnist-cnn, as the page's stepping asks for it."""
+    from serving import explorer_view_path as path
+
+    return path(layer, image)
 
 
 def render_request(dependencies: list[dict], layer: str, image: int) -> dict:
@@ -90,12 +102,19 @@ def main() -> None:
     dependencies = client.get("/_dash-dependencies").get_json()
     body = render_request(dependencies, BYTES_LAYER, BYTES_IMAGE)
     plain = client.post("/_dash-update-component", json=body)
-    wire = client.post("/_dash-update-component", json=body, headers={"Accept-Encoding": "zstd, br, gzip"})
+    wire = client.post("/_dash-update-component", json=body, headers={"Accept-Encoding": WIRE})
     assert plain.status_code == wire.status_code == 200, (plain.status_code, wire.status_code)
     # a callback that failed answers 200 too, with only its message: those bytes are not a view's
     assert b'"explore-heatmap"' in plain.get_data(), plain.get_data()[:300]
     result["bytes"] = {"plain": len(plain.get_data()), "wire": len(wire.get_data()),
                        "encoding": wire.headers.get("Content-Encoding", "none")}
+    route_plain = client.get(explorer_view_path(BYTES_LAYER, BYTES_IMAGE))
+    view_route = route_plain.status_code == 200
+    if view_route:
+        route_wire = client.get(explorer_view_path(BYTES_LAYER, BYTES_IMAGE), headers={"Accept-Encoding": WIRE})
+        result["route_bytes"] = {"plain": len(route_plain.get_data()), "wire": len(route_wire.get_data()),
+                                 "encoding": route_wire.headers.get("Content-Encoding", "none")}
+    result["step_request"] = "GET explorer-view route" if view_route else "POST render callback"
     # The render callback called directly reads the app's context as a request to it does (a checkout from
     # before the context ignores this one).
     app.server.app_context().push()
@@ -122,14 +141,38 @@ def main() -> None:
     result["next_image_ms"] = summary(next_image)
 
     forward = []
-    fresh = [int(i) for i in rng.permutation(loaded.engine.n_images) if int(i) not in touched][:args.views]
-    for i, index in enumerate(fresh):
+    untouched = [int(i) for i in rng.permutation(loaded.engine.n_images) if int(i) not in touched]
+    # each image at least 2 from the others: a view prefetching its neighbours does not serve another
+    fresh = [index for index in untouched if index % 3 == 0][:2 * args.views]
+    for i, index in enumerate(fresh[:args.views]):
         started = time.perf_counter()
         loaded.engine.tiled(LAYERS[i % len(LAYERS)], index)
         loaded.engine.probabilities(index)
         forward.append((time.perf_counter() - started) * 1000)
         time.sleep(PAUSE_S)
     result["forward_ms"] = summary(forward) if forward else None
+
+    decoders = importlib.import_module("load").DECODERS
+
+    def step(layer: str, index: int) -> float:
+        if view_route:
+            path, body, proof = explorer_view_path(layer, index), None, b'"heatmap"'
+        else:
+            path, body = "/_dash-update-component", render_request(dependencies, layer, index)
+            proof = b'"explore-heatmap"'
+        started = time.perf_counter()
+        if body is None:
+            response = client.get(path, headers={"Accept-Encoding": WIRE})
+        else:
+            response = client.post(path, json=body, headers={"Accept-Encoding": WIRE})
+        elapsed = (time.perf_counter() - started) * 1000
+        answer = decoders[response.headers.get("Content-Encoding")](response.get_data())
+        assert response.status_code == 200 and proof in answer, (path, response.status_code, answer[:300])
+        time.sleep(PAUSE_S)
+        return elapsed
+
+    steps = [step(LAYERS[i % len(LAYERS)], index) for i, index in enumerate(fresh[args.views:])]
+    result["step_ms"] = summary(steps) if steps else None
 
     if args.blog:
         model_file = store.folder("mnist-cnn") / "model.keras"

@@ -133,3 +133,18 @@ def test_every_explorer_render_the_benchmarks_post_has_the_apps_inputs(dependenc
     chosen = {dep["id"]: dep["value"] for dep in posted["inputs"] + posted.get("state", [])}
     assert (chosen["explore-model"], chosen["explore-layer"], chosen["explore-image"]) == ("mnist-cnn", "Conv2D_3", 5)
     assert (chosen["explore-cmap"], chosen["explore-scale"]) == ("jet", True)
+
+
+def test_the_view_the_load_sends_is_one_the_app_answers(dependencies, bench_path):
+    """Both designs' view requests (:func:`serving.view_request`): the explorer-view route this tree has, and the
+    render callback an older tree is sent, each answered 200 with what the load checks for."""
+    import serving
+
+    from app.main import server
+
+    client = server.test_client()
+    for view_route, method in ((True, "GET"), (False, "POST")):
+        view = serving.view_request(SimpleNamespace(view_route=view_route, dependencies=dependencies), "Conv2D_1", 3)
+        answer = client.open(view.path, method=view.method, data=view.body, content_type="application/json")
+        assert (view.method, answer.status_code) == (method, 200), answer.get_data()[:300]
+        assert view.proof in answer.get_data()
