@@ -4,10 +4,12 @@
 // number is marked as drawn here, so it does not ask the render callback (explorer.askImage); the page's link
 // follows once the steps pause.
 //
-// Prefetch and cancel: after a step the next image in the same direction is fetched ahead; a newer step cancels an
-// older one still loading, and only the newest step is drawn, so holding a key never builds a queue. A step whose
-// answer is not a view (an error, a scale still computing, a lost connection) asks the render callback instead,
-// which shows the message as any other change does.
+// One answer at a time, the newest step next: while an answer loads, newer steps only move the target; when it
+// arrives it is drawn (if no later step is drawn yet) and the newest step is asked for next, the steps between
+// never asked. Holding a key so draws as fast as answers come and builds no queue; an answer loading for longer
+// than ABANDON_MS is cancelled for a newer step. After a step the next image in the same direction is fetched
+// ahead. A step whose answer is not a view (an error, a scale still computing, a lost connection) asks the render
+// callback instead, which shows the message as any other change does.
 (function () {
     "use strict";
     const HEATMAP = "explore-heatmap";
@@ -20,9 +22,13 @@
     const KEPT_ANSWERS = 6;  // a step back and forth, and the prefetched next ones
     const PAUSE_MS = 300;  // the link (and the URL, the compare link) follows after this long without a step
 
+    const ABANDON_MS = 250;
+
     const answers = new Map();  // answer URL -> {promise, controller, done}; the newest last
-    let newest = 0;  // the number of the newest step: only its answer is drawn
-    let loading = null;  // the newest step's answer entry while it loads
+    let steps = 0;  // steps taken, numbering them
+    let newest = null;  // the newest step: {number, image, url, viewQuery, ahead, count}
+    let loading = null;  // the step whose answer loads, and since when
+    let drawnStep = 0;  // the number of the step drawn
     let drawnHere = null;  // the image number the newest step draws, its box change asking no render
     let pauseTimer = null;
     let drawnFigure = null;  // the grid figure the newest step drew, until the pause writes its link
@@ -108,6 +114,39 @@
         setProps(IMAGE_ASKED, {data: {image: image, at: Date.now()}});
     }
 
+    // Fetch (or find) the answer of `step`; once it is there, draw it unless a later step is drawn, then go on
+    // with the newest step if it is another.
+    function load(step) {
+        const current = {step: step, since: performance.now()};
+        loading = current;
+        const next = function () {
+            if (loading === current) {
+                loading = null;
+                if (newest.number > step.number) {
+                    load(newest);
+                }
+            }
+        };
+        answerOf(step.url).promise.then(function (answer) {
+            if (step.number > drawnStep) {
+                drawnStep = step.number;
+                draw(answer);
+                followLater(answer.query);
+            }
+            if (step === newest && step.ahead) {
+                const image = (((step.image + step.ahead) % step.count) + step.count) % step.count;
+                answerOf(answerUrl(step.viewQuery, image));
+            }
+            next();
+        }, function () {
+            if (step === newest) {
+                drawnHere = null;
+                askRender(step.image);
+            }
+            next();
+        });
+    }
+
     window.imageStepping = {
         // Draw test image `image` of the view `viewQuery` (the query string of the view drawn); `ahead` (+1, -1
         // or 0) the direction to prefetch in, `count` the test set's size. Returns false when it cannot (the
@@ -124,30 +163,21 @@
                     || document.querySelector(`#${HEATMAP}[data-dash-is-loading]`)) {
                 return false;
             }
-            const step = ++newest;
+            steps += 1;
+            newest = {number: steps, image: image, url: answerUrl(viewQuery, image), viewQuery: viewQuery,
+                      ahead: ahead, count: count};
             drawnHere = image;
-            const url = answerUrl(viewQuery, image);
-            if (loading && loading.url !== url && !loading.entry.done) {
-                loading.entry.controller.abort();
-                answers.delete(loading.url);
+            if (loading && performance.now() - loading.since > ABANDON_MS) {
+                const entry = answers.get(loading.step.url);
+                if (entry && !entry.done) {
+                    entry.controller.abort();
+                    answers.delete(loading.step.url);
+                }
+                loading = null;
             }
-            const entry = answerOf(url);
-            loading = {url: url, entry: entry};
-            entry.promise.then(function (answer) {
-                if (step !== newest) {
-                    return;
-                }
-                draw(answer);
-                followLater(answer.query);
-                if (ahead) {
-                    answerOf(answerUrl(viewQuery, (((image + ahead) % count) + count) % count));
-                }
-            }, function () {
-                if (step === newest) {
-                    drawnHere = null;
-                    askRender(image);
-                }
-            });
+            if (!loading) {
+                load(newest);
+            }
             return true;
         },
         // The grid's figure changed (assets/explorer.js pageControls): drawn by the render callback, not by the

@@ -257,13 +257,16 @@ def rows_of(results: dict) -> list[Row]:
                     f"{blog / ours['served']['load']['8']['worker_cpu_ms_per_view']:.0f}×; over the forward pass "
                     f"alone: {blog / results['forward_pass']['engine_ms']:.0f}×"))
     first, base_first = ours["first_impression"], base["first_impression"]
-    rows.append(Row("fresh `make run`: server ready → first page's grid drawn (headless chromium)",
+    rows.append(Row("fresh `make run`: server ready (default model open) → first page's grid drawn (headless "
+                    "chromium)",
                     first["ready_to_drawn_s"], base_first["ready_to_drawn_s"], "s", "≤ 2 s",
                     first["ready_to_drawn_s"] <= 2,
                     f"from navigation: {milestones(first)}; chromium's start-up ({first['chromium_start_s']:.1f} s) "
                     "not counted"))
-    rows.append(Row("fresh `make run`: process start → /healthz 200 (ready)", first["process_to_ready_s"],
-                    base_first["process_to_ready_s"], "s", "", None))
+    rows.append(Row("fresh `make run`: process start → /healthz 200", first["process_to_answer_s"],
+                    base_first["process_to_answer_s"], "s", "", None))
+    rows.append(Row("fresh `make run`: process start → ready (/healthz `warm`; the baseline: its 200)",
+                    first["process_to_ready_s"], base_first["process_to_ready_s"], "s", "", None))
     loads, base_loads = ours["served"]["page_loads"], base["served"]["page_loads"]
     rows.append(Row(f"page load → grid drawn, warm server (median of {loads['n']})", loads["median"] / 1000,
                     base_loads["median"] / 1000, "s", "≤ 0.8 s", loads["median"] <= 800,
@@ -371,7 +374,9 @@ def report(results: dict, rows: list[Row], settings: Settings, quick: bool, load
         "- **fresh `make run`**: each tree started as `make run` starts it (`python -m app`, its folder as working "
         "directory, a copy of its `model_store` as `MODEL_STORE`, a fresh `STATE_DIR`, `HOST` 127.0.0.1 and a free "
         f"`PORT`), after a fresh chromium was started and had opened `about:blank` (its start-up not counted); "
-        f"ready = process start → `/healthz` 200 (polled every {browser.READY_POLL_S * 1000:.0f} ms); then `/` "
+        f"ready = process start → `/healthz` 200 saying `\"warm\": true` (the default model opened in the "
+        f"background; the baseline, which has no `warm`, is ready at its first 200; polled every "
+        f"{browser.READY_POLL_S * 1000:.0f} ms); then `/` "
         "opened at once, timed from ready to the grid naming image 0 drawn: the seconds from ready to the "
         "navigation (Python's clock) plus the page's own time from navigation start to the grid drawn.",
         f"- **page load → grid drawn**: on each tree's gunicorn after its warm-up, before any other view, "
