@@ -206,8 +206,16 @@ def test_explorer_click_and_class_page_show_top_images_and_class_means(dash_duo,
     dash_duo.wait_for_page(url=f"{dash_duo.server_url}/classes?model=mnist-cnn&layer=Conv2D_3&a=4&b=9&image=5")
     dash_duo.wait_for_contains_text(f"#{classes.INFO}", "all 100 test images of class 4", timeout=20)
     dash_duo.wait_for_contains_text(f"#{classes.WHY}", "Why this prediction? (image 5)", timeout=20)
-    ranges = dash_duo.driver.execute_script(READ_RANGES, f"#{classes.MEAN_A} .js-plotly-plot, #{classes.MEAN_B} "
-                                                         ".js-plotly-plot")
+    # the two grids are drawn once Plotly has loaded, which may come after the texts above
+    mean_grids = f"#{classes.MEAN_A} .js-plotly-plot, #{classes.MEAN_B} .js-plotly-plot"
+    drawn = {}
+
+    def both_drawn():
+        drawn["ranges"] = dash_duo.driver.execute_script(READ_RANGES, mean_grids)
+        return len(drawn["ranges"]) == 2 and None not in drawn["ranges"]
+
+    until(both_drawn, 20, msg=f"the two class means were never drawn: {drawn}")
+    ranges = drawn["ranges"]
     means = served_context().statistics.class_means(loaded, "Conv2D_3").means
     assert ranges[0][:2] == ranges[1][:2]
     assert abs(ranges[0][1] - np.nanmax(means)) < 1e-3  # the scale spans every class's mean
