@@ -20,7 +20,7 @@ from app.config import Settings
 from app.core.attribution import GradientModelCache
 from app.core.errors import ExplorerError
 from app.core.statistics import StatisticsCache
-from app.core.store import DEFAULT_MODEL, ModelStore
+from app.core.store import ModelStore, default_model
 from app.core.user_images import UserImageStore
 from app.jobs.engines import make_layer_launcher, make_runner
 from app.jobs.features import FeatureJobs
@@ -62,8 +62,7 @@ class AppContext:
         traced and compiled and its first view run (:meth:`ModelStore.open_folder`), so that a newcomer's first
         grid waits for none of it. :attr:`default_model_opened` is set once done, or once it failed."""
         try:
-            names = self.store.names()
-            name = DEFAULT_MODEL if DEFAULT_MODEL in names else (names[0] if names else None)
+            name = default_model(self.store.names())
             if name is not None:
                 self.store.get(name)
         except (ExplorerError, OSError) as exc:

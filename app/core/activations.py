@@ -235,8 +235,9 @@ class ActivationEngine:
             outputs.append(self._graph.output)
         # the Keras model of the probe: one image's forward pass gives every shown layer's output and the scores
         self.probe_model = self._graph.model(outputs)
-        fast_under_xla = probe_runs_faster_under_xla(model_cost(model, self._graph))
-        self._probe = compiled(self.probe_model, one_image=fast_under_xla, name=model_name)
+        # what one image through the model costs: the store checks it against its limits, the probe's path follows it
+        self.cost = model_cost(model, self._graph)
+        self._probe = compiled(self.probe_model, one_image=probe_runs_faster_under_xla(self.cost), name=model_name)
         self._n_outputs = len(outputs)
         # one entry per (image, output): a layer change finds its layer without a new pass while it is kept
         self._outputs: LRUCache[np.ndarray] = LRUCache(max_bytes=cache_bytes)

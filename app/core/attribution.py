@@ -36,7 +36,6 @@ from app.core.model_cost import (
     ModelCost,
     ModelLimits,
     gradient_batch,
-    model_cost,
     plan_gradient_work,
 )
 
@@ -167,7 +166,7 @@ class GradientModels:
         self.engine = engine
         self.graph = engine.graph
         self.limits = limits
-        self.cost = model_cost(engine.model, engine.graph)
+        self.cost = engine.cost
         self.low, self.high = value_range(engine.images)
         self.image_shape = tuple(engine.images.shape[1:])
         self._built: LRUCache[Any] = LRUCache(32)

@@ -23,7 +23,7 @@ from app.core.activations import DEFAULT_PASSES_BYTES, ActivationEngine
 from app.core.cache import LRUCache
 from app.core.errors import Conflict, ExplorerError, NotFound
 from app.core.limits import resolve_inside
-from app.core.model_cost import DEFAULT_MODEL_LIMITS, ModelCost, ModelLimits, check_model, model_cost
+from app.core.model_cost import DEFAULT_MODEL_LIMITS, ModelCost, ModelLimits, check_model
 from app.core.model_files import (
     DEFAULT_TEST_SET_MAX_BYTES,
     META_FILE,
@@ -41,6 +41,11 @@ logger = logging.getLogger(__name__)
 TEMP_PREFIX = ".tmp-"
 # The model a page shows when its link names none (when the store has it): the bundled blog CNN.
 DEFAULT_MODEL = "mnist-cnn"
+
+
+def default_model(names: list[str]) -> str | None:
+    """The model a page shows when its link names none, among ``names``: :data:`DEFAULT_MODEL`, else the first."""
+    return DEFAULT_MODEL if DEFAULT_MODEL in names else (names[0] if names else None)
 # A save in progress touches its temporary folder at least every few seconds; one untouched for an hour was left
 # by a process killed mid-save.
 STALE_TEMP_SECONDS = 3600
@@ -238,7 +243,7 @@ class ModelStore:
             engine = ActivationEngine(files.model, files.images, name, self.activation_cache_bytes)
         except (ValueError, TypeError, AttributeError, NotImplementedError) as exc:  # Keras cannot re-call it
             raise BrokenModel(f"cannot reach the model's layers: {exc}".strip()) from exc
-        cost = model_cost(files.model, engine.graph)
+        cost = engine.cost
         problems = check_model(cost, self.limits)
         if problems:
             raise BrokenModel(f"too costly to explore: {'; '.join(problems)}")

@@ -27,7 +27,7 @@ from dash.exceptions import MissingCallbackContextException, PreventUpdate
 from app.context import app_context
 from app.core.activations import LayerInfo
 from app.core.errors import ExplorerError, StillComputing
-from app.core.store import DEFAULT_MODEL, LoadedModel
+from app.core.store import LoadedModel, default_model
 from app.ui.components import default_layer, error_alert, is_still_computing, labelled, layer_options
 from app.ui.inputs import name, shown
 from app.ui.navigation import PLACE, STILL_COMPUTING_POLL
@@ -132,7 +132,7 @@ def open_model(requested: str | None) -> ModelChoice:
         for entry in entries
     ]
     usable = [entry.name for entry in entries if entry.ok]
-    chosen = next((name for name in (requested, DEFAULT_MODEL) if name in usable), usable[0] if usable else None)
+    chosen = requested if requested in usable else default_model(usable)
     messages = []
     if chosen is None:
         messages.append(error_alert("No usable model in the store: train one on the Train page."))
